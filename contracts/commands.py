@@ -1,0 +1,40 @@
+"""Commands (imperatives) sent by request/reply to the orchestrator, and their replies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from contracts.spec import JobSpec
+
+
+class CreateJob(msgspec.Struct, frozen=True, kw_only=True):
+    """Create a job. `job_id` is chosen by the caller, so a retried request is idempotent."""
+
+    job_id: str
+    owner_id: str
+    spec: JobSpec
+    retry_of: str | None = None
+    traceparent: str | None = None
+
+
+class CancelJob(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: str
+    requested_by: str | None = None
+    reason: str = "cancelled by user"
+    traceparent: str | None = None
+
+
+class LiveJobsQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Which of these job ids are still live (not terminal)? Used by the pod reaper."""
+
+    job_ids: list[str]
+
+
+class CommandReply(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    job: dict[str, Any] | None = None
+    error: str | None = None
+    code: str | None = None  # machine code: invalid_spec, not_found, conflict, internal
+    live: list[str] | None = None

@@ -1,0 +1,205 @@
+"""The job spec a user submits, the tier routing table and the resolved run parameters."""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated, Literal
+
+import msgspec
+
+SEED_MAX_CHARS = 50_000
+GOAL_MAX_CHARS = 1_000
+MARKET_QUESTION_MAX_CHARS = 200
+MAX_AGENTS = 100_000
+MAX_ROUNDS = 10_000
+
+
+class SpecError(ValueError):
+    """A job spec that cannot run; the message names the field and the problem."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class Tier(enum.StrEnum):
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
+class Policy(enum.StrEnum):
+    LLM = "llm"
+    HEURISTIC = "heuristic"
+
+
+class JobStatus(enum.StrEnum):
+    CREATED = "created"
+    PROVISIONING = "provisioning"
+    RUNNING = "running"
+    REPORTING = "reporting"
+    CANCELLING = "cancelling"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class MarketSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A binary prediction market. Prices are clamped to [0.05, 0.95] when resolved."""
+
+    question: str
+    initial_price_yes: float = 0.5
+    rationale: str = ""
+
+
+class JobSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a user asks for. `agents`/`rounds` override the tier's defaults (bounded)."""
+
+    seed_text: str
+    goal: str
+    tier: Tier = Tier.SMALL
+    forecast_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 30
+    enrich_web: bool = False
+    markets: list[MarketSpec] | None = None
+    policy: Policy | None = None
+    random_seed: int | None = None
+    agents: Annotated[int, msgspec.Meta(ge=1, le=MAX_AGENTS)] | None = None
+    rounds: Annotated[int, msgspec.Meta(ge=1, le=MAX_ROUNDS)] | None = None
+
+
+class TierConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the operator-editable routing table."""
+
+    model: str
+    gpu_types: list[str]
+    agents: int
+    rounds: int
+    timeout_s: int
+    max_markets: int
+    default_policy: Policy = Policy.LLM
+
+
+DEFAULT_TIERS: dict[Tier, TierConfig] = {
+    Tier.SMALL: TierConfig(
+        model="Qwen/Qwen3-14B", gpu_types=["NVIDIA RTX A6000", "NVIDIA L40S", "NVIDIA H100 80GB HBM3"],
+        agents=10, rounds=15, timeout_s=45 * 60, max_markets=3,
+    ),
+    Tier.MEDIUM: TierConfig(
+        model="Qwen/Qwen3-14B", gpu_types=["NVIDIA L40S", "NVIDIA H100 80GB HBM3"],
+        agents=20, rounds=100, timeout_s=5 * 3600, max_markets=4,
+    ),
+    Tier.LARGE: TierConfig(
+        model="Qwen/Qwen3-14B", gpu_types=["NVIDIA H100 80GB HBM3", "NVIDIA H200"],
+        agents=35, rounds=200, timeout_s=12 * 3600, max_markets=5,
+    ),
+}
+
+
+class ResolvedRun(msgspec.Struct, frozen=True, kw_only=True):
+    """The spec after the routing table and defaults are applied: what a pod actually runs."""
+
+    tier: Tier
+    model: str
+    gpu_types: list[str]
+    agents: int
+    rounds: int
+    timeout_s: int
+    policy: Policy
+    random_seed: int
+    markets: list[MarketSpec]
+    max_markets: int
+
+
+def _clean_question(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def validate_spec(spec: JobSpec, tiers: dict[Tier, TierConfig] | None = None) -> JobSpec:
+    """Check what the type system cannot; raise SpecError naming the field. Returns the spec."""
+    tiers = tiers or DEFAULT_TIERS
+    if not spec.seed_text.strip():
+        raise SpecError("seed_text", "must not be empty")
+    if len(spec.seed_text) > SEED_MAX_CHARS:
+        raise SpecError("seed_text", f"is {len(spec.seed_text):,} characters; the limit is {SEED_MAX_CHARS:,}")
+    goal = _clean_question(spec.goal)
+    if len(goal) < 5:
+        raise SpecError("goal", "must be a prediction question of at least 5 characters")
+    if len(spec.goal) > GOAL_MAX_CHARS:
+        raise SpecError("goal", f"is {len(spec.goal):,} characters; the limit is {GOAL_MAX_CHARS:,}")
+    if spec.tier not in tiers:
+        raise SpecError("tier", f"unknown tier {spec.tier!r}; expected one of {', '.join(t.value for t in tiers)}")
+    if spec.markets is not None:
+        limit = tiers[spec.tier].max_markets
+        if len(spec.markets) > limit:
+            raise SpecError("markets", f"{len(spec.markets)} markets given; tier {spec.tier.value} allows {limit}")
+        for i, m in enumerate(spec.markets):
+            q = _clean_question(m.question)
+            if not q:
+                raise SpecError(f"markets[{i}].question", "must not be empty")
+            if len(q) > MARKET_QUESTION_MAX_CHARS:
+                raise SpecError(
+                    f"markets[{i}].question",
+                    f"is {len(q)} characters; the limit is {MARKET_QUESTION_MAX_CHARS}",
+                )
+            if not (0.0 < m.initial_price_yes < 1.0):
+                raise SpecError(f"markets[{i}].initial_price_yes", "must be strictly between 0 and 1")
+    return spec
+
+
+def dedupe_markets(markets: list[MarketSpec], limit: int) -> list[MarketSpec]:
+    """Clamp prices to [0.05, 0.95], drop case-insensitive duplicate questions, keep at most `limit`."""
+    seen: set[str] = set()
+    out: list[MarketSpec] = []
+    for m in markets:
+        q = _clean_question(m.question)[:MARKET_QUESTION_MAX_CHARS]
+        key = q.casefold()
+        if not q or key in seen:
+            continue
+        seen.add(key)
+        price = min(0.95, max(0.05, float(m.initial_price_yes)))
+        out.append(MarketSpec(question=q, initial_price_yes=price, rationale=m.rationale))
+        if len(out) == limit:
+            break
+    return out
+
+
+def resolve_run(
+    spec: JobSpec, random_seed: int, tiers: dict[Tier, TierConfig] | None = None
+) -> ResolvedRun:
+    """Apply the routing table. Markets default to the goal itself (the engine may derive more)."""
+    tiers = tiers or DEFAULT_TIERS
+    validate_spec(spec, tiers)
+    cfg = tiers[spec.tier]
+    markets = dedupe_markets(
+        spec.markets or [MarketSpec(question=_clean_question(spec.goal)[:MARKET_QUESTION_MAX_CHARS])],
+        cfg.max_markets,
+    )
+    return ResolvedRun(
+        tier=spec.tier,
+        model=cfg.model,
+        gpu_types=list(cfg.gpu_types),
+        agents=spec.agents or cfg.agents,
+        rounds=spec.rounds or cfg.rounds,
+        timeout_s=cfg.timeout_s,
+        policy=spec.policy or cfg.default_policy,
+        random_seed=spec.random_seed if spec.random_seed is not None else random_seed,
+        markets=markets,
+        max_markets=cfg.max_markets,
+    )
+
+
+def load_tiers(raw: bytes) -> dict[Tier, TierConfig]:
+    """Parse an operator's routing table (JSON: {"small": {...}, ...}); unknown tiers are an error."""
+    return msgspec.json.decode(raw, type=dict[Tier, TierConfig])
+
+
+PolicyName = Literal["llm", "heuristic"]

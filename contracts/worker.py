@@ -1,0 +1,77 @@
+"""The pod worker API's bodies (ENGINE.md §9). The worker and the podmanager both import these."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from contracts.spec import MarketSpec
+
+RunState = Literal["running", "completed", "failed", "cancelled"]
+
+
+class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """What the engine needs to run one simulation (the resolved job spec)."""
+
+    seed_text: str
+    goal: str
+    forecast_days: int = 30
+    markets: list[MarketSpec] = []
+    agents: int = 10
+    rounds: int = 15
+    policy: Literal["llm", "heuristic"] = "heuristic"
+    random_seed: int = 0
+    model: str | None = None
+    llm_url: str | None = None  # OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1
+    checkpoint_every: int = 10  # rounds; 0 disables
+
+
+class RunSubmission(msgspec.Struct, frozen=True, kw_only=True):
+    """POST /runs. Upload URLs are presigned PUTs, one per artifact file name; never logged."""
+
+    run_id: str
+    job_id: str
+    spec: RunSpec
+    upload_urls: dict[str, str]
+    checkpoint_put_url: str | None = None
+    resume_get_url: str | None = None
+
+
+class ArtifactDigest(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    size: int
+    sha256: str
+
+
+class RunStatusBody(msgspec.Struct, kw_only=True):
+    run_id: str
+    status: RunState
+    round: int
+    rounds: int
+    counters: dict[str, float] = {}
+    error: str | None = None
+    artifacts: list[ArtifactDigest] = []
+    engine_seconds: float = 0.0
+
+
+ProgressKind = Literal["started", "round", "checkpoint", "completed", "failed", "cancelled"]
+
+
+class ProgressEvent(msgspec.Struct, kw_only=True):
+    """One entry of GET /runs/{id}/events; `seq` starts at 1 and has no gaps."""
+
+    seq: int
+    kind: ProgressKind
+    round: int = 0
+    rounds: int = 0
+    prices: dict[str, float] = {}
+    counters: dict[str, float] = {}
+    message: str | None = None
+    artifacts: list[ArtifactDigest] = []
+    engine_seconds: float = 0.0
+
+
+class ProgressPage(msgspec.Struct, kw_only=True):
+    events: list[ProgressEvent]
+    status: RunState

@@ -1,0 +1,1 @@
+"""SimSwarm's long-lived services. They talk only through events on NATS JetStream."""

@@ -1,0 +1,354 @@
+"""The one module that owns every NATS call: streams, consumers, publish with dedup, replay, commands.
+
+Facts it relies on (see FIELD-NOTES.md): `js.publish` has no msg-id argument, so `Nats-Msg-Id` is set
+as a header; an empty `fetch()` raises TimeoutError; `pull_subscribe` ignores a changed config for an
+existing durable, so consumers are created or updated with `add_consumer` first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import api
+
+from contracts.events import AnyEvent, Event, MalformedEvent, decode_event, encode_event
+from contracts.subjects import (
+    DEADLETTER_STREAM,
+    JOB_STREAM,
+    STREAMS,
+    deadletter_subject,
+    event_filter,
+    job_filter,
+    job_subject,
+)
+from services.kit.telemetry import inject_traceparent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+EventHandler = Callable[[AnyEvent, "Delivery"], Awaitable[None]]
+
+
+class BusUnavailable(RuntimeError):
+    """NATS could not be reached or did not answer in time."""
+
+
+class Delivery:
+    """One delivery of a stream message to a consumer: its position and a way to keep it alive."""
+
+    def __init__(self, msg: Msg) -> None:
+        self._msg = msg
+        meta = msg.metadata
+        self.seq: int = meta.sequence.stream
+        self.num_delivered: int = meta.num_delivered
+        self.subject: str = msg.subject
+        self.headers: dict[str, str] = dict(msg.headers or {})
+
+    async def in_progress(self) -> None:
+        """Reset the ack timer during long work, so the message is not redelivered meanwhile."""
+        with contextlib.suppress(Exception):
+            await self._msg.in_progress()
+
+
+class PublishAck(msgspec.Struct, frozen=True):
+    seq: int
+    duplicate: bool
+
+
+class Bus:
+    """A connection to NATS with JetStream; every service holds one."""
+
+    def __init__(self, nc: NATS, name: str) -> None:
+        self.nc = nc
+        self.js = nc.jetstream(timeout=10.0)
+        self.name = name
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = asyncio.Event()
+
+    @classmethod
+    async def connect(cls, url: str, name: str, *, connect_timeout: float = 5.0) -> Bus:
+        try:
+            nc = await nats.connect(
+                url,
+                name=f"simswarm-{name}",
+                connect_timeout=connect_timeout,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                allow_reconnect=True,
+            )
+        except Exception as exc:  # nats raises a variety of errors for an unreachable server
+            raise BusUnavailable(f"cannot connect to NATS at {url}: {exc}") from exc
+        return cls(nc, name)
+
+    async def close(self) -> None:
+        self._closing.set()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        with contextlib.suppress(Exception):
+            await self.nc.drain()
+
+    async def ping(self) -> bool:
+        try:
+            await self.nc.flush(timeout=2)
+            await self.js.stream_info(JOB_STREAM)
+            return True
+        except Exception:
+            return False
+
+    # -- streams -----------------------------------------------------------------------------
+
+    async def ensure_streams(self) -> None:
+        """Create or update the streams of contracts.subjects.STREAMS (idempotent)."""
+        for d in STREAMS:
+            cfg = api.StreamConfig(
+                name=d.name,
+                subjects=d.subjects,
+                description=d.description,
+                duplicate_window=d.duplicate_window_s,
+                max_age=d.max_age_s or None,
+                storage=api.StorageType.FILE,
+                retention=api.RetentionPolicy.LIMITS,
+                allow_direct=True,
+            )
+            try:
+                await self.js.add_stream(cfg)
+            except nats.js.errors.BadRequestError:
+                await self.js.update_stream(cfg)
+
+    # -- publish -----------------------------------------------------------------------------
+
+    async def publish(self, event: Event, *, retries: int = 5) -> PublishAck:
+        """Publish a domain event; `Nats-Msg-Id` = event_id so a repeat is dropped by the stream."""
+        headers = {"Nats-Msg-Id": event.event_id, "Simswarm-Event-Type": event.type}
+        if event.traceparent:
+            headers["traceparent"] = event.traceparent
+        else:
+            inject_traceparent(headers)
+        payload = encode_event(event)
+        subject = job_subject(event.job_id, event.type)
+        delay = 0.1
+        for attempt in range(retries + 1):
+            try:
+                ack = await self.js.publish(subject, payload, headers=headers, stream=JOB_STREAM)
+                return PublishAck(seq=ack.seq, duplicate=bool(ack.duplicate))
+            except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError, nats.errors.NoRespondersError) as exc:
+                if attempt == retries:
+                    raise BusUnavailable(f"publishing {event.type} for job {event.job_id} failed: {exc}") from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    async def dead_letter(self, payload: bytes, *, reason: str, source_subject: str, seq: int | None) -> None:
+        """Set a message aside for operators, with why and where it came from."""
+        headers = {"Simswarm-Reason": reason[:500], "Simswarm-Source-Subject": source_subject}
+        if seq is not None:
+            headers["Simswarm-Source-Seq"] = str(seq)
+            headers["Nats-Msg-Id"] = f"{self.name}:{seq}"
+        try:
+            await self.js.publish(deadletter_subject(self.name), payload, headers=headers, stream=DEADLETTER_STREAM)
+        except Exception:
+            log.exception("could not dead-letter message %s seq=%s", source_subject, seq)
+
+    # -- consume -----------------------------------------------------------------------------
+
+    async def consume(
+        self,
+        durable: str,
+        event_types: list[str],
+        handler: EventHandler,
+        *,
+        max_ack_pending: int = 64,
+        ack_wait: float = 30.0,
+        max_deliver: int = 10,
+        deliver_new: bool = False,
+    ) -> asyncio.Task[None]:
+        """Run a durable pull consumer over the job stream, filtered to `event_types`.
+
+        A handler that returns acks the message; one that raises naks it with backoff, and on the
+        last allowed delivery the message is dead-lettered. Malformed payloads are dead-lettered at once.
+        """
+        filters = [event_filter(t) for t in event_types]
+        cfg = api.ConsumerConfig(
+            name=durable,
+            durable_name=durable,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.NEW if deliver_new else api.DeliverPolicy.ALL,
+            max_ack_pending=max_ack_pending,
+            ack_wait=ack_wait,
+            max_deliver=max_deliver,
+            **({"filter_subject": filters[0]} if len(filters) == 1 else {"filter_subjects": filters}),
+        )
+        try:
+            await self.js.add_consumer(JOB_STREAM, cfg)
+        except nats.js.errors.BadRequestError as exc:
+            # An existing durable with a config that cannot change in place (e.g. deliver policy):
+            # keep it, and say so instead of failing the service.
+            log.warning("consumer %s exists with another config (%s); using it as it is", durable, exc)
+        sub = await self.js.pull_subscribe_bind(durable=durable, stream=JOB_STREAM)
+        task = asyncio.create_task(
+            self._consume_loop(sub, handler, max_ack_pending, max_deliver), name=f"consume:{durable}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _consume_loop(self, sub: Any, handler: EventHandler, slots: int, max_deliver: int) -> None:
+        sem = asyncio.Semaphore(slots)
+        inflight: set[asyncio.Task[None]] = set()
+        try:
+            while not self._closing.is_set():
+                await sem.acquire()
+                free = 1
+                while free < slots and not sem.locked():
+                    await sem.acquire()
+                    free += 1
+                try:
+                    msgs = await sub.fetch(batch=free, timeout=1.0)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    msgs = []
+                except Exception as exc:  # connection trouble: back off and try again
+                    log.warning("fetch failed: %s", exc)
+                    msgs = []
+                    await asyncio.sleep(0.5)
+                for _ in range(free - len(msgs)):
+                    sem.release()
+                for msg in msgs:
+                    t = asyncio.create_task(self._handle(msg, handler, max_deliver, sem))
+                    inflight.add(t)
+                    t.add_done_callback(inflight.discard)
+        finally:
+            for t in list(inflight):
+                t.cancel()
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _handle(self, msg: Msg, handler: EventHandler, max_deliver: int, sem: asyncio.Semaphore) -> None:
+        try:
+            delivery = Delivery(msg)
+            try:
+                event = decode_event(msg.data)
+            except MalformedEvent as exc:
+                log.error("malformed event on %s (seq %s) set aside: %s", msg.subject, delivery.seq, exc)
+                await self.dead_letter(msg.data, reason=f"malformed: {exc}", source_subject=msg.subject, seq=delivery.seq)
+                await msg.term()
+                return
+            try:
+                await handler(event, delivery)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if delivery.num_delivered >= max_deliver:
+                    log.exception("giving up on %s after %d deliveries", msg.subject, delivery.num_delivered)
+                    await self.dead_letter(
+                        msg.data, reason=f"failed {delivery.num_delivered}x: {exc}", source_subject=msg.subject, seq=delivery.seq
+                    )
+                    await msg.term()
+                else:
+                    delay = min(30.0, 0.2 * 2 ** (delivery.num_delivered - 1)) * (0.5 + random.random())
+                    log.warning("handler failed on %s (delivery %d), retrying in %.1fs: %s",
+                                msg.subject, delivery.num_delivered, delay, exc)
+                    await msg.nak(delay=delay)
+                return
+            await msg.ack()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("ack/nak failed for %s", msg.subject)
+        finally:
+            sem.release()
+
+    # -- replay ------------------------------------------------------------------------------
+
+    async def job_events(self, job_id: str, after_seq: int = 0) -> list[tuple[int, AnyEvent]]:
+        """A job's whole timeline (or since `after_seq`), read from the stream; malformed entries skipped."""
+        out: list[tuple[int, AnyEvent]] = []
+        async for seq, ev in self._replay(job_filter(job_id), after_seq, follow=False):
+            out.append((seq, ev))
+        return out
+
+    async def follow_job(self, job_id: str, after_seq: int = 0) -> AsyncIterator[tuple[int, AnyEvent]]:
+        """Replay then follow a job's events live. Never ends by itself: the caller stops iterating."""
+        async for item in self._replay(job_filter(job_id), after_seq, follow=True):
+            yield item
+
+    async def _replay(self, subject: str, after_seq: int, *, follow: bool) -> AsyncIterator[tuple[int, AnyEvent]]:
+        cfg = api.ConsumerConfig(
+            ack_policy=api.AckPolicy.NONE,
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if after_seq else api.DeliverPolicy.ALL,
+            opt_start_seq=after_seq + 1 if after_seq else None,
+            filter_subject=subject,
+            inactive_threshold=60.0,
+            mem_storage=True,
+        )
+        sub = await self.js.pull_subscribe(subject, stream=JOB_STREAM, config=cfg)
+        try:
+            info = await sub.consumer_info()
+            if not follow and info.num_pending == 0:
+                return
+            while True:
+                try:
+                    msgs = await sub.fetch(batch=256, timeout=1.0 if follow else 2.0)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    if follow:
+                        continue
+                    return
+                pending = 0
+                for msg in msgs:
+                    meta = msg.metadata
+                    pending = meta.num_pending
+                    try:
+                        yield meta.sequence.stream, decode_event(msg.data)
+                    except MalformedEvent:
+                        log.warning("skipping malformed event at seq %s", meta.sequence.stream)
+                if not follow and pending == 0:
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def last_event(self, job_id: str, event_type: str) -> AnyEvent | None:
+        """The newest event of one type for a job (e.g. its JobCreated), or None."""
+        try:
+            raw = await self.js.get_last_msg(JOB_STREAM, job_subject(job_id, event_type))
+        except nats.js.errors.NotFoundError:
+            return None
+        if raw.data is None:
+            return None
+        return decode_event(raw.data)
+
+    # -- commands (core request/reply) ---------------------------------------------------------
+
+    async def request(self, subject: str, payload: msgspec.Struct, reply_type: type[T], *, timeout: float = 10.0) -> T:
+        try:
+            msg = await self.nc.request(subject, msgspec.json.encode(payload), timeout=timeout)
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
+            raise BusUnavailable(f"no answer on {subject}: {type(exc).__name__}") from exc
+        return msgspec.json.decode(msg.data, type=reply_type)
+
+    async def serve(self, subject: str, queue: str, handler: Callable[[bytes], Awaitable[bytes]]) -> None:
+        """Answer requests on `subject` in a queue group; the handler returns the reply bytes."""
+
+        async def on_msg(msg: Msg) -> None:
+            try:
+                reply = await handler(msg.data)
+            except Exception:
+                log.exception("command handler for %s failed", subject)
+                reply = msgspec.json.encode({"ok": False, "error": "internal error", "code": "internal"})
+            if msg.reply:
+                await msg.respond(reply)
+
+        await self.nc.subscribe(subject, queue=queue, cb=on_msg)

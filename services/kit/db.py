@@ -1,0 +1,67 @@
+"""Postgres access: an asyncpg pool, idempotent migrations, and the eventsourcing environment."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from urllib.parse import parse_qs, unquote, urlparse
+
+import asyncpg
+
+
+class DatabaseUnavailable(RuntimeError):
+    pass
+
+
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 8) -> asyncpg.Pool:
+    """An asyncpg pool; works with a TCP URL or pgserver's unix-socket form (`?host=<dir>`)."""
+    last: Exception | None = None
+    for _ in range(20):
+        try:
+            pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, command_timeout=30)
+            assert pool is not None
+            return pool
+        except (OSError, asyncpg.PostgresError) as exc:
+            last = exc
+            await asyncio.sleep(0.25)
+    raise DatabaseUnavailable(f"cannot connect to Postgres: {last}")
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, statements: Sequence[str]) -> None:
+    """Create `schema` and run idempotent DDL under an advisory lock (safe with several replicas)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        for stmt in statements:
+            await conn.execute(stmt)
+
+
+def parse_database_url(database_url: str) -> dict[str, str]:
+    """Split a postgres URL into host/port/dbname/user/password (host may be a socket directory)."""
+    u = urlparse(database_url)
+    q = parse_qs(u.query)
+    host = q.get("host", [u.hostname or "127.0.0.1"])[0]
+    return {
+        "host": unquote(host),
+        "port": str(u.port or 5432),
+        "dbname": (u.path or "/postgres").lstrip("/") or "postgres",
+        "user": unquote(u.username or "postgres"),
+        "password": unquote(u.password or ""),
+    }
+
+
+def eventsourcing_env(database_url: str, prefix: str = "", schema: str | None = None) -> dict[str, str]:
+    """Environment for an eventsourcing Application on Postgres (keys optionally prefixed by app name)."""
+    p = parse_database_url(database_url)
+    pre = f"{prefix.upper()}_" if prefix else ""
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        f"{pre}POSTGRES_DBNAME": p["dbname"],
+        f"{pre}POSTGRES_HOST": p["host"],
+        f"{pre}POSTGRES_PORT": p["port"],
+        f"{pre}POSTGRES_USER": p["user"],
+        f"{pre}POSTGRES_PASSWORD": p["password"],
+    }
+    if schema:
+        env[f"{pre}POSTGRES_SCHEMA"] = schema
+    return env

@@ -1,0 +1,146 @@
+"""The one module that owns every S3 call (aioboto3): buckets, objects, presigned URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from contracts.artifacts import ArtifactRef
+from services.kit.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ObjectStoreUnavailable(RuntimeError):
+    """The object store could not be reached or refused the request."""
+
+
+class ObjectNotFound(KeyError):
+    pass
+
+
+def artifact_key(job_id: str, name: str) -> str:
+    return f"jobs/{job_id}/artifacts/{name}"
+
+
+def report_key(job_id: str, name: str = "report.md") -> str:
+    return f"jobs/{job_id}/report/{name}"
+
+
+def graph_key(job_id: str) -> str:
+    return f"jobs/{job_id}/graph/graph.json"
+
+
+def checkpoint_key(job_id: str) -> str:
+    return f"jobs/{job_id}/checkpoints/latest.ckpt"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ObjectStore:
+    """A bucket on any S3 endpoint (SeaweedFS in the embedded default)."""
+
+    def __init__(self, settings: Settings, bucket: str | None = None) -> None:
+        self.bucket = bucket or settings.s3_bucket
+        self.endpoint = settings.s3_endpoint
+        self._session = aioboto3.Session(
+            aws_access_key_id=settings.s3_access_key,
+            aws_secret_access_key=settings.s3_secret_key,
+            region_name=settings.s3_region,
+        )
+        self._config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+        )
+
+    def _client(self) -> Any:
+        return self._session.client("s3", endpoint_url=self.endpoint, config=self._config)
+
+    async def ensure_bucket(self) -> None:
+        try:
+            async with self._client() as s3:
+                try:
+                    await s3.head_bucket(Bucket=self.bucket)
+                except ClientError:
+                    await s3.create_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise ObjectStoreUnavailable(f"object store at {self.endpoint}: {exc}") from exc
+
+    async def ping(self) -> bool:
+        try:
+            async with self._client() as s3:
+                await s3.head_bucket(Bucket=self.bucket)
+            return True
+        except Exception:
+            return False
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> ArtifactRef:
+        try:
+            async with self._client() as s3:
+                await s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        except (BotoCoreError, ClientError) as exc:
+            raise ObjectStoreUnavailable(f"writing {key}: {exc}") from exc
+        return ArtifactRef(
+            name=key.rsplit("/", 1)[-1], key=key, size=len(data), sha256=sha256_hex(data), content_type=content_type
+        )
+
+    async def get_bytes(self, key: str) -> bytes:
+        try:
+            async with self._client() as s3:
+                resp = await s3.get_object(Bucket=self.bucket, Key=key)
+                async with resp["Body"] as body:
+                    return bytes(await body.read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                raise ObjectNotFound(key) from exc
+            raise ObjectStoreUnavailable(f"reading {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise ObjectStoreUnavailable(f"reading {key}: {exc}") from exc
+
+    async def head(self, key: str) -> dict[str, Any] | None:
+        try:
+            async with self._client() as s3:
+                return dict(await s3.head_object(Bucket=self.bucket, Key=key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise ObjectStoreUnavailable(f"head {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise ObjectStoreUnavailable(f"head {key}: {exc}") from exc
+
+    async def exists(self, key: str) -> bool:
+        return await self.head(key) is not None
+
+    async def list(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        try:
+            async with self._client() as s3:
+                paginator = s3.get_paginator("list_objects_v2")
+                async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                    keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        except (BotoCoreError, ClientError) as exc:
+            raise ObjectStoreUnavailable(f"listing {prefix}: {exc}") from exc
+        return keys
+
+    async def presign_put(self, key: str, expires: int = 3600, content_type: str | None = None) -> str:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if content_type:
+            params["ContentType"] = content_type
+        async with self._client() as s3:
+            return str(await s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires))
+
+    async def presign_get(self, key: str, expires: int = 900) -> str:
+        async with self._client() as s3:
+            return str(
+                await s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires)
+            )

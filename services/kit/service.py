@@ -1,0 +1,51 @@
+"""Running one service as a process: logging, signals, a stop event, a clean exit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from services.kit.settings import Settings, load_settings
+from services.kit.telemetry import setup_tracing
+
+ServeFn = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+
+def setup_logging(level: str = "INFO", service: str = "") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format=f"%(asctime)s %(levelname)s {service + ' ' if service else ''}%(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("botocore", "aiobotocore", "nats", "urllib3", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def _main(name: str, serve: ServeFn, settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(settings, stop)
+
+
+def run_service(name: str, serve: ServeFn, settings: Settings | None = None) -> int:
+    """Run `serve(settings, stop)` until SIGINT/SIGTERM; returns the process exit code."""
+    settings = settings or load_settings()
+    setup_logging(settings.log_level, name)
+    setup_tracing(name)
+    log = logging.getLogger(f"simswarm.{name}")
+    log.info("starting")
+    try:
+        asyncio.run(_main(name, serve, settings))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        log.error("stopped on an error: %s", exc, exc_info=True)
+        return 1
+    log.info("stopped")
+    return 0

