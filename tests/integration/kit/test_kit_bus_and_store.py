@@ -71,7 +71,7 @@ async def test_follow_job_resumes_after_a_sequence(bus):
     job = uuid.uuid4().hex
     acks = [await bus.publish(new_event(RunProgressed, job, run_id="r", round=r, rounds=3)) for r in (1, 2, 3)]
     got = []
-    async for seq, ev in bus.follow_job(job, after_seq=acks[0].seq):
+    async for _seq, ev in bus.follow_job(job, after_seq=acks[0].seq):
         got.append(ev.round)
         if len(got) == 2:
             break

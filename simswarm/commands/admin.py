@@ -1,0 +1,47 @@
+"""Operator commands: `simswarm contracts schema`, `simswarm projections rebuild`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from rich.console import Console
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    contracts = sub.add_parser("contracts", help="the event contract")
+    csub = contracts.add_subparsers(dest="contracts_command", metavar="ACTION", required=True)
+    schema = csub.add_parser("schema", help="write the JSON Schema files of the contract")
+    schema.add_argument("--out", type=Path, default=None, help="directory (default: contracts/schema)")
+    schema.set_defaults(func=cmd_schema)
+
+    proj = sub.add_parser("projections", help="read models derived from the event log")
+    psub = proj.add_subparsers(dest="projections_command", metavar="ACTION", required=True)
+    rebuild = psub.add_parser("rebuild", help="drop the jobs projection and rebuild it from the event store")
+    rebuild.add_argument("--home", type=Path, default=None, help="the stack's home (default: $SIMSWARM_HOME)")
+    rebuild.set_defaults(func=cmd_rebuild)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from contracts import schema
+
+    paths = schema.write(args.out) if args.out else schema.write()
+    for p in paths:
+        print(p)
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from services.kit.settings import load_settings
+    from services.orchestrator.projection import rebuild_projections
+
+    console = Console(stderr=True)
+    settings = load_settings(home=args.home.expanduser() if args.home else None)
+    try:
+        count = asyncio.run(rebuild_projections(settings))
+    except Exception as exc:
+        console.print(f"[red]error:[/] rebuilding failed: {exc}")
+        return 1
+    console.print(f"rebuilt the jobs projection from the event store: {count} jobs")
+    return 0

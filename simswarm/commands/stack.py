@@ -1,0 +1,74 @@
+"""`simswarm up` and `simswarm serve <service>`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from services.kit.settings import default_home
+
+SERVICE_MODULES = {
+    "orchestrator": "services.orchestrator.main",
+    "podmanager": "services.podmanager.main",
+    "reporter": "services.reporter.main",
+    "graph": "services.graph.main",
+    "gateway": "services.gateway.main",
+}
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    up = sub.add_parser(
+        "up",
+        help="start the platform on this machine (NATS, Postgres, SeaweedFS and every service)",
+        description="Start nats-server (JetStream), PostgreSQL (pgserver; or DATABASE_URL) and SeaweedFS S3 "
+        "(or S3_ENDPOINT), then one process per service, restarting any that dies. Ctrl-C stops everything; "
+        "data stays in --home, so the next `up` finds the old jobs.",
+    )
+    up.add_argument("--home", type=Path, default=None, help="data, logs, pid files and the API key (default: $SIMSWARM_HOME or ~/.simswarm)")
+    up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
+    up.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run one service in the foreground (what `up` runs per process)")
+    serve.add_argument("service", choices=sorted(SERVICE_MODULES))
+    serve.set_defaults(func=cmd_serve)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from simswarm.stack import StackError
+    from simswarm.supervisor import Supervisor
+
+    console = Console(stderr=True)
+    home = (args.home or default_home()).expanduser().resolve()
+    sup = Supervisor(home=home, port=args.port, host=args.host)
+    with console.status(f"starting SimSwarm in {home} ..."):
+        try:
+            sup.start()
+        except StackError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            return 1
+    console.print(f"[green]SimSwarm is up[/] at {sup.api_url}  (home {home})")
+    console.print(f"  API key: {home / 'api-key'}   logs: {sup.log_dir}   Ctrl-C stops everything")
+    console.print(f"  try: SIMSWARM_HOME={home} simswarm run seed.txt --question \"...\" --policy heuristic")
+    try:
+        sup.watch()
+    finally:
+        with console.status("stopping ..."):
+            sup.stop()
+        console.print("stopped; data kept in", str(home))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from services.kit.service import run_service
+
+    module = importlib.import_module(SERVICE_MODULES[args.service])
+    return run_service(args.service, module.serve)
+
+
+if __name__ == "__main__":
+    sys.exit(1)
