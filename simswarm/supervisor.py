@@ -95,7 +95,7 @@ class Supervisor:
 
     async def _bootstrap(self) -> None:
         """Streams, the bucket and the local user's API key (written to `$SIMSWARM_HOME/api-key`, 0600)."""
-        from services.gateway.accounts import ensure_local_user
+        from services.gateway.accounts import Accounts, ensure_local_user, ensure_schema
         from services.kit.bus import Bus
         from services.kit.db import create_pool
         from services.kit.objectstore import ObjectStore
@@ -111,7 +111,12 @@ class Supervisor:
         try:
             key_file = self.home / "api-key"
             existing = key_file.read_text().strip() if key_file.exists() else None
-            _, api_key = await ensure_local_user(pool, existing_key=existing)
+            await ensure_schema(pool, "gateway")
+            # Keep the key a CLI already uses while it is still valid; mint one otherwise.
+            if existing and await Accounts(pool).principal_for(existing) is not None:
+                api_key = existing
+            else:
+                _, api_key = await ensure_local_user(pool)
         finally:
             await pool.close()
         if api_key != existing:

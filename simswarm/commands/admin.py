@@ -34,7 +34,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from services.kit.settings import load_settings
-    from services.orchestrator.projection import rebuild_projections
+    from services.orchestrator.main import rebuild_projections
 
     console = Console(stderr=True)
     settings = load_settings(home=args.home.expanduser() if args.home else None)

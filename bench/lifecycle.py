@@ -1,0 +1,144 @@
+"""N small jobs at once through the embedded platform: jobs per minute and the cost of every hop.
+
+    python bench/lifecycle.py [--jobs 50] [--agents 10] [--rounds 5]
+
+Starts `simswarm up` in a temporary home (real NATS, Postgres, SeaweedFS, one process per service,
+local pods), submits the jobs through the REST API, waits for them all, then reads each job's events
+from JetStream and prints p50/p99 of every hop from the events' `occurred_at`, and the end-to-end
+time minus the engine's own run time. Prints figures; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from services.kit.bus import Bus  # noqa: E402
+from services.kit.settings import load_settings  # noqa: E402
+from simswarm.client import Client  # noqa: E402
+from simswarm.stack import free_port  # noqa: E402
+from simswarm.supervisor import Supervisor  # noqa: E402
+
+HOPS = [
+    ("JobCreated", "PodRequested"),
+    ("PodRequested", "PodProvisioned"),
+    ("PodProvisioned", "PodReady"),
+    ("PodReady", "RunRequested"),
+    ("RunRequested", "RunStarted"),
+    ("RunStarted", "RunCompleted"),
+    ("RunCompleted", "ReportRequested"),
+    ("RunCompleted", "PodTeardownRequested"),
+    ("PodTeardownRequested", "PodTerminated"),
+    ("ReportRequested", "ReportWritten"),
+    ("RunCompleted", "GraphBuilt"),
+    ("ReportWritten", "JobCompleted"),
+    ("PodTerminated", "JobCompleted"),
+]
+SEED = (Path(__file__).resolve().parents[1] / "simswarm" / "seeds" / "laguardia-crash.txt").read_text()
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1000:9.1f} ms"
+
+
+async def collect(home: Path, job_ids: list[str]) -> dict[str, list]:
+    settings = load_settings(home=home)
+    bus = await Bus.connect(settings.nats_url, "bench")
+    try:
+        return {jid: [ev for _, ev in await bus.job_events(jid)] for jid in job_ids}
+    finally:
+        await bus.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jobs", type=int, default=50)
+    ap.add_argument("--agents", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--timeout", type=float, default=900)
+    args = ap.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="simswarm-bench-"))
+    sup = Supervisor(home=home, port=free_port())
+    print(f"starting the platform in {home} ...", flush=True)
+    sup.start()
+    try:
+        key = (home / "api-key").read_text().strip()
+        t0 = time.monotonic()
+
+        def submit(i: int) -> str:
+            with Client(sup.api_url, key) as c:
+                job = c.create_job(SEED, f"Will the FAA order new rules within 60 days? (bench {i})",
+                                   policy="heuristic", agents=args.agents, rounds=args.rounds, random_seed=i)
+                return str(job["job_id"])
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            job_ids = list(pool.map(submit, range(args.jobs)))
+        submitted = time.monotonic() - t0
+        print(f"submitted {len(job_ids)} jobs in {submitted:.2f}s; waiting ...", flush=True)
+        pending = set(job_ids)
+        statuses: dict[str, str] = {}
+        with Client(sup.api_url, key) as c:
+            while pending and time.monotonic() - t0 < args.timeout:
+                for jid in list(pending):
+                    st = c.get_job(jid)["status"]
+                    if st in ("completed", "failed", "cancelled"):
+                        statuses[jid] = st
+                        pending.discard(jid)
+                time.sleep(0.5)
+        wall = time.monotonic() - t0
+        events = asyncio.run(collect(home, job_ids))
+    finally:
+        sup.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+    done = [j for j, s in statuses.items() if s == "completed"]
+    print(f"\n{len(done)}/{args.jobs} completed, {sum(1 for s in statuses.values() if s == 'failed')} failed, "
+          f"{len(pending)} unfinished, in {wall:.1f}s wall -> {len(done) / wall * 60:.1f} jobs/min "
+          f"({args.agents} agents x {args.rounds} rounds, heuristic policy, local pods)")
+    hop_values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    e2e, e2e_minus_engine, engine = [], [], []
+    for jid in done:
+        first: dict[str, object] = {}
+        for ev in events[jid]:
+            first.setdefault(ev.type, ev)
+        for a, b in HOPS:
+            if a in first and b in first:
+                hop_values[(a, b)].append((first[b].occurred_at - first[a].occurred_at).total_seconds())
+        total = (first["JobCompleted"].occurred_at - first["JobCreated"].occurred_at).total_seconds()
+        eng = float(getattr(first.get("RunCompleted"), "engine_seconds", 0.0))
+        e2e.append(total)
+        engine.append(eng)
+        e2e_minus_engine.append(total - eng)
+    print(f"\n{'hop':<46}{'p50':>13}{'p99':>13}{'n':>6}")
+    for a, b in HOPS:
+        v = hop_values[(a, b)]
+        print(f"{a + ' -> ' + b:<46}{fmt_ms(pct(v, 0.5)):>13}{fmt_ms(pct(v, 0.99)):>13}{len(v):>6}")
+    print(f"\n{'end to end (JobCreated -> JobCompleted)':<46}{fmt_ms(pct(e2e, 0.5)):>13}{fmt_ms(pct(e2e, 0.99)):>13}")
+    print(f"{'engine run time (RunCompleted.engine_seconds)':<46}{fmt_ms(pct(engine, 0.5)):>13}{fmt_ms(pct(engine, 0.99)):>13}")
+    print(f"{'end to end minus engine time':<46}{fmt_ms(pct(e2e_minus_engine, 0.5)):>13}"
+          f"{fmt_ms(pct(e2e_minus_engine, 0.99)):>13}")
+    if e2e_minus_engine:
+        print(f"mean platform overhead per job: {statistics.mean(e2e_minus_engine):.2f}s")
+    return 0 if len(done) == args.jobs else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""An OpenAI-compatible chat-completions client: bounded concurrency, timeouts, retries, counters.
+
+One client serves a whole run. It is safe to use from successive event loops (the engine may run
+extraction and rounds under different `asyncio.run` calls): the HTTP pool and the semaphore are
+rebuilt when the running loop changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+import httpx
+
+from engine.llm.config import LLMConfig
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+_LATENCY_SAMPLES = 20_000
+
+
+class LLMCallFailed(RuntimeError):
+    """A chat completion that failed for good (after retries, or a non-transient error)."""
+
+
+class Counters:
+    """Calls, errors, retries, tokens, latency and concurrency of one client (event-loop only)."""
+
+    def __init__(self) -> None:
+        self.calls = 0  # logical completions asked for
+        self.requests = 0  # HTTP attempts
+        self.errors = 0  # completions that failed for good
+        self.retries = 0
+        self.timeouts = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cached_prompt_tokens = 0
+        self.latencies: list[float] = []  # seconds, successful attempts (a bounded reservoir)
+        self.server_seconds = 0.0  # as reported by a server that sends x-fake-server-ms (tests, bench)
+        self.in_flight = 0
+        self._busy_since = 0.0
+        self._last_change = 0.0
+        self.busy_seconds = 0.0  # time with at least one request in flight
+        self.in_flight_area = 0.0  # integral of in_flight over time
+
+    def _account(self) -> None:
+        now = time.perf_counter()
+        if self.in_flight:
+            span = now - self._last_change
+            self.busy_seconds += span
+            self.in_flight_area += span * self.in_flight
+        self._last_change = now
+
+    def enter(self) -> None:
+        self._account()
+        self.in_flight += 1
+
+    def leave(self) -> None:
+        self._account()
+        self.in_flight -= 1
+
+    def latency(self, seconds: float) -> None:
+        if len(self.latencies) < _LATENCY_SAMPLES:
+            self.latencies.append(seconds)
+        else:
+            self.latencies[random.randrange(_LATENCY_SAMPLES)] = seconds
+
+    def snapshot(self, prefix: str = "llm_") -> dict[str, float]:
+        """The counters as a flat dict of floats (for RoundReport/RunStatusBody counters)."""
+        lat = sorted(self.latencies)
+
+        def pct(q: float) -> float:
+            return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else 0.0
+
+        values = {
+            "calls": self.calls, "requests": self.requests, "errors": self.errors, "retries": self.retries,
+            "timeouts": self.timeouts, "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens, "cached_prompt_tokens": self.cached_prompt_tokens,
+            "latency_p50_ms": pct(0.5), "latency_p95_ms": pct(0.95),
+            "latency_mean_ms": (sum(lat) / len(lat) * 1000) if lat else 0.0,
+            "in_flight_mean": self.in_flight_area / self.busy_seconds if self.busy_seconds else 0.0,
+        }
+        return {prefix + k: float(v) for k, v in values.items()}
+
+
+class ChatClient:
+    """POST /chat/completions with retries; returns the first choice's message and the usage."""
+
+    def __init__(self, config: LLMConfig) -> None:
+        self.config = config
+        self.counters = Counters()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._sem: asyncio.Semaphore | None = None
+
+    def _bind(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._http is None or self._sem is None:
+            c = self.config
+            headers = {"authorization": f"Bearer {c.api_key}"} if c.api_key else {}
+            self._http = httpx.AsyncClient(
+                base_url=c.url, headers=headers,
+                timeout=httpx.Timeout(c.timeout_s, connect=c.connect_timeout_s),
+                limits=httpx.Limits(max_connections=c.concurrency, max_keepalive_connections=c.concurrency),
+            )
+            self._sem = asyncio.Semaphore(c.concurrency)
+            self._loop = loop
+        return self._http, self._sem
+
+    async def aclose(self) -> None:
+        """Close the pool if it belongs to the running loop (a dead loop's pool is just dropped)."""
+        http, self._http = self._http, None
+        if http is not None:
+            try:
+                if self._loop is asyncio.get_running_loop():
+                    await http.aclose()
+            except RuntimeError:
+                pass
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(float(retry_after), self.config.backoff_max_s)
+            except ValueError:
+                pass
+        cap = min(self.config.backoff_max_s, self.config.backoff_s * 2**attempt)
+        return random.uniform(cap / 2, cap)
+
+    async def complete(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One completion (model filled in). Raises LLMCallFailed with a short reason."""
+        http, sem = self._bind()
+        if not self.config.model:
+            await self._resolve_model(http)
+        payload = {"model": self.config.model, **body}
+        self.counters.calls += 1
+        reason = "no attempt"
+        retry_after: str | None = None
+        async with sem:
+            for attempt in range(self.config.max_retries + 1):
+                if attempt:
+                    self.counters.retries += 1
+                    await asyncio.sleep(self._delay(attempt - 1, retry_after))
+                retry_after = None
+                self.counters.requests += 1
+                self.counters.enter()
+                started = time.perf_counter()
+                try:
+                    response = await http.post("/chat/completions", json=payload)
+                except httpx.TimeoutException:
+                    self.counters.timeouts += 1
+                    reason = f"timed out after {self.config.timeout_s:g} s"
+                    continue
+                except httpx.TransportError as exc:
+                    reason = f"connection failed ({type(exc).__name__})"
+                    continue
+                finally:
+                    self.counters.leave()
+                if response.status_code in _TRANSIENT_STATUS:
+                    reason = f"HTTP {response.status_code}"
+                    retry_after = response.headers.get("retry-after")
+                    continue
+                if not response.is_success:
+                    self.counters.errors += 1
+                    raise LLMCallFailed(f"HTTP {response.status_code}: {_error_text(response)}")
+                self.counters.latency(time.perf_counter() - started)
+                return self._accept(response)
+        self.counters.errors += 1
+        raise LLMCallFailed(f"{reason} (after {self.config.max_retries + 1} attempts)")
+
+    async def _resolve_model(self, http: httpx.AsyncClient) -> None:
+        """No model configured: use the first one the server lists (vLLM serves exactly one)."""
+        try:
+            response = await http.get("/models")
+            self.config.model = str(response.json()["data"][0]["id"])
+        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
+            raise LLMCallFailed("no model configured and the server lists none at /models") from None
+        log.info("using model %s (the first one the server lists)", self.config.model)
+
+    def _accept(self, response: httpx.Response) -> tuple[dict[str, Any], dict[str, Any]]:
+        server_ms = response.headers.get("x-fake-server-ms")
+        if server_ms:
+            self.counters.server_seconds += float(server_ms) / 1000
+        try:
+            data = response.json()
+            message = data["choices"][0]["message"]
+            assert isinstance(message, dict)
+        except (ValueError, KeyError, IndexError, TypeError, AssertionError):
+            self.counters.errors += 1
+            raise LLMCallFailed("the response is not a chat completion (no choices[0].message)") from None
+        usage = data.get("usage") or {}
+        self.counters.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+        self.counters.completion_tokens += int(usage.get("completion_tokens") or 0)
+        details = usage.get("prompt_tokens_details") or {}
+        self.counters.cached_prompt_tokens += int(details.get("cached_tokens") or 0)
+        return message, usage
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        err = response.json().get("error")
+        text = err.get("message") if isinstance(err, dict) else str(err or response.text)
+    except (ValueError, AttributeError):
+        text = response.text
+    return (text or "").strip()[:300]

@@ -1,0 +1,232 @@
+"""LMSR binary markets with exact complete-set accounting (ENGINE.md §4).
+
+Cost `C(q) = b·ln(e^{q_yes/b} + e^{q_no/b})`; price = softmax(q/b). A share of an outcome pays 1 if
+that outcome resolves, so one YES plus one NO always costs exactly 1 (a complete set). `q` counts
+the shares traders hold (plus an offset that sets the initial price), so the maker's worst-case loss
+is `b·ln(1/p0)` of the outcome's initial price (`b·ln 2` at 0.5). All formulas are written in
+log-space so that large quantities never overflow.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from contracts.spec import MarketSpec
+from engine.text import slugify, unique_slug
+
+STARTING_CASH = 100.0
+MAX_FRESH_MOVE = 0.9
+EPS = 1e-9
+
+
+def liquidity_for(budget: float, initial_price_yes: float) -> float:
+    """`b` such that spending `budget` on either side from the initial price stops near 0.9.
+
+    Buying with `a` cash takes the other side's price from p to p·e^{-a/b}; solving for 0.1 gives
+    b = a / ln(p/0.1). The ratio is floored at 2 so markets that start near an edge stay liquid.
+    """
+    p = min(0.95, max(0.05, initial_price_yes))
+    ratios = [max(2.0, side / (1.0 - MAX_FRESH_MOVE)) for side in (p, 1.0 - p)]
+    return max(budget / math.log(r) for r in ratios)
+
+
+def _log_price(diff: float) -> float:
+    """ln(1 / (1 + e^{diff})) computed without overflow."""
+    if diff > 0:
+        return -(diff + math.log1p(math.exp(-diff)))
+    return -math.log1p(math.exp(diff))
+
+
+class Market:
+    """One binary market's maker state. Holdings and cash live in the MarketBook."""
+
+    __slots__ = ("market_id", "question", "b", "q_yes", "q_no", "q_yes0", "q_no0", "initial_price")
+
+    def __init__(self, market_id: str, question: str, initial_price_yes: float, b: float) -> None:
+        self.market_id = market_id
+        self.question = question
+        self.initial_price = min(0.95, max(0.05, float(initial_price_yes)))
+        self.b = float(b)
+        self.q_yes = self.b * math.log(self.initial_price / (1.0 - self.initial_price))
+        self.q_no = 0.0
+        self.q_yes0, self.q_no0 = self.q_yes, self.q_no
+
+    def _q(self, outcome: str) -> tuple[float, float]:
+        return (self.q_yes, self.q_no) if outcome == "yes" else (self.q_no, self.q_yes)
+
+    def price(self, outcome: str = "yes") -> float:
+        own, other = self._q(outcome)
+        return math.exp(_log_price((other - own) / self.b))
+
+    def cost_function(self) -> float:
+        hi = max(self.q_yes, self.q_no)
+        return hi + self.b * math.log(math.exp((self.q_yes - hi) / self.b) + math.exp((self.q_no - hi) / self.b))
+
+    def shares_for(self, outcome: str, amount: float) -> float:
+        """Shares of `outcome` that `amount` cash buys: s = a + b·ln(1 - p_o'·e^{-a/b}) - b·ln p_o."""
+        own, other = self._q(outcome)
+        log_p = _log_price((other - own) / self.b)
+        p_other = math.exp(_log_price((own - other) / self.b))
+        return amount + self.b * math.log1p(-p_other * math.exp(-amount / self.b)) - self.b * log_p
+
+    def spend_to_reach(self, outcome: str, limit: float) -> float:
+        """Cash that takes `outcome`'s price up to `limit`: b·ln(p_other / (1 - limit)); 0 if already there."""
+        p_other = self.price("no" if outcome == "yes" else "yes")
+        return max(0.0, self.b * math.log(p_other / (1.0 - limit)))
+
+    def shares_to_reach(self, outcome: str, limit: float) -> float:
+        """Shares of `outcome` whose sale takes its price down to `limit`: b·ln(p(1-L) / (L(1-p)))."""
+        p = self.price(outcome)
+        return max(0.0, self.b * math.log(p * (1.0 - limit) / (limit * (1.0 - p))))
+
+    def proceeds_for(self, outcome: str, shares: float) -> float:
+        """Cash from selling `shares` of `outcome`: -b·ln(1 - p_o·(1 - e^{-s/b}))."""
+        p = self.price(outcome)
+        return -self.b * math.log1p(-p * -math.expm1(-shares / self.b))
+
+    def _move(self, outcome: str, shares: float) -> None:
+        if outcome == "yes":
+            self.q_yes += shares
+        else:
+            self.q_no += shares
+
+    def maker_collected(self) -> float:
+        """Net cash the maker has taken in: C(q) - C(q0)."""
+        hi = max(self.q_yes0, self.q_no0)
+        c0 = hi + self.b * math.log(math.exp((self.q_yes0 - hi) / self.b) + math.exp((self.q_no0 - hi) / self.b))
+        return self.cost_function() - c0
+
+    def state(self) -> list[Any]:
+        return [self.market_id, self.question, self.initial_price, self.b, self.q_yes, self.q_no,
+                self.q_yes0, self.q_no0]
+
+    @classmethod
+    def from_state(cls, s: list[Any]) -> Market:
+        m = cls(s[0], s[1], s[2], s[3])
+        m.q_yes, m.q_no, m.q_yes0, m.q_no0 = s[4], s[5], s[6], s[7]
+        return m
+
+
+class TradeOutcome:
+    """What a buy or sell did (or why it failed)."""
+
+    __slots__ = ("ok", "error", "shares", "cost", "price_yes", "cash")
+
+    def __init__(self, ok: bool, error: str | None = None, shares: float = 0.0, cost: float = 0.0,
+                 price_yes: float = 0.0, cash: float = 0.0) -> None:
+        self.ok, self.error, self.shares, self.cost = ok, error, shares, cost
+        self.price_yes, self.cash = price_yes, cash
+
+
+class MarketBook:
+    """All markets plus every agent's cash and holdings (numpy: holdings[market, agent, yes|no])."""
+
+    def __init__(self, markets: list[Market], n_agents: int, starting_cash: float = STARTING_CASH) -> None:
+        self.markets = markets
+        self.index = {m.market_id: i for i, m in enumerate(markets)}
+        self.cash = np.full(n_agents, float(starting_cash))
+        self.holdings = np.zeros((len(markets), n_agents, 2))
+        self.starting_cash = float(starting_cash)
+
+    def prices(self) -> np.ndarray:
+        return np.array([m.price("yes") for m in self.markets])
+
+    def _lookup(self, market_id: Any, outcome: Any) -> tuple[int, int, str | None]:
+        if not isinstance(market_id, str) or market_id not in self.index:
+            return -1, -1, f"unknown market_id {market_id!r}"
+        if outcome not in ("yes", "no"):
+            return -1, -1, f"outcome must be 'yes' or 'no', got {outcome!r}"
+        return self.index[market_id], 0 if outcome == "yes" else 1, None
+
+    @staticmethod
+    def _limit(value: Any, name: str) -> tuple[float | None, str | None]:
+        if value is None:
+            return None, None
+        try:
+            limit = float(value)
+        except (TypeError, ValueError):
+            return None, f"{name} must be a number, got {value!r}"
+        if not 0.0 < limit < 1.0:
+            return None, f"{name} must be strictly between 0 and 1"
+        return limit, None
+
+    def buy(self, agent: int, market_id: Any, outcome: Any, amount: Any, max_price: Any = None) -> TradeOutcome:
+        """Spend up to `amount` cash on `outcome` shares, stopping where its price reaches `max_price`.
+
+        Fails (never raises) on bad input, insufficient cash, or a price already at the limit.
+        """
+        m, o, err = self._lookup(market_id, outcome)
+        if err:
+            return TradeOutcome(False, err)
+        try:
+            amount = float(amount)
+        except (TypeError, ValueError):
+            return TradeOutcome(False, f"amount must be a number, got {amount!r}")
+        if not math.isfinite(amount) or amount <= 0:
+            return TradeOutcome(False, "amount must be a positive number")
+        cash = float(self.cash[agent])
+        if amount > cash + EPS:
+            return TradeOutcome(False, f"amount {amount:.2f} exceeds cash {cash:.2f}", cash=cash)
+        amount = min(amount, cash)
+        market = self.markets[m]
+        limit, err = self._limit(max_price, "max_price")
+        if err:
+            return TradeOutcome(False, err)
+        if limit is not None:
+            amount = min(amount, market.spend_to_reach(outcome, limit))
+            if amount <= EPS:
+                return TradeOutcome(False, f"{outcome} price {market.price(outcome):.4f} is already at or above max_price {limit:.4f}", cash=cash)
+        shares = market.shares_for(outcome, amount)
+        market._move(outcome, shares)
+        self.holdings[m, agent, o] += shares
+        self.cash[agent] = cash - amount
+        return TradeOutcome(True, shares=shares, cost=amount, price_yes=market.price("yes"),
+                            cash=float(self.cash[agent]))
+
+    def sell(self, agent: int, market_id: Any, outcome: Any, shares: Any, min_price: Any = None) -> TradeOutcome:
+        """Sell up to `shares` of `outcome` (at most what is held), stopping where its price falls to `min_price`."""
+        m, o, err = self._lookup(market_id, outcome)
+        if err:
+            return TradeOutcome(False, err)
+        try:
+            shares = float(shares)
+        except (TypeError, ValueError):
+            return TradeOutcome(False, f"shares must be a number, got {shares!r}")
+        if not math.isfinite(shares) or shares <= 0:
+            return TradeOutcome(False, "shares must be a positive number")
+        held = float(self.holdings[m, agent, o])
+        if shares > held + EPS:
+            return TradeOutcome(False, f"cannot sell {shares:.4f} {outcome} shares; holding {held:.4f}")
+        shares = min(shares, held)
+        market = self.markets[m]
+        limit, err = self._limit(min_price, "min_price")
+        if err:
+            return TradeOutcome(False, err)
+        if limit is not None:
+            shares = min(shares, market.shares_to_reach(outcome, limit))
+            if shares <= EPS:
+                return TradeOutcome(False, f"{outcome} price {market.price(outcome):.4f} is already at or below min_price {limit:.4f}")
+        proceeds = market.proceeds_for(outcome, shares)
+        market._move(outcome, -shares)
+        self.holdings[m, agent, o] = held - shares
+        self.cash[agent] += proceeds
+        return TradeOutcome(True, shares=shares, cost=-proceeds, price_yes=market.price("yes"),
+                            cash=float(self.cash[agent]))
+
+
+def market_id_for(question: str, taken: set[str]) -> str:
+    """Deterministic slug of the question, ≤ 45 characters, with collision suffixes."""
+    return unique_slug(slugify(question, max_len=45), taken, max_len=45)
+
+
+def build_markets(specs: list[MarketSpec], budget: float = STARTING_CASH) -> list[Market]:
+    """Markets from specs, in order, with ids unique among them."""
+    taken: set[str] = set()
+    return [
+        Market(market_id_for(s.question, taken), s.question, s.initial_price_yes,
+               liquidity_for(budget, s.initial_price_yes))
+        for s in specs
+    ]

@@ -1,0 +1,1 @@
+"""Agent policies: the interface (base) and the rule-based baseline (heuristic)."""

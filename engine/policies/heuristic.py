@@ -1,0 +1,167 @@
+"""The rule-based baseline policy (ENGINE.md §6): stochastic, plausible, deterministic for a seed.
+
+Each active agent posts in its persona's voice from stance-bucketed templates, votes by agreement
+with what it reads, replies to posts it strongly agrees or disagrees with, reposts the ones it
+likes most, follows like-minded authors, and trades when its belief differs from a market's price.
+Random draws come from a generator seeded by (random_seed, round), so a resumed run decides
+exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.policies.base import Action, Observation
+from engine.stance import StanceScorer
+from engine.text import shorten
+
+_TEMPLATES: tuple[tuple[str, ...], ...] = (
+    (  # strong no
+        "No way on {topic}. It's not going to happen.",
+        "{topic}? Very unlikely. The whole idea looks overhyped.",
+        "I'd bet against {topic}. Expect it to stall and fail.",
+    ),
+    (  # lean no
+        "I doubt it on {topic}. Possible, but I'd call it unlikely.",
+        "Skeptical about {topic}; the obstacles look real.",
+        "Not convinced on {topic}. Probably not happening in time.",
+    ),
+    (  # undecided
+        "Still undecided on {topic}. Could go either way.",
+        "Genuinely torn about {topic}; the evidence is mixed.",
+        "Watching {topic} closely before I pick a side.",
+    ),
+    (  # lean yes
+        "I lean yes on {topic}. Probably happens, though not certain.",
+        "Cautiously optimistic about {topic}: it looks likely to me.",
+        "The case for {topic} is getting stronger. I expect it.",
+    ),
+    (  # strong yes
+        "Yes on {topic}. I'm convinced it will happen; the momentum is obvious.",
+        "Mark my words: {topic} is going to happen. Very likely.",
+        "Every signal I see says yes on {topic}. Confident about this one.",
+    ),
+)
+_AGREE = ("@{author} Agreed.", "@{author} Exactly right.", "@{author} Well said.")
+_DISAGREE = ("@{author} I don't buy it.", "@{author} I see it differently.", "@{author} Respectfully, no.")
+_MARKET_NOTES = ("The price on {market} looks off to me.", "Trading {market} on my read of the evidence.",
+                 "{market} is mispriced; I am putting money behind my view.")
+
+
+def bucket(position: float) -> int:
+    """Stance bucket 0..4 (strong no .. strong yes) of a position in [-1, 1]."""
+    return int(np.digitize(position, (-0.5, -0.15, 0.15, 0.5)))
+
+
+def _opener(obs: Observation, u: float) -> str:
+    if u > 0.35:
+        return ""
+    kind = obs.entity_name if obs.agent_name == obs.entity_name else ""
+    if kind:
+        return f"Speaking for {kind}: "
+    return f"As someone close to {obs.entity_name}, " if obs.entity_name and u < 0.15 else ""
+
+
+class HeuristicPolicy:
+    """Template and rule driven agents; no model needed."""
+
+    name = "heuristic"
+
+    def __init__(self, random_seed: int, scorer: StanceScorer | None = None) -> None:
+        self.seed = random_seed
+        self.scorer = scorer or StanceScorer()
+        self._corr: dict[tuple[str, str], float] = {}
+
+    def post_text(self, obs: Observation, position: float, u1: float, u2: float) -> str:
+        """A post in the agent's voice for its current stance."""
+        options = _TEMPLATES[bucket(position)]
+        text = options[int(u1 * len(options)) % len(options)].format(topic=f"“{shorten(obs.question, 90)}”")
+        return _opener(obs, u2) + text
+
+    def market_direction(self, question: str, market_question: str, first: bool) -> float:
+        """+1 when YES on the market goes with YES on the question, -1 when against."""
+        if first:
+            return 1.0
+        key = (question, market_question)
+        if key not in self._corr:
+            self._corr[key] = 0.7 if self.scorer.score(market_question, question) >= -0.1 else -0.7
+        return self._corr[key]
+
+    async def decide(self, round: int, observations: list[Observation]) -> list[list[Action]]:
+        rng = np.random.default_rng([self.seed, round, 23])
+        draws = rng.random((len(observations), 32))
+        return [self.decide_one(obs, draws[i]) for i, obs in enumerate(observations)]
+
+    def decide_one(self, obs: Observation, u: np.ndarray) -> list[Action]:
+        """The actions of one agent given 32 uniform draws."""
+        t = obs.traits
+        stub, contra, risk = t.get("stubbornness", 0.5), t.get("contrarianism", 0.1), t.get("risk_appetite", 0.5)
+        pos, conf = obs.position, obs.confidence
+        acts: list[Action] = []
+        if u[0] < (0.7 if not obs.feed else 0.25 + 0.3 * conf):
+            acts.append(Action(type="create_post", args={"text": self.post_text(obs, pos, u[1], u[2])}))
+        scored = []
+        for post in obs.feed[:8]:
+            if post.author_id == obs.agent_id:
+                continue
+            stance = self.scorer.score(post.text, obs.question)
+            scored.append((1.0 - abs(stance - pos) / 2.0, post))
+        votes = 0
+        for k, (agreement, post) in enumerate(scored):
+            if votes >= 3 or post.my_vote:
+                continue
+            draw = u[3 + k]
+            if agreement > 0.8 and draw < 0.55:
+                value = -1 if draw < 0.55 * contra * 0.3 else 1
+            elif agreement < 0.5 and draw < 0.2 + 0.3 * stub:
+                value = 1 if draw < 0.05 * contra else -1
+            else:
+                continue
+            acts.append(Action(type="vote", args={"post_id": post.post_id, "value": value}))
+            votes += 1
+        if scored:
+            agreement, post = max(scored, key=lambda x: (abs(x[0] - 0.75), x[1].post_id))
+            if u[12] < 0.18:
+                pick = _AGREE if agreement > 0.75 else _DISAGREE
+                text = pick[int(u[13] * 3) % 3].format(author=post.author_name) + " " + self.post_text(obs, pos, u[14], 1.0)
+                acts.append(Action(type="reply", args={"post_id": post.post_id, "text": text}))
+            best_agreement, best = max(scored, key=lambda x: (x[0], x[1].likes, x[1].post_id))
+            if best_agreement > 0.8 and u[15] < 0.12:
+                acts.append(Action(type="repost", args={"post_id": best.post_id}))
+            following = set(obs.following)
+            candidates = [(a, p) for a, p in scored if a > 0.75 and p.author_id not in following]
+            if candidates and u[16] < 0.3:
+                acts.append(Action(type="follow", args={"agent_id": max(candidates, key=lambda x: (x[0], x[1].post_id))[1].author_id}))
+        acts.extend(self._trades(obs, u, pos, risk))
+        return acts or [Action(type="do_nothing")]
+
+    def _trades(self, obs: Observation, u: np.ndarray, pos: float, risk: float) -> list[Action]:
+        acts: list[Action] = []
+        cash = obs.cash
+        for k, m in enumerate(obs.markets[:6]):
+            belief = 0.5 + 0.45 * pos * self.market_direction(obs.question, m.question, k == 0)
+            edge = belief - m.price_yes
+            if abs(edge) < 0.04 + 0.06 * (1.0 - risk) or u[18 + k] > 0.2 + 0.5 * risk:
+                continue
+            want, other = ("yes", "no") if edge > 0 else ("no", "yes")
+            held_other = m.no_shares if other == "no" else m.yes_shares
+            if held_other > 1e-6:
+                shares = float(held_other * (0.5 + 0.5 * u[24 + k]))
+                floor = round(min(0.99, max(0.01, belief if other == "yes" else 1.0 - belief)), 4)
+                acts.append(Action(type="sell", args={"market_id": m.market_id, "outcome": other,
+                                                      "shares": round(shares, 6), "min_price": floor}))
+                continue
+            amount = cash * risk * min(1.0, 2.0 * abs(edge)) * 0.25
+            if amount >= 0.5:
+                amount = round(float(amount), 4)
+                cash -= amount
+                cap = round(min(0.99, max(0.01, belief if want == "yes" else 1.0 - belief)), 4)
+                acts.append(Action(type="buy", args={"market_id": m.market_id, "outcome": want, "amount": amount,
+                                                     "max_price": cap}))
+                if u[30] < 0.08:
+                    note = _MARKET_NOTES[int(u[31] * 3) % 3].format(market=m.market_id)
+                    acts.append(Action(type="comment_on_market", args={"market_id": m.market_id, "text": note}))
+        return acts
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,6 @@
+"""The pod worker API: runs the engine on a GPU pod and reports progress (ENGINE.md §9)."""
+
+from engine.worker.app import create_app
+from engine.worker.settings import WorkerSettings, settings_from_env
+
+__all__ = ["WorkerSettings", "create_app", "settings_from_env"]

@@ -1,0 +1,220 @@
+"""The world: agents' beliefs, the social platform and the markets, advanced round by round.
+
+A round (ENGINE.md §2.4): sample the active agents (activity-weighted), show each the world as of
+the start of the round (`observe`), apply their actions in a stable order (engine/actions.py), then
+update beliefs from what each agent read and record the round (`end_round`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from contracts.artifacts import CurvePoint, EngagementRound
+from engine.beliefs import (
+    OLD_NOVELTY,
+    TrustStore,
+    social_proof,
+    update_confidence,
+    update_positions,
+    update_trust,
+)
+from engine.entities import Entity
+from engine.feed import rank_feeds
+from engine.market import Market, MarketBook
+from engine.personas import Population
+from engine.policies.base import ActionResult, FeedPost, FeedReply, MarketView, Observation, ViralEvent
+from engine.recorder import INTERACTIONS, Recorder, numpy_hook
+from engine.social import Platform, virality_threshold
+from engine.stance import StanceScorer
+
+EVENT_ROUNDS = 3
+
+
+@dataclass
+class RoundView:
+    """What the active agents of one round saw: the input of the belief update."""
+
+    active: np.ndarray
+    read_reader: np.ndarray
+    read_post: np.ndarray
+    read_sp: np.ndarray  # social proof of each read post at the start of the round
+
+
+class World:
+    """The whole mutable state of a run (checkpointed by engine/checkpoint.py)."""
+
+    def __init__(self, *, question: str, rounds: int, seed: int, forecast_days: int, entities: list[Entity],
+                 population: Population, markets: list[Market], market_corr: list[float],
+                 scorer: StanceScorer | None = None) -> None:
+        n = population.n
+        self.question, self.rounds, self.seed, self.forecast_days = question, rounds, seed, forecast_days
+        self.entities = entities
+        self.pop = population
+        self.position = population.initial_position.copy()
+        self.confidence = population.initial_confidence.copy()
+        self.platform = Platform(n)
+        self.book = MarketBook(markets, n)
+        self.trust = TrustStore(n)
+        self.market_corr = np.asarray(market_corr, dtype=float)
+        self.last_read = np.full(n, -1, dtype=np.int64)
+        self.last_results: dict[int, list[ActionResult]] = {}
+        self.viral_log: list[list[int]] = []  # [post, round]
+        self.round = 0
+        self.recorder = Recorder(n, len(entities), [m.market_id for m in markets])
+        for m in markets:
+            self.recorder.curves[m.market_id].append(CurvePoint(round=0, price_yes=m.price("yes"), volume=0.0))
+        self.scorer = scorer or StanceScorer()
+        self.viral_threshold = virality_threshold(n)
+
+    @property
+    def n(self) -> int:
+        return self.pop.n
+
+    def prices(self) -> dict[str, float]:
+        return {m.market_id: m.price("yes") for m in self.book.markets}
+
+    def post_id(self, idx: int) -> str:
+        return f"p{idx}"
+
+    # -- observing -------------------------------------------------------------------------------
+
+    def sample_active(self, rnd: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, rnd, 11])
+        draws = rng.random(self.n)
+        active = np.flatnonzero(draws < self.pop.trait("activity"))
+        if len(active) == 0:
+            active = np.array([int(np.argmin(draws / self.pop.trait("activity")))])
+        return active
+
+    def observe(self, rnd: int) -> tuple[RoundView, list[Observation]]:
+        """Observations of this round's active agents (stable order: agent index)."""
+        active = self.sample_active(rnd)
+        feeds = rank_feeds(self.platform, active, self.position, rnd)
+        plat, pop = self.platform, self.pop
+        author, likes, dislikes = plat.col("author"), plat.col("likes"), plat.col("dislikes")
+        reposts, rounds, nreplies = plat.col("reposts"), plat.col("round"), plat.col("replies")
+        reply_cache: dict[int, list[FeedReply]] = {}
+        events = [
+            ViralEvent(round=r, post_id=self.post_id(p), author_id=pop.ids[author[p]], author_name=pop.names[author[p]],
+                       text=plat.texts[p], engagement=int(likes[p] + reposts[p]))
+            for p, r in self.viral_log if r >= rnd - EVENT_ROUNDS
+        ]
+        market_ids = [m.market_id for m in self.book.markets]
+        questions = [m.question for m in self.book.markets]
+        prices = [m.price("yes") for m in self.book.markets]
+        fk = plat.follows
+        n = self.n
+        readers: list[int] = []
+        posts_read: list[int] = []
+        observations: list[Observation] = []
+        for row, agent in enumerate(active.tolist()):
+            feed: list[FeedPost] = []
+            for p in feeds[row].tolist():
+                if p < 0:
+                    break
+                replies = reply_cache.get(p)
+                if replies is None:
+                    replies = [FeedReply(post_id=self.post_id(c), author_id=pop.ids[author[c]],
+                                         author_name=pop.names[author[c]], text=plat.texts[c],
+                                         likes=int(likes[c]), dislikes=int(dislikes[c]))
+                               for c in plat.first_replies(p)]
+                    reply_cache[p] = replies
+                a = int(author[p])
+                feed.append(FeedPost(post_id=self.post_id(p), author_id=pop.ids[a], author_name=pop.names[a],
+                                     text=plat.texts[p], round=int(rounds[p]), likes=int(likes[p]),
+                                     dislikes=int(dislikes[p]), reposts=int(reposts[p]), replies=replies,
+                                     reply_count=int(nreplies[p]), followed=(agent * n + a) in fk,
+                                     my_vote=plat.my_vote(agent, p)))
+                readers.append(agent)
+                posts_read.append(p)
+                for c in plat.first_replies(p):
+                    if int(author[c]) != agent:
+                        readers.append(agent)
+                        posts_read.append(c)
+            holdings = self.book.holdings[:, agent, :]
+            observations.append(Observation(
+                agent_id=pop.ids[agent], agent_name=pop.names[agent], persona=pop.personas[agent],
+                traits=pop.trait_dict(agent), round=rnd, rounds=self.rounds, question=self.question,
+                position=float(self.position[agent]), confidence=float(self.confidence[agent]),
+                cash=float(self.book.cash[agent]),
+                markets=[MarketView(market_id=market_ids[k], question=questions[k], price_yes=prices[k],
+                                    yes_shares=float(holdings[k, 0]), no_shares=float(holdings[k, 1]))
+                         for k in range(len(market_ids))],
+                feed=feed, last_results=self.last_results.get(agent, []), events=events,
+                entity_id=self.entities[pop.entity_index[agent]].entity_id,
+                entity_name=self.entities[pop.entity_index[agent]].name,
+                following=[pop.ids[j] for j in plat.following(agent)], forecast_days=self.forecast_days,
+            ))
+        read_reader = np.asarray(readers, dtype=np.int64)
+        read_post = np.asarray(posts_read, dtype=np.int64)
+        sp = social_proof(likes[read_post].astype(float), reposts[read_post].astype(float),
+                          dislikes[read_post].astype(float))
+        return RoundView(active, read_reader, read_post, sp), observations
+
+    # -- after the actions -----------------------------------------------------------------------
+
+    def end_round(self, rnd: int, view: RoundView, stats: dict[str, Any]) -> None:
+        """Beliefs from what was read, virality, and the round's records."""
+        plat, rec = self.platform, self.recorder
+        reader, post = view.read_reader, view.read_post
+        authors = plat.col("author")[post].astype(np.int64)
+        stance = plat.stance[post]
+        novelty = np.where(plat.col("round")[post] >= self.last_read[reader], 1.0, OLD_NOVELTY)
+        weight = self.trust.get(reader, authors) * view.read_sp * novelty
+        self.position = update_positions(self.position, self.confidence, self.pop.trait("stubbornness"),
+                                         self.pop.trait("contrarianism"), reader, stance, weight)
+        update_trust(self.trust, reader, authors, stance, self.position)
+        self.confidence = update_confidence(self.confidence, stats["likes_received"], stats["dislikes_received"])
+        self.last_read[view.active] = rnd
+        for p in plat.mark_viral(self.viral_threshold):
+            self.viral_log.append([p, rnd])
+        ent = self.pop.entity_index
+        if len(reader):
+            np.add.at(rec.interactions[INTERACTIONS.index("reads")], (ent[reader], ent[authors]), 1)
+        rec.positions.append(self.position.copy())
+        rec.confidences.append(self.confidence.copy())
+        rec.round_posts.append(stats["agent_posts"])
+        rec.round_actions.append(stats["agent_actions"])
+        rec.engagement.append(EngagementRound(
+            round=rnd, posts=stats["posts"], replies=stats["replies"], votes=stats["votes"],
+            reposts=stats["reposts"], follows=stats["follows"], trades=stats["trades"],
+            active_agents=len(view.active)))
+        for k, m in enumerate(self.book.markets):
+            rec.curves[m.market_id].append(CurvePoint(round=rnd, price_yes=m.price("yes"),
+                                                      volume=float(stats["volume"][k])))
+        self.round = rnd
+
+    # -- checkpoint ------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "question": self.question, "rounds": self.rounds, "seed": self.seed,
+            "forecast_days": self.forecast_days, "entities": msgspec.to_builtins(self.entities),
+            "pop": self.pop.state(), "position": self.position, "confidence": self.confidence,
+            "platform": self.platform.state(), "markets": [m.state() for m in self.book.markets],
+            "cash": self.book.cash, "holdings": self.book.holdings, "trust": self.trust.state(),
+            "market_corr": self.market_corr, "last_read": self.last_read,
+            "last_results": [[k, msgspec.to_builtins(v, enc_hook=numpy_hook)] for k, v in self.last_results.items()],
+            "viral_log": self.viral_log, "round": self.round, "recorder": self.recorder.state(),
+        }
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any], scorer: StanceScorer | None = None) -> World:
+        markets = [Market.from_state(m) for m in s["markets"]]
+        w = cls(question=s["question"], rounds=s["rounds"], seed=s["seed"], forecast_days=s["forecast_days"],
+                entities=msgspec.convert(s["entities"], list[Entity]), population=Population.from_state(s["pop"]),
+                markets=markets, market_corr=list(s["market_corr"]), scorer=scorer)
+        w.position, w.confidence = s["position"], s["confidence"]
+        w.platform = Platform.from_state(s["platform"])
+        w.book.cash, w.book.holdings = s["cash"], s["holdings"]
+        w.trust = TrustStore.from_state(s["trust"])
+        w.last_read = s["last_read"]
+        w.last_results = {int(k): msgspec.convert(v, list[ActionResult]) for k, v in s["last_results"]}
+        w.viral_log = [list(x) for x in s["viral_log"]]
+        w.round = s["round"]
+        w.recorder = Recorder.from_state(s["recorder"])
+        return w

@@ -1,0 +1,201 @@
+"""Users, API keys and sessions in Postgres (schema `gateway`): the gateway's account repository.
+
+`ensure_local_user` and `create_api_key` are what `simswarm up` calls to hand the local user a key.
+Keys and session tokens are stored as SHA-256 hashes; passwords with argon2. Nothing here logs a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from services.gateway.schema import check_ident, ensure_schema
+from services.gateway.tokens import hash_token, new_api_key, new_session_token, token_prefix
+
+LOCAL_EMAIL = "local@simswarm.local"
+SESSION_TTL = timedelta(days=7)
+MIN_PASSWORD = 8
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$|^[^@\s]{1,64}@[a-z0-9-]{1,63}\.local$", re.I)
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("simswarm-dummy-password")  # equalises login timing for unknown emails
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: resolved from a bearer key or session token."""
+
+    user_id: str
+    email: str
+    via: str  # "api_key" | "session"
+    credential_id: str
+
+
+class AccountError(ValueError):
+    """A registration/login problem meant for the client (`code` is machine-readable)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def valid_email(email: str) -> bool:
+    return bool(_EMAIL.match(email.strip()))
+
+
+class Accounts:
+    """Repository over the gateway schema's users, api_keys and sessions tables."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str = "gateway") -> None:
+        self.pool = pool
+        self.s = check_ident(schema)
+
+    async def user_by_email(self, email: str) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(
+            f"SELECT * FROM {self.s}.users WHERE lower(email) = lower($1) AND deleted_at IS NULL", email.strip()
+        )
+
+    async def create_user(self, email: str, password: str | None = None) -> dict[str, Any]:
+        """Create a user; AccountError `email_taken` when the address (any case) is in use."""
+        email = email.strip()
+        if not valid_email(email):
+            raise AccountError("invalid_email", "email: is not a valid email address")
+        if password is not None and len(password) < MIN_PASSWORD:
+            raise AccountError("weak_password", f"password: must be at least {MIN_PASSWORD} characters")
+        pw_hash = await asyncio.to_thread(_hasher.hash, password) if password is not None else None
+        user_id = _new_id()
+        try:
+            row = await self.pool.fetchrow(
+                f"INSERT INTO {self.s}.users (id, email, password_hash) VALUES ($1, $2, $3) RETURNING *",
+                user_id, email, pw_hash,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise AccountError("email_taken", "email: is already registered") from exc
+        assert row is not None
+        return user_dict(row)
+
+    async def verify_password(self, email: str, password: str) -> dict[str, Any] | None:
+        """The user if the password matches; None on any mismatch (same cost either way)."""
+        row = await self.user_by_email(email)
+        stored = row["password_hash"] if row is not None and row["password_hash"] else _DUMMY_HASH
+        try:
+            await asyncio.to_thread(_hasher.verify, stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        return user_dict(row) if row is not None and row["password_hash"] else None
+
+    async def create_api_key(self, user_id: str, name: str) -> tuple[dict[str, Any], str]:
+        """A new key for a user: (its public description, the key itself — shown once)."""
+        key = new_api_key()
+        row = await self.pool.fetchrow(
+            f"""INSERT INTO {self.s}.api_keys (id, user_id, name, prefix, hash)
+                VALUES ($1, $2, $3, $4, $5) RETURNING *""",
+            _new_id(), user_id, name, token_prefix(key), hash_token(key),
+        )
+        assert row is not None
+        return key_dict(row), key
+
+    async def list_api_keys(self, user_id: str) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            f"""SELECT * FROM {self.s}.api_keys WHERE user_id = $1 AND revoked_at IS NULL
+                ORDER BY created_at DESC""",
+            user_id,
+        )
+        return [key_dict(r) for r in rows]
+
+    async def revoke_api_key(self, user_id: str, key_id: str) -> bool:
+        status = await self.pool.execute(
+            f"""UPDATE {self.s}.api_keys SET revoked_at = now()
+                WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL""",
+            key_id, user_id,
+        )
+        return status.endswith(" 1")
+
+    async def create_session(self, user_id: str, ttl: timedelta = SESSION_TTL) -> tuple[str, datetime]:
+        token = new_session_token()
+        expires = datetime.now(UTC) + ttl
+        await self.pool.execute(
+            f"INSERT INTO {self.s}.sessions (id, user_id, hash, expires_at) VALUES ($1, $2, $3, $4)",
+            _new_id(), user_id, hash_token(token), expires,
+        )
+        return token, expires
+
+    async def principal_for(self, token: str) -> Principal | None:
+        """Resolve a bearer token (API key or session) to a live user, or None."""
+        digest = hash_token(token)
+        row = await self.pool.fetchrow(
+            f"""SELECT k.id AS cid, u.id AS uid, u.email, 'api_key' AS via
+                  FROM {self.s}.api_keys k JOIN {self.s}.users u ON u.id = k.user_id
+                 WHERE k.hash = $1 AND k.revoked_at IS NULL AND u.deleted_at IS NULL
+                UNION ALL
+                SELECT s.id, u.id, u.email, 'session'
+                  FROM {self.s}.sessions s JOIN {self.s}.users u ON u.id = s.user_id
+                 WHERE s.hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
+                   AND u.deleted_at IS NULL
+                LIMIT 1""",
+            digest,
+        )
+        if row is None:
+            return None
+        return Principal(user_id=row["uid"], email=row["email"], via=row["via"], credential_id=row["cid"])
+
+
+def user_dict(row: asyncpg.Record) -> dict[str, Any]:
+    return {"id": row["id"], "email": row["email"], "created_at": row["created_at"].isoformat()}
+
+
+def key_dict(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "prefix": row["prefix"],
+        "created_at": row["created_at"].isoformat(),
+        "last_used_at": row["last_used_at"].isoformat() if row["last_used_at"] else None,
+    }
+
+
+async def create_api_key(
+    pool: asyncpg.Pool, user_id: str, name: str = "default", *, schema: str = "gateway"
+) -> str:
+    """Create an API key for a user and return it (the only time it is visible)."""
+    await ensure_schema(pool, schema)
+    _, key = await Accounts(pool, schema).create_api_key(user_id, name)
+    return key
+
+
+async def ensure_local_user(
+    pool: asyncpg.Pool, email: str = LOCAL_EMAIL, *, key_name: str = "simswarm-up", schema: str = "gateway"
+) -> tuple[str, str]:
+    """The local user (created if missing) and a fresh API key for it: `(user_id, api_key)`.
+
+    Used by `simswarm up` to write `$SIMSWARM_HOME/api-key`. Earlier keys stay valid: only their
+    hashes are stored, so they cannot be handed out again.
+    """
+    await ensure_schema(pool, schema)
+    accounts = Accounts(pool, schema)
+    row = await accounts.user_by_email(email)
+    if row is None:
+        try:
+            user_id = (await accounts.create_user(email))["id"]
+        except AccountError as exc:
+            if exc.code != "email_taken":
+                raise
+            row = await accounts.user_by_email(email)  # created concurrently
+            assert row is not None
+            user_id = row["id"]
+    else:
+        user_id = row["id"]
+    _, key = await accounts.create_api_key(user_id, key_name)
+    return user_id, key

@@ -1,0 +1,129 @@
+"""The gateway's composition root: `create_app(settings)` wires the bus, object store and database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from contracts.spec import JobSpec
+from services.gateway.accounts import Accounts
+from services.gateway.context import GatewayContext
+from services.gateway.errors import ErrorBody, install_error_handlers
+from services.gateway.jobs_store import JobsStore
+from services.gateway.metrics import Metrics, MetricsMiddleware
+from services.gateway.routes import auth, health, job_data, jobs, stream
+from services.gateway.schema import check_ident, ensure_schema
+from services.kit.settings import Settings
+
+log = logging.getLogger(__name__)
+API_VERSION = "1.0.0"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    bus: Any = None,
+    store: Any = None,
+    pool: Any = None,
+    gateway_schema: str = "gateway",
+    projection_schema: str = "projections",
+    sse_ping_s: float = 15.0,
+) -> FastAPI:
+    """The FastAPI app. Parts not injected are connected in the lifespan and closed after it.
+
+    `gateway_schema`/`projection_schema` let tests isolate themselves in one shared database.
+    """
+    check_ident(gateway_schema)
+    check_ident(projection_schema)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        closers: list[Callable[[], Awaitable[Any]]] = []
+        try:
+            the_pool = pool
+            if the_pool is None:
+                from services.kit.db import create_pool
+
+                the_pool = await create_pool(settings.database_url)
+                closers.append(the_pool.close)
+            the_bus = bus
+            if the_bus is None:
+                from services.kit.bus import Bus
+
+                the_bus = await Bus.connect(settings.nats_url, name="gateway")
+                closers.append(the_bus.close)
+                await the_bus.ensure_streams()
+            the_store = store
+            if the_store is None:
+                from services.kit.objectstore import ObjectStore
+
+                the_store = ObjectStore(settings)
+            await ensure_schema(the_pool, gateway_schema)
+            app.state.ctx = GatewayContext(
+                settings=settings,
+                bus=the_bus,
+                store=the_store,
+                pool=the_pool,
+                accounts=Accounts(the_pool, gateway_schema),
+                jobs=JobsStore(the_pool, gateway_schema=gateway_schema, projection_schema=projection_schema),
+                metrics=metrics,
+                sse_ping_s=sse_ping_s,
+            )
+            yield
+        finally:
+            app.state.ctx = None
+            for close in reversed(closers):
+                try:
+                    await close()
+                except Exception:
+                    log.warning("closing a connection failed", exc_info=True)
+
+    app = FastAPI(
+        title="SimSwarm API",
+        version=API_VERSION,
+        description="Swarm simulations as a service. Errors are `{\"detail\", \"code\"}`.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (health, auth, jobs, job_data, stream):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the msgspec schemas of the bodies parsed by hand (the job spec)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    _, components = msgspec.json.schema_components([JobSpec], ref_template="#/components/schemas/{name}")
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(components)
+    schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
+    # Validation errors leave through our handler as ErrorBody, not FastAPI's default shape.
+    error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():
+            responses = op.get("responses", {})
+            if "422" in responses:
+                responses["422"] = {"description": "Invalid input; `detail` names the field", "content": error_ref}
+            responses.setdefault("500", {"description": "Internal error", "content": error_ref})
+            for status, resp in responses.items():
+                # Routes with a non-JSON response class (markdown, SSE, metrics) still fail in JSON.
+                if status[0] in "45" and "application/json" not in resp.get("content", {}):
+                    resp["content"] = error_ref
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    app.openapi_schema = doc
+    return doc

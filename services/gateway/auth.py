@@ -1,0 +1,34 @@
+"""Bearer authentication: `Authorization: Bearer <api key | session token>` -> the calling user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.gateway.accounts import Principal
+from services.gateway.context import GatewayContext, get_ctx
+from services.gateway.errors import ApiError
+from services.gateway.tokens import looks_like_token
+
+_bearer = HTTPBearer(auto_error=False, description="An API key (`ssk_...`) or a session token (`sst_...`)")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+async def current_user(
+    ctx: Annotated[GatewayContext, Depends(get_ctx)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The authenticated caller; 401 `missing_credentials` or `invalid_credentials` otherwise."""
+    if creds is None or not creds.credentials:
+        raise ApiError(401, "missing_credentials", "an API key is required: Authorization: Bearer <key>", _CHALLENGE)
+    token = creds.credentials.strip()
+    principal = await ctx.accounts.principal_for(token) if looks_like_token(token) else None
+    if principal is None:
+        raise ApiError(401, "invalid_credentials", "the API key or token is invalid, expired or revoked", _CHALLENGE)
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+Ctx = Annotated[GatewayContext, Depends(get_ctx)]

@@ -1,0 +1,71 @@
+"""Liveness, readiness (NATS, Postgres, object store) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from services.gateway.api_models import Readiness
+from services.gateway.auth import Ctx
+from services.gateway.errors import error_responses
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["health"])
+CHECK_TIMEOUT_S = 3.0
+
+
+@router.get("/api/health", summary="Liveness", responses={200: {"description": "The process is up"}})
+async def health() -> dict[str, str]:
+    """200 while the process answers; says nothing about its dependencies (see /api/ready)."""
+    return {"status": "ok"}
+
+
+async def _check(name: str, probe: Awaitable[Any]) -> tuple[str, str]:
+    try:
+        ok = await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("readiness: %s failed: %s", name, exc)
+        return name, "unavailable"
+    return name, "ok" if ok is not False else "unavailable"
+
+
+@router.get(
+    "/api/ready",
+    summary="Readiness",
+    responses={
+        200: {"model": Readiness, "description": "NATS, Postgres and the object store answer"},
+        503: {"description": "Some part is unavailable: `detail` names it, `checks` has each part",
+              "content": {"application/json": {"example": {
+                  "detail": "not ready: nats unavailable", "code": "not_ready",
+                  "checks": {"nats": "unavailable", "postgres": "ok", "object_store": "ok"}}}}},
+    },
+)
+async def ready(ctx: Ctx) -> JSONResponse:
+    """200 when every dependency answers, else 503 naming the parts that did not."""
+    results = dict(await asyncio.gather(
+        _check("nats", ctx.bus.ping()),
+        _check("postgres", ctx.pool.fetchval("SELECT 1")),
+        _check("object_store", ctx.store.ping()),
+    ))
+    failed = [name for name, state in results.items() if state != "ok"]
+    if failed:
+        body = {"detail": f"not ready: {', '.join(failed)} unavailable", "code": "not_ready", "checks": results}
+        return JSONResponse(body, status_code=503)
+    return JSONResponse({"status": "ready", "checks": results})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}, **error_responses()},
+    include_in_schema=True,
+)
+async def metrics(ctx: Ctx) -> PlainTextResponse:
+    """Request counts and latencies by route, open SSE streams, jobs created."""
+    return PlainTextResponse(ctx.metrics.render(), media_type="text/plain; version=0.0.4")

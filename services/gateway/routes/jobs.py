@@ -1,0 +1,153 @@
+"""Jobs: create, list, read, cancel, delete — commands to the orchestrator, reads from the projection."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from contracts.commands import CancelJob, CreateJob
+from contracts.spec import TERMINAL_STATUSES, JobStatus
+from services.gateway import commands
+from services.gateway.accounts import Principal
+from services.gateway.api_models import Job, JobList
+from services.gateway.auth import Ctx, CurrentUser
+from services.gateway.context import GatewayContext
+from services.gateway.errors import ApiError, error_responses
+from services.gateway.jobs_store import DuplicateJob, QuotaExceeded
+from services.gateway.shaping import shape_job
+from services.gateway.spec_input import InputError, parse_job_spec, spec_fingerprint
+from services.kit.telemetry import current_traceparent
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+DUPLICATE_WINDOW_S = 60.0
+QUOTA_RETRY_AFTER_S = 30
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TERMINAL = {s.value for s in TERMINAL_STATUSES}
+
+JOB_BODY_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}}},
+    }
+}
+
+
+async def load_job(ctx: GatewayContext, user: Principal, job_id: str) -> dict[str, Any]:
+    """The caller's job, or 404 — the same answer for a missing job and another user's."""
+    row = await ctx.jobs.get_owned(job_id, user.user_id) if _JOB_ID.match(job_id) else None
+    if row is None:
+        raise ApiError(404, "job_not_found", f"job {job_id[:64]!r} not found")
+    return row
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a job",
+    openapi_extra=JOB_BODY_OPENAPI,
+    responses={201: {"model": Job}, **error_responses(400, 401, 409, 413, 422, 429, 502, 503)},
+)
+async def create_job(request: Request, ctx: Ctx, user: CurrentUser) -> JSONResponse:
+    """Validate the spec, guard duplicates and the quota, then ask the orchestrator to create it."""
+    try:
+        spec = parse_job_spec(await request.body(), ctx.settings.tiers)
+    except InputError as exc:
+        raise ApiError(exc.status, exc.code, exc.detail) from exc
+    job_id = uuid.uuid4().hex  # no dots: it is part of NATS subjects
+    quota = ctx.settings.max_live_jobs_per_user
+    try:
+        await ctx.jobs.reserve(
+            user.user_id, job_id, spec_fingerprint(spec), window_s=DUPLICATE_WINDOW_S, quota=quota
+        )
+    except DuplicateJob as dup:
+        raise ApiError(
+            409, "duplicate_job",
+            f"an identical job ({dup.job_id}) was submitted {dup.age_s:.0f} s ago and is still live; "
+            "follow that one, or change the request",
+        ) from None
+    except QuotaExceeded as q:
+        raise ApiError(
+            429, "quota_exceeded",
+            f"you have {q.live} live jobs; the limit is {q.quota}. Wait for one to finish or cancel one",
+            {"Retry-After": str(QUOTA_RETRY_AFTER_S)},
+        ) from None
+    cmd = CreateJob(job_id=job_id, owner_id=user.user_id, spec=spec, traceparent=current_traceparent())
+    try:
+        reply = await commands.create_job(ctx.bus, cmd, ctx.command_timeout_s)
+    except ApiError:
+        await ctx.jobs.release(job_id)
+        raise
+    ctx.metrics.jobs_created += 1
+    row = reply.job or await ctx.jobs.get_owned(job_id, user.user_id) or {"job_id": job_id}
+    return JSONResponse(shape_job(row), status_code=201, headers={"Location": f"/api/jobs/{job_id}"})
+
+
+@router.get("", summary="List my jobs", responses={200: {"model": JobList}, **error_responses(401, 422)})
+async def list_jobs(
+    ctx: Ctx,
+    user: CurrentUser,
+    status: Annotated[JobStatus | None, Query(description="only jobs in this status")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """The caller's jobs, newest first, a page at a time; deleted jobs are left out."""
+    rows, total = await ctx.jobs.list_owned(
+        user.user_id, status=status.value if status else None, page=page, per_page=per_page
+    )
+    return {"jobs": [shape_job(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+@router.get("/{job_id}", summary="Read a job", responses={200: {"model": Job}, **error_responses(401, 404)})
+async def get_job(job_id: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
+    """Status, stage, progress, timings, pod summary, markets, prices, verdict, error, artifacts."""
+    return shape_job(await load_job(ctx, user, job_id))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    summary="Cancel a job",
+    responses={202: {"model": Job}, **error_responses(401, 404, 409, 502, 503)},
+)
+async def cancel_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
+    """Ask the orchestrator to cancel; the pod is torn down. 409 when the job already finished."""
+    row = await load_job(ctx, user, job_id)
+    if row.get("status") in _TERMINAL:
+        raise ApiError(409, "job_finished", f"job {job_id} is already {row['status']}")
+    reply = await commands.cancel_job(
+        ctx.bus, CancelJob(job_id=job_id, requested_by=user.user_id, traceparent=current_traceparent()),
+        ctx.command_timeout_s,
+    )
+    if reply.code == "already_finished":  # it finished between our read and the command
+        raise ApiError(409, "job_finished", f"job {job_id} is already {(reply.job or {}).get('status', 'finished')}")
+    shaped = shape_job(reply.job or {**row, "status": "cancelling", "stage": "cancelling"})
+    return JSONResponse(shaped, status_code=202)
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    summary="Delete a job",
+    responses={204: {"description": "Deleted"}, **error_responses(401, 404, 502, 503)},
+)
+async def delete_job(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
+    """Cancel first if live (so no pod keeps billing), then hide the job from its owner."""
+    row = await load_job(ctx, user, job_id)
+    if row.get("status") not in _TERMINAL:
+        try:
+            await commands.cancel_job(
+                ctx.bus, CancelJob(job_id=job_id, requested_by=user.user_id, reason="deleted by user"),
+                ctx.command_timeout_s,
+            )
+        except ApiError as exc:
+            if exc.status != 409:  # 409: it finished meanwhile, nothing left to cancel
+                raise
+    await ctx.jobs.mark_deleted(job_id, user.user_id)
+    return Response(status_code=204)

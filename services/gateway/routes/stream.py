@@ -1,0 +1,112 @@
+"""Server-sent events of a job: replay, then live; resumable with `Last-Event-ID`; closed on a terminal event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from contracts.events import TERMINAL_EVENTS
+from contracts.spec import TERMINAL_STATUSES
+from services.gateway.auth import Ctx, CurrentUser
+from services.gateway.context import GatewayContext
+from services.gateway.errors import ApiError, error_responses
+from services.gateway.routes.jobs import load_job
+from services.gateway.shaping import shape_event
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+FINISHED_IDLE_S = 3.0
+_TERMINAL_STATUS = {s.value for s in TERMINAL_STATUSES}
+
+_SSE_DOC = (
+    "Each message: `id:` the stream sequence, `event:` the event type, `data:` the timeline entry "
+    "`{seq, type, occurred_at, data}`. Comments (`: ping`) are heartbeats. The stream ends after "
+    "JobCompleted, JobFailed or JobCancelled. Reconnect with `Last-Event-ID` to resume."
+)
+
+
+def parse_resume_point(last_event_id: str | None, after_seq: int | None) -> int:
+    """The stream sequence to resume after: the `Last-Event-ID` header wins over `?after_seq=`."""
+    if last_event_id is not None and last_event_id.strip():
+        try:
+            value = int(last_event_id.strip())
+        except ValueError:
+            raise ApiError(400, "invalid_last_event_id", "Last-Event-ID: must be an event id from this stream") from None
+        if value < 0:
+            raise ApiError(400, "invalid_last_event_id", "Last-Event-ID: must not be negative")
+        return value
+    return after_seq or 0
+
+
+async def _events(ctx: GatewayContext, job_id: str, after: int, finished: bool) -> AsyncIterator[ServerSentEvent]:
+    ctx.metrics.open_streams += 1
+    try:
+        if finished:
+            replay = await ctx.bus.job_events(job_id, after_seq=after)
+            for seq, ev in replay:
+                after = seq
+                yield _sse(seq, ev)
+                if ev.type in TERMINAL_EVENTS:
+                    return
+            if not replay:  # the client has everything already
+                return
+        async with aclosing(ctx.bus.follow_job(job_id, after_seq=after)) as live:
+            it = aiter(live)
+            while True:
+                try:
+                    # A finished job whose log lacks its terminal event must not hold the stream
+                    # open forever: once the replay goes quiet, close.
+                    nxt = anext(it)
+                    seq, ev = await (asyncio.wait_for(nxt, FINISHED_IDLE_S) if finished else nxt)
+                except (StopAsyncIteration, TimeoutError):
+                    return
+                if seq <= after:
+                    continue
+                after = seq
+                yield _sse(seq, ev)
+                if ev.type in TERMINAL_EVENTS:
+                    return
+    except Exception:
+        log.exception("event stream of job %s broke off", job_id)
+    finally:
+        ctx.metrics.open_streams -= 1
+
+
+def _sse(seq: int, ev: object) -> ServerSentEvent:
+    entry = shape_event(seq, ev)  # type: ignore[arg-type]
+    return ServerSentEvent(data=json.dumps(entry, separators=(",", ":")), id=str(seq), event=entry["type"])
+
+
+@router.get(
+    "/{job_id}/stream",
+    summary="Live event stream (SSE)",
+    description=_SSE_DOC,
+    response_class=EventSourceResponse,
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "SSE stream"},
+        **error_responses(400, 401, 404, 422),
+    },
+)
+async def stream(
+    job_id: str,
+    ctx: Ctx,
+    user: CurrentUser,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after_seq: Annotated[int | None, Query(ge=0, description="resume after this sequence (for clients that cannot set headers)")] = None,
+) -> EventSourceResponse:
+    """Replay the job's events after the resume point, then follow them live until a terminal event."""
+    row = await load_job(ctx, user, job_id)
+    after = parse_resume_point(last_event_id, after_seq)
+    finished = row.get("status") in _TERMINAL_STATUS
+    return EventSourceResponse(
+        _events(ctx, job_id, after, finished),
+        ping=ctx.sse_ping_s,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,76 @@
+"""The gateway's own tables (schema `gateway` by default): users, API keys, sessions, job requests.
+
+Migrations are idempotent `CREATE ... IF NOT EXISTS`, run at start-up under an advisory lock so two
+replicas starting together do not race on the catalog.
+"""
+
+from __future__ import annotations
+
+import re
+
+import asyncpg
+
+from services.kit.db import migrate
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_ident(name: str) -> str:
+    """A schema name that is safe to put into SQL text (they cannot be bound as parameters)."""
+    if not _IDENT.match(name):
+        raise ValueError(f"invalid schema name {name!r}: lowercase letters, digits and _ only")
+    return name
+
+
+def statements(schema: str) -> list[str]:
+    s = check_ident(schema)
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        f"""CREATE TABLE IF NOT EXISTS {s}.users (
+            id text PRIMARY KEY,
+            email text NOT NULL,
+            password_hash text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            deleted_at timestamptz
+        )""",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS users_email_ci ON {s}.users (lower(email))",
+        f"""CREATE TABLE IF NOT EXISTS {s}.api_keys (
+            id text PRIMARY KEY,
+            user_id text NOT NULL REFERENCES {s}.users(id),
+            name text NOT NULL,
+            prefix text NOT NULL,
+            hash text NOT NULL UNIQUE,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            last_used_at timestamptz,
+            revoked_at timestamptz
+        )""",
+        f"CREATE INDEX IF NOT EXISTS api_keys_user ON {s}.api_keys (user_id)",
+        f"""CREATE TABLE IF NOT EXISTS {s}.sessions (
+            id text PRIMARY KEY,
+            user_id text NOT NULL REFERENCES {s}.users(id),
+            hash text NOT NULL UNIQUE,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            expires_at timestamptz NOT NULL,
+            revoked_at timestamptz
+        )""",
+        # What this gateway asked the orchestrator to create: ownership before the projection
+        # catches up, the 60 s duplicate guard and the live-job quota.
+        f"""CREATE TABLE IF NOT EXISTS {s}.job_requests (
+            job_id text PRIMARY KEY,
+            owner_id text NOT NULL,
+            fingerprint text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        f"CREATE INDEX IF NOT EXISTS job_requests_owner ON {s}.job_requests (owner_id, created_at DESC)",
+        # Deleting a job hides it from its owner; the orchestrator's projection stays untouched.
+        f"""CREATE TABLE IF NOT EXISTS {s}.deleted_jobs (
+            job_id text PRIMARY KEY,
+            owner_id text NOT NULL,
+            deleted_at timestamptz NOT NULL DEFAULT now()
+        )""",
+    ]
+
+
+async def ensure_schema(pool: asyncpg.Pool, schema: str = "gateway") -> None:
+    """Create the gateway's tables if they are missing (idempotent, safe across replicas)."""
+    await migrate(pool, check_ident(schema), statements(schema))

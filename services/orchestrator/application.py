@@ -1,0 +1,245 @@
+"""The orchestrator's eventsourcing Application: commands, inbound events and timers on Job aggregates.
+
+Synchronous (eventsourcing is): async code calls it through `asyncio.to_thread`. Methods take and
+return plain values. The recorder is a ProcessRecorder, so each inbound message is saved as a
+Tracking(upstream, stream sequence) in the same transaction as the events it caused, even when it
+caused none: a redelivery is recognised and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+
+from contracts import events as ev
+from contracts.spec import JobSpec, Tier, TierConfig, resolve_run
+from services.orchestrator import process_manager
+from services.orchestrator.domain.errors import JobError, OwnerMismatch
+from services.orchestrator.domain.job import Job, job_uuid
+from services.orchestrator.mapping import to_contract
+from services.orchestrator.rows import job_row
+
+log = logging.getLogger(__name__)
+
+CONFLICT_RETRIES = 5
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def seed_for(job_id: str) -> int:
+    """A stable random seed per job id, so a retried CreateJob resolves to the same run."""
+    return int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big")
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a command did: the job's row (None if unknown), the last notification id it wrote."""
+
+    row: dict[str, Any] | None
+    notification_id: int | None = None
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    duplicate: bool
+    new_events: int = 0
+    notification_id: int | None = None
+    known_job: bool = True
+    event_names: list[str] = field(default_factory=list)
+
+
+class OrchestratorApplication(Application[UUID]):
+    """Job aggregates in Postgres (schema `orchestrator`); the notification log is the outbox."""
+
+    name = "Orchestrator"
+    log_section_size = 1000
+    env = {"AGGREGATE_CACHE_MAXSIZE": "1000"}
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self._write_lock = threading.RLock()
+        self._job_ids: OrderedDict[UUID, str] = OrderedDict()
+
+    def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+        return self.factory.process_recorder()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job | None:
+        try:
+            job: Any = self.repository.get(job_uuid(job_id))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(job, Job)
+        return job
+
+    def job_row(self, job_id: str) -> dict[str, Any] | None:
+        job = self.get_job(job_id)
+        return job_row(job) if job else None
+
+    def live_jobs(self, job_ids: Sequence[str]) -> list[str]:
+        """Which of these jobs are not finished (unknown ids are not live)."""
+        out = []
+        for job_id in job_ids:
+            job = self.get_job(job_id)
+            if job is not None and not job.is_terminal:
+                out.append(job_id)
+        return out
+
+    def max_notification_id(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def notifications_after(self, position: int, limit: int) -> list[tuple[int, Any]]:
+        """Stored domain events after `position` in the notification log, as (notification id, event)."""
+        items = self.recorder.select_notifications(start=position, limit=limit, inclusive_of_start=False)
+        return [(n.id, self.mapper.to_domain_event(n)) for n in items]
+
+    def contract_events_after(self, position: int, limit: int) -> list[tuple[int, ev.Event | None]]:
+        """The outbox: (notification id, contract event or None for an internal fact)."""
+        out: list[tuple[int, ev.Event | None]] = []
+        for nid, domain_event in self.notifications_after(position, limit):
+            out.append((nid, to_contract(domain_event, self.job_id_of(domain_event))))
+        return out
+
+    def job_id_of(self, domain_event: Any) -> str:
+        """The job id of a stored event (only JobCreated carries it; the rest are looked up once)."""
+        aggregate_id = domain_event.originator_id
+        if hasattr(domain_event, "job_id"):
+            job_id = str(domain_event.job_id)
+        elif aggregate_id in self._job_ids:
+            job_id = self._job_ids[aggregate_id]
+        else:
+            first = list(self.events.get(aggregate_id, lte=1))
+            job_id = str(first[0].job_id)  # type: ignore[attr-defined]
+        self._job_ids[aggregate_id] = job_id
+        self._job_ids.move_to_end(aggregate_id)
+        while len(self._job_ids) > 10_000:
+            self._job_ids.popitem(last=False)
+        return job_id
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def create_job(self, job_id: str, owner_id: str, spec: JobSpec, *, retry_of: str | None = None,
+                   traceparent: str | None = None, tiers: dict[Tier, TierConfig] | None = None,
+                   now: datetime | None = None) -> JobResult:
+        """Record JobCreated + PodRequested(attempt 1) in one save; the same job id again returns the job.
+
+        Raises contracts.spec.SpecError for a spec that cannot run, OwnerMismatch for a reused id.
+        """
+        run = resolve_run(spec, seed_for(job_id), tiers)
+        with self._write_lock:
+            existing = self.get_job(job_id)
+            if existing is None:
+                at = now or utcnow()
+                job = Job(job_id=job_id, owner_id=owner_id, spec=msgspec.to_builtins(spec),
+                          run=msgspec.to_builtins(run), retry_of=retry_of, at=at, traceparent=traceparent)
+                process_manager.start(job, at, traceparent)
+                try:
+                    recordings = self.save(job)
+                except IntegrityError:  # created concurrently by another replica
+                    existing = self.get_job(job_id)
+                    assert existing is not None
+                else:
+                    return JobResult(job_row(job), recordings[-1].notification.id, changed=True)
+        if existing.owner_id != owner_id:
+            raise OwnerMismatch(job_id)
+        return JobResult(job_row(existing), None, changed=False)
+
+    def cancel_job(self, job_id: str, requested_by: str | None, reason: str, *,
+                   traceparent: str | None = None, now: datetime | None = None) -> JobResult:
+        """Cancel a live job (teardown, then JobCancelled); a finished job is returned unchanged."""
+        return self._decide(job_id, lambda job, at: process_manager.cancel(job, requested_by, reason, at, traceparent),
+                            now)
+
+    def fire_timers(self, job_id: str, now: datetime | None = None) -> JobResult:
+        """Apply the job's due durable timers (deadline, watchdogs, teardown re-requests)."""
+        return self._decide(job_id, lambda job, at: process_manager.fire_timers(job, at), now)
+
+    def _decide(self, job_id: str, decide: Callable[[Job, datetime], object], now: datetime | None) -> JobResult:
+        for attempt in range(CONFLICT_RETRIES):
+            with self._write_lock:
+                job = self.get_job(job_id)
+                if job is None:
+                    return JobResult(None)
+                decide(job, now or utcnow())
+                if not job.pending_events:
+                    return JobResult(job_row(job))
+                try:
+                    recordings = self.save(job)
+                except IntegrityError:
+                    if attempt == CONFLICT_RETRIES - 1:
+                        raise
+                    continue  # another replica wrote this job meanwhile: decide again on fresh state
+                return JobResult(job_row(job), recordings[-1].notification.id, changed=True)
+        raise AssertionError("unreachable")
+
+    # -- inbound events (exactly once in effect) -----------------------------------------------
+
+    def process_inbound(self, event: ev.Event, upstream: str, position: int,
+                        now: datetime | None = None) -> InboundResult:
+        """React to one inbound event at stream position `position`, recording the position atomically.
+
+        A position already tracked (a redelivery) changes nothing. Events must arrive in order per
+        upstream (tracking keeps the highest position): the consumer runs with max_ack_pending=1.
+        """
+        for attempt in range(CONFLICT_RETRIES):
+            with self._write_lock:
+                if self._tracked(upstream, position):
+                    return InboundResult(duplicate=True)
+                job = self.get_job(event.job_id)
+                if job is not None:
+                    try:
+                        process_manager.react(job, event, now or utcnow())
+                    except JobError as exc:  # a rule the saga should not have broken: skip, loudly
+                        log.error("job %s: %s at %s not applied: %s", event.job_id, event.type, position, exc)
+                        job.collect_events()
+                names = [type(e).__name__ for e in job.pending_events] if job else []
+                tracking = Tracking(application_name=upstream, notification_id=position)
+                try:
+                    recordings = self._save_tracked(job, tracking)
+                except IntegrityError:
+                    if self._tracked(upstream, position):
+                        return InboundResult(duplicate=True)
+                    if attempt == CONFLICT_RETRIES - 1:
+                        raise
+                    continue
+                if job is None:
+                    log.warning("%s for unknown job %s (seq %s) acknowledged", event.type, event.job_id, position)
+                return InboundResult(
+                    duplicate=False, new_events=len(recordings),
+                    notification_id=recordings[-1].notification.id if recordings else None,
+                    known_job=job is not None, event_names=names,
+                )
+        raise AssertionError("unreachable")
+
+    def _tracked(self, upstream: str, position: int) -> bool:
+        recorder = self.recorder
+        assert isinstance(recorder, ProcessRecorder)
+        return recorder.has_tracking_id(upstream, position)
+
+    def _save_tracked(self, job: Job | None, tracking: Tracking) -> list[Any]:
+        """Save the job's new events (maybe none) and the tracking position in one transaction."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
+        processing_event.collect_events(job)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    def timer_due(self, job_id: str) -> datetime | None:
+        job = self.get_job(job_id)
+        return job.next_due_at() if job else None

@@ -1,0 +1,114 @@
+"""Request/reply command handlers (CreateJob, CancelJob, LiveJobsQuery): bytes in, CommandReply out.
+
+Every outcome is a CommandReply; a caller never gets a traceback. A CreateJob reply is sent only once
+the job is durably recorded AND the `jobs` projection includes it, so the gateway can read it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from contracts.commands import CancelJob, CommandReply, CreateJob, LiveJobsQuery
+from contracts.spec import SpecError, Tier, TierConfig
+from services.orchestrator.application import JobResult, OrchestratorApplication
+from services.orchestrator.domain.errors import OwnerMismatch
+from services.orchestrator.projection import JobsProjection
+
+log = logging.getLogger(__name__)
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _reply(**fields: Any) -> bytes:
+    return _encode(CommandReply(**fields))
+
+
+class CommandHandlers:
+    """The orchestrator's side of the gateway's commands."""
+
+    def __init__(self, app: OrchestratorApplication, projection: JobsProjection, *,
+                 tiers: dict[Tier, TierConfig] | None = None, on_saved: Callable[[], None] = lambda: None,
+                 read_your_writes_timeout: float = 5.0) -> None:
+        self.app = app
+        self.projection = projection
+        self.tiers = tiers
+        self.on_saved = on_saved
+        self.timeout = read_your_writes_timeout
+
+    async def _visible(self, result: JobResult) -> dict[str, Any] | None:
+        """The job as the projection shows it, once it includes this command's events."""
+        target = result.notification_id
+        if target is None:  # nothing new was written: wait for what was already there
+            target = await asyncio.to_thread(self.app.max_notification_id)
+        if not await self.projection.wait_for(target, self.timeout):
+            log.warning("projection did not reach %s within %.1fs; replying from the event store", target,
+                        self.timeout)
+            return result.row
+        return await self.projection.read_row(result.row["job_id"]) if result.row else None
+
+    async def create_job(self, data: bytes) -> bytes:
+        """CreateJob: idempotent on job_id; an invalid spec is `invalid_spec` with the field and problem."""
+        try:
+            cmd = msgspec.json.decode(data, type=CreateJob)
+        except msgspec.ValidationError as exc:
+            return _reply(ok=False, error=f"invalid job: {exc}", code="invalid_spec")
+        except msgspec.DecodeError as exc:
+            return _reply(ok=False, error=f"not a CreateJob message: {exc}", code="invalid_request")
+        try:
+            result = await asyncio.to_thread(
+                self.app.create_job, cmd.job_id, cmd.owner_id, cmd.spec, retry_of=cmd.retry_of,
+                traceparent=cmd.traceparent, tiers=self.tiers)
+        except SpecError as exc:
+            return _reply(ok=False, error=str(exc), code="invalid_spec")
+        except OwnerMismatch as exc:
+            return _reply(ok=False, error=str(exc), code="conflict")
+        except Exception:
+            log.exception("CreateJob %s failed", cmd.job_id)
+            return _reply(ok=False, error="the job could not be recorded; try again", code="internal")
+        if result.changed:
+            self.on_saved()
+        return _reply(ok=True, job=await self._visible(result))
+
+    async def cancel_job(self, data: bytes) -> bytes:
+        """CancelJob: a live job starts cancelling; a finished one is returned with code `already_finished`."""
+        try:
+            cmd = msgspec.json.decode(data, type=CancelJob)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return _reply(ok=False, error=f"not a CancelJob message: {exc}", code="invalid_request")
+        try:
+            result = await asyncio.to_thread(self.app.cancel_job, cmd.job_id, cmd.requested_by, cmd.reason,
+                                             traceparent=cmd.traceparent)
+        except Exception:
+            log.exception("CancelJob %s failed", cmd.job_id)
+            return _reply(ok=False, error="the cancellation could not be recorded; try again", code="internal")
+        if result.row is None:
+            return _reply(ok=False, error=f"no job {cmd.job_id}", code="not_found")
+        if result.changed:
+            self.on_saved()
+        job = await self._visible(result)
+        if not result.changed and job and job["status"] in ("completed", "failed", "cancelled"):
+            return _reply(ok=True, job=job, code="already_finished")
+        return _reply(ok=True, job=job)
+
+    async def live_jobs(self, data: bytes) -> bytes:
+        """LiveJobsQuery (the pod reaper): which of these job ids are not finished."""
+        try:
+            query = msgspec.json.decode(data, type=LiveJobsQuery)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return _reply(ok=False, error=f"not a LiveJobsQuery message: {exc}", code="invalid_request")
+        try:
+            live = await asyncio.to_thread(self.app.live_jobs, query.job_ids)
+        except Exception:
+            log.exception("LiveJobsQuery failed")
+            return _reply(ok=False, error="could not read the jobs; try again", code="internal")
+        return _reply(ok=True, live=live)
+
+    def routes(self) -> dict[str, Callable[[bytes], Awaitable[bytes]]]:
+        from contracts.subjects import CMD_CANCEL_JOB, CMD_CREATE_JOB, CMD_LIVE_JOBS
+
+        return {CMD_CREATE_JOB: self.create_job, CMD_CANCEL_JOB: self.cancel_job, CMD_LIVE_JOBS: self.live_jobs}

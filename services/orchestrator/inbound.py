@@ -1,0 +1,60 @@
+"""The two loops that drive the saga besides commands: inbound JetStream events and durable timers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from contracts.events import AnyEvent
+from services.kit.bus import Delivery
+from services.orchestrator.application import OrchestratorApplication
+from services.orchestrator.projection import JobsProjection
+
+log = logging.getLogger(__name__)
+
+
+class InboundHandler:
+    """Consumer callback: one inbound event, processed exactly once in effect.
+
+    `upstream` names the tracking row (the durable consumer); positions are JetStream stream
+    sequences, so the consumer must deliver in order (max_ack_pending=1).
+    """
+
+    def __init__(self, app: OrchestratorApplication, upstream: str, on_saved: Callable[[], None]) -> None:
+        self.app = app
+        self.upstream = upstream
+        self.on_saved = on_saved
+        self.processed = 0
+        self.duplicates = 0
+
+    async def __call__(self, event: AnyEvent, delivery: Delivery) -> None:
+        result = await asyncio.to_thread(self.app.process_inbound, event, self.upstream, delivery.seq)
+        if result.duplicate:
+            self.duplicates += 1
+            log.info("redelivered %s (seq %s) already processed; acknowledged", event.type, delivery.seq)
+            return
+        self.processed += 1
+        if result.new_events:
+            log.info("job %s: %s -> %s", event.job_id, event.type, ", ".join(result.event_names))
+            self.on_saved()
+
+
+async def run_timers(app: OrchestratorApplication, projection: JobsProjection, stop: asyncio.Event,
+                     on_saved: Callable[[], None], interval: float = 10.0) -> None:
+    """Fire due durable timers. Due times live in the aggregates (indexed by the projection), so a
+    restart loses none; firing is guarded by the aggregate, so firing twice changes nothing."""
+    while not stop.is_set():
+        try:
+            now = datetime.now(UTC)
+            for job_id in await projection.due_jobs(now):
+                result = await asyncio.to_thread(app.fire_timers, job_id, now)
+                if result.changed:
+                    log.info("job %s: timer fired", job_id)
+                    on_saved()
+        except Exception as exc:
+            log.warning("timer loop: %s; retrying", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

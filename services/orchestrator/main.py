@@ -1,0 +1,113 @@
+"""Composition root of the orchestrator: wires the application, relay, projection, consumer, commands
+and timers; returns cleanly when `stop` is set. Kill it at any moment and restart: the relay resumes
+from its recorded position, the inbox recognises redeliveries, timers live in the aggregates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import msgspec
+
+from contracts.subjects import ORCHESTRATOR_QUEUE
+from services.kit.bus import Bus
+from services.kit.db import create_pool, eventsourcing_env, migrate
+from services.kit.settings import Settings
+from services.orchestrator.application import OrchestratorApplication
+from services.orchestrator.commands import CommandHandlers
+from services.orchestrator.inbound import InboundHandler, run_timers
+from services.orchestrator.process_manager import INBOUND_EVENT_TYPES
+from services.orchestrator.projection import JobsProjection
+from services.orchestrator.relay import Relay
+
+log = logging.getLogger(__name__)
+
+
+class OrchestratorOptions(msgspec.Struct, kw_only=True):
+    """Names and intervals; the defaults are production's. Tests use unique schemas and consumer names."""
+
+    es_schema: str = "orchestrator"
+    projections_schema: str = "projections"
+    consumer: str = "orchestrator"
+    command_queue: str = ORCHESTRATOR_QUEUE
+    serve_commands: bool = True
+    deliver_new: bool = False  # a brand-new consumer starts at the stream's end (tests), not its start
+    relay_poll_s: float = 1.0
+    projection_poll_s: float = 1.0
+    timer_interval_s: float = 10.0
+    pool_size: int = 4
+
+
+def create_application(database_url: str, schema: str = "orchestrator", pool_size: int = 4) -> OrchestratorApplication:
+    """The event store in `schema` (which must exist: see `open_application`)."""
+    env = eventsourcing_env(database_url, prefix=OrchestratorApplication.name, schema=schema)
+    env.update({"POSTGRES_POOL_SIZE": str(pool_size), "POSTGRES_MAX_OVERFLOW": str(pool_size)})
+    return OrchestratorApplication(env)
+
+
+async def open_application(database_url: str, pool: object, schema: str = "orchestrator",
+                           pool_size: int = 4) -> OrchestratorApplication:
+    """Create the schema, then the application (its tables are created idempotently)."""
+    await migrate(pool, schema, [])  # type: ignore[arg-type]
+    return await asyncio.to_thread(create_application, database_url, schema, pool_size)
+
+
+async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOptions | None = None) -> None:
+    """Run the orchestrator until `stop` is set."""
+    opts = options or OrchestratorOptions()
+    pool = await create_pool(settings.database_url, max_size=opts.pool_size + 2)
+    bus = await Bus.connect(settings.nats_url, name=opts.consumer)
+    app = await open_application(settings.database_url, pool, opts.es_schema, opts.pool_size)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await bus.ensure_streams()
+        relay = Relay(app, bus, pool, schema=opts.es_schema, poll_interval=opts.relay_poll_s)
+        projection = JobsProjection(app, pool, schema=opts.projections_schema, poll_interval=opts.projection_poll_s)
+        await relay.migrate()
+        await projection.migrate()
+
+        def on_saved() -> None:
+            relay.wake()
+            projection.wake()
+
+        tasks.append(asyncio.create_task(relay.run(stop), name="orchestrator:relay"))
+        tasks.append(asyncio.create_task(projection.run(stop), name="orchestrator:projection"))
+        tasks.append(asyncio.create_task(run_timers(app, projection, stop, on_saved, opts.timer_interval_s),
+                                         name="orchestrator:timers"))
+        await projection.catch_up()  # replies must be able to read back their writes from the start
+        if opts.serve_commands:
+            handlers = CommandHandlers(app, projection, tiers=settings.tiers, on_saved=on_saved)
+            for subject, handler in handlers.routes().items():
+                await bus.serve(subject, opts.command_queue, handler)
+        inbound = InboundHandler(app, f"jetstream:{opts.consumer}", on_saved)
+        tasks.append(await bus.consume(opts.consumer, INBOUND_EVENT_TYPES, inbound, max_ack_pending=1,
+                                     deliver_new=opts.deliver_new))
+        log.info("orchestrator ready (event store schema %s, projection schema %s)", opts.es_schema,
+                 opts.projections_schema)
+        await stop.wait()
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        await bus.close()
+        await asyncio.to_thread(app.close)
+        await pool.close()
+
+
+async def rebuild_projections(settings: Settings, options: OrchestratorOptions | None = None) -> int:
+    """`simswarm projections rebuild`: replace the `jobs` table from the event log; returns the job count."""
+    opts = options or OrchestratorOptions()
+    pool = await create_pool(settings.database_url, max_size=2)
+    app = await open_application(settings.database_url, pool, opts.es_schema, pool_size=2)
+    try:
+        projection = JobsProjection(app, pool, schema=opts.projections_schema)
+        await projection.migrate()
+        return await projection.rebuild()
+    finally:
+        await asyncio.to_thread(app.close)
+        await pool.close()

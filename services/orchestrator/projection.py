@@ -1,0 +1,236 @@
+"""The `jobs` read model in Postgres (schema `projections`), following the notification log.
+
+Each batch folds stored events into Job aggregates (the aggregate's own mutators, so the row is the
+aggregate's state by construction), upserts the rows and records the log position in
+`projections.tracking` in the same transaction. `rebuild()` replaces every row from the whole log in
+one transaction (readers see the old rows until it commits) and must reproduce the live table exactly.
+A durable-timer index (`job_timers`) is maintained alongside, for the timer loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.kit.db import migrate
+from services.orchestrator.application import OrchestratorApplication
+from services.orchestrator.domain.job import Job
+from services.orchestrator.rows import COLUMNS, JSON_COLUMNS, job_row
+
+log = logging.getLogger(__name__)
+
+PAGE = 1000
+CACHE_SIZE = 2000
+
+
+def ddl(schema: str) -> list[str]:
+    """The projection's tables (idempotent). Column names are the gateway's contract (PLAN.md)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS "{schema}".jobs (
+            job_id text PRIMARY KEY, owner_id text NOT NULL, status text NOT NULL, stage text NOT NULL,
+            tier text, goal text, policy text, agents int, rounds int, round int, attempt int,
+            created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, finished_at timestamptz NULL,
+            markets jsonb, prices jsonb, final_prices jsonb, verdict text, error text, pod jsonb,
+            artifacts jsonb, report_key text, graph_key text, timings jsonb, retry_of text,
+            deleted bool NOT NULL DEFAULT false, last_event_id text, version int NOT NULL)""",
+        f'CREATE INDEX IF NOT EXISTS jobs_owner_created_idx ON "{schema}".jobs (owner_id, created_at DESC)',
+        f'CREATE INDEX IF NOT EXISTS jobs_status_idx ON "{schema}".jobs (status)',
+        f'CREATE TABLE IF NOT EXISTS "{schema}".tracking (name text PRIMARY KEY, position bigint NOT NULL)',
+        f"""CREATE TABLE IF NOT EXISTS "{schema}".job_timers (
+            job_id text PRIMARY KEY, due_at timestamptz NOT NULL)""",
+        f'CREATE INDEX IF NOT EXISTS job_timers_due_idx ON "{schema}".job_timers (due_at)',
+    ]
+
+
+def _upsert_sql(schema: str) -> str:
+    cols = ", ".join(COLUMNS)
+    params = ", ".join(f"${i}::text::jsonb" if c in JSON_COLUMNS else f"${i}" for i, c in enumerate(COLUMNS, 1))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "job_id")
+    return (f'INSERT INTO "{schema}".jobs ({cols}) VALUES ({params}) ON CONFLICT (job_id) DO UPDATE SET {updates} '
+            f'WHERE "{schema}".jobs.version <= EXCLUDED.version')
+
+
+def _args(row: dict[str, Any]) -> list[Any]:
+    return [json.dumps(row[c], sort_keys=True) if c in JSON_COLUMNS else row[c] for c in COLUMNS]
+
+
+class JobsProjection:
+    """Maintains `<schema>.jobs` from the orchestrator's notification log; can be waited on and rebuilt."""
+
+    def __init__(self, app: OrchestratorApplication, pool: asyncpg.Pool, *, schema: str = "projections",
+                 name: str = "jobs", poll_interval: float = 1.0) -> None:
+        self.app = app
+        self.pool = pool
+        self.schema = schema
+        self.name = name
+        self.poll_interval = poll_interval
+        self._cache: OrderedDict[UUID, Job] = OrderedDict()
+        self._wake = asyncio.Event()
+        self._advanced = asyncio.Condition()
+        self._position = 0
+        self._lock_key = f"projection:{schema}.{name}"
+
+    async def migrate(self) -> None:
+        await migrate(self.pool, self.schema, ddl(self.schema))
+
+    def wake(self) -> None:
+        """New events were saved: catch up now rather than at the next poll."""
+        self._wake.set()
+
+    async def position(self) -> int:
+        value = await self.pool.fetchval(f'SELECT position FROM "{self.schema}".tracking WHERE name = $1', self.name)
+        return int(value or 0)
+
+    # -- following the log ----------------------------------------------------------------------
+
+    def _fold(self, batch: list[tuple[int, Any]]) -> dict[str, Job]:
+        """Apply stored events to cached aggregates (loading one at the right version on a miss)."""
+        touched: dict[str, Job] = {}
+        for _nid, domain_event in batch:
+            aid, version = domain_event.originator_id, domain_event.originator_version
+            job = self._cache.get(aid)
+            if version == 1:
+                job = domain_event.mutate(None)
+            elif job is not None and job.version == version - 1:
+                domain_event.mutate(job)
+            elif job is None or job.version < version:
+                job = self.app.repository.get(aid, version=version)
+            assert isinstance(job, Job)
+            self._cache[aid] = job
+            self._cache.move_to_end(aid)
+            touched[job.job_id] = job
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return touched
+
+    async def _write(self, conn: asyncpg.Connection, jobs: dict[str, Job]) -> None:
+        rows = [job_row(j) for j in jobs.values()]
+        if rows:
+            await conn.executemany(_upsert_sql(self.schema), [_args(r) for r in rows])
+        due = [(j.job_id, j.next_due_at()) for j in jobs.values()]
+        with_due = [(jid, at) for jid, at in due if at is not None]
+        without = [jid for jid, at in due if at is None]
+        if with_due:
+            await conn.executemany(
+                f'INSERT INTO "{self.schema}".job_timers (job_id, due_at) VALUES ($1, $2) '
+                f"ON CONFLICT (job_id) DO UPDATE SET due_at = EXCLUDED.due_at", with_due)
+        if without:
+            await conn.execute(f'DELETE FROM "{self.schema}".job_timers WHERE job_id = ANY($1::text[])', without)
+
+    async def _set_position(self, conn: asyncpg.Connection, position: int) -> None:
+        await conn.execute(
+            f'INSERT INTO "{self.schema}".tracking (name, position) VALUES ($1, $2) '
+            f"ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position", self.name, position)
+
+    async def catch_up(self) -> int:
+        """Project everything recorded so far; returns the position reached."""
+        while True:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._lock_key)
+                position = int(await conn.fetchval(
+                    f'SELECT position FROM "{self.schema}".tracking WHERE name = $1', self.name) or 0)
+                batch = await asyncio.to_thread(self.app.notifications_after, position, PAGE)
+                if batch:
+                    jobs = await asyncio.to_thread(self._fold, batch)
+                    await self._write(conn, jobs)
+                    position = batch[-1][0]
+                    await self._set_position(conn, position)
+            await self._advance(position)
+            if len(batch) < PAGE:
+                return position
+
+    async def _advance(self, position: int) -> None:
+        async with self._advanced:
+            self._position = max(self._position, position)
+            self._advanced.notify_all()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the log until `stop` is set: woken by each save, and polling as a safety net."""
+        while not stop.is_set():
+            self._wake.clear()  # before the work, so a save during it is not missed
+            try:
+                await self.catch_up()
+            except Exception as exc:  # the database went away: keep trying, do not die
+                log.warning("jobs projection: catch-up failed, retrying: %s", exc)
+                self._cache.clear()
+                await asyncio.sleep(1.0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def wait_for(self, notification_id: int, timeout: float = 5.0) -> bool:
+        """Read-your-writes: True once the projection includes `notification_id` (False on timeout)."""
+        if self._position >= notification_id:
+            return True
+        self.wake()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with self._advanced:
+            while self._position < notification_id:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._advanced.wait(), min(remaining, 0.25))
+                if self._position < notification_id:
+                    self._position = max(self._position, await self.position())  # another replica's runner
+        return self._position >= notification_id
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def read_row(self, job_id: str) -> dict[str, Any] | None:
+        """One projected row, JSON columns decoded (the `deleted` flag included)."""
+        casts = ", ".join(f"{c}::text AS {c}" if c in JSON_COLUMNS else c for c in (*COLUMNS, "deleted"))
+        rec = await self.pool.fetchrow(f'SELECT {casts} FROM "{self.schema}".jobs WHERE job_id = $1', job_id)
+        if rec is None:
+            return None
+        return {k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in dict(rec).items()}
+
+    async def all_rows(self) -> list[dict[str, Any]]:
+        """Every row, ordered by job id (for rebuild comparisons and operators)."""
+        casts = ", ".join(f"{c}::text AS {c}" if c in JSON_COLUMNS else c for c in (*COLUMNS, "deleted"))
+        recs = await self.pool.fetch(f'SELECT {casts} FROM "{self.schema}".jobs ORDER BY job_id')
+        return [{k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in dict(r).items()}
+                for r in recs]
+
+    async def due_jobs(self, now: datetime, limit: int = 500) -> list[str]:
+        """Jobs with a durable timer due at `now`."""
+        recs = await self.pool.fetch(
+            f'SELECT job_id FROM "{self.schema}".job_timers WHERE due_at <= $1 ORDER BY due_at LIMIT $2', now, limit)
+        return [r["job_id"] for r in recs]
+
+    # -- rebuild ---------------------------------------------------------------------------------
+
+    async def rebuild(self) -> int:
+        """Drop every row and replay the whole log in one transaction; returns the number of jobs.
+
+        `deleted` is not an event (the gateway sets it), so it is carried over.
+        """
+        self._cache.clear()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._lock_key)
+            deleted = [r["job_id"] for r in await conn.fetch(f'SELECT job_id FROM "{self.schema}".jobs WHERE deleted')]
+            await conn.execute(f'DELETE FROM "{self.schema}".jobs')
+            await conn.execute(f'DELETE FROM "{self.schema}".job_timers')
+            position = 0
+            while True:
+                batch = await asyncio.to_thread(self.app.notifications_after, position, PAGE)
+                if not batch:
+                    break
+                await self._write(conn, await asyncio.to_thread(self._fold, batch))
+                position = batch[-1][0]
+            if deleted:
+                await conn.execute(f'UPDATE "{self.schema}".jobs SET deleted = true WHERE job_id = ANY($1::text[])',
+                                   deleted)
+            await self._set_position(conn, position)
+            count = int(await conn.fetchval(f'SELECT count(*) FROM "{self.schema}".jobs'))
+        await self._advance(position)
+        return count

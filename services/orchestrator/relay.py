@@ -1,0 +1,111 @@
+"""The outbox relay: the notification log -> JetStream, publish first, then record the position.
+
+The position lives in `<schema>.relay_position` and moves only after every PubAck of a page. A crash
+between publishing and recording republishes the same events with the same `Nats-Msg-Id` (deterministic
+from job id and aggregate version), which JetStream drops within its duplicate window. No dual write:
+the event store is the only thing written by the decision; the relay is the only publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+from contracts.events import Event
+from services.kit.bus import Bus
+from services.kit.db import migrate
+from services.orchestrator.application import OrchestratorApplication
+
+log = logging.getLogger(__name__)
+
+PAGE = 500
+
+
+def ddl(schema: str) -> list[str]:
+    return [f'CREATE TABLE IF NOT EXISTS "{schema}".relay_position (name text PRIMARY KEY, position bigint NOT NULL)']
+
+
+class Relay:
+    """Publishes the orchestrator's decisions from its notification log, in log order."""
+
+    def __init__(self, app: OrchestratorApplication, bus: Bus, pool: asyncpg.Pool, *,
+                 schema: str = "orchestrator", name: str = "jetstream", poll_interval: float = 1.0) -> None:
+        self.app = app
+        self.bus = bus
+        self.pool = pool
+        self.schema = schema
+        self.name = name
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self.published = 0
+        self.duplicates = 0
+
+    async def migrate(self) -> None:
+        await migrate(self.pool, self.schema, ddl(self.schema))
+
+    def wake(self) -> None:
+        """New events were saved: relay now rather than at the next poll."""
+        self._wake.set()
+
+    async def position(self) -> int:
+        value = await self.pool.fetchval(
+            f'SELECT position FROM "{self.schema}".relay_position WHERE name = $1', self.name)
+        return int(value or 0)
+
+    async def record_position(self, position: int) -> None:
+        """Only ever moves forward (two replicas relaying the same page agree)."""
+        await self.pool.execute(
+            f'INSERT INTO "{self.schema}".relay_position (name, position) VALUES ($1, $2) ON CONFLICT (name) '
+            f'DO UPDATE SET position = GREATEST("{self.schema}".relay_position.position, EXCLUDED.position)',
+            self.name, position)
+
+    async def publish_page(self, after: int, limit: int = PAGE) -> tuple[int, int]:
+        """Publish the events after `after` (one page), without recording anything.
+
+        Returns (last notification id seen, number published). Split from `relay_once` so a test can
+        show what a crash between PubAck and the position write leads to.
+        """
+        page = await asyncio.to_thread(self.app.contract_events_after, after, limit)
+        last, count = after, 0
+        for nid, event in page:
+            if event is not None:
+                await self._publish(event)
+                count += 1
+            last = nid
+        return last, count
+
+    async def _publish(self, event: Event) -> None:
+        ack = await self.bus.publish(event)
+        if ack.duplicate:
+            self.duplicates += 1
+            log.debug("relay: %s %s already in the stream (seq %s)", event.type, event.event_id, ack.seq)
+        else:
+            self.published += 1
+
+    async def relay_once(self) -> int:
+        """Relay everything recorded so far, page by page; returns how many events were published."""
+        total = 0
+        position = await self.position()
+        while True:
+            last, count = await self.publish_page(position)
+            total += count
+            if last == position:
+                return total
+            await self.record_position(last)
+            position = last
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set: woken by each save, polling as a safety net (e.g. another replica)."""
+        while not stop.is_set():
+            self._wake.clear()  # before the work, so a save during it is not missed
+            try:
+                await self.relay_once()
+            except Exception as exc:  # NATS or Postgres unavailable: nothing is lost, try again
+                log.warning("relay: %s; retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)

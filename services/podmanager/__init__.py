@@ -1,0 +1,1 @@
+"""The pod manager: pod providers (local, RunPod), provisioning, health, runs, teardown, the reaper."""

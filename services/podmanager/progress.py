@@ -1,0 +1,127 @@
+"""From the worker's progress to domain events, and the checks on a finished run's artifacts (pure).
+
+Every event id is deterministic (job, type, attempt[, round]): a podmanager that restarts and follows
+a run again from its first progress event republishes the same ids, which JetStream drops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts.artifacts import ArtifactRef
+from contracts.events import (
+    Event,
+    JobCreated,
+    RunCheckpointed,
+    RunCompleted,
+    RunFailed,
+    RunProgressed,
+    RunRequested,
+    RunStarted,
+    deterministic_event_id,
+    new_event,
+)
+from contracts.worker import ArtifactDigest, ProgressEvent, RunSpec
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the follower knows about the run it follows."""
+
+    request: RunRequested
+    agents: int
+    rounds: int
+    checkpoint_key: str
+
+    @property
+    def job_id(self) -> str:
+        return self.request.job_id
+
+    @property
+    def attempt(self) -> int:
+        return self.request.attempt
+
+    @property
+    def run_id(self) -> str:
+        return self.request.run_id
+
+    def event_id(self, kind: str, *parts: object) -> str:
+        return deterministic_event_id(self.job_id, kind, self.attempt, *parts)
+
+
+def artifact_object_key(prefix: str, job_id: str, name: str) -> str:
+    """The object key of one engine artifact: under the requested prefix (default jobs/<id>/artifacts)."""
+    base = prefix.rstrip("/") if prefix else f"jobs/{job_id}/artifacts"
+    return f"{base}/{name}"
+
+
+def progress_event(pe: ProgressEvent, ctx: RunContext) -> Event | None:
+    """The domain event for a started/round/checkpoint progress entry; None for the other kinds."""
+    req = ctx.request
+    if pe.kind == "started":
+        return new_event(
+            RunStarted, ctx.job_id, cause=req, event_id=ctx.event_id("RunStarted"),
+            run_id=ctx.run_id, attempt=ctx.attempt, agents=ctx.agents, rounds=pe.rounds or ctx.rounds,
+        )
+    if pe.kind == "round":
+        return new_event(
+            RunProgressed, ctx.job_id, cause=req, event_id=ctx.event_id("RunProgressed", pe.round),
+            run_id=ctx.run_id, round=pe.round, rounds=pe.rounds or ctx.rounds,
+            prices=dict(pe.prices), counters=dict(pe.counters),
+        )
+    if pe.kind == "checkpoint":
+        return new_event(
+            RunCheckpointed, ctx.job_id, cause=req, event_id=ctx.event_id("RunCheckpointed", pe.round),
+            run_id=ctx.run_id, round=pe.round, checkpoint_key=ctx.checkpoint_key,
+        )
+    return None
+
+
+def run_failed(ctx: RunContext, reason: str, *, retryable: bool) -> RunFailed:
+    """The run's failure (one per attempt: a repeat is dropped as a duplicate)."""
+    return new_event(
+        RunFailed, ctx.job_id, cause=ctx.request, event_id=ctx.event_id("RunFailed"),
+        run_id=ctx.run_id, reason=reason, retryable=retryable,
+    )
+
+
+def run_completed(ctx: RunContext, pe: ProgressEvent, artifacts: list[ArtifactRef]) -> RunCompleted:
+    """The run's completion, carrying each verified artifact's key, size and SHA-256."""
+    return new_event(
+        RunCompleted, ctx.job_id, cause=ctx.request, event_id=ctx.event_id("RunCompleted"),
+        run_id=ctx.run_id, artifact_prefix=ctx.request.artifact_prefix, artifacts=artifacts,
+        final_prices=dict(pe.prices), engine_seconds=pe.engine_seconds, counters=dict(pe.counters),
+    )
+
+
+def missing_artifacts(expected: tuple[str, ...] | list[str], digests: list[ArtifactDigest]) -> list[str]:
+    """Names the engine must deliver that the worker did not report as uploaded."""
+    reported = {d.name for d in digests}
+    return [name for name in expected if name not in reported]
+
+
+def digest_problem(digest: ArtifactDigest, size: int, sha256: str) -> str | None:
+    """Why a stored object does not match what the worker says it uploaded, or None when it does."""
+    if size != digest.size:
+        return f"{digest.name}: stored {size} bytes, the worker uploaded {digest.size}"
+    if sha256 != digest.sha256:
+        return f"{digest.name}: SHA-256 of the stored object differs from the worker's"
+    return None
+
+
+def build_run_spec(created: JobCreated, llm_url: str | None) -> RunSpec:
+    """The engine's input from the job's JobCreated (spec + resolved run); `llm_url` None lets the
+    pod use its own LLM server (RunPod) instead of the platform's (local)."""
+    spec, run = created.spec, created.run
+    return RunSpec(
+        seed_text=spec.seed_text,
+        goal=spec.goal,
+        forecast_days=spec.forecast_days,
+        markets=list(run.markets),
+        agents=run.agents,
+        rounds=run.rounds,
+        policy="llm" if str(run.policy) == "llm" else "heuristic",
+        random_seed=run.random_seed,
+        model=run.model,
+        llm_url=llm_url,
+    )

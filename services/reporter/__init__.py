@@ -1,0 +1,1 @@
+"""Reporter: report.md, charts and a PDF computed from a run's artifacts (ENGINE.md §10)."""

@@ -1,0 +1,158 @@
+"""The reporter's composition root: ReportRequested -> report.md + charts + PDF -> ReportWritten.
+
+Idempotent: outputs are rewritten in place and the emitted event has a deterministic id, so a
+redelivered request yields a duplicate that the stream drops. Missing or corrupt artifacts fail the
+report at once (ReportFailed); an unreachable object store is retried through the bus's backoff
+and, on the last allowed delivery, also becomes ReportFailed so the job ends with a clear reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from contracts.artifacts import REPORT_FILE, ArtifactRef
+from contracts.events import (
+    AnyEvent,
+    ReportFailed,
+    ReportRequested,
+    ReportWritten,
+    deterministic_event_id,
+    new_event,
+)
+from services.kit.bus import Bus, Delivery
+from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable, report_key
+from services.kit.settings import Settings
+from services.reporter.artifacts import REPORT_INPUTS, ArtifactError, decode_artifacts
+from services.reporter.charts import render_charts
+from services.reporter.compose import compose_report
+from services.reporter.fetch import fetch_verified
+from services.reporter.pdf import render_pdf
+
+log = logging.getLogger(__name__)
+
+PDF_FILE = "report.pdf"
+SUMMARY_CHARS = 600
+
+
+@dataclass(frozen=True)
+class RenderedReport:
+    markdown: str
+    charts: dict[str, bytes]
+    pdf: bytes
+    verdict: str
+    summary: str
+
+
+def render_report(files: dict[str, bytes]) -> RenderedReport:
+    """Artifacts in, every output of the report out (CPU only; run it off the event loop)."""
+    art = decode_artifacts(files)
+    report = compose_report(art)
+    markdown = report.markdown()
+    charts = render_charts(art)
+    created = _manifest_time(art.manifest.created_at)
+    summary = report.summary if len(report.summary) <= SUMMARY_CHARS else report.summary[: SUMMARY_CHARS - 1] + "…"
+    return RenderedReport(markdown, charts, render_pdf(markdown, charts, created), report.verdict, summary)
+
+
+def _manifest_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime(2000, 1, 1, tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class Reporter:
+    """Handles ReportRequested deliveries; holds the adapters it needs."""
+
+    def __init__(self, bus: Bus, store: ObjectStore, max_deliver: int) -> None:
+        self.bus = bus
+        self.store = store
+        self.max_deliver = max_deliver
+
+    async def handle(self, event: AnyEvent, delivery: Delivery) -> None:
+        if not isinstance(event, ReportRequested):
+            return
+        try:
+            await self._write(event, delivery)
+        except ArtifactError as exc:
+            await self._fail(event, str(exc))
+        except ObjectStoreUnavailable as exc:
+            if delivery.num_delivered >= self.max_deliver:
+                await self._fail(
+                    event, f"object store unreachable after {delivery.num_delivered} attempts: {exc}"
+                )
+                return
+            raise
+
+    async def _write(self, event: ReportRequested, delivery: Delivery) -> None:
+        files = await fetch_verified(self.store, event.artifacts, REPORT_INPUTS)
+        await delivery.in_progress()
+        rendered = await asyncio.to_thread(render_report, files)
+        await delivery.in_progress()
+        outputs: list[tuple[str, bytes, str]] = [
+            *((name, png, "image/png") for name, png in sorted(rendered.charts.items())),
+            (PDF_FILE, rendered.pdf, "application/pdf"),
+            # report.md last: its presence means the whole report is there.
+            (REPORT_FILE, rendered.markdown.encode(), "text/markdown; charset=utf-8"),
+        ]
+        refs: list[ArtifactRef] = []
+        for name, data, content_type in outputs:
+            refs.append(await self.store.put_bytes(report_key(event.job_id, name), data, content_type))
+        written = new_event(
+            ReportWritten,
+            event.job_id,
+            cause=event,
+            event_id=deterministic_event_id(event.job_id, "ReportWritten"),
+            report_key=report_key(event.job_id, REPORT_FILE),
+            artifacts=refs,
+            verdict=rendered.verdict,
+            summary=rendered.summary,
+        )
+        ack = await self.bus.publish(written)
+        log.info("report for job %s written (seq %s%s)", event.job_id, ack.seq,
+                 ", duplicate" if ack.duplicate else "")
+
+    async def _fail(self, event: ReportRequested, reason: str) -> None:
+        log.warning("report for job %s failed: %s", event.job_id, reason)
+        failed = new_event(
+            ReportFailed,
+            event.job_id,
+            cause=event,
+            event_id=deterministic_event_id(event.job_id, "ReportFailed"),
+            reason=reason,
+        )
+        await self.bus.publish(failed)
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    durable: str = "reporter",
+    deliver_new: bool = False,
+    max_deliver: int = 8,
+) -> None:
+    """Consume ReportRequested until `stop` is set. `durable`/`deliver_new` let tests run a private consumer."""
+    bus = await Bus.connect(settings.nats_url, name=durable)
+    try:
+        await bus.ensure_streams()
+        store = ObjectStore(settings)
+        reporter = Reporter(bus, store, max_deliver)
+        task = await bus.consume(
+            durable, ["ReportRequested"], reporter.handle,
+            max_ack_pending=4, ack_wait=60.0, max_deliver=max_deliver, deliver_new=deliver_new,
+        )
+        log.info("reporter consuming ReportRequested as %s", durable)
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    finally:
+        await bus.close()

@@ -1,0 +1,82 @@
+"""The graph service against real JetStream and SeaweedFS: RunCompleted in, graph.json and GraphBuilt out."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from contracts.artifacts import ArtifactRef
+from contracts.events import GraphBuilt, GraphFailed, RunCompleted, deterministic_event_id, new_event
+from services.graph.build import build_graph, decode_inputs
+from services.graph.main import serve
+from services.graph.schema import decode_graph
+from services.kit.objectstore import artifact_key, graph_key
+from tests.integration.reporter.reporter_helpers import (
+    engine_files,
+    running,
+    upload,
+    wait_for_event,
+    wait_until_idle,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    return engine_files(Path(tmp_path_factory.mktemp("engine-run")))
+
+
+def _completed(job_id: str, refs: list[ArtifactRef]) -> RunCompleted:
+    return new_event(RunCompleted, job_id, run_id=f"{job_id}-a1", artifact_prefix=f"jobs/{job_id}/artifacts/",
+                     artifacts=refs)
+
+
+async def test_graph_is_built_stored_and_announced(settings, bus, store, files) -> None:
+    job = uuid.uuid4().hex
+    refs = await upload(store, job, files)
+    durable = f"gr{uuid.uuid4().hex[:8]}"
+    async with running(serve, settings, bus, durable):
+        await bus.publish(_completed(job, refs))
+        event = await wait_for_event(bus, job, {"GraphBuilt", "GraphFailed"})
+        ack = await bus.publish(_completed(job, refs))  # a second RunCompleted: handled, no new event
+        await wait_until_idle(bus, durable, ack.seq)
+    assert isinstance(event, GraphBuilt), getattr(event, "reason", "")
+    assert event.event_id == deterministic_event_id(job, "GraphBuilt")
+    assert event.graph_key == graph_key(job) and event.neo4j is False
+    doc = decode_graph(await store.get_bytes(graph_key(job)))
+    expected = build_graph(decode_inputs(files), job)
+    assert doc == expected
+    assert (event.nodes, event.edges) == (len(doc.nodes), len(doc.edges))
+    assert event.nodes > 0 and any(n.kind == "agent" for n in doc.nodes)
+    types = [ev.type for _, ev in await bus.job_events(job)]
+    assert types.count("GraphBuilt") == 1
+
+
+async def test_an_unreachable_neo4j_still_builds_the_graph(settings, bus, store, files) -> None:
+    job = uuid.uuid4().hex
+    refs = await upload(store, job, files)
+    with_neo4j = msgspec.structs.replace(settings, neo4j_uri="bolt://127.0.0.1:9", neo4j_password="x")
+    durable = f"gr{uuid.uuid4().hex[:8]}"
+    async with running(serve, with_neo4j, bus, durable):
+        await bus.publish(_completed(job, refs))
+        event = await wait_for_event(bus, job, {"GraphBuilt", "GraphFailed"})
+    assert isinstance(event, GraphBuilt) and event.neo4j is False
+    assert await store.exists(graph_key(job))
+
+
+async def test_a_corrupt_artifact_fails_the_graph(settings, bus, store, files) -> None:
+    job = uuid.uuid4().hex
+    refs = await upload(store, job, files)
+    await store.put_bytes(artifact_key(job, "social_graph.json"), b'{"edges": "tampered"}')
+    durable = f"gr{uuid.uuid4().hex[:8]}"
+    async with running(serve, settings, bus, durable):
+        await bus.publish(_completed(job, refs))
+        event = await wait_for_event(bus, job, {"GraphBuilt", "GraphFailed"})
+    assert isinstance(event, GraphFailed)
+    assert "social_graph.json is corrupt" in event.reason
+    assert event.event_id == deterministic_event_id(job, "GraphFailed")
+    assert not await store.exists(graph_key(job))

@@ -1,0 +1,121 @@
+"""The orchestrator's delivery guarantees against real Postgres and NATS: inbox, outbox, projection."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from contracts import events as ev
+from services.orchestrator.relay import Relay
+from tests.integration.orchestrator.orch_helpers import SPEC, happy_path, inbound, new_job_id, pod
+
+pytestmark = pytest.mark.integration
+
+UPSTREAM = "jetstream:test"
+
+
+async def _feed(app, job_id, events, start_seq):
+    results = []
+    for i, e in enumerate(events):
+        results.append(await asyncio.to_thread(app.process_inbound, e, UPSTREAM, start_seq + i))
+    return results
+
+
+async def test_redelivered_inbound_message_changes_nothing(orch):
+    job_id = new_job_id()
+    await asyncio.to_thread(orch.app.create_job, job_id, "u1", SPEC)
+    ready = happy_path(job_id)[:2]
+    first = await _feed(orch.app, job_id, ready, 10)
+    before = orch.app.max_notification_id()
+    again = await _feed(orch.app, job_id, ready, 10)  # the same messages at the same stream positions
+    assert [r.duplicate for r in first] == [False, False]
+    assert [r.duplicate for r in again] == [True, True]
+    assert orch.app.max_notification_id() == before
+    assert first[1].event_names == ["RunRequested"]
+    # The same event re-published (a new stream position) is absorbed by the guarded transition.
+    repeat = await asyncio.to_thread(orch.app.process_inbound, ready[1], UPSTREAM, 20)
+    assert not repeat.duplicate and repeat.new_events == 0
+    assert orch.app.get_job(job_id).version == 4  # created, pod requested, provisioned, run requested
+
+
+async def test_relay_publishes_once_even_when_replayed_or_crashed(orch, bus, pg_pool):
+    job_id = new_job_id()
+    await asyncio.to_thread(orch.app.create_job, job_id, "u1", SPEC)
+    relay = Relay(orch.app, bus, pg_pool, schema=orch.es_schema)
+    await relay.migrate()
+    # A crash after the PubAcks but before the position was written ...
+    last, count = await relay.publish_page(0)
+    assert count == 2 and await relay.position() == 0
+    # ... is followed by a restart that publishes the same page again: JetStream drops the repeats.
+    assert await relay.relay_once() == 2
+    assert relay.duplicates == 2 and await relay.position() == last
+    # Relaying the same range twice (position rewound by an operator) adds nothing either.
+    await pg_pool.execute(f'UPDATE "{orch.es_schema}".relay_position SET position = 0')
+    await relay.relay_once()
+    timeline = await bus.job_events(job_id)
+    assert [e.type for _, e in timeline] == ["JobCreated", "PodRequested"]
+    created = timeline[0][1]
+    assert created.correlation_id == job_id and created.run.agents == 3
+    assert timeline[1][1].pod_name == pod(job_id) and timeline[1][1].causation_id is None
+
+
+async def test_a_terminal_job_stays_terminal_when_late_events_arrive(orch):
+    job_id = new_job_id()
+    await asyncio.to_thread(orch.app.create_job, job_id, "u1", SPEC)
+    await asyncio.to_thread(orch.app.cancel_job, job_id, "u1", "changed my mind")
+    term = inbound(ev.PodTerminated, job_id, attempt=1, pod_name=pod(job_id), pod_id=None)
+    [done] = await _feed(orch.app, job_id, [term], 1)
+    assert done.event_names == ["PodTerminationRecorded", "JobCancelled"]
+    late = [e for e in happy_path(job_id) if not isinstance(e, ev.PodTerminated)]
+    results = await _feed(orch.app, job_id, late, 2)
+    job = orch.app.get_job(job_id)
+    assert job.status == "cancelled" and job.finished_at is not None
+    # Only compensation is allowed: the pod that came up late is asked away again.
+    names = [n for r in results for n in r.event_names]
+    assert set(names) <= {"PodProvisionRecorded", "PodTeardownRequested"} and "PodTeardownRequested" in names
+    again = await asyncio.to_thread(orch.app.cancel_job, job_id, "u1", "again")
+    assert not again.changed and again.row["status"] == "cancelled"
+
+
+async def test_projection_rebuilt_from_the_log_equals_the_live_one(orch, pg_pool):
+    ids = [new_job_id() for _ in range(4)]
+    for i, job_id in enumerate(ids):
+        await asyncio.to_thread(orch.app.create_job, job_id, f"u{i % 2}", SPEC)
+    seq = 100
+    await _feed(orch.app, ids[0], happy_path(ids[0]), seq)  # completed
+    await _feed(orch.app, ids[1], happy_path(ids[1])[:4], seq + 10)  # running, with progress
+    await asyncio.to_thread(orch.app.cancel_job, ids[2], "u0", "stop")  # cancelling
+    await orch.projection.catch_up()
+    await pg_pool.execute(f'UPDATE "{orch.projections_schema}".jobs SET deleted = true WHERE job_id = $1', ids[3])
+    live = await orch.projection.all_rows()
+    assert {r["job_id"]: r["status"] for r in live} == {
+        ids[0]: "completed", ids[1]: "running", ids[2]: "cancelling", ids[3]: "provisioning"}
+    row0 = next(r for r in live if r["job_id"] == ids[0])
+    assert row0["final_prices"] == {"q": 0.7} and row0["pod"]["cost"] == 0.12 and row0["report_key"]
+    assert await orch.projection.rebuild() == 4
+    assert await orch.projection.all_rows() == live
+    # dropped outright, then rebuilt: still equal
+    await pg_pool.execute(f'DROP TABLE "{orch.projections_schema}".jobs')
+    await orch.projection.migrate()
+    rebuilt = await orch.projection.rebuild()
+    assert rebuilt == 4
+    assert [{**r, "deleted": False} for r in await orch.projection.all_rows()] == [{**r, "deleted": False} for r in live]
+
+
+async def test_durable_timer_fails_a_stuck_job_after_teardown(orch):
+    job_id = new_job_id()
+    await asyncio.to_thread(orch.app.create_job, job_id, "u1", SPEC)
+    await orch.projection.catch_up()
+    later = datetime.now(UTC) + timedelta(minutes=16)
+    assert await orch.projection.due_jobs(datetime.now(UTC)) == []
+    assert await orch.projection.due_jobs(later) == [job_id]
+    fired = await asyncio.to_thread(orch.app.fire_timers, job_id, later)
+    assert fired.changed and fired.row["stage"] == "failing"
+    assert await asyncio.to_thread(orch.app.fire_timers, job_id, later) == type(fired)(fired.row)  # no-op now
+    term = inbound(ev.PodTerminated, job_id, attempt=1, pod_name=pod(job_id), pod_id=None)
+    [res] = await _feed(orch.app, job_id, [term], 1)
+    assert res.event_names[-1] == "JobFailed"
+    job = orch.app.get_job(job_id)
+    assert job.status == "failed" and job.error == "timed out in provisioning" and job.stage == "provisioning"

@@ -1,0 +1,242 @@
+"""The pod manager with the local provider, on the real bus, object store and Postgres.
+
+Pods are real worker processes: `python -m engine.worker` for provisioning, health and teardown, and
+for runs the same worker app with a scripted simulation (tests.fakes.podworker) whose pace the test
+sets (so a worker can be killed mid-run) unless the real engine is available.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import pytest
+import pytest_asyncio
+
+from contracts.commands import CommandReply, LiveJobsQuery
+from contracts.events import (
+    Event,
+    JobCreated,
+    PodRequested,
+    PodTeardownRequested,
+    RunRequested,
+    new_event,
+)
+from contracts.spec import JobSpec, resolve_run
+from services.kit.objectstore import artifact_key
+from services.podmanager.handlers import HANDLED, PodManager
+from services.podmanager.naming import pod_name, run_id
+from services.podmanager.pods_repo import PodRepository
+from services.podmanager.providers.local import LocalProvider, process_start_ticks
+from services.podmanager.reaper import Reaper
+
+pytestmark = pytest.mark.integration
+
+REAL_WORKER = [sys.executable, "-m", "engine.worker", "--host", "127.0.0.1", "--port", "{port}"]
+SCRIPTED_WORKER = [sys.executable, "-m", "tests.fakes.podworker", "--host", "127.0.0.1", "--port", "{port}"]
+
+
+@dataclass
+class Harness:
+    bus: Any
+    store: Any
+    repo: PodRepository
+    provider: LocalProvider
+    manager: PodManager
+    jobs: set[str] = field(default_factory=set)
+
+    async def job(self, rounds: int = 5, agents: int = 4) -> str:
+        job_id = uuid.uuid4().hex
+        self.jobs.add(job_id)
+        spec = JobSpec(seed_text="Senator Lopez backs the Clean Energy Act; the Chamber of Commerce opposes it.",
+                       goal="Will the Clean Energy Act pass by June?", agents=agents, rounds=rounds,
+                       policy="heuristic", random_seed=3)
+        await self.bus.publish(new_event(JobCreated, job_id, owner_id="u1", spec=spec,
+                                         run=resolve_run(spec, random_seed=3)))
+        return job_id
+
+    async def request_pod(self, job_id: str, attempt: int = 1) -> None:
+        await self.bus.publish(new_event(PodRequested, job_id, attempt=attempt, pod_name=pod_name(job_id, attempt),
+                                         gpu_types=[], model="heuristic", policy="heuristic"))
+
+    async def request_run(self, job_id: str, attempt: int = 1) -> None:
+        await self.bus.publish(new_event(RunRequested, job_id, attempt=attempt, run_id=run_id(job_id, attempt),
+                                         pod_name=pod_name(job_id, attempt),
+                                         artifact_prefix=f"jobs/{job_id}/artifacts"))
+
+    async def teardown(self, job_id: str, attempt: int = 1) -> None:
+        await self.bus.publish(new_event(PodTeardownRequested, job_id, attempt=attempt,
+                                         pod_name=pod_name(job_id, attempt), pod_id=None, reason="test"))
+
+    async def events(self, job_id: str) -> list[Event]:
+        return [ev for _seq, ev in await self.bus.job_events(job_id)]
+
+    async def wait_for(self, job_id: str, type_: str, timeout: float = 30.0) -> Event:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for ev in await self.events(job_id):
+                if ev.type == type_:
+                    return ev
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"no {type_} for {job_id}; got {[e.type for e in await self.events(job_id)]}")
+
+    def pid(self, job_id: str, attempt: int = 1) -> int:
+        raw = (self.provider.registry / f"{pod_name(job_id, attempt)}.json").read_bytes()
+        return int(msgspec.json.decode(raw)["pid"])
+
+
+async def make_harness(settings: Any, bus: Any, store: Any, pg_pool: Any, command: list[str],
+                       extra_env: dict[str, str] | None = None) -> AsyncIterator[Harness]:
+    provider = LocalProvider(settings.home / "pods", secret=settings.podmanager_secret, command=command,
+                             extra_env=extra_env, stop_grace_s=3.0)
+    repo = PodRepository(pg_pool)
+    await repo.migrate()
+    manager = PodManager(bus=bus, store=store, pods=repo, provider=provider, health_timeout_s=30.0,
+                         run_lost_after_s=5.0, poll_wait_s=2.0)
+    h = Harness(bus=bus, store=store, repo=repo, provider=provider, manager=manager)
+
+    async def only_ours(event: Any, delivery: Any) -> None:
+        if event.job_id in h.jobs:  # the stream holds other tests' jobs too
+            await manager.handle(event, delivery)
+
+    consumer = await bus.consume(f"pm-test-{uuid.uuid4().hex[:8]}", HANDLED, only_ours, deliver_new=True)
+    try:
+        yield h
+    finally:
+        consumer.cancel()
+        for pod in await provider.list_pods():
+            await provider.terminate(pod.name)
+        await manager.aclose()
+
+
+def engine_available() -> bool:
+    import engine
+
+    return hasattr(engine, "simulate")
+
+
+@pytest_asyncio.fixture
+async def real(settings: Any, bus: Any, store: Any, pg_pool: Any) -> AsyncIterator[Harness]:
+    async for h in make_harness(settings, bus, store, pg_pool, REAL_WORKER):
+        yield h
+
+
+@pytest_asyncio.fixture
+async def scripted(settings: Any, bus: Any, store: Any, pg_pool: Any) -> AsyncIterator[Harness]:
+    command = REAL_WORKER if engine_available() else SCRIPTED_WORKER
+    async for h in make_harness(settings, bus, store, pg_pool, command, {"SIMSWARM_FAKE_ROUND_S": "0.05"}):
+        yield h
+
+
+@pytest_asyncio.fixture
+async def slow(settings: Any, bus: Any, store: Any, pg_pool: Any) -> AsyncIterator[Harness]:
+    async for h in make_harness(settings, bus, store, pg_pool, SCRIPTED_WORKER, {"SIMSWARM_FAKE_ROUND_S": "0.4"}):
+        yield h
+
+
+def gone(pid: int) -> bool:
+    return process_start_ticks(pid) is None
+
+
+async def test_repeated_pod_request_makes_one_real_worker_and_teardown_kills_it(real: Harness) -> None:
+    job = await real.job()
+    await real.request_pod(job)
+    await real.request_pod(job)  # a repeat (new event id): same pod name, so the same pod
+    ready = await real.wait_for(job, "PodReady")
+    await asyncio.sleep(0.5)
+    types = [e.type for e in await real.events(job)]
+    assert types.count("PodProvisioned") == 1 and types.count("PodReady") == 1
+    pods = await real.provider.list_pods()
+    assert [p.name for p in pods] == [pod_name(job, 1)] and pods[0].status == "running"
+    assert ready.pod_id == pods[0].pod_id
+    pid = real.pid(job)
+    log_text = real.provider.log_path(pod_name(job, 1)).read_text()
+    assert real.provider.endpoint(pods[0]).token not in log_text
+    await real.teardown(job)
+    terminated = await real.wait_for(job, "PodTerminated")
+    assert terminated.billed_seconds is not None and terminated.billed_seconds > 0
+    assert gone(pid) and await real.provider.list_pods() == []
+    row = await real.repo.get(pod_name(job, 1))
+    assert row is not None and row["state"] == "terminated"
+    await real.request_pod(job)  # a late PodRequested for a torn-down name provisions nothing
+    await asyncio.sleep(1.5)
+    assert await real.provider.list_pods() == []
+
+
+async def test_run_completes_with_verified_artifacts(scripted: Harness) -> None:
+    job = await scripted.job(rounds=4)
+    await scripted.request_pod(job)
+    await scripted.wait_for(job, "PodReady")
+    await scripted.request_run(job)
+    done = await scripted.wait_for(job, "RunCompleted", timeout=60)
+    events = await scripted.events(job)
+    rounds = [e.round for e in events if e.type == "RunProgressed"]
+    assert rounds == [1, 2, 3, 4] and [e.type for e in events].count("RunStarted") == 1
+    assert len(done.artifacts) == 11
+    for ref in done.artifacts:
+        assert ref.key == artifact_key(job, ref.name)
+        data = await scripted.store.get_bytes(ref.key)
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (ref.size, ref.sha256)
+    for ev in events:  # no secret travels in an event
+        raw = msgspec.json.encode(ev).decode()
+        assert "X-Amz-Signature" not in raw and "Bearer" not in raw
+
+
+async def test_worker_killed_mid_run_fails_the_run_as_retryable(slow: Harness) -> None:
+    job = await slow.job(rounds=200)
+    await slow.request_pod(job)
+    await slow.wait_for(job, "PodReady")
+    await slow.request_run(job)
+    await slow.wait_for(job, "RunProgressed")
+    os.killpg(slow.pid(job), signal.SIGKILL)
+    failed = await slow.wait_for(job, "RunFailed", timeout=20)
+    assert failed.retryable and "died" in failed.reason
+    assert "RunCompleted" not in [e.type for e in await slow.events(job)]
+
+
+async def test_teardown_during_a_run_stops_following_quietly(slow: Harness) -> None:
+    job = await slow.job(rounds=200)
+    await slow.request_pod(job)
+    await slow.wait_for(job, "PodReady")
+    await slow.request_run(job)
+    await slow.wait_for(job, "RunProgressed")
+    pid = slow.pid(job)
+    await slow.teardown(job)
+    await slow.wait_for(job, "PodTerminated")
+    await asyncio.sleep(3)
+    assert gone(pid)
+    assert "RunFailed" not in [e.type for e in await slow.events(job)]
+
+
+async def test_reaper_terminates_strays_and_says_so(real: Harness) -> None:
+    live_job, dead_job = uuid.uuid4().hex, uuid.uuid4().hex
+    for job in (live_job, dead_job):
+        await real.provider.provision(pod_name(job, 1), gpu_types=[], env={})
+    subject = f"test.live.{uuid.uuid4().hex}"
+    reaper = Reaper(bus=real.bus, provider=real.provider, pods=real.repo, lock=real.manager.lock,
+                    live_subject=subject, grace_s=0.0, request_timeout_s=1.0)
+    assert await reaper.sweep() == []  # nobody answers: nothing is reaped
+    assert len(await real.provider.list_pods()) == 2
+
+    async def answer(data: bytes) -> bytes:
+        query = msgspec.json.decode(data, type=LiveJobsQuery)
+        return msgspec.json.encode(CommandReply(ok=True, live=[j for j in query.job_ids if j == live_job]))
+
+    await real.bus.serve(subject, "orchestrator", answer)
+    dead_pid = real.pid(dead_job)
+    reaped = await reaper.sweep()
+    assert [s.pod.name for s in reaped] == [pod_name(dead_job, 1)]
+    assert gone(dead_pid)
+    assert [p.name for p in await real.provider.list_pods()] == [pod_name(live_job, 1)]
+    event = await real.wait_for(dead_job, "StrayPodReaped", timeout=5)
+    assert event.pod_name == pod_name(dead_job, 1) and dead_job in event.reason
+    assert await real.repo.is_tombstoned(pod_name(dead_job, 1))

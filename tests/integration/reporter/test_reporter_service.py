@@ -1,0 +1,120 @@
+"""The reporter against real JetStream and SeaweedFS: ReportRequested in, report files and ReportWritten out."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from contracts.artifacts import ArtifactRef
+from contracts.events import ReportFailed, ReportRequested, ReportWritten, deterministic_event_id, new_event
+from services.kit.objectstore import artifact_key, report_key
+from services.reporter.compose import SECTION_TITLES
+from services.reporter.main import serve
+from tests.integration.reporter.reporter_helpers import (
+    engine_files,
+    running,
+    upload,
+    wait_for_event,
+    wait_until_idle,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    return engine_files(Path(tmp_path_factory.mktemp("engine-run")))
+
+
+def _request(job_id: str, refs: list[ArtifactRef]) -> ReportRequested:
+    return new_event(ReportRequested, job_id, artifact_prefix=f"jobs/{job_id}/artifacts/", artifacts=refs)
+
+
+async def test_report_is_written_and_announced(settings, bus, store, files) -> None:
+    job = uuid.uuid4().hex
+    refs = await upload(store, job, files)
+    durable = f"rep{uuid.uuid4().hex[:8]}"
+    async with running(serve, settings, bus, durable):
+        request = _request(job, refs)
+        await bus.publish(request)
+        event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
+    assert isinstance(event, ReportWritten), getattr(event, "reason", "")
+    assert event.event_id == deterministic_event_id(job, "ReportWritten")
+    assert event.causation_id == request.event_id
+    assert event.report_key == report_key(job, "report.md")
+    assert event.verdict and event.verdict.startswith("The swarm")
+    assert event.summary
+    markdown = (await store.get_bytes(event.report_key)).decode()
+    for title in SECTION_TITLES:
+        assert f"## {title}\n" in markdown
+    assert event.verdict in markdown
+    names = {r.name for r in event.artifacts}
+    assert names == {"report.md", "report.pdf", "market_curves.png", "belief_distribution.png"}
+    for ref in event.artifacts:
+        data = await store.get_bytes(ref.key)
+        assert hashlib.sha256(data).hexdigest() == ref.sha256
+        if ref.name.endswith(".png"):
+            assert f"]({ref.name})" in markdown and data.startswith(b"\x89PNG")
+    assert (await store.get_bytes(report_key(job, "report.pdf"))).startswith(b"%PDF-")
+
+
+async def test_a_repeated_request_yields_no_second_report_written(settings, bus, store, files) -> None:
+    job = uuid.uuid4().hex
+    refs = await upload(store, job, files)
+    durable = f"rep{uuid.uuid4().hex[:8]}"
+    async with running(serve, settings, bus, durable):
+        await bus.publish(_request(job, refs))
+        await wait_for_event(bus, job, {"ReportWritten"})
+        # A second request (a redelivery or a retried saga step) is handled in full again...
+        ack = await bus.publish(_request(job, refs))
+        await wait_until_idle(bus, durable, ack.seq)
+    # ...and its ReportWritten, with the same deterministic id, is dropped by the stream.
+    types = [ev.type for _, ev in await bus.job_events(job)]
+    assert types.count("ReportRequested") == 2
+    assert types.count("ReportWritten") == 1
+    assert "ReportFailed" not in types
+
+
+async def test_a_corrupt_artifact_fails_the_report_with_a_clear_reason(settings, bus, store, files) -> None:
+    job = uuid.uuid4().hex
+    refs = await upload(store, job, files)
+    # the object changes after its digest was recorded: a corrupted upload
+    await store.put_bytes(artifact_key(job, "posts.json"), files["posts.json"][:-5] + b"xxxxx")
+    durable = f"rep{uuid.uuid4().hex[:8]}"
+    async with running(serve, settings, bus, durable):
+        await bus.publish(_request(job, refs))
+        event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
+    assert isinstance(event, ReportFailed)
+    assert "posts.json is corrupt" in event.reason and "SHA-256" in event.reason
+    assert event.event_id == deterministic_event_id(job, "ReportFailed")
+    assert not await store.exists(report_key(job, "report.md"))
+
+
+async def test_a_missing_artifact_fails_the_report(settings, bus, store, files) -> None:
+    job = uuid.uuid4().hex
+    refs = [r for r in await upload(store, job, files) if r.name != "trades.json"]
+    ghost = ArtifactRef(name="profiles.json", key=artifact_key(job, "nowhere.json"), size=1, sha256="0" * 64)
+    refs = [r for r in refs if r.name != "profiles.json"] + [ghost]
+    durable = f"rep{uuid.uuid4().hex[:8]}"
+    async with running(serve, settings, bus, durable):
+        await bus.publish(_request(job, refs))
+        event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
+    assert isinstance(event, ReportFailed)
+    assert "missing" in event.reason and ("trades.json" in event.reason or "profiles.json" in event.reason)
+
+
+async def test_an_unreachable_store_is_retried_then_fails_the_report(settings, bus, files) -> None:
+    job = uuid.uuid4().hex
+    dead = msgspec.structs.replace(settings, s3_endpoint="http://127.0.0.1:9")
+    refs = [ArtifactRef(name=n, key=artifact_key(job, n), size=len(d), sha256=hashlib.sha256(d).hexdigest())
+            for n, d in files.items()]
+    durable = f"rep{uuid.uuid4().hex[:8]}"
+    async with running(serve, dead, bus, durable, max_deliver=2):
+        await bus.publish(_request(job, refs))
+        event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
+    assert isinstance(event, ReportFailed)
+    assert "object store unreachable after 2 attempts" in event.reason

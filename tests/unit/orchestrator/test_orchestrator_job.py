@@ -1,0 +1,127 @@
+"""The Job aggregate's guards, timers, the contract mapping and the projection row (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from contracts import events as ev
+from services.orchestrator import process_manager as pm
+from services.orchestrator.domain.errors import InvalidTransition, JobAlreadyFinished, UnknownPod
+from services.orchestrator.domain.job import Job, job_uuid
+from services.orchestrator.mapping import job_event_id, to_contract
+from services.orchestrator.rows import COLUMNS, job_row
+from tests.unit.orchestrator.test_orchestrator_saga import JOB, T0, feed, new_job, pod, to_running
+
+
+def finished_job() -> Job:
+    job = new_job()
+    pm.cancel(job, "u", "x", T0)
+    feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id=None)
+    return job
+
+
+def test_aggregate_id_is_stable_and_uuid_job_ids_are_kept():
+    assert job_uuid("abc") == job_uuid("abc") != job_uuid("abd")
+    uid = "6f1c9a3e-0000-4000-8000-000000000001"
+    assert str(job_uuid(uid)) == uid
+    assert new_job().id == job_uuid(JOB)
+
+
+@pytest.mark.parametrize("action", [
+    lambda j: j.request_pod(2, T0), lambda j: j.request_run(T0), lambda j: j.request_report(T0),
+    lambda j: j.fail("x", "run", T0), lambda j: j.request_cancellation("u", "x", T0),
+    lambda j: j.begin_failure("x", "run", T0),
+])
+def test_a_finished_job_never_becomes_live_again(action):
+    job = finished_job()
+    with pytest.raises(JobAlreadyFinished):
+        action(job)
+    assert job.status == "cancelled" and not job.pending_events
+
+
+def test_guards_reject_steps_out_of_order():
+    job = new_job()
+    with pytest.raises(InvalidTransition):
+        job.request_report(T0)  # not running
+    with pytest.raises(InvalidTransition):
+        job.complete(T0)  # a live pod and no report
+    with pytest.raises(InvalidTransition):
+        job.request_pod(3, T0)  # attempts are consecutive and bounded
+    with pytest.raises(InvalidTransition):
+        job.fail("x", "run", T0)  # a pod may still exist: compensate first
+    with pytest.raises(UnknownPod):
+        job.request_teardown("simswarm-other-a1", "x", T0)
+
+
+def test_replaying_the_stored_events_rebuilds_the_same_state():
+    job = Job(job_id=JOB, owner_id="u", spec=new_job().spec, run=new_job().run, retry_of=None, at=T0,
+              traceparent=None)
+    pm.start(job, T0)
+    for e in [ev.new_event(ev.PodProvisioned, JOB, attempt=1, pod_name=pod(), pod_id="p1", provider="local"),
+              ev.new_event(ev.PodReady, JOB, attempt=1, pod_name=pod(), pod_id="p1"),
+              ev.new_event(ev.RunProgressed, JOB, run_id=f"{JOB}-a1", round=1, rounds=4, prices={"q": 0.4})]:
+        pm.react(job, e, T0)
+    stored = job.collect_events()
+    replayed = None
+    for e in stored:
+        replayed = e.mutate(replayed)
+    assert replayed == job and job_row(replayed) == job_row(job)
+
+
+def test_watchdog_fails_a_stuck_provisioning_and_teardown_is_reasked_then_abandoned():
+    job = new_job()
+    assert job.next_due_at() == T0 + timedelta(minutes=15)
+    pm.fire_timers(job, T0 + timedelta(minutes=5))
+    assert job.collect_events() == []
+    pm.fire_timers(job, T0 + timedelta(minutes=16))
+    assert [type(e).__name__ for e in job.collect_events()] == ["FailureBegan", "PodTeardownRequested"]
+    assert job.error == "timed out in provisioning"
+    t = T0 + timedelta(minutes=16)
+    for _ in range(2):  # re-asked until the limit ...
+        t += timedelta(minutes=6)
+        pm.fire_timers(job, t)
+        assert [type(e).__name__ for e in job.collect_events()] == ["PodTeardownRequested"]
+    t += timedelta(minutes=6)
+    pm.fire_timers(job, t)  # ... then left to the reaper, and the job can end
+    assert [type(e).__name__ for e in job.collect_events()] == ["PodAbandoned", "JobFailed"]
+    assert job.status == "failed" and job.next_due_at() is None
+
+
+def test_deadline_fails_a_running_job():
+    job = new_job()
+    to_running(job)
+    pm.fire_timers(job, job.deadline_at + timedelta(seconds=1))
+    assert [type(e).__name__ for e in job.collect_events()] == ["FailureBegan", "PodTeardownRequested"]
+    assert job.failure == {"reason": "timed out in running (the job's deadline passed)", "stage": "timeout"}
+
+
+def test_decisions_map_to_contract_events_with_a_deterministic_envelope():
+    run = new_job().run
+    job = Job(job_id=JOB, owner_id="u", spec=new_job().spec, run=run, retry_of=None, at=T0, traceparent="tp")
+    pm.start(job, T0, traceparent="tp")
+    pm.react(job, ev.new_event(ev.PodProvisioned, JOB, attempt=1, pod_name=pod(), pod_id="p1", provider="local"), T0)
+    cause = ev.new_event(ev.PodReady, JOB, attempt=1, pod_name=pod(), pod_id="p1")
+    pm.react(job, cause, T0)
+    created, requested, recorded, run_req = job.collect_events()
+    c = to_contract(created, JOB)
+    assert isinstance(c, ev.JobCreated) and c.event_id == job_event_id(JOB, 1) and c.occurred_at == T0
+    assert c.correlation_id == JOB and c.traceparent == "tp" and c.run.agents == 3
+    r = to_contract(requested, JOB)
+    assert isinstance(r, ev.PodRequested) and r.pod_name == pod() and r.gpu_types == run["gpu_types"]
+    assert to_contract(recorded, JOB) is None  # the pod manager already published that fact
+    rr = to_contract(run_req, JOB)
+    assert isinstance(rr, ev.RunRequested) and rr.causation_id == cause.event_id
+    assert rr.artifact_prefix == f"jobs/{JOB}/artifacts/" and rr.run_id == f"{JOB}-a1"
+    assert to_contract(run_req, JOB) == rr  # a re-relay is the same message (same Nats-Msg-Id)
+    ev.decode_event(ev.encode_event(rr))
+
+
+def test_projection_row_has_exactly_the_planned_columns():
+    job = new_job()
+    to_running(job)
+    row = job_row(job)
+    assert tuple(row) == COLUMNS
+    assert row["status"] == "running" and row["pod"]["pod_name"] == pod() and row["version"] == job.version
+    assert row["markets"][0]["question"] == "Will it rain tomorrow?"
