@@ -65,6 +65,10 @@ def create_app(
                 from services.kit.objectstore import ObjectStore
 
                 the_store = ObjectStore(settings)
+                try:
+                    await the_store.ensure_bucket()
+                except Exception as exc:  # not fatal: /api/ready reports it until the store is back
+                    log.warning("object store not reachable at start-up: %s", exc)
             await ensure_schema(the_pool, gateway_schema)
             app.state.ctx = GatewayContext(
                 settings=settings,

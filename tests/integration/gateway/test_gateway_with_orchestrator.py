@@ -36,7 +36,7 @@ async def test_create_read_cancel_through_the_orchestrator(settings, pg_pool, ga
             ctx.command_timeout_s = 15.0
             spec = {"seed_text": "Parliament votes on the bill.", "goal": "Will the bill pass?", "policy": "heuristic"}
 
-            async def create():
+            async def create(gw=gw, spec=spec):
                 if task.done():
                     task.result()  # surface the orchestrator's own failure
                 r = await gw.client.post("/api/jobs", json=spec, headers=gw.as_alice)
@@ -52,7 +52,7 @@ async def test_create_read_cancel_through_the_orchestrator(settings, pg_pool, ga
             r = await gw.client.post(f"/api/jobs/{job_id}/cancel", headers=gw.as_alice)
             assert r.status_code == 202, r.text
 
-            async def timeline():
+            async def timeline(gw=gw, job_id=job_id):
                 ev = await gw.client.get(f"/api/jobs/{job_id}/events", headers=gw.as_alice)
                 types = [e["type"] for e in ev.json()["events"]]
                 return types if "JobCancellationRequested" in types else None
