@@ -147,6 +147,13 @@ class JobsStore:
         )
         return int(live or 0) + int(pending or 0)
 
+    async def request_fingerprint(self, job_id: str, owner_id: str) -> str | None:
+        """The fingerprint recorded for an owner's earlier request with this job id, if any."""
+        value = await self.pool.fetchval(
+            f"SELECT fingerprint FROM {self.g}.job_requests WHERE job_id = $1 AND owner_id = $2", job_id, owner_id
+        )
+        return str(value) if value is not None else None
+
     async def release(self, job_id: str) -> None:
         """Forget a request the orchestrator did not accept."""
         await self.pool.execute(f"DELETE FROM {self.g}.job_requests WHERE job_id = $1", job_id)

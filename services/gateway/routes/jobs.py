@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from contracts.commands import CancelJob, CreateJob
@@ -28,6 +28,7 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 DUPLICATE_WINDOW_S = 60.0
 QUOTA_RETRY_AFTER_S = 30
+IDEMPOTENCY_NS = uuid.UUID("5b0f3c1e-8a7d-4f6e-9c2b-1d3e5f7a9b0c")
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TERMINAL = {s.value for s in TERMINAL_STATUSES}
 
@@ -54,17 +55,32 @@ async def load_job(ctx: GatewayContext, user: Principal, job_id: str) -> dict[st
     openapi_extra=JOB_BODY_OPENAPI,
     responses={201: {"model": Job}, **error_responses(400, 401, 409, 413, 422, 429, 502, 503)},
 )
-async def create_job(request: Request, ctx: Ctx, user: CurrentUser) -> JSONResponse:
+async def create_job(
+    request: Request,
+    ctx: Ctx,
+    user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", max_length=200,
+        description="Retry-safe creation: the same key and body give the same job, never a second one")] = None,
+) -> JSONResponse:
     """Validate the spec, guard duplicates and the quota, then ask the orchestrator to create it."""
     try:
         spec = parse_job_spec(await request.body(), ctx.settings.tiers)
     except InputError as exc:
         raise ApiError(exc.status, exc.code, exc.detail) from exc
-    job_id = uuid.uuid4().hex  # no dots: it is part of NATS subjects
+    fingerprint = spec_fingerprint(spec)
+    # No dots in job ids: they are part of NATS subjects.
+    job_id = uuid.uuid5(IDEMPOTENCY_NS, f"{user.user_id}:{idempotency_key}").hex if idempotency_key else uuid.uuid4().hex
+    if idempotency_key and (earlier := await ctx.jobs.request_fingerprint(job_id, user.user_id)) is not None:
+        if earlier != fingerprint:
+            raise ApiError(409, "idempotency_conflict", "Idempotency-Key: was already used with a different body")
+        row = await ctx.jobs.get_owned(job_id, user.user_id)
+        if row is not None:  # a retry of a request that succeeded: the same job again
+            return JSONResponse(shape_job(row), status_code=201, headers={"Location": f"/api/jobs/{job_id}"})
     quota = ctx.settings.max_live_jobs_per_user
     try:
         await ctx.jobs.reserve(
-            user.user_id, job_id, spec_fingerprint(spec), window_s=DUPLICATE_WINDOW_S, quota=quota
+            user.user_id, job_id, fingerprint, window_s=DUPLICATE_WINDOW_S, quota=quota
         )
     except DuplicateJob as dup:
         raise ApiError(

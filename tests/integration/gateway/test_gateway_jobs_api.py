@@ -138,3 +138,31 @@ async def test_cancel_and_delete(gw):
     assert (await gw.client.get(f"/api/jobs/{running}", headers=gw.as_alice)).status_code == 404
     listed = [j["job_id"] for j in (await gw.client.get("/api/jobs", headers=gw.as_alice)).json()["jobs"]]
     assert running not in listed and done in listed
+
+
+async def test_unexpected_errors_are_500_without_a_traceback(gw):
+    import httpx
+
+    async def broken(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    gw.app.state.ctx.jobs.get_owned = broken
+    transport = httpx.ASGITransport(app=gw.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        r = await client.get("/api/jobs/abc", headers=gw.as_alice)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "internal error; the gateway logged the details", "code": "internal"}
+
+
+async def test_idempotency_key_makes_create_retry_safe(gw):
+    headers = {**gw.as_alice, "Idempotency-Key": "req-1"}
+    first = await gw.client.post("/api/jobs", json=SPEC, headers=headers)
+    again = await gw.client.post("/api/jobs", json=SPEC, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["job_id"] == again.json()["job_id"]
+    assert len([c for c in gw.commands if isinstance(c, CreateJob)]) == 1
+    r = await gw.client.post("/api/jobs", json={**SPEC, "goal": "Something else?"}, headers=headers)
+    assert r.status_code == 409 and r.json()["code"] == "idempotency_conflict"
+    # the same key from another user is another job
+    other = await gw.client.post("/api/jobs", json=SPEC, headers={**gw.as_bob, "Idempotency-Key": "req-1"})
+    assert other.status_code == 201 and other.json()["job_id"] != first.json()["job_id"]
