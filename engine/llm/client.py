@@ -96,6 +96,7 @@ class ChatClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._http: httpx.AsyncClient | None = None
         self._sem: asyncio.Semaphore | None = None
+        self._model_lock: asyncio.Lock | None = None
 
     def _bind(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
@@ -108,6 +109,7 @@ class ChatClient:
                 limits=httpx.Limits(max_connections=c.concurrency, max_keepalive_connections=c.concurrency),
             )
             self._sem = asyncio.Semaphore(c.concurrency)
+            self._model_lock = asyncio.Lock()
             self._loop = loop
         return self._http, self._sem
 
@@ -134,7 +136,10 @@ class ChatClient:
         """One completion (model filled in). Raises LLMCallFailed with a short reason."""
         http, sem = self._bind()
         if not self.config.model:
-            await self._resolve_model(http)
+            assert self._model_lock is not None
+            async with self._model_lock:
+                if not self.config.model:
+                    await self._resolve_model(http)
         payload = {"model": self.config.model, **body}
         self.counters.calls += 1
         reason = "no attempt"
