@@ -18,6 +18,7 @@ import msgspec
 
 from contracts.artifacts import ChatLogEntry, Post, Profile, Relation, SocialGraph
 from services.graph.schema import GraphDocument, GraphEdge, GraphNode
+from services.kit.artifacts import ArtifactInvalid
 
 GRAPH_REQUIRED: tuple[str, ...] = ("profiles.json", "social_graph.json", "posts.json", "relations.json")
 GRAPH_OPTIONAL: tuple[str, ...] = ("chat_log.json",)
@@ -26,7 +27,7 @@ GRAPH_INPUTS: tuple[str, ...] = GRAPH_REQUIRED + GRAPH_OPTIONAL
 T = TypeVar("T")
 
 
-class GraphInputError(ValueError):
+class GraphInputError(ArtifactInvalid):
     """A graph input that is missing or not of the contract's shape; the message names the file."""
 
 

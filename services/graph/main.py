@@ -19,10 +19,10 @@ from contracts.events import (
     deterministic_event_id,
     new_event,
 )
-from services.graph.build import GRAPH_INPUTS, GraphInputError, build_graph, decode_inputs
-from services.graph.fetch import fetch_verified
+from services.graph.build import GRAPH_INPUTS, build_graph, decode_inputs
 from services.graph.neo4j_sink import write_graph
 from services.graph.schema import GraphDocument, encode_graph
+from services.kit.artifacts import ArtifactInvalid, fetch_verified
 from services.kit.bus import Bus, Delivery
 from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable, graph_key
 from services.kit.settings import Settings
@@ -50,7 +50,7 @@ class GraphBuilder:
             return
         try:
             await self._build(event, delivery)
-        except GraphInputError as exc:
+        except ArtifactInvalid as exc:
             await self._fail(event, str(exc))
         except ObjectStoreUnavailable as exc:
             if delivery.num_delivered >= self.max_deliver:

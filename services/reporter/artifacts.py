@@ -19,6 +19,7 @@ from contracts.artifacts import (
     TopPost,
     Trade,
 )
+from services.kit.artifacts import ArtifactInvalid
 
 REQUIRED_FILES: tuple[str, ...] = (
     "manifest.json",
@@ -35,7 +36,7 @@ REPORT_INPUTS: tuple[str, ...] = REQUIRED_FILES + OPTIONAL_FILES
 T = TypeVar("T")
 
 
-class ArtifactError(ValueError):
+class ArtifactError(ArtifactInvalid):
     """An artifact that is missing, corrupt or not of the contract's shape; the message says which."""
 
 

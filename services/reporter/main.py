@@ -23,13 +23,13 @@ from contracts.events import (
     deterministic_event_id,
     new_event,
 )
+from services.kit.artifacts import ArtifactInvalid, fetch_verified
 from services.kit.bus import Bus, Delivery
 from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable, report_key
 from services.kit.settings import Settings
-from services.reporter.artifacts import REPORT_INPUTS, ArtifactError, decode_artifacts
+from services.reporter.artifacts import REPORT_INPUTS, decode_artifacts
 from services.reporter.charts import render_charts
 from services.reporter.compose import compose_report
-from services.reporter.fetch import fetch_verified
 from services.reporter.pdf import render_pdf
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class Reporter:
             return
         try:
             await self._write(event, delivery)
-        except ArtifactError as exc:
+        except ArtifactInvalid as exc:
             await self._fail(event, str(exc))
         except ObjectStoreUnavailable as exc:
             if delivery.num_delivered >= self.max_deliver:

@@ -7,8 +7,11 @@ import hashlib
 from collections.abc import Iterable
 
 from contracts.artifacts import ArtifactRef
-from services.graph.build import GraphInputError
 from services.kit.objectstore import ObjectNotFound, ObjectStore
+
+
+class ArtifactInvalid(ValueError):
+    """An artifact that is missing, corrupt or undecodable: a permanent failure, not worth retrying."""
 
 
 def ref_name(ref: ArtifactRef) -> str:
@@ -20,8 +23,8 @@ async def fetch_verified(
 ) -> dict[str, bytes]:
     """file name -> bytes for each wanted file the refs list, each verified by size and SHA-256.
 
-    A listed file that is absent or does not hash to its ref raises GraphInputError (a permanent
-    failure); an unreachable store raises ObjectStoreUnavailable (worth retrying).
+    A listed file that is absent or does not hash to its ref raises ArtifactInvalid (permanent);
+    an unreachable store raises ObjectStoreUnavailable (worth retrying).
     """
     by_name = {ref_name(r): r for r in refs}
     chosen = [by_name[n] for n in wanted if n in by_name]
@@ -32,10 +35,10 @@ async def fetch_verified(
             try:
                 data = await store.get_bytes(ref.key)
             except ObjectNotFound as exc:
-                raise GraphInputError(f"{ref_name(ref)} is missing from the object store (key {ref.key})") from exc
+                raise ArtifactInvalid(f"{ref_name(ref)} is missing from the object store (key {ref.key})") from exc
         digest = hashlib.sha256(data).hexdigest()
         if digest != ref.sha256.lower():
-            raise GraphInputError(
+            raise ArtifactInvalid(
                 f"{ref_name(ref)} is corrupt: its SHA-256 is {digest[:16]}…, expected {ref.sha256[:16]}… "
                 f"({len(data)} bytes, expected {ref.size})"
             )
