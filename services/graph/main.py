@@ -8,7 +8,6 @@ is still built (GraphBuilt with neo4j=False, and a warning in the log).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from contracts.events import (
@@ -25,6 +24,7 @@ from services.graph.schema import GraphDocument, encode_graph
 from services.kit.artifacts import ArtifactInvalid, fetch_verified
 from services.kit.bus import Bus, Delivery
 from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable, graph_key
+from services.kit.service import run_until_stopped
 from services.kit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,11 +123,6 @@ async def serve(
             max_ack_pending=4, ack_wait=60.0, max_deliver=max_deliver, deliver_new=deliver_new,
         )
         log.info("graph consuming RunCompleted as %s", durable)
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        await run_until_stopped(stop, task)
     finally:
         await bus.close()

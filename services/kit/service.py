@@ -49,3 +49,17 @@ def run_service(name: str, serve: ServeFn, settings: Settings | None = None) -> 
         return 1
     log.info("stopped")
     return 0
+
+
+async def run_until_stopped(stop: asyncio.Event, *tasks: asyncio.Task[object]) -> None:
+    """Wait until `stop` is set or one of `tasks` ends (e.g. a consumer died), then cancel them all."""
+    import contextlib
+
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({*tasks, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(BaseException):
+            await task

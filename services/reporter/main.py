@@ -9,7 +9,6 @@ and, on the last allowed delivery, also becomes ReportFailed so the job ends wit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from contracts.events import (
 from services.kit.artifacts import ArtifactInvalid, fetch_verified
 from services.kit.bus import Bus, Delivery
 from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable, report_key
+from services.kit.service import run_until_stopped
 from services.kit.settings import Settings
 from services.reporter.artifacts import REPORT_INPUTS, decode_artifacts
 from services.reporter.charts import render_charts
@@ -148,11 +148,6 @@ async def serve(
             max_ack_pending=4, ack_wait=60.0, max_deliver=max_deliver, deliver_new=deliver_new,
         )
         log.info("reporter consuming ReportRequested as %s", durable)
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        await run_until_stopped(stop, task)
     finally:
         await bus.close()
