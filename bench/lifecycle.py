@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import sys
@@ -75,6 +76,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=900)
     args = ap.parse_args()
 
+    # One user submits every job: lift the per-user quota of live jobs for the run.
+    os.environ["SIMSWARM_MAX_LIVE_JOBS"] = str(max(args.jobs, 20))
     home = Path(tempfile.mkdtemp(prefix="simswarm-bench-"))
     sup = Supervisor(home=home, port=free_port())
     print(f"starting the platform in {home} ...", flush=True)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from contracts.ids import market_id_for
 from contracts.spec import MarketSpec
-from engine.text import slugify, unique_slug
 
 STARTING_CASH = 100.0
 MAX_FRESH_MOVE = 0.9
@@ -215,11 +215,6 @@ class MarketBook:
         self.cash[agent] += proceeds
         return TradeOutcome(True, shares=shares, cost=-proceeds, price_yes=market.price("yes"),
                             cash=float(self.cash[agent]))
-
-
-def market_id_for(question: str, taken: set[str]) -> str:
-    """Deterministic slug of the question, ≤ 45 characters, with collision suffixes."""
-    return unique_slug(slugify(question, max_len=45), taken, max_len=45)
 
 
 def build_markets(specs: list[MarketSpec], budget: float = STARTING_CASH) -> list[Market]:

@@ -162,7 +162,8 @@ async def simulate_async(
             await asyncio.sleep(0)
         counters = _counters(world, policy)
         llm_counters = {k: v for k, v in counters.items() if k.startswith("llm_")} or None
-        files = write_artifacts(world, _public_spec(spec), out, policy_name=policy.name, model=spec.model,
+        files = write_artifacts(world, _public_spec(spec), out, policy_name=policy.name,
+                                model=spec.model if policy.name == "llm" else None,
                                 llm_counters=llm_counters)
         elapsed = time.perf_counter() - started
         counters["engine_seconds"] = elapsed

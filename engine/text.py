@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from contracts.ids import slugify, unique_slug  # noqa: F401 - re-exported for the engine
 
 _WS = re.compile(r"\s+")
-_NON_SLUG = re.compile(r"[^a-z0-9]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
 
@@ -25,30 +25,6 @@ STOPWORDS: frozenset[str] = frozenset(
 def clean(text: str) -> str:
     """Collapse whitespace and strip."""
     return _WS.sub(" ", text).strip()
-
-
-def slugify(text: str, max_len: int = 45) -> str:
-    """ASCII, lower-case, dash-separated; never empty ('x' when nothing is left), at most max_len."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = _NON_SLUG.sub("-", ascii_text.lower()).strip("-")
-    if len(slug) > max_len:
-        slug = slug[:max_len].rstrip("-")
-        cut = slug.rfind("-")
-        if cut >= max_len // 2:
-            slug = slug[:cut]
-    return slug or "x"
-
-
-def unique_slug(base: str, taken: set[str], max_len: int = 45) -> str:
-    """`base` (already a slug) or `base-2`, `base-3`... fitted to max_len; adds the result to `taken`."""
-    candidate = base[:max_len]
-    n = 2
-    while candidate in taken:
-        suffix = f"-{n}"
-        candidate = base[: max_len - len(suffix)].rstrip("-") + suffix
-        n += 1
-    taken.add(candidate)
-    return candidate
 
 
 def sentences(text: str) -> list[str]:

@@ -8,12 +8,15 @@ rebuilt when the running loop changes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import ssl
 import time
 from typing import Any
 
 import httpx
+import msgspec
 
 from engine.llm.config import LLMConfig
 
@@ -21,6 +24,14 @@ log = logging.getLogger(__name__)
 
 _TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _LATENCY_SAMPLES = 20_000
+POOL_CONNECTIONS = 16
+_JSON = {"content-type": "application/json"}
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context for every pool: building one loads the CA bundle (~90 ms each)."""
+    return ssl.create_default_context()
 
 
 class LLMCallFailed(RuntimeError):
@@ -94,34 +105,43 @@ class ChatClient:
         self.config = config
         self.counters = Counters()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._pools: list[httpx.AsyncClient] = []
+        self._load: list[int] = []
         self._sem: asyncio.Semaphore | None = None
         self._model_lock: asyncio.Lock | None = None
 
-    def _bind(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    def _bind(self) -> tuple[list[httpx.AsyncClient], asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._http is None or self._sem is None:
+        if self._loop is not loop or not self._pools or self._sem is None:
             c = self.config
             headers = {"authorization": f"Bearer {c.api_key}"} if c.api_key else {}
-            self._http = httpx.AsyncClient(
-                base_url=c.url, headers=headers,
-                timeout=httpx.Timeout(c.timeout_s, connect=c.connect_timeout_s),
-                limits=httpx.Limits(max_connections=c.concurrency, max_keepalive_connections=c.concurrency),
-            )
+            # httpcore's pool does O(requests x connections) work per request; many small pools
+            # keep that cheap at hundreds of requests in flight (one big pool costs ~16 ms a call).
+            shards = max(1, -(-c.concurrency // POOL_CONNECTIONS))
+            per_pool = -(-c.concurrency // shards)
+            self._pools = [
+                httpx.AsyncClient(
+                    base_url=c.url, headers=headers, verify=_ssl_context(),
+                    timeout=httpx.Timeout(c.timeout_s, connect=c.connect_timeout_s),
+                    limits=httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool),
+                )
+                for _ in range(shards)
+            ]
+            self._load = [0] * shards
             self._sem = asyncio.Semaphore(c.concurrency)
             self._model_lock = asyncio.Lock()
             self._loop = loop
-        return self._http, self._sem
+        return self._pools, self._sem
 
     async def aclose(self) -> None:
         """Close the pool if it belongs to the running loop (a dead loop's pool is just dropped)."""
-        http, self._http = self._http, None
-        if http is not None:
-            try:
-                if self._loop is asyncio.get_running_loop():
-                    await http.aclose()
-            except RuntimeError:
-                pass
+        pools, self._pools = self._pools, []
+        try:
+            if pools and self._loop is asyncio.get_running_loop():
+                for pool in pools:
+                    await pool.aclose()
+        except RuntimeError:
+            pass
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:
@@ -134,45 +154,56 @@ class ChatClient:
 
     async def complete(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """One completion (model filled in). Raises LLMCallFailed with a short reason."""
-        http, sem = self._bind()
+        pools, sem = self._bind()
         if not self.config.model:
             assert self._model_lock is not None
             async with self._model_lock:
                 if not self.config.model:
-                    await self._resolve_model(http)
-        payload = {"model": self.config.model, **body}
+                    await self._resolve_model(pools[0])
+        payload = msgspec.json.encode({"model": self.config.model, **body})
         self.counters.calls += 1
+        async with sem:
+            shard = min(range(len(pools)), key=self._load.__getitem__)
+            http = pools[shard]
+            self._load[shard] += 1
+            try:
+                return await self._attempts(http, payload)
+            finally:
+                self._load[shard] -= 1
+
+    async def _attempts(
+        self, http: httpx.AsyncClient, payload: bytes
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         reason = "no attempt"
         retry_after: str | None = None
-        async with sem:
-            for attempt in range(self.config.max_retries + 1):
-                if attempt:
-                    self.counters.retries += 1
-                    await asyncio.sleep(self._delay(attempt - 1, retry_after))
-                retry_after = None
-                self.counters.requests += 1
-                self.counters.enter()
-                started = time.perf_counter()
-                try:
-                    response = await http.post("/chat/completions", json=payload)
-                except httpx.TimeoutException:
-                    self.counters.timeouts += 1
-                    reason = f"timed out after {self.config.timeout_s:g} s"
-                    continue
-                except httpx.TransportError as exc:
-                    reason = f"connection failed ({type(exc).__name__})"
-                    continue
-                finally:
-                    self.counters.leave()
-                if response.status_code in _TRANSIENT_STATUS:
-                    reason = f"HTTP {response.status_code}"
-                    retry_after = response.headers.get("retry-after")
-                    continue
-                if not response.is_success:
-                    self.counters.errors += 1
-                    raise LLMCallFailed(f"HTTP {response.status_code}: {_error_text(response)}")
-                self.counters.latency(time.perf_counter() - started)
-                return self._accept(response)
+        for attempt in range(self.config.max_retries + 1):
+            if attempt:
+                self.counters.retries += 1
+                await asyncio.sleep(self._delay(attempt - 1, retry_after))
+            retry_after = None
+            self.counters.requests += 1
+            self.counters.enter()
+            started = time.perf_counter()
+            try:
+                response = await http.post("/chat/completions", content=payload, headers=_JSON)
+            except httpx.TimeoutException:
+                self.counters.timeouts += 1
+                reason = f"timed out after {self.config.timeout_s:g} s"
+                continue
+            except httpx.TransportError as exc:
+                reason = f"connection failed ({type(exc).__name__})"
+                continue
+            finally:
+                self.counters.leave()
+            if response.status_code in _TRANSIENT_STATUS:
+                reason = f"HTTP {response.status_code}"
+                retry_after = response.headers.get("retry-after")
+                continue
+            if not response.is_success:
+                self.counters.errors += 1
+                raise LLMCallFailed(f"HTTP {response.status_code}: {_error_text(response)}")
+            self.counters.latency(time.perf_counter() - started)
+            return self._accept(response)
         self.counters.errors += 1
         raise LLMCallFailed(f"{reason} (after {self.config.max_retries + 1} attempts)")
 
@@ -190,10 +221,10 @@ class ChatClient:
         if server_ms:
             self.counters.server_seconds += float(server_ms) / 1000
         try:
-            data = response.json()
+            data = msgspec.json.decode(response.content)
             message = data["choices"][0]["message"]
             assert isinstance(message, dict)
-        except (ValueError, KeyError, IndexError, TypeError, AssertionError):
+        except (msgspec.DecodeError, KeyError, IndexError, TypeError, AssertionError):
             self.counters.errors += 1
             raise LLMCallFailed("the response is not a chat completion (no choices[0].message)") from None
         usage = data.get("usage") or {}

@@ -227,7 +227,7 @@ class RunManager:
         record.rounds = int(report.rounds)
         record.counters.update({k: float(v) for k, v in (report.counters or {}).items()})
         record.counters["active_agents"] = float(report.active_agents)
-        for entry in getattr(report, "actions", None) or ():
+        for entry in getattr(report, "chat", None) or getattr(report, "actions", None) or ():
             record.chat.append(entry if isinstance(entry, dict) else msgspec.to_builtins(entry))
         record.emit("round", round=record.round, prices=dict(report.prices), counters=dict(record.counters))
 

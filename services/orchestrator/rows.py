@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from contracts.ids import market_ids
 from services.orchestrator.domain.job import Job, pod_name_for
 from services.orchestrator.mapping import job_event_id
 
@@ -38,9 +39,10 @@ def _pod(job: Job) -> dict[str, Any] | None:
 
 def job_row(job: Job) -> dict[str, Any]:
     """The projection row for this job (datetimes as datetimes; JSON columns as Python values)."""
+    specs = job.run.get("markets", [])
     markets = [
-        {"market_id": f"m{i}", "question": m.get("question"), "initial_price_yes": m.get("initial_price_yes")}
-        for i, m in enumerate(job.run.get("markets", []))
+        {"market_id": mid, "question": m.get("question"), "initial_price_yes": m.get("initial_price_yes")}
+        for mid, m in zip(market_ids(str(m.get("question", "")) for m in specs), specs, strict=True)
     ]
     return {
         "job_id": job.job_id,

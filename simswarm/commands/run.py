@@ -167,7 +167,8 @@ def _follow(client: Client, console: Console, job_id: str) -> str:
                 for ev in client.stream(job_id, last_event_id=last_seq):
                     last_seq = ev.seq or last_seq
                     retries = 0
-                    _advance(progress, task, ev.type, ev.data)
+                    # The stream's data is the timeline entry {seq, type, occurred_at, data: event}.
+                    _advance(progress, task, ev.type, ev.data.get("data", ev.data))
                     if ev.type in TERMINAL:
                         return ev.type
             except ApiError as exc:
@@ -189,6 +190,8 @@ def _advance(progress: Progress, task: TaskID, etype: str, data: dict[str, Any])
         progress.update(task, description=PHASES[etype])
     elif etype in TERMINAL:
         progress.update(task, description=etype.removeprefix("Job").lower())
+        if etype != "JobCompleted":
+            progress.stop_task(task)
 
 
 def _print_outcome(client: Client, console: Console, job_id: str, final: str) -> int:
@@ -216,8 +219,8 @@ def _print_outcome(client: Client, console: Console, job_id: str, final: str) ->
     try:
         report = client.report(job_id)
         console.print("[bold]report[/] (first lines):")
-        for line in [ln for ln in report.splitlines() if ln.strip()][:8]:
-            console.print("  " + line)
+        for line in [ln for ln in report.splitlines() if ln.strip()][:10]:
+            console.print("  " + (line if len(line) <= 116 else line[:113] + "..."), highlight=False)
     except ApiError as exc:
         console.print(f"report not available: {exc.detail}")
     try:

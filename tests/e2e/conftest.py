@@ -80,6 +80,8 @@ class Probe:
 
     def close(self) -> None:
         self.stop_watching()
+        if self._loop.is_closed():
+            return
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._loop_thread.join(timeout=5)
         self._loop.close()
@@ -190,13 +192,25 @@ def api_client(sup: Supervisor) -> Client:
 
 
 @pytest.fixture
-def probe(platform: Supervisor) -> Iterator[Probe]:
-    """A probe of the shared session platform (not watching: nothing is expected to die)."""
-    p = Probe(platform)
+def client_for() -> Callable[[Supervisor], Client]:
+    """`client_for(sup)`: an SDK client of that Supervisor's gateway (use it as a context manager)."""
+    return api_client
+
+
+@pytest.fixture
+def make_probe() -> Iterator[Callable[[Supervisor], Probe]]:
+    """Probes of any Supervisor; all closed (and their watch threads stopped) at the end."""
+    made: list[Probe] = []
+
+    def make(sup: Supervisor) -> Probe:
+        made.append(Probe(sup))
+        return made[-1]
+
     try:
-        yield p
+        yield make
     finally:
-        p.close()
+        for p in made:
+            p.close()
 
 
 @pytest.fixture

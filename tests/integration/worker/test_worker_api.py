@@ -158,23 +158,36 @@ async def test_conflict_then_cancel(worker: Worker, store: Any) -> None:
 
 
 async def test_resume_from_checkpoint(worker: Worker, store: Any) -> None:
+    """Attempt 1 is cancelled after a checkpoint; attempt 2 (same spec) resumes after it."""
     from services.kit.objectstore import checkpoint_key
 
     job_id = uuid.uuid4().hex
-    first = await submission(store, job_id, rounds=4, checkpoint_every=2)
+    first = await submission(store, job_id, agents=200, rounds=30, checkpoint_every=2)
     async with httpx.AsyncClient(base_url=worker.url, headers=AUTH, timeout=60) as client:
         await client.post("/runs", json=first)
-        events = await follow(client, first["run_id"])
+        seen: list[dict[str, Any]] = []
+        while not any(e["kind"] == "checkpoint" for e in seen):
+            page = (await client.get(f"/runs/{first['run_id']}/events",
+                                     params={"after": len(seen), "wait": 10})).json()
+            seen.extend(page["events"])
+            assert page["status"] == "running", "the run ended before its first checkpoint"
+        await client.post(f"/runs/{first['run_id']}/cancel")
+        events = seen + (await follow_from(client, first["run_id"], len(seen)))
+        assert events[-1]["kind"] == "cancelled"
         checkpoints = [e["round"] for e in events if e["kind"] == "checkpoint"]
-        assert checkpoints and events[-1]["kind"] == "completed"
         assert await store.exists(checkpoint_key(job_id))
-        second = await submission(store, job_id, run_id=f"{job_id}-a2", rounds=8, checkpoint_every=2)
-        second["resume_get_url"] = await store.presign_get(checkpoint_key(job_id))
+        second = {**first, "run_id": f"{job_id}-a2",
+                  "resume_get_url": await store.presign_get(checkpoint_key(job_id))}
         await client.post("/runs", json=second)
         events = await follow(client, second["run_id"])
         assert events[-1]["kind"] == "completed", events[-1]
         rounds = [e["round"] for e in events if e["kind"] == "round"]
-        assert rounds[0] == checkpoints[-1] + 1 and rounds[-1] == 8
+        assert rounds[0] == checkpoints[-1] + 1 and rounds[-1] == 30
+
+
+async def follow_from(client: httpx.AsyncClient, run_id: str, after: int) -> list[dict[str, Any]]:
+    events = await follow(client, run_id)
+    return events[after:]
 
 
 async def test_upload_failure_fails_the_run_with_a_clear_reason(worker: Worker) -> None:
