@@ -217,11 +217,27 @@ class MarketBook:
                             cash=float(self.cash[agent]))
 
 
-def build_markets(specs: list[MarketSpec], budget: float = STARTING_CASH) -> list[Market]:
-    """Markets from specs, in order, with ids unique among them."""
+# The population at which one agent's budget sets the liquidity; larger crowds get deeper markets.
+REFERENCE_AGENTS = 10
+
+
+def crowd_liquidity(budget: float, initial_price_yes: float, agents: int) -> float:
+    """`b` for a market traded by `agents`: never thinner than `liquidity_for` (one agent's whole
+    budget cannot push a fresh market past ~0.9), and deeper by sqrt(agents / 10) for larger crowds.
+
+    Every agent trades on the price at the start of the round; with the single-agent depth a crowd
+    that agrees overshoots in one round and swings back in the next (a cobweb), so the curve tracks
+    the order flow instead of the crowd's beliefs. sqrt scaling keeps a crowd's net flow, not each
+    trader alone, in charge of the price.
+    """
+    return liquidity_for(budget, initial_price_yes) * max(1.0, math.sqrt(agents / REFERENCE_AGENTS))
+
+
+def build_markets(specs: list[MarketSpec], budget: float = STARTING_CASH, agents: int = REFERENCE_AGENTS) -> list[Market]:
+    """Markets from specs, in order, with ids unique among them, as deep as the crowd needs."""
     taken: set[str] = set()
     return [
         Market(market_id_for(s.question, taken), s.question, s.initial_price_yes,
-               liquidity_for(budget, s.initial_price_yes))
+               crowd_liquidity(budget, s.initial_price_yes, agents))
         for s in specs
     ]

@@ -105,7 +105,7 @@ async def _build_world(spec: RunSpec, scorer: StanceScorer, llm: Any) -> World:
                                DEFAULT_MARKET_LIMIT)
     if not specs:
         specs = [MarketSpec(question=goal)]
-    markets = build_markets(specs)
+    markets = build_markets(specs, agents=spec.agents)
     corr = [1.0] + [0.7 if scorer.score(m.question, goal) >= -0.1 else -0.7 for m in markets[1:]]
     population = build_population(entities, spec.agents, spec.random_seed)
     return World(question=goal, rounds=spec.rounds, seed=spec.random_seed, forecast_days=spec.forecast_days,

@@ -73,7 +73,7 @@ def _action(name: Any, arguments: Any) -> Action:
     elif isinstance(arguments, str):
         try:
             args = json.loads(arguments)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             return _invalid(name, f"arguments are not valid JSON ({exc.msg})", arguments)
         if not isinstance(args, dict):
             return _invalid(name, "arguments must be a JSON object", arguments)

@@ -76,9 +76,9 @@ def _value_for(prop: str, schema: dict[str, Any], ids: dict[str, list[str]], rng
         lo, hi = int(schema.get("minimum", 1)), int(schema.get("maximum", 10))
         return rng.choice([lo, hi]) if prop == "value" else rng.randint(lo, min(hi, lo + 20))
     if kind == "number":
-        lo = float(schema.get("minimum", schema.get("exclusiveMinimum", 0.0)) or 0.0)
-        hi = float(schema.get("maximum", lo + 50.0))
-        return round(rng.uniform(max(lo, 1.0), min(hi, max(lo, 1.0) + 40.0)), 2)
+        low = max(1.0, float(schema.get("minimum", schema.get("exclusiveMinimum", 0.0)) or 0.0))
+        high = float(schema.get("maximum", low + 50.0))
+        return round(rng.uniform(low, min(high, low + 40.0)), 2)
     if kind == "boolean":
         return rng.random() < 0.5
     return rng.choice(_OPINIONS)
