@@ -19,6 +19,9 @@ INTERACTIONS = ("upvotes", "downvotes", "reposts", "replies", "follows", "reads"
 
 
 
+LIVE_CHAT_TAIL = 500
+
+
 def numpy_hook(obj: Any) -> Any:
     """msgspec enc_hook: numpy scalars and arrays a policy may put in action args."""
     if isinstance(obj, np.generic):
@@ -49,6 +52,7 @@ class Recorder:
     def __init__(self, n_agents: int, n_entities: int, market_ids: list[str]) -> None:
         self.chat_chunks: list[bytes] = []
         self.chat_count = 0
+        self.last_round_chat: list[ChatLogEntry] = []
         self.trades: list[Trade] = []
         self.positions: list[np.ndarray] = []
         self.confidences: list[np.ndarray] = []
@@ -63,6 +67,8 @@ class Recorder:
         return self.totals[:, TOTAL_KEYS.index(key)]
 
     def add_chat(self, entries: list[ChatLogEntry]) -> None:
+        # The newest round's entries (a bounded tail), for live views such as the worker's /chat.
+        self.last_round_chat = entries[-LIVE_CHAT_TAIL:]
         if not entries:
             return
         try:
@@ -91,6 +97,7 @@ class Recorder:
         r = cls.__new__(cls)
         r.chat_chunks = list(s["chat_chunks"])
         r.chat_count = s["chat_count"]
+        r.last_round_chat = []
         r.trades = msgspec.convert(s["trades"], list[Trade])
         r.positions, r.confidences = list(s["positions"]), list(s["confidences"])
         r.round_posts, r.round_actions = list(s["round_posts"]), list(s["round_actions"])

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
+from contracts.artifacts import ChatLogEntry
 from contracts.spec import MarketSpec, dedupe_markets
 from contracts.worker import ArtifactDigest, RunSpec
 from engine.actions import apply_round
@@ -53,6 +54,7 @@ class RoundReport:
     prices: dict[str, float]
     counters: dict[str, float]
     active_agents: int
+    chat: list[ChatLogEntry] = field(default_factory=list)  # the round's actions (a bounded tail)
 
 
 @dataclass
@@ -156,7 +158,8 @@ async def simulate_async(
             world.end_round(rnd, view, stats)
             if progress is not None:
                 progress(RoundReport(round=rnd, rounds=spec.rounds, prices=world.prices(),
-                                     counters=_counters(world, policy), active_agents=len(view.active)))
+                                     counters=_counters(world, policy), active_agents=len(view.active),
+                                     chat=world.recorder.last_round_chat))
             if checkpoint_sink is not None and spec.checkpoint_every and rnd % spec.checkpoint_every == 0 and rnd < spec.rounds:
                 checkpoint_sink(rnd, encode_checkpoint(spec, world.state()))
             await asyncio.sleep(0)

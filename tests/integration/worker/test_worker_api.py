@@ -147,6 +147,9 @@ async def test_conflict_then_cancel(worker: Worker, store: Any) -> None:
         assert same.status_code == 202 and same.json()["status"] == "running"
         page = (await client.get(f"/runs/{body['run_id']}/events", params={"after": 1, "wait": 20})).json()
         assert page["events"] and page["events"][0]["kind"] in ("round", "checkpoint")
+        # Partial chat while the run is still going: the rounds played so far.
+        live = (await client.get(f"/runs/{body['run_id']}/chat", params={"tail": 10})).json()
+        assert 0 < len(live["entries"]) <= 10 and all(e["round"] >= 1 for e in live["entries"])
         r = await client.post(f"/runs/{body['run_id']}/cancel")
         assert r.status_code == 202
         events = await follow(client, body["run_id"], timeout=60)
