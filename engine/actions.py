@@ -135,7 +135,7 @@ class RoundApplier:
         rec.trades.append(Trade(
             trade_id=f"t{len(rec.trades) + 1}", round=self.rnd, agent=w.pop.ids[agent],
             market_id=str(market_id)[:80], side="buy" if kind == "buy" else "sell",
-            outcome=outcome if outcome in ("yes", "no") else "yes", shares=round(res.shares, 6),
+            outcome="no" if outcome == "no" else "yes", shares=round(res.shares, 6),
             cost=round(res.cost, 6),
             price_after=round(book.markets[book.index[market_id]].price(), 6) if known else 0.0,
             success=res.ok, error=res.error))

@@ -70,13 +70,13 @@ class StanceScorer:
                 lowered = lowered.replace(phrase, " ")
         tokens = _TOKEN.findall(lowered)
         for i, tok in enumerate(tokens):
-            weight = _WORDS.get(tok)
-            if weight is None:
+            word_weight = _WORDS.get(tok)
+            if word_weight is None:
                 continue
             window = tokens[max(0, i - 3) : i]
-            if window and weight > 0 and negated(window):
-                weight = -weight
-            total += weight
+            if window and word_weight > 0 and negated(window):
+                word_weight = -word_weight
+            total += word_weight
         return math.tanh(total)
 
     def score(self, text: str, question: str) -> float:
