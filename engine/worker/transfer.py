@@ -30,6 +30,11 @@ def _delay(attempt: int, base: float) -> float:
     return base * (2 ** attempt) * (0.5 + random.random())
 
 
+def _unreachable(exc: httpx.TransportError) -> str:
+    """A transport failure in words (never the URL): the object store could not be reached."""
+    return f"object store unreachable ({type(exc).__name__})"
+
+
 def _etag_ok(response: httpx.Response, data: bytes) -> bool:
     """S3 returns the MD5 of a single-part PUT as its ETag: check the bytes arrived intact."""
     etag = response.headers.get("etag", "").strip('"')
@@ -50,7 +55,7 @@ async def put_bytes(
         try:
             response = await client.put(url, content=data, headers={"content-type": content_type})
         except httpx.TransportError as exc:
-            last = f"{type(exc).__name__}"
+            last = _unreachable(exc)
             log.warning("upload of %s failed (%s), attempt %d/%d", what, last, attempt + 1, attempts)
             continue
         if response.is_success:
@@ -61,9 +66,9 @@ async def put_bytes(
             last = f"HTTP {response.status_code}"
         else:
             hint = " (presigned URL expired or invalid)" if response.status_code == 403 else ""
-            raise TransferError(f"upload of {what} rejected: HTTP {response.status_code}{hint}")
+            raise TransferError(f"upload of {what} to the object store rejected: HTTP {response.status_code}{hint}")
         log.warning("upload of %s failed (%s), attempt %d/%d", what, last, attempt + 1, attempts)
-    raise TransferError(f"upload of {what} failed after {attempts} attempts: {last}")
+    raise TransferError(f"upload of {what} to the object store failed after {attempts} attempts: {last}")
 
 
 async def get_bytes(
@@ -77,13 +82,13 @@ async def get_bytes(
         try:
             response = await client.get(url)
         except httpx.TransportError as exc:
-            last = type(exc).__name__
+            last = _unreachable(exc)
             continue
         if response.is_success:
             return response.content
         if response.status_code == 404:
             raise NotFound(f"{what} does not exist (HTTP 404)")
         if response.status_code not in _RETRYABLE_STATUS:
-            raise TransferError(f"download of {what} rejected: HTTP {response.status_code}")
+            raise TransferError(f"download of {what} from the object store rejected: HTTP {response.status_code}")
         last = f"HTTP {response.status_code}"
-    raise TransferError(f"download of {what} failed after {attempts} attempts: {last}")
+    raise TransferError(f"download of {what} from the object store failed after {attempts} attempts: {last}")
