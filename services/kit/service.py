@@ -21,7 +21,7 @@ def setup_logging(level: str = "INFO", service: str = "") -> None:
         stream=sys.stderr,
         force=True,
     )
-    for noisy in ("botocore", "aiobotocore", "nats", "urllib3", "httpx", "httpcore"):
+    for noisy in ("botocore", "aiobotocore", "nats", "urllib3", "httpx", "httpcore", "fontTools", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
