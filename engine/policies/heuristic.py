@@ -76,7 +76,10 @@ class HeuristicPolicy:
         """A post in the agent's voice for its current stance."""
         options = _TEMPLATES[bucket(position)]
         text = options[int(u1 * len(options)) % len(options)].format(topic=f"“{shorten(obs.question, 90)}”")
-        return _opener(obs, u2) + text
+        opener = _opener(obs, u2)
+        if opener.endswith(", ") and text[:1].isupper() and not text[1:2].isupper():
+            text = text[0].lower() + text[1:]  # "As someone close to X, watching ..." mid-sentence
+        return opener + text
 
     def market_direction(self, question: str, market_question: str, first: bool) -> float:
         """+1 when YES on the market goes with YES on the question, -1 when against."""
