@@ -77,7 +77,9 @@ class HeuristicPolicy:
         options = _TEMPLATES[bucket(position)]
         text = options[int(u1 * len(options)) % len(options)].format(topic=f"“{shorten(obs.question, 90)}”")
         opener = _opener(obs, u2)
-        if opener.endswith(", ") and text[:1].isupper() and not text[1:2].isupper():
+        first_word = text.split(" ", 1)[0]
+        if opener.endswith(", ") and first_word[:1].isupper() and not first_word.startswith(("I ", "I'")) \
+                and first_word != "I" and not first_word[1:2].isupper():
             text = text[0].lower() + text[1:]  # "As someone close to X, watching ..." mid-sentence
         return opener + text
 
