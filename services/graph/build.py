@@ -18,7 +18,7 @@ import msgspec
 
 from contracts.artifacts import ChatLogEntry, Post, Profile, Relation, SocialGraph
 from services.graph.schema import GraphDocument, GraphEdge, GraphNode
-from services.kit.artifacts import ArtifactInvalid
+from services.kit.artifacts import ArtifactInvalid, decode_artifact
 
 GRAPH_REQUIRED: tuple[str, ...] = ("profiles.json", "social_graph.json", "posts.json", "relations.json")
 GRAPH_OPTIONAL: tuple[str, ...] = ("chat_log.json",)
@@ -41,10 +41,7 @@ class GraphInputs:
 
 
 def _decode(name: str, data: bytes, typ: type[T]) -> T:
-    try:
-        return msgspec.json.decode(data, type=typ)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise GraphInputError(f"{name} is not a valid artifact: {exc}") from exc
+    return decode_artifact(name, data, typ, GraphInputError)
 
 
 def decode_inputs(files: Mapping[str, bytes]) -> GraphInputs:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Iterable
+from typing import TypeVar
+
+import msgspec
 
 from contracts.artifacts import ArtifactRef
 from services.kit.objectstore import ObjectNotFound, ObjectStore
+
+T = TypeVar("T")
 
 
 class ArtifactInvalid(ValueError):
@@ -45,3 +50,11 @@ async def fetch_verified(
         return ref_name(ref), data
 
     return dict(await asyncio.gather(*(one(r) for r in chosen)))
+
+
+def decode_artifact(name: str, data: bytes, typ: type[T], error: type[ArtifactInvalid] = ArtifactInvalid) -> T:
+    """Decode one artifact file into its contract type; a bad file raises `error` naming it."""
+    try:
+        return msgspec.json.decode(data, type=typ)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise error(f"{name} is not a valid artifact: {exc}") from exc

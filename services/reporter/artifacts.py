@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import msgspec
-
 from contracts.artifacts import (
     AgentTrajectory,
     EngagementRound,
@@ -19,7 +17,7 @@ from contracts.artifacts import (
     TopPost,
     Trade,
 )
-from services.kit.artifacts import ArtifactInvalid
+from services.kit.artifacts import ArtifactInvalid, decode_artifact
 
 REQUIRED_FILES: tuple[str, ...] = (
     "manifest.json",
@@ -81,10 +79,7 @@ class RunArtifacts:
 
 
 def _decode(name: str, data: bytes, typ: type[T]) -> T:
-    try:
-        return msgspec.json.decode(data, type=typ)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise ArtifactError(f"{name} is not a valid artifact: {exc}") from exc
+    return decode_artifact(name, data, typ, ArtifactError)
 
 
 def decode_artifacts(files: Mapping[str, bytes]) -> RunArtifacts:
