@@ -1,7 +1,7 @@
 """Engine benchmark: heuristic policy at 1,000 and 10,000 agents. Prints figures; asserts nothing.
 
     python -m bench.engine                 # 1,000 and 10,000 agents x 20 rounds
-    python -m bench.engine --rounds 100    # the ENGINE.md §7 target: 10,000 x 100
+    python -m bench.engine --rounds 100    # the docs/engine.md §9 target: 10,000 x 100
     python -m bench.engine --agents 2000   # one size only
     python -m bench.engine --llm           # also run bench.engine_llm:main() when it exists
 """

@@ -1,4 +1,4 @@
-"""Artifact schemas (ENGINE.md §8): one JSON file each, written by the engine, read by reporter/graph."""
+"""Artifact schemas (docs/engine.md §8): one JSON file each, written by the engine, read by reporter, graph."""
 
 from __future__ import annotations
 

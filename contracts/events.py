@@ -1,4 +1,6 @@
-"""Domain events of a job's life (DESIGN.md §3): the versioned contract other systems subscribe to.
+"""Domain events of a job's life: the versioned contract other systems subscribe to.
+
+Each event, its producer and consumers: docs/events.md; the flow: docs/architecture.md §3.
 
 Every event carries the envelope: `event_id`, `type` (the tag), `version`, `job_id`, `occurred_at`,
 `causation_id`, `correlation_id`, `traceparent`. Adding optional fields is compatible; renaming is not.

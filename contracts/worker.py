@@ -1,4 +1,4 @@
-"""The pod worker API's bodies (ENGINE.md §9). The worker and the podmanager both import these."""
+"""The pod worker API's bodies (docs/worker-api.md). The worker and the podmanager both import these."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Writing a run's artifacts (ENGINE.md §8) with the schemas of contracts/artifacts.py.
+"""Writing a run's artifacts (docs/engine.md §8) with the schemas of contracts/artifacts.py.
 
 Every file is msgspec-encoded JSON; floats are rounded so the files stay compact. The manifest
 lists the SHA-256 and size of every other file; only its `created_at` varies between two runs of

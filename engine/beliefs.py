@@ -1,4 +1,4 @@
-"""Belief dynamics (ENGINE.md §5), vectorised over every (reader, post read) pair of a round.
+"""Belief dynamics (docs/engine.md §5), vectorised over every (reader, post read) pair of a round.
 
 Exposure is what each agent read: its feed and the replies shown under it. For reader i:
 

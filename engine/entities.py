@@ -1,4 +1,4 @@
-"""Stakeholders from the seed (ENGINE.md §2.1): the deterministic fallback and normalisation.
+"""Stakeholders from the seed (docs/engine.md §2, step 1): the deterministic fallback and normalisation.
 
 The LLM extractor (engine/llm) may return entities; whatever their source, they go through
 `normalise_entities`, which gives every entity a unique slug id. Two entities with the same display

@@ -1,4 +1,4 @@
-"""Feed ranking (ENGINE.md §3), vectorised over all readers of a round.
+"""Feed ranking (docs/engine.md §3), vectorised over all readers of a round.
 
 Score of a top-level post for a reader = recency + popularity ln(1 + likes + reposts) - a dislike
 penalty + a virality boost (the same for everybody), plus the personal terms: a boost for followed

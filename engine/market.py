@@ -1,4 +1,4 @@
-"""LMSR binary markets with exact complete-set accounting (ENGINE.md §4).
+"""LMSR binary markets with exact complete-set accounting (docs/engine.md §4).
 
 Cost `C(q) = b·ln(e^{q_yes/b} + e^{q_no/b})`; price = softmax(q/b). A share of an outcome pays 1 if
 that outcome resolves, so one YES plus one NO always costs exactly 1 (a complete set). `q` counts

@@ -1,4 +1,4 @@
-"""Agents and personas (ENGINE.md §2.2): one agent per stakeholder, then clones with varied traits.
+"""Agents and personas (docs/engine.md §2): one agent per stakeholder, then clones with varied traits.
 
 Everything about a population lives in numpy arrays indexed by agent number, so the hot paths
 (activity sampling, belief updates) are vectorised. Built deterministically from the random seed.

@@ -1,4 +1,4 @@
-"""Entity relations from the run (ENGINE.md §2.5): typed, directed edges with a short fact.
+"""Entity relations from the run (docs/engine.md §8): typed, directed edges with a short fact.
 
 From the interactions between the agents of two entities (votes, reposts, replies, follows, reads)
 and their final stances:

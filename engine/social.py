@@ -1,4 +1,4 @@
-"""The social platform (ENGINE.md §3): posts, replies, votes, reposts, follows, virality.
+"""The social platform (docs/engine.md §3): posts, replies, votes, reposts, follows, virality.
 
 Posts are stored column-wise (numpy arrays grown by doubling) so feed ranking and belief updates
 are vectorised. Every action is validated here; a bad one returns an error string, never raises.

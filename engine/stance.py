@@ -1,4 +1,4 @@
-"""Stance of a text toward a yes/no question (ENGINE.md §5): VADER sentiment plus likelihood cues.
+"""Stance of a text toward a yes/no question (docs/engine.md §5): VADER sentiment plus likelihood cues.
 
 Two signals, both generic to any forecasting question (nothing is tuned to one job):
 

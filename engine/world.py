@@ -1,6 +1,6 @@
 """The world: agents' beliefs, the social platform and the markets, advanced round by round.
 
-A round (ENGINE.md §2.4): sample the active agents (activity-weighted), show each the world as of
+A round (docs/engine.md §2, step 4): sample the active agents (activity-weighted), show each the world as of
 the start of the round (`observe`), apply their actions in a stable order (engine/actions.py), then
 update beliefs from what each agent read and record the round (`end_round`).
 """

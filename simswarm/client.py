@@ -57,7 +57,7 @@ def resolve_endpoint(home: Path | None = None) -> tuple[str, str]:
 
 
 class Client:
-    """Synchronous client; every method maps to one REST call of API.md."""
+    """Synchronous client; every method maps to one REST call of docs/api.md."""
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")

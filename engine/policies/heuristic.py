@@ -1,4 +1,4 @@
-"""The rule-based baseline policy (ENGINE.md §6): stochastic, plausible, deterministic for a seed.
+"""The rule-based baseline policy (docs/engine.md §6): stochastic, plausible, deterministic for a seed.
 
 Each active agent posts in its persona's voice from stance-bucketed templates, votes by agreement
 with what it reads, replies to posts it strongly agrees or disagrees with, reposts the ones it

@@ -1,4 +1,4 @@
-"""The pod worker API: runs the engine on a GPU pod and reports progress (ENGINE.md §9)."""
+"""The pod worker API: runs the engine on a GPU pod and reports progress (docs/worker-api.md)."""
 
 from engine.worker.app import create_app
 from engine.worker.settings import WorkerSettings, settings_from_env

@@ -1,4 +1,4 @@
-"""The pod worker API (ENGINE.md §9): a litestar app around one RunManager.
+"""The pod worker API (docs/worker-api.md): a litestar app around one RunManager.
 
 Every route but `/health` needs `Authorization: Bearer <pod token>` (constant-time compare).
 Bodies are the structs of `contracts.worker`; a malformed body is a 400 naming the bad field.

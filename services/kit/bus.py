@@ -1,8 +1,8 @@
 """The one module that owns every NATS call: streams, consumers, publish with dedup, replay, commands.
 
-Facts it relies on (see FIELD-NOTES.md): `js.publish` has no msg-id argument, so `Nats-Msg-Id` is set
-as a header; an empty `fetch()` raises TimeoutError; `pull_subscribe` ignores a changed config for an
-existing durable, so consumers are created or updated with `add_consumer` first.
+Facts it relies on (docs/development.md#nats-jetstream-nats-py): `js.publish` has no msg-id argument,
+so `Nats-Msg-Id` is set as a header; an empty `fetch()` raises TimeoutError; `pull_subscribe` ignores
+a changed config for an existing durable, so consumers are created or updated with `add_consumer` first.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""HTTP client of a pod's worker API (ENGINE.md §9). The token and presigned URLs never reach a log."""
+"""HTTP client of a pod's worker API (docs/worker-api.md). The token and presigned URLs never reach a log."""
 
 from __future__ import annotations
 

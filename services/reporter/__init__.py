@@ -1,1 +1,1 @@
-"""Reporter: report.md, charts and a PDF computed from a run's artifacts (ENGINE.md §10)."""
+"""Reporter: report.md, charts and a PDF computed from a run's artifacts (docs/report.md)."""

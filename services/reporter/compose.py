@@ -1,4 +1,4 @@
-"""The report computed from the artifacts (ENGINE.md §10, no-LLM path): sections, verdict, markdown.
+"""The report computed from the artifacts (docs/report.md, no-LLM path): sections, verdict, markdown.
 
 Pure: `compose_report(artifacts)` takes decoded artifacts and returns a `Report`; no I/O. Citations
 are bracketed ids a reader can look up: posts `[post_id]`, trades `[trade_id]`, curves

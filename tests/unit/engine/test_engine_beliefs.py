@@ -1,4 +1,4 @@
-"""Belief update properties (ENGINE.md §5)."""
+"""Belief update properties (docs/engine.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Feed ranking and platform validation (ENGINE.md §3)."""
+"""Feed ranking and platform validation (docs/engine.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The heuristic policy (ENGINE.md §6): voice, agreement-driven votes, trades on belief vs price."""
+"""The heuristic policy (docs/engine.md §6): voice, agreement-driven votes, trades on belief vs price."""
 
 from __future__ import annotations
 

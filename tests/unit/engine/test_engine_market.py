@@ -1,4 +1,4 @@
-"""LMSR market properties (ENGINE.md §4): prices, accounting, bounded loss, no negative holdings."""
+"""LMSR market properties (docs/engine.md §4): prices, accounting, bounded loss, no negative holdings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""End-to-end runs of the engine with the heuristic policy (ENGINE.md §2–8)."""
+"""End-to-end runs of the engine with the heuristic policy (docs/engine.md §2–8)."""
 
 from __future__ import annotations
 

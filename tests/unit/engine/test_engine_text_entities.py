@@ -1,4 +1,4 @@
-"""Entities, personas, stance and market derivation from the seed (ENGINE.md §2, §5)."""
+"""Entities, personas, stance and market derivation from the seed (docs/engine.md §2, §5)."""
 
 from __future__ import annotations
 
