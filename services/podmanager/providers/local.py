@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +73,17 @@ def process_start_ticks(pid: int) -> int | None:
     if fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
+
+
+def reap_on_exit(proc: subprocess.Popen[bytes], name: str) -> None:
+    """Wait for the child in a daemon thread, so it is reaped the moment it exits (teardown, crash).
+
+    Without a waiter an exited worker stays a zombie until someone happens to poll it, and one
+    started by an earlier provider object in this process is never polled at all. A thread per
+    pod (what asyncio's ThreadedChildWatcher does) works whatever event loop is running, and
+    the pod outlives any one loop.
+    """
+    threading.Thread(target=proc.wait, name=f"reap-{name}", daemon=True).start()
 
 
 def _alive_fallback(pid: int) -> int | None:
@@ -141,7 +153,11 @@ class LocalProvider:
 
     def _alive(self, entry: _Entry) -> bool:
         child = self._children.get(entry.pid)
-        if child is not None and child.poll() is not None:  # reap our own exited child
+        if child is not None:
+            # Our own child: its reaper thread sets returncode once it has waited for it; until
+            # then the pid cannot be reused, so it is still our worker.
+            if child.returncode is None:
+                return True
             self._children.pop(entry.pid, None)
             return False
         ticks = process_start_ticks(entry.pid)
@@ -200,6 +216,7 @@ class LocalProvider:
         finally:
             os.close(log_fd)
         self._children[proc.pid] = proc
+        reap_on_exit(proc, name)
         entry = _Entry(
             name=name, pid=proc.pid, port=port, created_at=time.time(),
             start_ticks=process_start_ticks(proc.pid),
