@@ -96,13 +96,18 @@ class Accounts:
             return None
         return user_dict(row) if row is not None and row["password_hash"] else None
 
-    async def create_api_key(self, user_id: str, name: str) -> tuple[dict[str, Any], str]:
-        """A new key for a user: (its public description, the key itself — shown once)."""
+    async def create_api_key(
+        self, user_id: str, name: str, expires_at: datetime | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """A new key for a user: (its public description, the key itself — shown once).
+
+        With `expires_at` the key is refused from that moment on.
+        """
         key = new_api_key()
         row = await self.pool.fetchrow(
-            f"""INSERT INTO {self.s}.api_keys (id, user_id, name, prefix, hash)
-                VALUES ($1, $2, $3, $4, $5) RETURNING *""",
-            _new_id(), user_id, name, token_prefix(key), hash_token(key),
+            f"""INSERT INTO {self.s}.api_keys (id, user_id, name, prefix, hash, expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
+            _new_id(), user_id, name, token_prefix(key), hash_token(key), expires_at,
         )
         assert row is not None
         return key_dict(row), key
@@ -132,13 +137,78 @@ class Accounts:
         )
         return token, expires
 
+    async def revoke_session(self, user_id: str, session_id: str) -> bool:
+        """End one session (logout): its token stops working on the next request."""
+        status = await self.pool.execute(
+            f"""UPDATE {self.s}.sessions SET revoked_at = now()
+                WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL""",
+            session_id, user_id,
+        )
+        return status.endswith(" 1")
+
+    async def change_password(self, user_id: str, current: str, new: str) -> None:
+        """Set a new password and revoke every session and API key of the user, atomically.
+
+        AccountError `wrong_password` when `current` does not match (or the user has none),
+        `weak_password` when `new` is too short.
+        """
+        if len(new) < MIN_PASSWORD:
+            raise AccountError("weak_password", f"new_password: must be at least {MIN_PASSWORD} characters")
+        await self._check_password(user_id, current)
+        new_hash = await asyncio.to_thread(_hasher.hash, new)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"UPDATE {self.s}.users SET password_hash = $2 WHERE id = $1", user_id, new_hash)
+            await self._revoke_all(conn, user_id)
+
+    async def delete_user(self, user_id: str, password: str | None) -> None:
+        """Delete an account: revoke every session and key, forget the e-mail and the password hash.
+
+        The row stays (jobs and keys refer to it) under a placeholder address, so the real address can
+        be registered again. A user with a password must confirm with it (AccountError otherwise).
+        """
+        row = await self.pool.fetchrow(f"SELECT password_hash FROM {self.s}.users WHERE id = $1", user_id)
+        if row is not None and row["password_hash"]:
+            if password is None:
+                raise AccountError("password_required", "password: required to delete an account")
+            await self._check_password(user_id, password)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                f"""UPDATE {self.s}.users SET deleted_at = now(), password_hash = NULL,
+                           email = 'deleted-' || id || '@deleted.invalid'
+                     WHERE id = $1 AND deleted_at IS NULL""",
+                user_id,
+            )
+            await self._revoke_all(conn, user_id)
+
+    async def _check_password(self, user_id: str, password: str) -> None:
+        row = await self.pool.fetchrow(
+            f"SELECT password_hash FROM {self.s}.users WHERE id = $1 AND deleted_at IS NULL", user_id
+        )
+        stored = row["password_hash"] if row is not None and row["password_hash"] else _DUMMY_HASH
+        try:
+            await asyncio.to_thread(_hasher.verify, stored, password)
+        except (VerificationError, InvalidHashError):
+            raise AccountError("wrong_password", "the current password is incorrect") from None
+        if stored is _DUMMY_HASH:
+            raise AccountError("wrong_password", "the current password is incorrect")
+
+    async def _revoke_all(self, conn: asyncpg.Connection, user_id: str) -> None:
+        for table in ("sessions", "api_keys"):
+            await conn.execute(
+                f"UPDATE {self.s}.{table} SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", user_id
+            )
+
     async def principal_for(self, token: str) -> Principal | None:
-        """Resolve a bearer token (API key or session) to a live user, or None."""
+        """Resolve a bearer token (API key or session) to a live user, or None.
+
+        Looked up on every request (no cache), so a revoked session or key stops working at once.
+        """
         digest = hash_token(token)
         row = await self.pool.fetchrow(
             f"""SELECT k.id AS cid, u.id AS uid, u.email, 'api_key' AS via
                   FROM {self.s}.api_keys k JOIN {self.s}.users u ON u.id = k.user_id
                  WHERE k.hash = $1 AND k.revoked_at IS NULL AND u.deleted_at IS NULL
+                   AND (k.expires_at IS NULL OR k.expires_at > now())
                 UNION ALL
                 SELECT s.id, u.id, u.email, 'session'
                   FROM {self.s}.sessions s JOIN {self.s}.users u ON u.id = s.user_id
@@ -163,6 +233,7 @@ def key_dict(row: asyncpg.Record) -> dict[str, Any]:
         "prefix": row["prefix"],
         "created_at": row["created_at"].isoformat(),
         "last_used_at": row["last_used_at"].isoformat() if row["last_used_at"] else None,
+        "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None,
     }
 
 

@@ -106,6 +106,7 @@ class ApiKey(_Open):
     prefix: str
     created_at: str
     last_used_at: str | None
+    expires_at: str | None
 
 
 class NewApiKey(ApiKey):

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from contracts.spec import JobSpec
 from services.gateway.accounts import Accounts
@@ -17,6 +18,7 @@ from services.gateway.context import GatewayContext
 from services.gateway.errors import ErrorBody, install_error_handlers
 from services.gateway.jobs_store import JobsStore
 from services.gateway.metrics import Metrics, MetricsMiddleware
+from services.gateway.ratelimit import RateLimiter, parse_trusted_proxies
 from services.gateway.routes import auth, health, job_data, jobs, stream
 from services.gateway.schema import check_ident, ensure_schema
 from services.kit.settings import Settings
@@ -78,6 +80,7 @@ def create_app(
                 accounts=Accounts(the_pool, gateway_schema),
                 jobs=JobsStore(the_pool, gateway_schema=gateway_schema, projection_schema=projection_schema),
                 metrics=metrics,
+                limiter=RateLimiter(the_pool, gateway_schema, settings),
                 sse_ping_s=sse_ping_s,
             )
             yield
@@ -100,6 +103,9 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if trusted_proxies := parse_trusted_proxies(settings.trusted_proxies):
+        # Outermost: the client address is the proxy's claim before anything reads it.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
     for module in (health, auth, jobs, job_data, stream):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

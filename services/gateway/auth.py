@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.gateway.accounts import Principal
 from services.gateway.context import GatewayContext, get_ctx
 from services.gateway.errors import ApiError
+from services.gateway.ratelimit import RateLimited
 from services.gateway.tokens import looks_like_token
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (`ssk_...`) or a session token (`sst_...`)")
@@ -32,3 +33,22 @@ async def current_user(
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
 Ctx = Annotated[GatewayContext, Depends(get_ctx)]
+
+
+async def rate_limit(ctx: GatewayContext, name: str, subject: str) -> None:
+    """Count a request against the limit `name` for `subject`; 429 `rate_limited` with Retry-After."""
+    try:
+        await ctx.limiter.hit(name, subject)
+    except RateLimited as exc:
+        raise ApiError(
+            429, "rate_limited", f"too many requests ({name}); retry in {exc.retry_after_s} s",
+            {"Retry-After": str(exc.retry_after_s)},
+        ) from None
+
+
+async def limit_job_creation(ctx: Ctx, user: CurrentUser) -> None:
+    """Dependency for POST /api/jobs: the per-user creation limit (`jobs_user`)."""
+    await rate_limit(ctx, "jobs_user", user.user_id)
+
+
+JobCreationLimit = Depends(limit_job_creation)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from services.gateway.accounts import Accounts
     from services.gateway.jobs_store import JobsStore
     from services.gateway.metrics import Metrics
+    from services.gateway.ratelimit import RateLimiter
     from services.kit.settings import Settings
 
 
@@ -25,6 +26,7 @@ class GatewayContext:
     accounts: Accounts
     jobs: JobsStore
     metrics: Metrics
+    limiter: RateLimiter
     sse_ping_s: float = 15.0
     presign_expires_s: int = 900
     command_timeout_s: float = 10.0

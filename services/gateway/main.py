@@ -31,7 +31,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         port=settings.gateway_port,
         log_config=None,
         lifespan="on",
-        proxy_headers=True,
+        # X-Forwarded-For is honoured by the app itself, only from `trusted_proxies` (create_app);
+        # uvicorn's own handling would trust any local peer.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     server = _Server(config)

@@ -1,4 +1,5 @@
-"""The gateway's own tables (schema `gateway` by default): users, API keys, sessions, job requests.
+"""The gateway's own tables (schema `gateway` by default): users, API keys, sessions, job requests,
+rate-limit buckets.
 
 Migrations are idempotent `CREATE ... IF NOT EXISTS`, run at start-up under an advisory lock so two
 replicas starting together do not race on the catalog.
@@ -45,6 +46,7 @@ def statements(schema: str) -> list[str]:
             revoked_at timestamptz
         )""",
         f"CREATE INDEX IF NOT EXISTS api_keys_user ON {s}.api_keys (user_id)",
+        f"ALTER TABLE {s}.api_keys ADD COLUMN IF NOT EXISTS expires_at timestamptz",
         f"""CREATE TABLE IF NOT EXISTS {s}.sessions (
             id text PRIMARY KEY,
             user_id text NOT NULL REFERENCES {s}.users(id),
@@ -62,6 +64,14 @@ def statements(schema: str) -> list[str]:
             created_at timestamptz NOT NULL DEFAULT now()
         )""",
         f"CREATE INDEX IF NOT EXISTS job_requests_owner ON {s}.job_requests (owner_id, created_at DESC)",
+        # GCRA rate-limit buckets shared by every replica (services.gateway.ratelimit); times are
+        # epoch seconds of the database's clock.
+        f"""CREATE TABLE IF NOT EXISTS {s}.rate_limits (
+            key text PRIMARY KEY,
+            tat double precision NOT NULL,
+            seen double precision NOT NULL,
+            allowed boolean NOT NULL
+        )""",
         # Deleting a job hides it from its owner; the orchestrator's projection stays untouched.
         f"""CREATE TABLE IF NOT EXISTS {s}.deleted_jobs (
             job_id text PRIMARY KEY,

@@ -36,6 +36,10 @@ class Settings(msgspec.Struct, kw_only=True):
     public_url: str | None = None
     tiers: dict[Tier, TierConfig] = msgspec.field(default_factory=lambda: dict(DEFAULT_TIERS))
     max_live_jobs_per_user: int = 20
+    # Gateway rate limits: "name=N/SECONDS,..." overriding the defaults in services.gateway.ratelimit.
+    rate_limits: str = ""
+    # Reverse proxies whose X-Forwarded-For is believed: "ip,cidr,..."; "" trusts nobody, "*" everyone.
+    trusted_proxies: str = ""
     log_level: str = "INFO"
 
     @property
@@ -73,6 +77,8 @@ _ENV_FIELDS = {
     "SIMSWARM_PORT": "gateway_port",
     "SIMSWARM_PUBLIC_URL": "public_url",
     "SIMSWARM_MAX_LIVE_JOBS": "max_live_jobs_per_user",
+    "SIMSWARM_RATE_LIMITS": "rate_limits",
+    "SIMSWARM_TRUSTED_PROXIES": "trusted_proxies",
     "SIMSWARM_LOG_LEVEL": "log_level",
 }
 

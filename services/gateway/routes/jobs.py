@@ -15,7 +15,7 @@ from contracts.spec import TERMINAL_STATUSES, JobStatus
 from services.gateway import commands
 from services.gateway.accounts import Principal
 from services.gateway.api_models import Job, JobList
-from services.gateway.auth import Ctx, CurrentUser
+from services.gateway.auth import Ctx, CurrentUser, JobCreationLimit
 from services.gateway.context import GatewayContext
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.jobs_store import DuplicateJob, QuotaExceeded
@@ -59,6 +59,7 @@ async def create_job(
     request: Request,
     ctx: Ctx,
     user: CurrentUser,
+    _limit: Annotated[None, JobCreationLimit],
     idempotency_key: Annotated[str | None, Header(
         alias="Idempotency-Key", max_length=200,
         description="Retry-safe creation: the same key and body give the same job, never a second one")] = None,
