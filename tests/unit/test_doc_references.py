@@ -87,7 +87,8 @@ def outside_fences(text: str) -> Iterable[tuple[int, str]]:
 
 def slug(heading: str) -> str:
     """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"<[^>]+>", "", heading).strip().lower()
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link counts by its text
+    text = re.sub(r"<[^>]+>", "", text).strip().lower()
     text = "".join(ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in "LN")
     return text.replace(" ", "-")
 
@@ -296,3 +297,4 @@ def test_slugs_follow_github() -> None:
     assert slug("4. Markets (LMSR)") == "4-markets-lmsr"
     assert slug("The LLM policy (`engine/llm/`)") == "the-llm-policy-enginellm"
     assert slug("Live events (SSE)") == "live-events-sse"
+    assert slug("Guarantees (see [ADR 0002](adr/0002.md))") == "guarantees-see-adr-0002"
