@@ -76,8 +76,10 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=900)
     args = ap.parse_args()
 
-    # One user submits every job: lift the per-user quota of live jobs for the run.
+    # One user submits every job at once: lift the per-user quota of live jobs and the per-user
+    # job-creation rate limit for the run.
     os.environ["SIMSWARM_MAX_LIVE_JOBS"] = str(max(args.jobs, 20))
+    os.environ["SIMSWARM_RATE_LIMITS"] = "jobs_user=off"
     home = Path(tempfile.mkdtemp(prefix="simswarm-bench-"))
     sup = Supervisor(home=home, port=free_port())
     print(f"starting the platform in {home} ...", flush=True)

@@ -174,12 +174,14 @@ async def _served(settings: Any, pg_pool: Any) -> AsyncIterator[httpx.AsyncClien
                     pass
                 assert not task.done(), task.exception()
                 await asyncio.sleep(0.1)
-            # The served app uses the real `gateway` schema: forget earlier login buckets.
+            # The served app uses the real `gateway` schema: start from fresh log-in buckets, and
+            # leave none behind for later tests that log in through the same schema.
             await pg_pool.execute("DELETE FROM gateway.rate_limits WHERE key LIKE 'login%'")
             yield client
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)
+        await pg_pool.execute("DELETE FROM gateway.rate_limits WHERE key LIKE 'login%'")
 
 
 async def test_spoofed_forwarded_for_does_not_change_the_rate_limit_key(settings, pg_pool):
