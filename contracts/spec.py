@@ -8,11 +8,20 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from contracts.text import Line, Text
+
+# Maxima of every field of a spec; docs/api.md ("Limits") lists them. They hold on every tier;
+# the routing table's caps (TierConfig.max_*) may only be tighter.
 SEED_MAX_CHARS = 50_000
 GOAL_MAX_CHARS = 1_000
 MARKET_QUESTION_MAX_CHARS = 200
+RATIONALE_MAX_CHARS = 2_000
+MAX_MARKETS = 10
+SPEC_MAX_CHARS = 60_000  # all text of a spec together (seed, goal, questions, rationales)
 MAX_AGENTS = 100_000
 MAX_ROUNDS = 10_000
+MAX_FORECAST_DAYS = 365
+RANDOM_SEED_MAX = 2**63 - 1  # a signed 64-bit integer: what every store and engine RNG accepts
 
 
 class SpecError(ValueError):
@@ -56,22 +65,22 @@ TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.
 class MarketSpec(msgspec.Struct, frozen=True, kw_only=True):
     """A binary prediction market. Prices are clamped to [0.05, 0.95] when resolved."""
 
-    question: str
+    question: Annotated[Line, msgspec.Meta(max_length=MARKET_QUESTION_MAX_CHARS)]
     initial_price_yes: float = 0.5
-    rationale: str = ""
+    rationale: Annotated[Text, msgspec.Meta(max_length=RATIONALE_MAX_CHARS)] = ""
 
 
 class JobSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What a user asks for. `agents`/`rounds` override the tier's defaults (bounded)."""
 
-    seed_text: str
-    goal: str
+    seed_text: Annotated[Text, msgspec.Meta(max_length=SEED_MAX_CHARS)]
+    goal: Annotated[Line, msgspec.Meta(max_length=GOAL_MAX_CHARS)]
     tier: Tier = Tier.SMALL
-    forecast_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 30
+    forecast_days: Annotated[int, msgspec.Meta(ge=1, le=MAX_FORECAST_DAYS)] = 30
     enrich_web: bool = False
-    markets: list[MarketSpec] | None = None
+    markets: Annotated[list[MarketSpec], msgspec.Meta(max_length=MAX_MARKETS)] | None = None
     policy: Policy | None = None
-    random_seed: int | None = None
+    random_seed: Annotated[int, msgspec.Meta(ge=0, le=RANDOM_SEED_MAX)] | None = None
     agents: Annotated[int, msgspec.Meta(ge=1, le=MAX_AGENTS)] | None = None
     rounds: Annotated[int, msgspec.Meta(ge=1, le=MAX_ROUNDS)] | None = None
 
@@ -86,22 +95,40 @@ class TierConfig(msgspec.Struct, frozen=True, kw_only=True):
     timeout_s: int
     max_markets: int
     default_policy: Policy = Policy.LLM
+    # Caps on what a spec may ask of this tier (422 `tier_cap_exceeded` above them).
+    max_agents: int = 500
+    max_rounds: int = 200
+    max_forecast_days: int = MAX_FORECAST_DAYS
 
 
 DEFAULT_TIERS: dict[Tier, TierConfig] = {
     Tier.SMALL: TierConfig(
         model="Qwen/Qwen3-14B", gpu_types=["NVIDIA RTX A6000", "NVIDIA L40S", "NVIDIA H100 80GB HBM3"],
         agents=10, rounds=15, timeout_s=45 * 60, max_markets=3,
+        max_agents=200, max_rounds=100, max_forecast_days=90,
     ),
     Tier.MEDIUM: TierConfig(
         model="Qwen/Qwen3-14B", gpu_types=["NVIDIA L40S", "NVIDIA H100 80GB HBM3"],
         agents=20, rounds=100, timeout_s=5 * 3600, max_markets=4,
+        max_agents=500, max_rounds=300, max_forecast_days=180,
     ),
     Tier.LARGE: TierConfig(
         model="Qwen/Qwen3-14B", gpu_types=["NVIDIA H100 80GB HBM3", "NVIDIA H200"],
         agents=35, rounds=200, timeout_s=12 * 3600, max_markets=5,
+        max_agents=1_000, max_rounds=1_000, max_forecast_days=MAX_FORECAST_DAYS,
     ),
 }
+
+
+def local_tiers() -> dict[Tier, TierConfig]:
+    """The routing table of `simswarm up`: one user on their own machine, so caps at the absolute maxima."""
+    return {
+        tier: msgspec.structs.replace(
+            cfg, max_agents=MAX_AGENTS, max_rounds=MAX_ROUNDS, max_forecast_days=MAX_FORECAST_DAYS,
+            max_markets=max(cfg.max_markets, MAX_MARKETS),
+        )
+        for tier, cfg in DEFAULT_TIERS.items()
+    }
 
 
 class ResolvedRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,6 +150,37 @@ def _clean_question(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+class TierCapError(SpecError):
+    """A spec asking more of its tier than the routing table allows; `cap` names the table's field."""
+
+    def __init__(self, field: str, problem: str, cap: str) -> None:
+        super().__init__(field, problem)
+        self.cap = cap
+
+
+def spec_text_chars(spec: JobSpec) -> int:
+    """All text of a spec together: what SPEC_MAX_CHARS bounds."""
+    markets = spec.markets or []
+    return len(spec.seed_text) + len(spec.goal) + sum(len(m.question) + len(m.rationale) for m in markets)
+
+
+def check_tier_caps(spec: JobSpec, tiers: dict[Tier, TierConfig]) -> None:
+    """Raise TierCapError when the spec asks more agents, rounds, markets or days than its tier allows."""
+    cfg = tiers[spec.tier]
+    asked = [
+        ("agents", spec.agents, cfg.max_agents, "max_agents"),
+        ("rounds", spec.rounds, cfg.max_rounds, "max_rounds"),
+        ("markets", len(spec.markets) if spec.markets is not None else None, cfg.max_markets, "max_markets"),
+        ("forecast_days", spec.forecast_days, cfg.max_forecast_days, "max_forecast_days"),
+    ]
+    for field, value, cap, name in asked:
+        if value is not None and value > cap:
+            raise TierCapError(
+                field, f"{value:,} is over the {spec.tier.value} tier's cap of {cap:,} ({name}); "
+                "ask for less or choose a larger tier", name,
+            )
+
+
 def validate_spec(spec: JobSpec, tiers: dict[Tier, TierConfig] | None = None) -> JobSpec:
     """Check what the type system cannot; raise SpecError naming the field. Returns the spec."""
     tiers = tiers or DEFAULT_TIERS
@@ -130,6 +188,11 @@ def validate_spec(spec: JobSpec, tiers: dict[Tier, TierConfig] | None = None) ->
         raise SpecError("seed_text", "must not be empty")
     if len(spec.seed_text) > SEED_MAX_CHARS:
         raise SpecError("seed_text", f"is {len(spec.seed_text):,} characters; the limit is {SEED_MAX_CHARS:,}")
+    if (total := spec_text_chars(spec)) > SPEC_MAX_CHARS:
+        raise SpecError(
+            "spec", f"its texts (seed, goal, market questions and rationales) total {total:,} characters; "
+            f"the limit is {SPEC_MAX_CHARS:,}",
+        )
     goal = _clean_question(spec.goal)
     if len(goal) < 5:
         raise SpecError("goal", "must be a prediction question of at least 5 characters")
@@ -140,7 +203,10 @@ def validate_spec(spec: JobSpec, tiers: dict[Tier, TierConfig] | None = None) ->
     if spec.markets is not None:
         limit = tiers[spec.tier].max_markets
         if len(spec.markets) > limit:
-            raise SpecError("markets", f"{len(spec.markets)} markets given; tier {spec.tier.value} allows {limit}")
+            raise TierCapError(
+                "markets", f"{len(spec.markets)} markets given; the {spec.tier.value} tier's cap is {limit} "
+                "(max_markets)", "max_markets",
+            )
         for i, m in enumerate(spec.markets):
             q = _clean_question(m.question)
             if not q:

@@ -17,9 +17,10 @@ from services.gateway.accounts import Accounts
 from services.gateway.context import GatewayContext
 from services.gateway.errors import ErrorBody, install_error_handlers
 from services.gateway.jobs_store import JobsStore
+from services.gateway.limits import BodyLimitMiddleware
 from services.gateway.metrics import Metrics, MetricsMiddleware
 from services.gateway.ratelimit import RateLimiter, parse_trusted_proxies
-from services.gateway.routes import auth, health, job_data, jobs, stream
+from services.gateway.routes import auth, docs, health, job_data, jobs, stream
 from services.gateway.schema import check_ident, ensure_schema
 from services.kit.settings import Settings
 
@@ -97,16 +98,17 @@ def create_app(
         version=API_VERSION,
         description="Swarm simulations as a service. Errors are `{\"detail\", \"code\"}`.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served by routes/docs.py with local assets (no CDN)
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)  # inside metrics, so 413s are counted too
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if trusted_proxies := parse_trusted_proxies(settings.trusted_proxies):
         # Outermost: the client address is the proxy's claim before anything reads it.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
-    for module in (health, auth, jobs, job_data, stream):
+    for module in (health, auth, jobs, job_data, stream, docs):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

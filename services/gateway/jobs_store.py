@@ -26,6 +26,14 @@ class DuplicateJob(Exception):
         self.age_s = age_s
 
 
+class AlreadyRequested(Exception):
+    """This job id (an Idempotency-Key's) was reserved already, perhaps by a concurrent retry."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
 class QuotaExceeded(Exception):
     def __init__(self, live: int, quota: int) -> None:
         super().__init__(f"{live} live jobs; quota {quota}")
@@ -76,7 +84,9 @@ class JobsStore:
             exists = await self.pool.fetchval(f"SELECT 1 FROM {self.p}.jobs WHERE job_id = $1", job_id)
             if exists:  # in the projection but deleted there, or owned by someone else
                 return None
-        return {**dict(pending), "status": "created", "stage": "created", "updated_at": pending["created_at"]}
+        # `pending`: asked for, but the orchestrator has not answered (or not projected it) yet.
+        return {**dict(pending), "status": "created", "stage": "created", "updated_at": pending["created_at"],
+                "pending": True}
 
     async def list_owned(
         self, owner_id: str, *, status: str | None, page: int, per_page: int
@@ -103,10 +113,13 @@ class JobsStore:
     ) -> None:
         """Record a job request, unless it duplicates a live one (DuplicateJob) or breaks the quota.
 
-        A per-owner advisory lock makes check-and-insert atomic across gateway replicas.
+        A per-owner advisory lock makes check-and-insert atomic across gateway replicas; a job id
+        reserved before (the same Idempotency-Key, maybe a concurrent retry) is AlreadyRequested.
         """
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", zlib.crc32(f"gw-jobs:{owner_id}".encode()))
+            if await conn.fetchval(f"SELECT 1 FROM {self.g}.job_requests WHERE job_id = $1", job_id):
+                raise AlreadyRequested(job_id)
             has_proj = await self.has_projection(conn)
             live_join = (
                 f"LEFT JOIN {self.p}.jobs j ON j.job_id = r.job_id" if has_proj

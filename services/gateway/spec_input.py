@@ -7,7 +7,8 @@ import re
 
 import msgspec
 
-from contracts.spec import JobSpec, SpecError, Tier, TierConfig, validate_spec
+from contracts.spec import JobSpec, Policy, SpecError, Tier, TierCapError, TierConfig, check_tier_caps, validate_spec
+from contracts.text import control_character_problem
 
 MAX_BODY_BYTES = 1_000_000  # a 50,000-character seed is at most ~200 kB of JSON even fully escaped
 
@@ -25,6 +26,8 @@ class InputError(ValueError):
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
 _MISSING_FIELD = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+_TOO_LONG = re.compile(r"^Expected `(?:str|array)` of length <= (?P<limit>\d+)$")
+_PATH_PART = re.compile(r"\.(?P<key>[A-Za-z_][A-Za-z0-9_]*)|\[(?P<index>\d+)\]")
 
 
 def _expected(tiers: dict[Tier, TierConfig]) -> str:
@@ -36,11 +39,40 @@ def _field_from_path(path: str) -> str:
     return path.lstrip(".") or "body"
 
 
-def translate_msgspec_error(message: str, tiers: dict[Tier, TierConfig]) -> tuple[str, str]:
-    """(field, problem) for a msgspec ValidationError message."""
+def _value_at(body: bytes, path: str) -> object:
+    """The JSON value at a msgspec path such as `.markets[0].question` (None if it cannot be found)."""
+    try:
+        value: object = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    for part in _PATH_PART.finditer(path):
+        if part.group("key") is not None and isinstance(value, dict):
+            value = value.get(part.group("key"))
+        elif part.group("index") is not None and isinstance(value, list) and int(part.group("index")) < len(value):
+            value = value[int(part.group("index"))]
+        else:
+            return None
+    return value
+
+
+def _string_problem(msg: str, value: object) -> str | None:
+    """A plain sentence for msgspec's length and pattern errors, from the offending value itself."""
+    if (t := _TOO_LONG.match(msg)) is not None and isinstance(value, (str, list)):
+        unit = "characters" if isinstance(value, str) else "items"
+        return f"is {len(value):,} {unit}; the limit is {int(t.group('limit')):,}"
+    if msg.startswith("Expected `str` matching regex") and isinstance(value, str):
+        # msgspec quotes the pattern's repr; only the one-line pattern has a look-ahead.
+        return control_character_problem(value, multiline="(?!" not in msg)
+    return None
+
+
+def translate_msgspec_error(message: str, tiers: dict[Tier, TierConfig], body: bytes = b"") -> tuple[str, str]:
+    """(field, problem) for a msgspec ValidationError message (`body` lets it quote lengths)."""
     m = _AT.match(message)
     msg = m.group("msg") if m else message
     path = _field_from_path(m.group("path") or "") if m else "body"
+    if m and m.group("path") and (plain := _string_problem(msg, _value_at(body, m.group("path")))):
+        return path, plain
     if (u := _UNKNOWN_FIELD.search(msg)) is not None:
         field = u.group("field") if path == "body" else f"{path}.{u.group('field')}"
         return field, "unknown field"
@@ -66,16 +98,41 @@ def parse_job_spec(body: bytes, tiers: dict[Tier, TierConfig]) -> JobSpec:
     try:
         spec = msgspec.json.decode(body, type=JobSpec)
     except msgspec.ValidationError as exc:
-        field, problem = translate_msgspec_error(str(exc), tiers)
+        field, problem = translate_msgspec_error(str(exc), tiers, body)
         raise InputError(422, "invalid_spec", f"{field}: {problem}") from exc
     except msgspec.DecodeError as exc:
         raise InputError(400, "invalid_json", f"body: is not valid JSON ({exc})") from exc
+    except RecursionError as exc:  # the body-limit middleware refuses deep JSON first; this is a backstop
+        raise InputError(422, "json_too_deep", "body: JSON is nested too deeply") from exc
     if spec.tier not in tiers:  # a tier the operator removed from the routing table
         raise InputError(422, "invalid_spec", f"tier: unknown tier {spec.tier.value!r}; {_expected(tiers)}")
     try:
+        check_tier_caps(spec, tiers)
         return validate_spec(spec, tiers)
+    except TierCapError as exc:
+        raise InputError(422, "tier_cap_exceeded", str(exc)) from exc
     except SpecError as exc:
         raise InputError(422, "invalid_spec", str(exc)) from exc
+
+
+def check_policy_runnable(spec: JobSpec, tiers: dict[Tier, TierConfig], *, llm_available: bool) -> None:
+    """Refuse a spec whose policy (given, or its tier's default) needs a model server there is none of.
+
+    Without this check the pod would start, fail on its first LLM call, and bill for the attempt.
+    """
+    policy = spec.policy or tiers[spec.tier].default_policy
+    if policy is Policy.LLM and not llm_available:
+        given = "policy: llm" if spec.policy else f"policy: the {spec.tier.value} tier's default is llm"
+        raise InputError(
+            422, "llm_unavailable",
+            f"{given}, but this platform has no model server (set SIMSWARM_LLM_URL, or use a pod provider "
+            "that runs one); ask for policy heuristic instead",
+        )
+
+
+def llm_available(llm_url: str | None, pod_provider: str) -> bool:
+    """Whether runs can use an LLM: the platform's own server, or pods that bring theirs (RunPod runs vLLM)."""
+    return bool(llm_url) or pod_provider != "local"
 
 
 def spec_fingerprint(spec: JobSpec) -> str:

@@ -109,6 +109,11 @@ class Bus:
         except Exception:
             return False
 
+    async def last_seq(self) -> int:
+        """The newest sequence of the job stream: no resume point (`after_seq`) can be past it."""
+        info = await self.js.stream_info(JOB_STREAM)
+        return int(info.state.last_seq)
+
     # -- streams -----------------------------------------------------------------------------
 
     async def ensure_streams(self) -> None:

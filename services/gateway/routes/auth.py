@@ -18,18 +18,19 @@ from services.gateway.api_models import ApiKey, AuthResult, NewApiKey
 from services.gateway.auth import Ctx, CurrentUser, rate_limit
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ratelimit import client_address
+from services.gateway.text_fields import Email, KeyName, Password
 
 router = APIRouter(tags=["auth"])
 MAX_KEY_DAYS = 3650
 
 
 class Credentials(BaseModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
+    email: Email
+    password: Password
 
 
 class KeyRequest(BaseModel):
-    name: str = Field(default="default", min_length=1, max_length=100)
+    name: KeyName = "default"
     expires_at: AwareDatetime | None = Field(
         default=None, description="When the key stops working (with a time zone); at most 10 years ahead")
     expires_in_days: int | None = Field(
@@ -37,12 +38,12 @@ class KeyRequest(BaseModel):
 
 
 class PasswordChange(BaseModel):
-    current_password: str = Field(max_length=1024)
-    new_password: str = Field(max_length=1024)
+    current_password: Password
+    new_password: Password
 
 
 class AccountDeletion(BaseModel):
-    password: str | None = Field(default=None, max_length=1024, description="Required when the account has one")
+    password: Password | None = Field(default=None, description="Required when the account has one")
 
 
 def _account_key(email: str) -> str:

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from services.gateway.api_models import SimData, Timeline
 from services.gateway.auth import Ctx, CurrentUser
 from services.gateway.errors import ApiError, error_responses
+from services.gateway.resume import SEQ_MAX, check_resume_point, stream_end
 from services.gateway.routes.jobs import load_job
 from services.gateway.shaping import artifact_list, shape_event
 from services.kit.objectstore import ObjectNotFound
@@ -41,10 +42,11 @@ async def job_events(
     job_id: str,
     ctx: Ctx,
     user: CurrentUser,
-    after_seq: Annotated[int, Query(ge=0, description="only events after this stream sequence")] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=SEQ_MAX, description="only events after this stream sequence")] = 0,
 ) -> dict[str, Any]:
     """Every event of the job in order, read from JetStream: `{seq, type, occurred_at, data}`."""
     await load_job(ctx, user, job_id)
+    check_resume_point("after_seq", after_seq, await stream_end(ctx.bus, after_seq), "after_seq_beyond_stream")
     try:
         events = await asyncio.wait_for(ctx.bus.job_events(job_id, after_seq=after_seq), timeout=30)
     except Exception as exc:  # BusUnavailable, nats errors, a timeout: the log cannot be read now

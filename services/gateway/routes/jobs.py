@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -18,9 +19,15 @@ from services.gateway.api_models import Job, JobList
 from services.gateway.auth import Ctx, CurrentUser, JobCreationLimit
 from services.gateway.context import GatewayContext
 from services.gateway.errors import ApiError, error_responses
-from services.gateway.jobs_store import DuplicateJob, QuotaExceeded
+from services.gateway.jobs_store import AlreadyRequested, DuplicateJob, QuotaExceeded
 from services.gateway.shaping import shape_job
-from services.gateway.spec_input import InputError, parse_job_spec, spec_fingerprint
+from services.gateway.spec_input import (
+    InputError,
+    check_policy_runnable,
+    llm_available,
+    parse_job_spec,
+    spec_fingerprint,
+)
 from services.kit.telemetry import current_traceparent
 
 log = logging.getLogger(__name__)
@@ -67,22 +74,30 @@ async def create_job(
     """Validate the spec, guard duplicates and the quota, then ask the orchestrator to create it."""
     try:
         spec = parse_job_spec(await request.body(), ctx.settings.tiers)
+        check_policy_runnable(
+            spec, ctx.settings.tiers, llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider)
+        )
     except InputError as exc:
         raise ApiError(exc.status, exc.code, exc.detail) from exc
     fingerprint = spec_fingerprint(spec)
     # No dots in job ids: they are part of NATS subjects.
     job_id = uuid.uuid5(IDEMPOTENCY_NS, f"{user.user_id}:{idempotency_key}").hex if idempotency_key else uuid.uuid4().hex
-    if idempotency_key and (earlier := await ctx.jobs.request_fingerprint(job_id, user.user_id)) is not None:
-        if earlier != fingerprint:
-            raise ApiError(409, "idempotency_conflict", "Idempotency-Key: was already used with a different body")
-        row = await ctx.jobs.get_owned(job_id, user.user_id)
-        if row is not None:  # a retry of a request that succeeded: the same job again
-            return JSONResponse(shape_job(row), status_code=201, headers={"Location": f"/api/jobs/{job_id}"})
+    if idempotency_key and (earlier := await _replay(ctx, user, job_id, fingerprint)) is not None:
+        return earlier
     quota = ctx.settings.max_live_jobs_per_user
     try:
         await ctx.jobs.reserve(
             user.user_id, job_id, fingerprint, window_s=DUPLICATE_WINDOW_S, quota=quota
         )
+    except AlreadyRequested:
+        # A concurrent retry with the same Idempotency-Key reserved it first: answer with its job.
+        if (earlier := await _replay(ctx, user, job_id, fingerprint)) is not None:
+            return earlier
+        raise ApiError(
+            409, "idempotency_in_progress",
+            "Idempotency-Key: a request with this key is still being processed; retry shortly",
+            {"Retry-After": "1"},
+        ) from None
     except DuplicateJob as dup:
         raise ApiError(
             409, "duplicate_job",
@@ -104,6 +119,32 @@ async def create_job(
     ctx.metrics.jobs_created += 1
     row = reply.job or await ctx.jobs.get_owned(job_id, user.user_id) or {"job_id": job_id}
     return JSONResponse(shape_job(row), status_code=201, headers={"Location": f"/api/jobs/{job_id}"})
+
+
+async def _replay(ctx: GatewayContext, user: Principal, job_id: str, fingerprint: str) -> JSONResponse | None:
+    """The answer to a retry with an Idempotency-Key already used: the same job again, or a 409.
+
+    None when the key was never used (or its request was released after the orchestrator refused
+    it), so the caller goes on to create the job. While the first request still waits for the
+    orchestrator, a retry waits with it (up to the command timeout) so both answer with the job.
+    """
+    deadline = asyncio.get_running_loop().time() + ctx.command_timeout_s + 1.0
+    while True:
+        earlier = await ctx.jobs.request_fingerprint(job_id, user.user_id)
+        if earlier is None:
+            return None
+        if earlier != fingerprint:
+            raise ApiError(409, "idempotency_conflict", "Idempotency-Key: was already used with a different body")
+        row = await ctx.jobs.get_owned(job_id, user.user_id)
+        if row is None:
+            raise ApiError(
+                409, "idempotency_key_used",
+                f"Idempotency-Key: was used for job {job_id}, which has since been deleted; "
+                "send a new key to create another job",
+            )
+        if not row.get("pending") or asyncio.get_running_loop().time() > deadline:
+            return JSONResponse(shape_job(row), status_code=201, headers={"Location": f"/api/jobs/{job_id}"})
+        await asyncio.sleep(0.1)
 
 
 @router.get("", summary="List my jobs", responses={200: {"model": JobList}, **error_responses(401, 422)})

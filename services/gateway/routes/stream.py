@@ -17,6 +17,7 @@ from contracts.spec import TERMINAL_STATUSES
 from services.gateway.auth import Ctx, CurrentUser
 from services.gateway.context import GatewayContext
 from services.gateway.errors import ApiError, error_responses
+from services.gateway.resume import SEQ_MAX, check_resume_point, stream_end
 from services.gateway.routes.jobs import load_job
 from services.gateway.shaping import shape_event
 
@@ -32,16 +33,25 @@ _SSE_DOC = (
 )
 
 
-def parse_resume_point(last_event_id: str | None, after_seq: int | None) -> int:
-    """The stream sequence to resume after: the `Last-Event-ID` header wins over `?after_seq=`."""
+def parse_resume_point(last_event_id: str | None, after_seq: int | None, last_seq: int = SEQ_MAX) -> int:
+    """The stream sequence to resume after: the `Last-Event-ID` header wins over `?after_seq=`.
+
+    Either must lie within the event log (`last_seq` is its end): 422 naming the one that does not.
+    """
     if last_event_id is not None and last_event_id.strip():
         try:
             value = int(last_event_id.strip())
         except ValueError:
             raise ApiError(400, "invalid_last_event_id", "Last-Event-ID: must be an event id from this stream") from None
-        if value < 0:
-            raise ApiError(400, "invalid_last_event_id", "Last-Event-ID: must not be negative")
-        return value
+        return check_resume_point("Last-Event-ID", value, last_seq, "invalid_last_event_id")
+    return check_resume_point("after_seq", after_seq or 0, last_seq, "after_seq_beyond_stream")
+
+
+def _requested(last_event_id: str | None, after_seq: int | None) -> int:
+    """The resume point asked for, before checking (0 when the header is not a number)."""
+    text = (last_event_id or "").strip()
+    if text:
+        return int(text) if text.lstrip("-").isdigit() else 0
     return after_seq or 0
 
 
@@ -99,11 +109,12 @@ async def stream(
     ctx: Ctx,
     user: CurrentUser,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after_seq: Annotated[int | None, Query(ge=0, description="resume after this sequence (for clients that cannot set headers)")] = None,
+    after_seq: Annotated[int | None, Query(
+        ge=0, le=SEQ_MAX, description="resume after this sequence (for clients that cannot set headers)")] = None,
 ) -> EventSourceResponse:
     """Replay the job's events after the resume point, then follow them live until a terminal event."""
     row = await load_job(ctx, user, job_id)
-    after = parse_resume_point(last_event_id, after_seq)
+    after = parse_resume_point(last_event_id, after_seq, await stream_end(ctx.bus, _requested(last_event_id, after_seq)))
     finished = row.get("status") in _TERMINAL_STATUS
     return EventSourceResponse(
         _events(ctx, job_id, after, finished),

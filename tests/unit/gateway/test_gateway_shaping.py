@@ -73,10 +73,14 @@ def test_validation_errors_name_the_field():
 
 def test_resume_point_prefers_last_event_id():
     assert parse_resume_point("42", 7) == 42 and parse_resume_point(None, 7) == 7 and parse_resume_point(None, None) == 0
-    for bad in ("x", "-1"):
+    with pytest.raises(ApiError) as info:
+        parse_resume_point("x", None)
+    assert info.value.status == 400 and info.value.code == "invalid_last_event_id"
+    for header, query in (("-1", None), ("43", None), (None, 43)):
         with pytest.raises(ApiError) as info:
-            parse_resume_point(bad, None)
-        assert info.value.status == 400 and info.value.code == "invalid_last_event_id"
+            parse_resume_point(header, query, last_seq=42)
+        assert info.value.status == 422
+        assert info.value.detail.startswith("Last-Event-ID:" if header else "after_seq:")
 
 
 def test_metrics_render_prometheus_text():
