@@ -20,7 +20,7 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+from eventsourcing.persistence import IntegrityError, PersistenceError, ProcessRecorder, Tracking
 
 from contracts import events as ev
 from contracts.spec import JobSpec, Tier, TierConfig, resolve_run
@@ -60,6 +60,22 @@ class InboundResult:
     notification_id: int | None = None
     known_job: bool = True
     event_names: list[str] = field(default_factory=list)
+    poison: str | None = None  # why the event could not be applied (it is acked and set aside)
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A stored event the relay cannot turn into a contract event: dead-lettered, its job failed."""
+
+    job_id: str
+    name: str
+    version: int
+    reason: str
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An error of the database or the network (retry later), not of the data (set it aside)."""
+    return isinstance(exc, PersistenceError | OSError | TimeoutError)
 
 
 class OrchestratorApplication(Application[UUID]):
@@ -92,10 +108,16 @@ class OrchestratorApplication(Application[UUID]):
         return job_row(job) if job else None
 
     def live_jobs(self, job_ids: Sequence[str]) -> list[str]:
-        """Which of these jobs are not finished (unknown ids are not live)."""
+        """Which of these jobs are not finished (unknown ids, and jobs that cannot be loaded, are not)."""
         out = []
         for job_id in job_ids:
-            job = self.get_job(job_id)
+            try:
+                job = self.get_job(job_id)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                log.error("job %s cannot be loaded (%s); counted as not live", job_id, exc)
+                continue
             if job is not None and not job.is_terminal:
                 out.append(job_id)
         return out
@@ -108,11 +130,25 @@ class OrchestratorApplication(Application[UUID]):
         items = self.recorder.select_notifications(start=position, limit=limit, inclusive_of_start=False)
         return [(n.id, self.mapper.to_domain_event(n)) for n in items]
 
-    def contract_events_after(self, position: int, limit: int) -> list[tuple[int, ev.Event | None]]:
-        """The outbox: (notification id, contract event or None for an internal fact)."""
-        out: list[tuple[int, ev.Event | None]] = []
+    def contract_events_after(self, position: int, limit: int) -> list[tuple[int, ev.Event | SetAside | None]]:
+        """The outbox: (notification id, contract event, or None for an internal fact, or SetAside for
+        a stored event that cannot be published, e.g. one that today's contract refuses)."""
+        out: list[tuple[int, ev.Event | SetAside | None]] = []
         for nid, domain_event in self.notifications_after(position, limit):
-            out.append((nid, to_contract(domain_event, self.job_id_of(domain_event))))
+            try:
+                job_id = self.job_id_of(domain_event)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                job_id = str(domain_event.originator_id)
+                out.append((nid, SetAside(job_id, type(domain_event).__name__, domain_event.originator_version,
+                                          f"its job id cannot be read: {exc}")))
+                continue
+            try:
+                out.append((nid, to_contract(domain_event, job_id)))
+            except Exception as exc:
+                out.append((nid, SetAside(job_id, type(domain_event).__name__, domain_event.originator_version,
+                                          f"not a valid contract event: {exc}")))
         return out
 
     def job_id_of(self, domain_event: Any) -> str:
@@ -165,6 +201,10 @@ class OrchestratorApplication(Application[UUID]):
         return self._decide(job_id, lambda job, at: process_manager.cancel(job, requested_by, reason, at, traceparent),
                             now)
 
+    def fail_job(self, job_id: str, reason: str, stage: str, now: datetime | None = None) -> JobResult:
+        """Fail a live job for a reason found outside the saga (unstorable record, unpublishable event)."""
+        return self._decide(job_id, lambda job, at: process_manager.fail(job, reason, stage, at), now)
+
     def fire_timers(self, job_id: str, now: datetime | None = None) -> JobResult:
         """Apply the job's due durable timers (deadline, watchdogs, teardown re-requests)."""
         return self._decide(job_id, lambda job, at: process_manager.fire_timers(job, at), now)
@@ -200,13 +240,29 @@ class OrchestratorApplication(Application[UUID]):
             with self._write_lock:
                 if self._tracked(upstream, position):
                     return InboundResult(duplicate=True)
-                job = self.get_job(event.job_id)
+                poison: str | None = None
+                try:
+                    job = self.get_job(event.job_id)
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise
+                    job, poison = None, f"job {event.job_id} cannot be loaded: {exc}"
                 if job is not None:
                     try:
                         process_manager.react(job, event, now or utcnow())
                     except JobError as exc:  # a rule the saga should not have broken: skip, loudly
                         log.error("job %s: %s at %s not applied: %s", event.job_id, event.type, position, exc)
                         job.collect_events()
+                    except Exception as exc:  # this event cannot be applied: set it aside, fail the job
+                        if is_transient(exc):
+                            raise
+                        poison = f"{event.type} could not be applied: {exc}"
+                        job = self.get_job(event.job_id)  # fresh: the failed reaction may have changed it
+                        assert job is not None
+                        process_manager.fail(job, f"an event could not be applied ({poison})", "orchestrator",
+                                             now or utcnow())
+                if poison:
+                    log.error("job %s: %s (seq %s) set aside: %s", event.job_id, event.type, position, poison)
                 names = [type(e).__name__ for e in job.pending_events] if job else []
                 tracking = Tracking(application_name=upstream, notification_id=position)
                 try:
@@ -217,12 +273,12 @@ class OrchestratorApplication(Application[UUID]):
                     if attempt == CONFLICT_RETRIES - 1:
                         raise
                     continue
-                if job is None:
+                if job is None and poison is None:
                     log.warning("%s for unknown job %s (seq %s) acknowledged", event.type, event.job_id, position)
                 return InboundResult(
                     duplicate=False, new_events=len(recordings),
                     notification_id=recordings[-1].notification.id if recordings else None,
-                    known_job=job is not None, event_names=names,
+                    known_job=job is not None, event_names=names, poison=poison,
                 )
         raise AssertionError("unreachable")
 

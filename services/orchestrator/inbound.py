@@ -7,8 +7,9 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
-from contracts.events import AnyEvent
+from contracts.events import AnyEvent, encode_event
 from services.kit.bus import Delivery
 from services.orchestrator.application import OrchestratorApplication
 from services.orchestrator.projection import JobsProjection
@@ -16,19 +17,30 @@ from services.orchestrator.projection import JobsProjection
 log = logging.getLogger(__name__)
 
 
+class DeadLetter(Protocol):
+    """`Bus.dead_letter`'s shape."""
+
+    async def __call__(self, payload: bytes, *, reason: str, source_subject: str, seq: int | None) -> None: ...
+
+
 class InboundHandler:
     """Consumer callback: one inbound event, processed exactly once in effect.
 
     `upstream` names the tracking row (the durable consumer); positions are JetStream stream
-    sequences, so the consumer must deliver in order (max_ack_pending=1).
+    sequences, so the consumer must deliver in order (max_ack_pending=1). An event that cannot be
+    applied is tracked and acked like any other (its job failed by the application) and a copy goes
+    to `dead_letter`: with one message in flight, retrying it would hold up every job.
     """
 
-    def __init__(self, app: OrchestratorApplication, upstream: str, on_saved: Callable[[], None]) -> None:
+    def __init__(self, app: OrchestratorApplication, upstream: str, on_saved: Callable[[], None],
+                 dead_letter: DeadLetter | None = None) -> None:
         self.app = app
         self.upstream = upstream
         self.on_saved = on_saved
+        self.dead_letter = dead_letter
         self.processed = 0
         self.duplicates = 0
+        self.poisoned = 0
 
     async def __call__(self, event: AnyEvent, delivery: Delivery) -> None:
         result = await asyncio.to_thread(self.app.process_inbound, event, self.upstream, delivery.seq)
@@ -37,6 +49,11 @@ class InboundHandler:
             log.info("redelivered %s (seq %s) already processed; acknowledged", event.type, delivery.seq)
             return
         self.processed += 1
+        if result.poison is not None:
+            self.poisoned += 1
+            if self.dead_letter is not None:
+                await self.dead_letter(encode_event(event), reason=f"not applied: {result.poison}",
+                                       source_subject=delivery.subject, seq=delivery.seq)
         if result.new_events:
             log.info("job %s: %s -> %s", event.job_id, event.type, ", ".join(result.event_names))
             self.on_saved()

@@ -15,11 +15,12 @@ from contracts.subjects import ORCHESTRATOR_QUEUE
 from services.kit.bus import Bus
 from services.kit.db import create_pool, eventsourcing_env, migrate
 from services.kit.settings import Settings
-from services.orchestrator.application import OrchestratorApplication
+from services.orchestrator.application import OrchestratorApplication, SetAside
 from services.orchestrator.commands import CommandHandlers
 from services.orchestrator.inbound import InboundHandler, run_timers
 from services.orchestrator.process_manager import INBOUND_EVENT_TYPES
 from services.orchestrator.projection import JobsProjection
+from services.orchestrator.quarantine import Quarantined
 from services.orchestrator.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,34 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
     tasks: list[asyncio.Task[None]] = []
     try:
         await bus.ensure_streams()
-        relay = Relay(app, bus, pool, schema=opts.es_schema, poll_interval=opts.relay_poll_s)
-        projection = JobsProjection(app, pool, schema=opts.projections_schema, poll_interval=opts.projection_poll_s)
-        await relay.migrate()
-        await projection.migrate()
-
         def on_saved() -> None:
             relay.wake()
             projection.wake()
+
+        async def fail(job_id: str, reason: str, stage: str) -> None:
+            """Fail a job whose record or event had to be set aside (no-op once it is finishing)."""
+            try:
+                result = await asyncio.to_thread(app.fail_job, job_id, reason, stage)
+            except Exception as exc:  # e.g. a job whose own events cannot be loaded: it stays quarantined
+                log.error("job %s could not be failed after being set aside: %s", job_id, exc)
+                return
+            if result.changed:
+                log.warning("job %s failed: %s", job_id, reason)
+                on_saved()
+
+        async def on_quarantine(items: list[Quarantined]) -> None:
+            for item in items:
+                await fail(item.job_id, item.reason, "record")
+
+        async def on_set_aside(item: SetAside) -> None:
+            await fail(item.job_id, f"its {item.name} event could not be published: {item.reason}", "publish")
+
+        relay = Relay(app, bus, pool, schema=opts.es_schema, poll_interval=opts.relay_poll_s,
+                      on_set_aside=on_set_aside)
+        projection = JobsProjection(app, pool, schema=opts.projections_schema, poll_interval=opts.projection_poll_s,
+                                    on_quarantine=on_quarantine)
+        await relay.migrate()
+        await projection.migrate()
 
         tasks.append(asyncio.create_task(relay.run(stop), name="orchestrator:relay"))
         tasks.append(asyncio.create_task(projection.run(stop), name="orchestrator:projection"))
@@ -81,7 +102,7 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
             handlers = CommandHandlers(app, projection, tiers=settings.tiers, on_saved=on_saved)
             for subject, handler in handlers.routes().items():
                 await bus.serve(subject, opts.command_queue, handler)
-        inbound = InboundHandler(app, f"jetstream:{opts.consumer}", on_saved)
+        inbound = InboundHandler(app, f"jetstream:{opts.consumer}", on_saved, dead_letter=bus.dead_letter)
         tasks.append(await bus.consume(opts.consumer, INBOUND_EVENT_TYPES, inbound, max_ack_pending=1,
                                      deliver_new=opts.deliver_new))
         log.info("orchestrator ready (event store schema %s, projection schema %s)", opts.es_schema,

@@ -40,6 +40,18 @@ def cancel(job: Job, requested_by: str | None, reason: str, at: datetime, tracep
     return True
 
 
+def fail(job: Job, reason: str, stage: str, at: datetime) -> bool:
+    """Fail a live job from outside the saga's own flow (a poison event, an unstorable record).
+
+    Compensation as always: tear its pods down first. Returns False (records nothing) when the job is
+    already finished or already winding down.
+    """
+    if job.is_terminal or job.is_winding_down:
+        return False
+    _fail(job, reason, stage, at, None, None)
+    return True
+
+
 def react(job: Job, event: ev.Event, at: datetime) -> None:
     """Turn one inbound event into the job's next decisions (possibly none)."""
     handler = _HANDLERS.get(type(event))

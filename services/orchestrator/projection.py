@@ -5,6 +5,10 @@ aggregate's state by construction), upserts the rows and records the log positio
 `projections.tracking` in the same transaction. `rebuild()` replaces every row from the whole log in
 one transaction (readers see the old rows until it commits) and must reproduce the live table exactly.
 A durable-timer index (`job_timers`) is maintained alongside, for the timer loop.
+
+No stored event can stop it: text PostgreSQL refuses is sanitized, and a job whose events cannot be
+applied or whose row cannot be written is quarantined (services/orchestrator/quarantine.py) while
+every other job's row is written and the position moves on.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,6 +29,8 @@ import asyncpg
 from services.kit.db import migrate
 from services.orchestrator.application import OrchestratorApplication
 from services.orchestrator.domain.job import Job
+from services.orchestrator.mapping import job_event_id
+from services.orchestrator.quarantine import POISON_ERRORS, Quarantined, placeholder_row, short, storable
 from services.orchestrator.rows import COLUMNS, JSON_COLUMNS, job_row
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,9 @@ def ddl(schema: str) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS "{schema}".job_timers (
             job_id text PRIMARY KEY, due_at timestamptz NOT NULL)""",
         f'CREATE INDEX IF NOT EXISTS job_timers_due_idx ON "{schema}".job_timers (due_at)',
+        f"""CREATE TABLE IF NOT EXISTS "{schema}".quarantine (
+            job_id text PRIMARY KEY, version int NOT NULL, reason text NOT NULL,
+            quarantined_at timestamptz NOT NULL DEFAULT now())""",
     ]
 
 
@@ -62,12 +73,24 @@ def _args(row: dict[str, Any]) -> list[Any]:
     return [json.dumps(row[c], sort_keys=True) if c in JSON_COLUMNS else row[c] for c in COLUMNS]
 
 
+OnQuarantine = Callable[[list[Quarantined]], Awaitable[None]]
+
+
+@dataclass
+class _Folded:
+    """One batch folded: the jobs to write, and those whose stored events could not be applied."""
+
+    jobs: dict[str, Job] = field(default_factory=dict)
+    broken: dict[str, tuple[Quarantined, dict[str, Any] | None]] = field(default_factory=dict)
+
+
 class JobsProjection:
     """Maintains `<schema>.jobs` from the orchestrator's notification log; can be waited on and rebuilt."""
 
     def __init__(self, app: OrchestratorApplication, pool: asyncpg.Pool, *, schema: str = "projections",
-                 name: str = "jobs", poll_interval: float = 1.0) -> None:
+                 name: str = "jobs", poll_interval: float = 1.0, on_quarantine: OnQuarantine | None = None) -> None:
         self.app = app
+        self.on_quarantine = on_quarantine
         self.pool = pool
         self.schema = schema
         self.name = name
@@ -91,33 +114,140 @@ class JobsProjection:
 
     # -- following the log ----------------------------------------------------------------------
 
-    def _fold(self, batch: list[tuple[int, Any]]) -> dict[str, Job]:
-        """Apply stored events to cached aggregates (loading one at the right version on a miss)."""
-        touched: dict[str, Job] = {}
+    def _fold(self, batch: list[tuple[int, Any]]) -> _Folded:
+        """Apply stored events to cached aggregates (loading one at the right version on a miss).
+
+        An event that cannot be applied sets its job aside (with a placeholder row when the job's
+        identity is known) instead of stopping the fold; the job's later events fail the same way.
+        """
+        out = _Folded()
         for _nid, domain_event in batch:
             aid, version = domain_event.originator_id, domain_event.originator_version
-            job = self._cache.get(aid)
-            if version == 1:
-                job = domain_event.mutate(None)
-            elif job is not None and job.version == version - 1:
-                domain_event.mutate(job)
-            elif job is None or job.version < version:
-                job = self.app.repository.get(aid, version=version)
-            assert isinstance(job, Job)
+            try:
+                job = self._apply(aid, version, domain_event)
+            except POISON_ERRORS as exc:
+                self._cache.pop(aid, None)
+                job_id = self._job_id_of(domain_event)
+                out.jobs.pop(job_id, None)
+                reason = (f"stored event {type(domain_event).__name__} (version {version}) could not be "
+                          f"applied: {short(exc)}")
+                log.error("jobs projection: job %s quarantined: %s", job_id, reason)
+                out.broken[job_id] = (Quarantined(job_id, version, reason),
+                                      self._broken_row(aid, job_id, version, reason))
+                continue
             self._cache[aid] = job
             self._cache.move_to_end(aid)
-            touched[job.job_id] = job
+            out.jobs[job.job_id] = job
+            out.broken.pop(job.job_id, None)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
-        return touched
+        return out
 
-    async def _write(self, conn: asyncpg.Connection, jobs: dict[str, Job]) -> None:
-        rows = [job_row(j) for j in jobs.values()]
-        if rows:
-            await conn.executemany(_upsert_sql(self.schema), [_args(r) for r in rows])
-        due = [(j.job_id, j.next_due_at()) for j in jobs.values()]
+    def _apply(self, aid: UUID, version: int, domain_event: Any) -> Job:
+        job = self._cache.get(aid)
+        if version == 1:
+            job = domain_event.mutate(None)
+        elif job is not None and job.version == version - 1:
+            domain_event.mutate(job)
+        elif job is None or job.version < version:
+            job = self.app.repository.get(aid, version=version)
+        if not isinstance(job, Job):
+            raise TypeError(f"aggregate {aid} is not a Job")
+        return job
+
+    def _job_id_of(self, domain_event: Any) -> str:
+        try:
+            return self.app.job_id_of(domain_event)
+        except Exception:  # not even its JobCreated can be read: name it by the aggregate id
+            return str(domain_event.originator_id)
+
+    def _broken_row(self, aid: UUID, job_id: str, version: int, reason: str) -> dict[str, Any] | None:
+        """A placeholder for a job that cannot be folded: from its last good state, or its JobCreated."""
+        base: dict[str, Any] | None = None
+        if version > 1:
+            with contextlib.suppress(Exception):
+                before: Any = self.app.repository.get(aid, version=version - 1)
+                base = job_row(before) if isinstance(before, Job) else None
+        if base is None:  # JobCreated itself cannot be applied: take what its stored fields say
+            with contextlib.suppress(Exception):
+                created = next(iter(self.app.events.get(aid, lte=1)))
+                spec = getattr(created, "spec", None)
+                spec = spec if isinstance(spec, dict) else {}
+                at = getattr(created, "at", None)
+                base = {"owner_id": getattr(created, "owner_id", None), "created_at": at, "updated_at": at,
+                        "goal": spec.get("goal"), "tier": spec.get("tier"),
+                        "retry_of": getattr(created, "retry_of", None), "finished_at": None}
+        if base is None or not isinstance(base.get("created_at"), datetime):
+            return None
+        return placeholder_row(job_id=job_id, owner_id=base["owner_id"], status="failed",
+                               created_at=base["created_at"], updated_at=base["updated_at"] or base["created_at"],
+                               finished_at=base.get("finished_at"), version=version,
+                               last_event_id=job_event_id(job_id, version), reason=reason,
+                               goal=base.get("goal"), tier=base.get("tier"), retry_of=base.get("retry_of"))
+
+    async def _write(self, conn: asyncpg.Connection, folded: _Folded) -> list[Quarantined]:
+        """Upsert the batch's rows and timers; returns the jobs quarantined on the way."""
+        rows: dict[str, dict[str, Any]] = {}
+        quarantined: list[Quarantined] = []
+        placeholders: dict[str, dict[str, Any] | None] = {}
+        for job_id, job in folded.jobs.items():
+            try:
+                rows[job_id] = storable(job_row(job))
+            except POISON_ERRORS as exc:
+                reason = f"this job's record could not be stored: {short(exc)}"
+                quarantined.append(Quarantined(job_id, job.version, reason))
+                placeholders[job_id] = self._quarantine_row(job, reason)
+        sql = _upsert_sql(self.schema)
+        try:
+            async with conn.transaction():  # a savepoint: a refused batch is retried row by row
+                if rows:
+                    await conn.executemany(sql, [_args(r) for r in rows.values()])
+        except POISON_ERRORS:
+            for job_id, row in list(rows.items()):
+                try:
+                    async with conn.transaction():
+                        await conn.execute(sql, *_args(row))
+                except POISON_ERRORS as exc:
+                    job = folded.jobs[job_id]
+                    reason = f"this job's record could not be stored: {short(exc)}"
+                    log.error("jobs projection: job %s quarantined: %s", job_id, reason)
+                    quarantined.append(Quarantined(job_id, job.version, reason))
+                    placeholders[job_id] = self._quarantine_row(job, reason)
+                    del rows[job_id]
+        for q, maybe_row in folded.broken.values():
+            quarantined.append(q)
+            placeholders[q.job_id] = maybe_row
+        for job_id, placeholder in placeholders.items():
+            if placeholder is None:
+                continue
+            try:
+                async with conn.transaction():
+                    await conn.execute(sql, *_args(placeholder))
+            except POISON_ERRORS as exc:
+                log.error("jobs projection: not even a placeholder row could be stored for job %s: %s", job_id, exc)
+        if rows:  # stored normally again: no longer quarantined
+            await conn.execute(f'DELETE FROM "{self.schema}".quarantine WHERE job_id = ANY($1::text[])', list(rows))
+        if quarantined:
+            await conn.executemany(
+                f'INSERT INTO "{self.schema}".quarantine (job_id, version, reason) VALUES ($1, $2, $3) '
+                f"ON CONFLICT (job_id) DO UPDATE SET version = EXCLUDED.version, reason = EXCLUDED.reason",
+                [(storable(q.job_id), q.version, storable(q.reason)) for q in quarantined])
+        await self._write_timers(conn, folded)
+        return quarantined
+
+    @staticmethod
+    def _quarantine_row(job: Job, reason: str) -> dict[str, Any]:
+        """The placeholder of a job the saga still knows (its status is the aggregate's)."""
+        return placeholder_row(job_id=job.job_id, owner_id=job.owner_id, status=str(job.status),
+                               created_at=job.created_at, updated_at=job.updated_at, finished_at=job.finished_at,
+                               version=int(job.version), last_event_id=job_event_id(job.job_id, job.version),
+                               reason=reason, goal=job.spec.get("goal"), tier=job.run.get("tier"),
+                               retry_of=job.retry_of)
+
+    async def _write_timers(self, conn: asyncpg.Connection, folded: _Folded) -> None:
+        due = [(jid, j.next_due_at()) for jid, j in folded.jobs.items()]
         with_due = [(jid, at) for jid, at in due if at is not None]
-        without = [jid for jid, at in due if at is None]
+        without = [jid for jid, at in due if at is None] + list(folded.broken)
         if with_due:
             await conn.executemany(
                 f'INSERT INTO "{self.schema}".job_timers (job_id, due_at) VALUES ($1, $2) '
@@ -138,12 +268,17 @@ class JobsProjection:
                 position = int(await conn.fetchval(
                     f'SELECT position FROM "{self.schema}".tracking WHERE name = $1', self.name) or 0)
                 batch = await asyncio.to_thread(self.app.notifications_after, position, PAGE)
+                quarantined: list[Quarantined] = []
                 if batch:
-                    jobs = await asyncio.to_thread(self._fold, batch)
-                    await self._write(conn, jobs)
+                    quarantined = await self._write(conn, await asyncio.to_thread(self._fold, batch))
                     position = batch[-1][0]
                     await self._set_position(conn, position)
             await self._advance(position)
+            if quarantined and self.on_quarantine is not None:
+                try:
+                    await self.on_quarantine(quarantined)
+                except Exception:  # the rows are set aside already; failing the jobs is best effort
+                    log.exception("jobs projection: acting on quarantined jobs failed")
             if len(batch) < PAGE:
                 return position
 
@@ -220,6 +355,7 @@ class JobsProjection:
             deleted = [r["job_id"] for r in await conn.fetch(f'SELECT job_id FROM "{self.schema}".jobs WHERE deleted')]
             await conn.execute(f'DELETE FROM "{self.schema}".jobs')
             await conn.execute(f'DELETE FROM "{self.schema}".job_timers')
+            await conn.execute(f'DELETE FROM "{self.schema}".quarantine')
             position = 0
             while True:
                 batch = await asyncio.to_thread(self.app.notifications_after, position, PAGE)

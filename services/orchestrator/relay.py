@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
+import msgspec
 
 from contracts.events import Event
+from contracts.subjects import job_subject
 from services.kit.bus import Bus
 from services.kit.db import migrate
-from services.orchestrator.application import OrchestratorApplication
+from services.orchestrator.application import OrchestratorApplication, SetAside
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +35,11 @@ class Relay:
     """Publishes the orchestrator's decisions from its notification log, in log order."""
 
     def __init__(self, app: OrchestratorApplication, bus: Bus, pool: asyncpg.Pool, *,
-                 schema: str = "orchestrator", name: str = "jetstream", poll_interval: float = 1.0) -> None:
+                 schema: str = "orchestrator", name: str = "jetstream", poll_interval: float = 1.0,
+                 on_set_aside: Callable[[SetAside], Awaitable[None]] | None = None) -> None:
         self.app = app
+        self.on_set_aside = on_set_aside
+        self.set_aside = 0
         self.bus = bus
         self.pool = pool
         self.schema = schema
@@ -71,11 +77,27 @@ class Relay:
         page = await asyncio.to_thread(self.app.contract_events_after, after, limit)
         last, count = after, 0
         for nid, event in page:
-            if event is not None:
+            if isinstance(event, SetAside):
+                await self._set_aside(event)
+            elif event is not None:
                 await self._publish(event)
                 count += 1
             last = nid
         return last, count
+
+    async def _set_aside(self, item: SetAside) -> None:
+        log.error("relay: job %s: stored %s (version %d) set aside: %s", item.job_id, item.name, item.version,
+                  item.reason)
+        self.set_aside += 1
+        payload = msgspec.json.encode({"job_id": item.job_id, "event": item.name, "version": item.version,
+                                       "reason": item.reason})
+        await self.bus.dead_letter(payload, reason=f"unpublishable {item.name}: {item.reason}",
+                                   source_subject=job_subject(item.job_id, item.name), seq=None)
+        if self.on_set_aside is not None:
+            try:
+                await self.on_set_aside(item)
+            except Exception:  # the event is set aside already; failing its job is best effort
+                log.exception("relay: failing job %s after a set-aside event failed", item.job_id)
 
     async def _publish(self, event: Event) -> None:
         ack = await self.bus.publish(event)
