@@ -20,6 +20,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
+from contracts.spec import local_tiers
 from services.kit.settings import load_settings, write_stack_file
 from simswarm.stack import EmbeddedStack, StackError
 
@@ -72,8 +75,9 @@ class Supervisor:
                 database_url=os.environ.get("DATABASE_URL") or None,
                 s3_endpoint=os.environ.get("S3_ENDPOINT") or None,
             ).start()
+            # One user on their own machine: the routing table's caps at their absolute maxima.
             write_stack_file(self.home, {**self.stack.settings_values(), "gateway_host": self.host,
-                                         "gateway_port": self.port})
+                                         "gateway_port": self.port, "tiers": msgspec.to_builtins(local_tiers())})
             asyncio.run(self._bootstrap())
             for name in self.services:
                 self.procs[name] = ServiceProcess(name)

@@ -1,0 +1,71 @@
+"""Pure checks behind the gateway's input limits: text rules, tier caps, the local table, JSON depth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from contracts.spec import (
+    DEFAULT_TIERS,
+    MAX_AGENTS,
+    JobSpec,
+    Tier,
+    TierCapError,
+    check_tier_caps,
+    local_tiers,
+)
+from contracts.text import control_character_problem
+from services.gateway.limits import MAX_JSON_DEPTH, body_limit, json_depth_exceeds
+from services.kit.settings import load_settings, write_stack_file
+
+
+@pytest.mark.parametrize(
+    ("value", "multiline", "problem"),
+    [
+        ("plain text", False, None),
+        ("tab\there", False, "contains the control character U+0009 at position 3; it must be one line of text"),
+        ("tab\there\r\n", True, None),
+        ("bell\x07", True, "contains the control character U+0007 at position 4; "
+                           "only tab, newline and carriage return are allowed"),
+        ("c1 \x9b", True, "contains the control character U+009B at position 3; "
+                          "only tab, newline and carriage return are allowed"),
+        ("ümlaut and emoji 🎲", False, None),
+    ],
+)
+def test_control_character_problem(value, multiline, problem):
+    assert control_character_problem(value, multiline=multiline) == problem
+
+
+def test_a_trailing_newline_does_not_slip_through_the_line_pattern():
+    with pytest.raises(msgspec.ValidationError, match=r"\$\.goal"):
+        msgspec.json.decode(b'{"seed_text": "s", "goal": "Will it happen?\\n"}', type=JobSpec)
+
+
+def test_tier_caps_name_the_cap():
+    spec = JobSpec(seed_text="s", goal="Will it happen?", agents=DEFAULT_TIERS[Tier.SMALL].max_agents + 1)
+    with pytest.raises(TierCapError) as info:
+        check_tier_caps(spec, DEFAULT_TIERS)
+    assert info.value.field == "agents" and info.value.cap == "max_agents"
+    check_tier_caps(spec, local_tiers())  # the local table is generous
+
+
+def test_the_local_table_survives_the_stack_file(tmp_path: Path):
+    write_stack_file(tmp_path, {"tiers": msgspec.to_builtins(local_tiers())})
+    settings = load_settings(env={"SIMSWARM_HOME": str(tmp_path)})
+    assert settings.tiers[Tier.SMALL].max_agents == MAX_AGENTS
+    assert settings.tiers[Tier.SMALL].model == DEFAULT_TIERS[Tier.SMALL].model
+
+
+def test_json_depth():
+    assert not json_depth_exceeds(b'{"a": [{"b": [1, 2]}]}')
+    assert json_depth_exceeds(b"[" * (MAX_JSON_DEPTH + 1))
+    assert not json_depth_exceeds(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH)
+    # Brackets inside strings (with escaped quotes) do not count.
+    assert not json_depth_exceeds(b'{"seed_text": "' + b'[\\"' * 1000 + b'"}')
+
+
+def test_body_limits_by_route():
+    assert body_limit("/api/jobs") == body_limit("/api/jobs/draft") > body_limit("/api/auth/login")
+    assert body_limit("/api/jobsx") == body_limit("/api/keys")
