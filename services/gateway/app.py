@@ -131,6 +131,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             if "422" in responses:
                 responses["422"] = {"description": "Invalid input; `detail` names the field", "content": error_ref}
             responses.setdefault("500", {"description": "Internal error", "content": error_ref})
+            # Every route sits behind the body limits (services/gateway/limits.py).
+            responses.setdefault("413", {"description": "Request body too large (`body_too_large`)",
+                                         "content": error_ref})
+            if "requestBody" in op:
+                responses.setdefault("422", {"description": "Invalid input; `detail` names the field",
+                                             "content": error_ref})
             for status, resp in responses.items():
                 # Routes with a non-JSON response class (markdown, SSE, metrics) still fail in JSON.
                 if status[0] in "45" and "application/json" not in resp.get("content", {}):

@@ -69,3 +69,25 @@ def test_json_depth():
 def test_body_limits_by_route():
     assert body_limit("/api/jobs") == body_limit("/api/jobs/draft") > body_limit("/api/auth/login")
     assert body_limit("/api/jobsx") == body_limit("/api/keys")
+
+
+def test_openapi_documents_the_limits():
+    from services.gateway.app import create_app
+    from services.kit.settings import Settings
+
+    doc = create_app(Settings(home=Path("/nonexistent"))).openapi()
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            assert "413" in op["responses"], (method, path)
+            if "requestBody" in op:
+                assert "422" in op["responses"], (method, path)
+    schemas = doc["components"]["schemas"]
+    spec, market = schemas["JobSpec"]["properties"], schemas["MarketSpec"]["properties"]
+    assert spec["seed_text"]["maxLength"] == 50_000 and "pattern" in spec["seed_text"]
+    assert spec["goal"]["maxLength"] == 1_000 and "pattern" in spec["goal"]
+    assert market["rationale"]["maxLength"] == 2_000 and "pattern" in market["rationale"]
+    seed = next(s for s in spec["random_seed"]["anyOf"] if s.get("type") == "integer")
+    assert seed["minimum"] == 0 and seed["maximum"] == 2**63 - 1
+    creds = schemas["Credentials"]["properties"]
+    assert creds["email"]["maxLength"] == 320 and "pattern" in creds["email"]
+    assert "/api/docs" not in doc["paths"]  # the UI and its assets are not API operations
