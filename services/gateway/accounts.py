@@ -160,17 +160,20 @@ class Accounts:
             await conn.execute(f"UPDATE {self.s}.users SET password_hash = $2 WHERE id = $1", user_id, new_hash)
             await self._revoke_all(conn, user_id)
 
-    async def delete_user(self, user_id: str, password: str | None) -> None:
-        """Delete an account: revoke every session and key, forget the e-mail and the password hash.
-
-        The row stays (jobs and keys refer to it) under a placeholder address, so the real address can
-        be registered again. A user with a password must confirm with it (AccountError otherwise).
-        """
+    async def confirm_deletion(self, user_id: str, password: str | None) -> None:
+        """A user with a password must confirm a deletion with it (AccountError otherwise)."""
         row = await self.pool.fetchrow(f"SELECT password_hash FROM {self.s}.users WHERE id = $1", user_id)
         if row is not None and row["password_hash"]:
             if password is None:
                 raise AccountError("password_required", "password: required to delete an account")
             await self._check_password(user_id, password)
+
+    async def delete_user(self, user_id: str) -> None:
+        """Delete an account: revoke every session and key, forget the e-mail and the password hash.
+
+        The row stays (jobs and keys refer to it) under a placeholder address, so the real address can
+        be registered again. Call `confirm_deletion` first.
+        """
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 f"""UPDATE {self.s}.users SET deleted_at = now(), password_hash = NULL,

@@ -88,6 +88,16 @@ class JobsStore:
         return {**dict(pending), "status": "created", "stage": "created", "updated_at": pending["created_at"],
                 "pending": True}
 
+    async def live_job_ids(self, owner_id: str, terminal: list[str]) -> list[str]:
+        """Every job of the owner not yet in one of the `terminal` statuses (deleted or not)."""
+        if not await self.has_projection():
+            return []
+        rows = await self.pool.fetch(
+            f"SELECT job_id FROM {self.p}.jobs WHERE owner_id = $1 AND NOT (status = ANY($2::text[]))",
+            owner_id, terminal,
+        )
+        return [r["job_id"] for r in rows]
+
     async def list_owned(
         self, owner_id: str, *, status: str | None, page: int, per_page: int
     ) -> tuple[list[dict[str, Any]], int]:

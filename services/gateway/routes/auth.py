@@ -6,6 +6,7 @@ Log-in, registration and password change are rate limited per client address and
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,13 +14,18 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
+from contracts.commands import CancelJob
+from contracts.spec import TERMINAL_STATUSES
+from services.gateway import commands
 from services.gateway.accounts import AccountError, user_dict
 from services.gateway.api_models import ApiKey, AuthResult, NewApiKey
 from services.gateway.auth import Ctx, CurrentUser, rate_limit
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ratelimit import client_address
 from services.gateway.text_fields import Email, KeyName, Password
+from services.kit.telemetry import current_traceparent
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
 MAX_KEY_DAYS = 3650
 
@@ -147,21 +153,36 @@ async def change_password(body: PasswordChange, ctx: Ctx, user: CurrentUser, req
 @router.delete(
     "/api/profile/account", status_code=204, tags=["profile"], summary="Delete my account",
     responses={204: {"description": "Deleted; every session and key is revoked"},
-               **error_responses(401, 403, 422, 429)},
+               **error_responses(401, 403, 422, 429, 502, 503)},
 )
 async def delete_account(ctx: Ctx, user: CurrentUser, request: Request, body: AccountDeletion | None = None) -> Response:
-    """Delete the caller's account: every session and API key stops working at once, and the e-mail
-    address and password hash are forgotten (the address can be registered again).
+    """Delete the caller's account: its live jobs are cancelled (their pods torn down), every session
+    and API key stops working at once, and the e-mail address and password hash are forgotten (the
+    address can be registered again).
 
     Body `{"password": ...}`: required when the account has a password (422 `password_required`,
-    403 `wrong_password`); the local user of `simswarm up` has none.
+    403 `wrong_password`); the local user of `simswarm up` has none. 502/503 when a cancel cannot be
+    delivered: the account is then kept, so a retry finishes the job.
     """
     await rate_limit(ctx, "login_ip", client_address(request))
     await rate_limit(ctx, "login_account", _account_key(user.email))
     try:
-        await ctx.accounts.delete_user(user.user_id, (body or AccountDeletion()).password)
+        await ctx.accounts.confirm_deletion(user.user_id, (body or AccountDeletion()).password)
     except AccountError as exc:
         raise ApiError(403 if exc.code == "wrong_password" else 422, exc.code, exc.detail) from None
+    for job_id in await ctx.jobs.live_job_ids(user.user_id, sorted(s.value for s in TERMINAL_STATUSES)):
+        # Cancel before deleting: nobody could stop these pods' billing once the account is gone.
+        try:
+            await commands.cancel_job(
+                ctx.bus, CancelJob(job_id=job_id, requested_by=user.user_id, reason="account deleted",
+                                   traceparent=current_traceparent()),
+                ctx.command_timeout_s,
+            )
+        except ApiError as exc:
+            if exc.status >= 500:  # not delivered: keep the account so that a retry cancels it
+                raise
+            log.info("account deletion: job %s not cancelled: %s", job_id, exc.code)
+    await ctx.accounts.delete_user(user.user_id)
     return Response(status_code=204)
 
 

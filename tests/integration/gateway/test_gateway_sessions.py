@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from contracts.commands import CancelJob
+
 pytestmark = pytest.mark.integration
 
 PASSWORD = "correct horse battery"
@@ -97,6 +99,34 @@ async def test_account_deletion_revokes_everything_and_frees_the_address(gw):
     assert row["n"] == 0
     r = await gw.client.post("/api/auth/register", json={"email": email, "password": PASSWORD})
     assert r.status_code == 201
+
+
+async def test_account_deletion_cancels_live_jobs_first(gw):
+    _, session = await _register(gw)
+    spec = {"seed_text": "The central bank meets on Thursday.", "goal": "Will the bank cut rates?",
+            "tier": "small", "policy": "heuristic"}
+    r = await gw.client.post("/api/jobs", json=spec, headers=_bearer(session))
+    assert r.status_code == 201, r.text
+    live = r.json()["job_id"]
+    done = await gw.put_job(owner_id=gw.commands[-1].owner_id, status="completed", stage="completed")
+
+    r = await gw.client.request("DELETE", "/api/profile/account", headers=_bearer(session), json={"password": PASSWORD})
+    assert r.status_code == 204, r.text
+    cancelled = [c.job_id for c in gw.commands if isinstance(c, CancelJob)]
+    assert cancelled == [live] and done not in cancelled
+    assert gw.commands[-1].reason == "account deleted"
+
+
+async def test_account_deletion_is_kept_when_the_cancel_cannot_be_delivered(gw_no_orchestrator):
+    gw = gw_no_orchestrator
+    gw.app.state.ctx.command_timeout_s = 0.5
+    r = await gw.client.post("/api/auth/register", json={"email": f"u-{uuid.uuid4().hex[:8]}@example.com",
+                                                         "password": PASSWORD})
+    session, owner = r.json()["token"], r.json()["user"]["id"]
+    await gw.put_job(owner_id=owner, status="running", stage="running")
+    r = await gw.client.request("DELETE", "/api/profile/account", headers=_bearer(session), json={"password": PASSWORD})
+    assert r.status_code == 503 and r.json()["code"] == "orchestrator_unavailable", r.text
+    assert await _works(gw, session)  # nothing revoked: a retry can finish the deletion
 
 
 async def test_api_keys_may_expire(gw):
