@@ -7,6 +7,7 @@ Log-in, registration and password change are rate limited per client address and
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from services.kit.telemetry import current_traceparent
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
+_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_KEY_DAYS = 3650
 
 
@@ -215,6 +217,7 @@ async def list_keys(ctx: Ctx, user: CurrentUser) -> list[dict[str, Any]]:
 )
 async def revoke_key(key_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """Revoke one of the caller's keys; it stops working at once."""
-    if not await ctx.accounts.revoke_api_key(user.user_id, key_id):
+    # Ids are hex; anything else (a NUL byte would reach Postgres and fail there) cannot be a key.
+    if not _KEY_ID.match(key_id) or not await ctx.accounts.revoke_api_key(user.user_id, key_id):
         raise ApiError(404, "key_not_found", f"API key {key_id[:64]!r} not found")
     return Response(status_code=204)

@@ -210,3 +210,8 @@ async def test_resume_points_beyond_the_stream_are_422(gw):
     # The end of the stream itself is a valid resume point: nothing newer.
     r = await gw.client.get(f"/api/jobs/{job_id}/events?after_seq=0", headers=gw.as_alice)
     assert r.status_code == 200
+
+
+async def test_a_key_id_with_a_nul_byte_is_simply_not_found(gw):
+    r = await gw.client.delete("/api/keys/ab%00cd", headers=gw.as_alice)
+    assert r.status_code == 404 and r.json()["code"] == "key_not_found", r.text
