@@ -91,3 +91,12 @@ def test_openapi_documents_the_limits():
     creds = schemas["Credentials"]["properties"]
     assert creds["email"]["maxLength"] == 320 and "pattern" in creds["email"]
     assert "/api/docs" not in doc["paths"]  # the UI and its assets are not API operations
+
+
+def test_a_create_job_command_with_a_nul_byte_does_not_decode():
+    """What the orchestrator decodes: a client that bypasses the gateway meets the same rule."""
+    from contracts.commands import CreateJob
+
+    raw = b'{"job_id": "j1", "owner_id": "u1", "spec": {"seed_text": "s", "goal": "Will it\\u0000 happen?"}}'
+    with pytest.raises(msgspec.ValidationError, match=r"\$\.spec\.goal"):
+        msgspec.json.decode(raw, type=CreateJob)
