@@ -160,13 +160,23 @@ class Accounts:
             await conn.execute(f"UPDATE {self.s}.users SET password_hash = $2 WHERE id = $1", user_id, new_hash)
             await self._revoke_all(conn, user_id)
 
-    async def confirm_deletion(self, user_id: str, password: str | None) -> None:
-        """A user with a password must confirm a deletion with it (AccountError otherwise)."""
-        row = await self.pool.fetchrow(f"SELECT password_hash FROM {self.s}.users WHERE id = $1", user_id)
-        if row is not None and row["password_hash"]:
+    async def confirm_deletion(self, user_id: str, password: str | None, confirm_email: str | None) -> None:
+        """A deletion must be confirmed: with the password, or for an account without one (the local
+        user) by repeating its e-mail address, so no stray request (a client bug, a fuzzer) deletes it.
+
+        AccountError `password_required`, `wrong_password` or `confirmation_required` otherwise.
+        """
+        row = await self.pool.fetchrow(f"SELECT email, password_hash FROM {self.s}.users WHERE id = $1", user_id)
+        if row is None:
+            return
+        if row["password_hash"]:
             if password is None:
                 raise AccountError("password_required", "password: required to delete an account")
             await self._check_password(user_id, password)
+        elif (confirm_email or "").strip().lower() != row["email"].lower():
+            raise AccountError(
+                "confirmation_required", "confirm_email: repeat the account's e-mail address to delete it"
+            )
 
     async def delete_user(self, user_id: str) -> None:
         """Delete an account: revoke every session and key, forget the e-mail and the password hash.

@@ -52,6 +52,8 @@ class PasswordChange(BaseModel):
 
 class AccountDeletion(BaseModel):
     password: Password | None = Field(default=None, description="Required when the account has one")
+    confirm_email: Email | None = Field(
+        default=None, description="For an account without a password: its e-mail address, as a confirmation")
 
 
 def _account_key(email: str) -> str:
@@ -163,13 +165,15 @@ async def delete_account(ctx: Ctx, user: CurrentUser, request: Request, body: Ac
     address can be registered again).
 
     Body `{"password": ...}`: required when the account has a password (422 `password_required`,
-    403 `wrong_password`); the local user of `simswarm up` has none. 502/503 when a cancel cannot be
+    403 `wrong_password`); an account without one (the local user of `simswarm up`) confirms with
+    `{"confirm_email": ...}` (422 `confirmation_required`). 502/503 when a cancel cannot be
     delivered: the account is then kept, so a retry finishes the job.
     """
     await rate_limit(ctx, "login_ip", client_address(request))
     await rate_limit(ctx, "login_account", _account_key(user.email))
     try:
-        await ctx.accounts.confirm_deletion(user.user_id, (body or AccountDeletion()).password)
+        confirm = body or AccountDeletion()
+        await ctx.accounts.confirm_deletion(user.user_id, confirm.password, confirm.confirm_email)
     except AccountError as exc:
         raise ApiError(403 if exc.code == "wrong_password" else 422, exc.code, exc.detail) from None
     for job_id in await ctx.jobs.live_job_ids(user.user_id, sorted(s.value for s in TERMINAL_STATUSES)):

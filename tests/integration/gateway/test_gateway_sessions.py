@@ -129,6 +129,21 @@ async def test_account_deletion_is_kept_when_the_cancel_cannot_be_delivered(gw_n
     assert await _works(gw, session)  # nothing revoked: a retry can finish the deletion
 
 
+async def test_an_account_without_password_confirms_deletion_with_its_address(gw):
+    """The local user of `simswarm up` has no password: a bare DELETE (a client bug, a fuzzer) must not
+    delete it."""
+    for body in (None, {}, {"confirm_email": "someone-else@example.com"}):
+        r = await gw.client.request("DELETE", "/api/profile/account", headers=gw.as_alice, json=body)
+        assert r.status_code == 422 and r.json()["code"] == "confirmation_required", r.text
+    assert await _works(gw, gw.alice_key)
+    email = await gw.pool.fetchval(f"SELECT email FROM {gw.app.state.ctx.accounts.s}.users WHERE id = $1", gw.alice)
+    r = await gw.client.request("DELETE", "/api/profile/account", headers=gw.as_alice,
+                                json={"confirm_email": email.upper()})
+    assert r.status_code == 204, r.text
+    assert not await _works(gw, gw.alice_key)
+    assert await _works(gw, gw.bob_key)  # nobody else's account is touched
+
+
 async def test_api_keys_may_expire(gw):
     r = await gw.client.post("/api/keys", json={"name": "week", "expires_in_days": 7}, headers=gw.as_alice)
     assert r.status_code == 201, r.text
