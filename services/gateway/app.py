@@ -19,7 +19,7 @@ from services.gateway.errors import ErrorBody, install_error_handlers
 from services.gateway.jobs_store import JobsStore
 from services.gateway.limits import BodyLimitMiddleware
 from services.gateway.metrics import Metrics, MetricsMiddleware
-from services.gateway.ratelimit import RateLimiter, parse_trusted_proxies
+from services.gateway.ratelimit import RateLimiter, parse_limits, parse_trusted_proxies
 from services.gateway.routes import auth, docs, health, job_data, jobs, stream
 from services.gateway.schema import check_ident, ensure_schema
 from services.kit.settings import Settings
@@ -44,6 +44,7 @@ def create_app(
     """
     check_ident(gateway_schema)
     check_ident(projection_schema)
+    parse_limits(settings.rate_limits)  # a bad setting stops the start, naming the entry
     metrics = Metrics()
 
     @asynccontextmanager

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from services.gateway.app import create_app
 from services.gateway.ratelimit import (
     DEFAULT_LIMITS,
     RateLimit,
@@ -59,3 +60,11 @@ def _request(host: str | None) -> Any:
 ])
 def test_client_address_keys(host, key):
     assert client_address(_request(host)) == key
+
+
+@pytest.mark.parametrize(("field", "value"), [("rate_limits", "login_ip=lots"), ("trusted_proxies", "my-proxy")])
+def test_the_app_refuses_to_start_with_a_bad_setting(tmp_path, field, value):
+    settings = load_settings({"SIMSWARM_HOME": str(tmp_path)})
+    setattr(settings, field, value)
+    with pytest.raises(SettingsError, match=field):
+        create_app(settings)
