@@ -1,7 +1,8 @@
 """Accounts: register, log in/out (session tokens), password change, account deletion, API keys.
 
-Log-in, registration and password change are rate limited per client address and per account
-(services.gateway.ratelimit): each costs an argon2 hash, and they are what a guesser hammers.
+Log-in, registration, password change and account deletion are rate limited per client address
+and per account (services.gateway.ratelimit): each costs an argon2 hash, and they are what a guesser
+hammers.
 """
 
 from __future__ import annotations
