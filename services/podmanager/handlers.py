@@ -36,7 +36,12 @@ from services.podmanager.worker_client import WorkerClient
 
 log = logging.getLogger(__name__)
 
-HANDLED = ["PodRequested", "RunRequested", "PodTeardownRequested"]
+# One consumer per kind of work (see main.py): a run is followed for hours, provisioning waits for
+# health, teardown is quick and must never wait behind either.
+PROVISIONING = ["PodRequested"]
+RUNS = ["RunRequested"]
+TEARDOWNS = ["PodTeardownRequested"]
+HANDLED = PROVISIONING + RUNS + TEARDOWNS
 
 
 @contextlib.asynccontextmanager

@@ -1,30 +1,75 @@
-"""Composition root of the pod manager: `serve(settings, stop)` wires the adapters and runs until stop."""
+"""Composition root of the pod manager: `serve(settings, stop)` wires the adapters and runs until stop.
+
+One durable consumer per kind of work (docs/adr/0004-podmanager-consumer-per-kind-of-work.md): runs are
+followed for hours with their RunRequested un-acked, so they get their own consumer and slots, and
+provisioning (which holds its message through the health wait) and teardown get theirs. A full set
+of run slots can then never hold back a cancel's teardown or a new pod.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
+
+import msgspec
 
 from services.kit.bus import Bus
 from services.kit.db import create_pool
 from services.kit.objectstore import ObjectStore
+from services.kit.service import run_until_stopped
 from services.kit.settings import Settings
-from services.podmanager.handlers import HANDLED, PodManager
+from services.podmanager.handlers import PROVISIONING, RUNS, TEARDOWNS, PodManager
 from services.podmanager.pods_repo import PodRepository
-from services.podmanager.providers import make_provider
+from services.podmanager.providers import PodProvider, make_provider
 from services.podmanager.reaper import Reaper
 
 log = logging.getLogger(__name__)
 
 DURABLE = "podmanager"
+MAX_RUNS_ENV = "SIMSWARM_PODMANAGER_MAX_RUNS"
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Consume PodRequested, RunRequested and PodTeardownRequested; run the reaper; return on `stop`."""
-    provider = make_provider(settings)
+class PodManagerOptions(msgspec.Struct, kw_only=True):
+    """Consumer names and slots; the defaults are production's. Tests use unique names and few slots.
+
+    The run consumer keeps the historical durable name, so RunRequested messages un-acked by an older
+    single-consumer pod manager are redelivered to it after an upgrade (re-attaching to their runs).
+    """
+
+    durable: str = DURABLE  # runs: `<durable>`; provisioning: `<durable>-provision`; teardown: `<durable>-teardown`
+    deliver_new: bool = False  # brand-new consumers start at the stream's end (tests)
+    max_runs: int = 64  # runs followed at once; more RunRequested wait on the stream
+    max_provisioning: int = 32  # pods provisioned and waited healthy at once
+    max_teardowns: int = 16
+    reaper: bool = True
+
+    @classmethod
+    def from_env(cls) -> PodManagerOptions:
+        """The defaults, with `SIMSWARM_PODMANAGER_MAX_RUNS` when set."""
+        raw = os.environ.get(MAX_RUNS_ENV)
+        if not raw:
+            return cls()
+        try:
+            max_runs = int(raw)
+        except ValueError:
+            raise ValueError(f"{MAX_RUNS_ENV} must be a whole number of runs, not {raw!r}") from None
+        if max_runs < 1:
+            raise ValueError(f"{MAX_RUNS_ENV} must be at least 1, not {max_runs}")
+        return cls(max_runs=max_runs)
+
+
+async def serve(settings: Settings, stop: asyncio.Event, options: PodManagerOptions | None = None, *,
+                provider: PodProvider | None = None) -> None:
+    """Consume PodRequested, RunRequested and PodTeardownRequested (one consumer each); run the reaper.
+
+    `provider` replaces the one `settings.pod_provider` names (tests pass a local provider whose
+    worker they script). Returns when `stop` is set or a consumer dies.
+    """
+    opts = options or PodManagerOptions.from_env()
+    provider = provider or make_provider(settings)
     bus = await Bus.connect(settings.nats_url, name="podmanager")
-    pool = await create_pool(settings.database_url, max_size=4)
+    pool = await create_pool(settings.database_url, max_size=6)
     manager: PodManager | None = None
     try:
         await bus.ensure_streams()
@@ -33,17 +78,23 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         pods = PodRepository(pool)
         await pods.migrate()
         manager = PodManager(bus=bus, store=store, pods=pods, provider=provider, llm_url=settings.llm_url)
-        # Runs are followed for hours with the message un-acked: ack_wait is kept alive by in_progress().
-        consumer = await bus.consume(DURABLE, HANDLED, manager.handle, max_ack_pending=64, ack_wait=60.0,
-                                     max_deliver=10)
-        reaper = Reaper(bus=bus, provider=provider, pods=pods, lock=manager.lock)
-        reaper_task = asyncio.create_task(reaper.run(stop), name="podmanager-reaper")
-        log.info("podmanager serving with the %s provider", provider.name)
-        await stop.wait()
-        consumer.cancel()
-        for task in (consumer, reaper_task):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Every consumer's messages are kept alive by in_progress() while their work goes on.
+        consumers = [
+            await bus.consume(opts.durable, RUNS, manager.handle, max_ack_pending=opts.max_runs, ack_wait=60.0,
+                              max_deliver=10, deliver_new=opts.deliver_new),
+            await bus.consume(f"{opts.durable}-provision", PROVISIONING, manager.handle,
+                              max_ack_pending=opts.max_provisioning, ack_wait=60.0, max_deliver=10,
+                              deliver_new=opts.deliver_new),
+            await bus.consume(f"{opts.durable}-teardown", TEARDOWNS, manager.handle,
+                              max_ack_pending=opts.max_teardowns, ack_wait=60.0, max_deliver=10,
+                              deliver_new=opts.deliver_new),
+        ]
+        tasks = list(consumers)
+        if opts.reaper:
+            reaper = Reaper(bus=bus, provider=provider, pods=pods, lock=manager.lock)
+            tasks.append(asyncio.create_task(reaper.run(stop), name="podmanager-reaper"))
+        log.info("podmanager serving with the %s provider (%d run slots)", provider.name, opts.max_runs)
+        await run_until_stopped(stop, *tasks)
     finally:
         await bus.close()
         if manager is not None:
