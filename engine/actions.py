@@ -73,7 +73,8 @@ class RoundApplier:
             return None
         if kind == "create_post":
             text = self._text(args)
-            idx = plat.create_post(agent, rnd, text, w.scorer.score(text, w.question))
+            stance, claim = w.post_stance(agent, args, text)
+            idx = plat.create_post(agent, rnd, text, stance, claim)
             self.stats["agent_posts"][agent] += 1
             return {"post_id": w.post_id(idx)}
         if kind == "follow":
@@ -90,7 +91,8 @@ class RoundApplier:
         author = int(plat.cols["author"][post])
         if kind == "reply":
             text = self._text(args)
-            idx = plat.reply(agent, rnd, post, text, w.scorer.score(text, w.question))
+            stance, claim = w.post_stance(agent, args, text)
+            idx = plat.reply(agent, rnd, post, text, stance, claim)
             self.stats["agent_posts"][agent] += 1
             self._interact("replies", agent, author)
             return {"post_id": w.post_id(idx), "parent_id": w.post_id(post)}
@@ -171,6 +173,8 @@ class RoundApplier:
                 success, error = False, str(exc)
             except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
                 success, error = False, f"invalid arguments: {exc}"
+            if isinstance(action.args, dict) and "probability" in action.args:
+                w.declare(agent, action.args.get("probability"))  # the LLM's stated belief (docs/engine.md)
             if success and kind in _COUNTED:
                 key = _COUNTED[kind]
                 totals[agent, TOTAL_KEYS.index(key)] += 1

@@ -8,15 +8,12 @@ name stay two entities (ids `name`, `name-2`): duplicates are never merged silen
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any
 
 import msgspec
 
 from engine.stance import StanceScorer
-from engine.text import clean, sentences, shorten, slugify, unique_slug
-
-MAX_ENTITIES = 16
+from engine.text import clean, shorten, slugify, unique_slug
 
 
 class Entity(msgspec.Struct, kw_only=True):
@@ -28,6 +25,8 @@ class Entity(msgspec.Struct, kw_only=True):
     summary: str
     stance: float = 0.0  # in [-1, 1] toward YES on the goal
     weight: float = 1.0  # prominence in the seed: how many clones it gets in large populations
+    aliases: list[str] = []  # other names of the same entity in the seed (an acronym, a surname)
+    salience: float = 0.0  # in [0, 1]: how much the seed is about it (1 = the most)
 
 
 _CAP_WORD = r"(?:[A-Z][\w'’&.-]*[\w]|[A-Z])"
@@ -82,58 +81,301 @@ ARCHETYPES: tuple[tuple[str, str, float, str], ...] = (
 )
 
 
-def _guess_type(name: str, prefix: str) -> str:
+_PUBLIC = re.compile(
+    r"\b(Ministry|Department|Agency|Authority|Commission|Council|Parliament|Congress|Senate|House of|Court|"
+    r"Government|Administration|Board|Bureau|Regulator|Police|Army|Navy|Treasury|Central Bank|Reserve|"
+    r"Federal|National|Legislature|Assembly|Cabinet|Office of|Inspectorate|Tribunal|Municipality|City Council)\b")
+_GROUPISH = re.compile(r"\b(Caucus|Coalition|Bloc|Alliance|Movement|Campaign|Members|Residents|Workers|Voters|"
+                       r"Fans|Creators|Parents|Families|Group|Faction)\b")
+# Nouns that make the capitalised phrase before them an object or a product, not an actor.
+_OBJECT_NOUNS = frozenset(
+    """aircraft jet jets plane planes airliner helicopter helicopters vehicle vehicles truck trucks car cars ship
+    ships tanker tankers vessel vessels drone drones phone phones device devices model models engine engines
+    rocket rockets satellite satellites software app apps game games film films movie movies trailer trailers
+    album song book drug drugs vaccine pill token tokens coin chip chips console consoles flight flights runway
+    runways bridge highway pipeline reactor headset lineup series episode franchise""".split())
+_LOCATIVE = frozenset("in at from to near across into outside inside off via through around toward towards".split())
+_SPEECH = re.compile(r"\b(said|says|say|argued|argues|warned|warns|told|stated|states|claimed|claims|announced|"
+                     r"announces|insisted|insists|noted|notes|predicted|predicts|believes|believe|estimated|"
+                     r"estimates|expects|expect|reported|reports|wrote|writes|added|adds|according to|confirmed|"
+                     r"confirms|denied|denies|argue|warn|projected|projects|forecast|forecasts)\b", re.IGNORECASE)
+_JOINERS = {"of", "the", "and", "for", "&", "de", "la", "von", "van"}
+
+
+def _initials(name: str, with_joiners: bool = False) -> str:
+    words = [w for w in re.split(r"[\s\-]+", name) if w]
+    return "".join(w[0].upper() for w in words if with_joiners or w.lower() not in _JOINERS)
+
+
+def guess_type(name: str, titled: bool = False) -> str:
+    """person, organization, public_body or group, from the name's shape and words."""
+    if titled:
+        return "person"
+    if _PUBLIC.search(name):
+        return "public_body"
+    if _GROUPISH.search(name):
+        return "group"
     if _ORG_HINTS.search(name):
         return "organization"
-    if _PERSON_TITLES.search(prefix):
-        return "person"
     words = name.split()
     if len(words) == 1 and name.isupper() and len(name) >= 2:
         return "organization"
-    if len(words) in (2, 3) and all(w[:1].isupper() and w[1:].islower() for w in words):
+    if len(words) in (2, 3) and all(w[:1].isupper() and w[1:].islower() and w.isalpha() for w in words):
         return "person"
-    return "group"
+    return "organization"
 
 
-def _scan(seed: str) -> tuple[Counter[str], dict[str, int], dict[str, str]]:
-    counts: Counter[str] = Counter()
-    first: dict[str, int] = {}
-    types: dict[str, str] = {}
-    for match in _PHRASE.finditer(seed):
-        words = match.group(0).replace("’", "'").split()
-        titled = False
-        while words and (words[0] in _CAP_STOP or words[0].rstrip(".") in _TITLES):
-            titled = titled or words[0].rstrip(".") in _TITLES
-            words = words[1:]
-        while words and (words[-1] in _CAP_STOP or words[-1].lower() in {"of", "the", "and", "for", "&"}):
-            words = words[:-1]
-        name = " ".join(words).strip(" .,'-")
-        if name.endswith("'s"):
-            name = name[:-2]
-        if len(name) < 2 or name in _CAP_STOP or not any(c.isalpha() for c in name):
+def _headline_line(line: str, first: bool) -> bool:
+    letters = [c for c in line if c.isalpha()]
+    if not letters:
+        return True
+    if sum(c.isupper() for c in letters) / len(letters) > 0.7:
+        return True  # ALL-CAPS headline or dateline
+    stripped = line.rstrip()
+    if stripped.endswith(":"):
+        return True  # a section header ("Incident details:")
+    return first and not stripped.endswith((".", "!", "?", '"', "”")) and len(stripped.split()) <= 16
+
+
+_DATELINE = re.compile(r"^\s*[A-Z][A-Za-z0-9 .,'-]{1,40}(?:\([A-Za-z ]+\))?\s+[—–]\s+|^\s*[A-Z][A-Z .,]{1,30}\s*[—–-]{1,2}\s+")
+# Acronyms of things and concepts, not actors.
+_GENERIC_ACRONYMS = frozenset("AI ML IT TV PC GDP IPO ETF EV EVS VR AR API CPU GPU USD EUR GBP OK PR HR ID CEO CFO "
+                              "CTO COO NOTAM LLM LLMS AGI SUV Q1 Q2 Q3 Q4 FY PM AM GMT UTC ESG KPI".split())
+
+
+def body_text(seed: str) -> list[str]:
+    """The seed's prose lines: headlines, section headers and datelines removed, bullets unwrapped."""
+    out: list[str] = []
+    seen_text = False
+    for raw in seed.splitlines():
+        line = raw.strip()
+        if not line:
             continue
-        counts[name] += 1
-        if name not in first:
-            first[name] = match.start()
-            types[name] = "person" if titled else _guess_type(name, seed[max(0, match.start() - 12) : match.start()])
+        if _headline_line(line, not seen_text):
+            seen_text = True
+            continue
+        seen_text = True
+        line = re.sub(r"^[-*•·]\s+|^\d+[.)]\s+", "", line)
+        m = _DATELINE.match(line)
+        if m and len(m.group(0).split()) <= 6:
+            line = line[m.end():]
+        out.append(line)
+    return out
+
+
+class _Candidate:
+    __slots__ = ("name", "mentions", "first", "titled", "object_uses", "place_uses", "subject_uses", "aliases",
+                 "inner_uses", "personal")
+
+    def __init__(self, name: str, first: int) -> None:
+        self.name, self.first = name, first
+        self.mentions = self.object_uses = self.place_uses = self.subject_uses = 0
+        self.titled = self.personal = False
+        self.inner_uses = 0  # mentions not at the start of a sentence
+        self.aliases: list[str] = []
+
+
+def _scan(lines: list[str]) -> tuple[dict[str, _Candidate], dict[str, str]]:
+    """Candidate names with how they are used, and explicit aliases from "Name (ACR)"."""
+    text = "\n".join(lines)
+    lower_words = set(re.findall(r"(?<![.!?]\s)(?<!^)\b([a-z][a-z'-]+)\b", text))
+    cands: dict[str, _Candidate] = {}
+    explicit: dict[str, str] = {}
+    for m in re.finditer(r"([A-Z][\w&'.\- ]{3,80}?)\s+\(([A-Z][A-Za-z&.]{1,9})\)", text):
+        full = m.group(1).split(". ")[-1]
+        full_words = full.split()
+        acr = m.group(2).replace(".", "")
+        for k in range(len(full_words)):
+            tail = " ".join(full_words[k:])
+            if _initials(tail) == acr.upper() or _initials(tail, True) == acr.upper():
+                explicit[acr] = tail
+                break
+    pos = 0
+    for line in lines:
+        for match in _pieces(line):
+            words = match.group(0).replace("’", "'").split()
+            start = match.start()
+            titled = match.titled
+            sentence_start = start == 0 or bool(re.search(r"[.!?:;\"“(]\s*$", line[:start]))
+            while words and (words[0] in _CAP_STOP or words[0].rstrip(".") in _TITLES):
+                titled = titled or words[0].rstrip(".") in _TITLES
+                words = words[1:]
+                sentence_start = False
+            if sentence_start and words and words[0].lower() in lower_words and not words[0].isupper():
+                words = words[1:]  # a common word capitalised because it starts the sentence
+            while words and (words[-1] in _CAP_STOP or words[-1].lower() in _JOINERS):
+                words = words[:-1]
+            if words:
+                start += max(0, match.group(0).replace("’", "'").find(words[0]))
+            name = " ".join(words).strip(" .,'-")
+            if name.endswith("'s"):
+                name = name[:-2]
+            if len(name) < 2 or name in _CAP_STOP or not any(c.isalpha() for c in name):
+                continue
+            if len(words) == 1 and name.lower() in lower_words and not name.isupper():
+                continue  # a common word in capitals (a heading word), not a name
+            while len(words) > 1 and words[-1].lower() in _OBJECT_NOUNS:
+                words = words[:-1]  # "Air Canada Express Flight" -> the operator
+                name = " ".join(words)
+            if re.fullmatch(r"[\d\W]+", name) or (name.isupper() and len(name) > 6 and " " not in name) \
+                    or name.upper() in _GENERIC_ACRONYMS:
+                continue
+            cand = cands.get(name)
+            if cand is None:
+                cand = cands[name] = _Candidate(name, pos + start)
+            cand.mentions += 1
+            cand.titled = cand.titled or titled
+            before = re.findall(r"[A-Za-z]+", line[:start])[-1:]
+            after = re.findall(r"[A-Za-z]+", line[match.end():])[:2]
+            if re.search(r"\d", name) and re.search(r"[A-Za-z]", name) and not name.isupper() \
+                    or (before and before[0].lower() in ("a", "an")) \
+                    or any(a.lower() in _OBJECT_NOUNS for a in after[:1]) or words[0] == "Flight" \
+                    or (len(words) == 1 and re.search(r"(ian|ean|ese|ish)$", name) and after
+                        and line[match.end():match.end() + 1] == " " and after[0].islower()):
+                cand.object_uses += 1
+            elif before and before[0].lower() in _LOCATIVE:
+                cand.place_uses += 1
+            if _SPEECH.match(line[match.end():].strip()) or sentence_start:
+                cand.subject_uses += 1
+            if not sentence_start:
+                cand.inner_uses += 1
+            if re.match(r"\s*(?:,\s*)?(?:said|says|told|argued|warned|wrote)\b|\W{0,3}\s*(?:\w+\s+){0,8}?(?:he|she|his|her)\b",
+                        line[match.end():match.end() + 60]):
+                cand.personal = True
+        pos += len(line) + 1
+    return cands, explicit
+
+
+class _Piece:
+    """A part of a capitalised phrase (split at inner titles and possessives)."""
+
+    def __init__(self, text: str, start: int, titled: bool = False) -> None:
+        self.text, self._start, self.titled = text, start, titled
+
+    def group(self, _: int = 0) -> str:
+        return self.text
+
+    def start(self) -> int:
+        return self._start
+
+    def end(self) -> int:
+        return self._start + len(self.text)
+
+
+def _pieces(line: str) -> list[_Piece]:
+    """Capitalised phrases, split where a title or a possessive sits inside one
+    ("Microsoft CEO Satya Nadella" -> "Microsoft", "Satya Nadella")."""
+    out: list[_Piece] = []
+    for m in _PHRASE.finditer(line):
+        text, start = m.group(0), m.start()
+        parts = re.split(r"('s\s+|’s\s+|\s+(?:CEO|CFO|CTO|COO|Chair|Chairman|Chairwoman|President|Director|chief)\s+)", text)
+        offset = 0
+        for k, part in enumerate(parts):
+            if k % 2 == 0 and part.strip():
+                titled = k > 0 and "'" not in parts[k - 1] and "’" not in parts[k - 1]
+                out.append(_Piece(part, start + offset, titled))
+            offset += len(part)
+    return out
+
+
+def _merge(cands: dict[str, _Candidate], explicit: dict[str, str]) -> dict[str, _Candidate]:
+    """Merge aliases into one entity: acronyms, surnames, short forms of organisation names."""
+    target: dict[str, str] = {}
+    names = sorted(cands, key=lambda n: (-len(n), n))
+    for name in names:
+        if name in explicit and explicit[name] in cands:
+            target[name] = explicit[name]
+            continue
+        if name.isupper() and 2 <= len(name) <= 6:
+            for other in names:
+                if other != name and " " in other and name in (_initials(other), _initials(other, True)):
+                    target[name] = other
+                    break
+            continue
+        if " " not in name:
+            for other in names:
+                words = other.split()
+                if other == name or len(words) < 2:
+                    continue
+                person = guess_type(other, cands[other].titled) == "person"
+                if (person and words[-1] == name) or (
+                        words[0] == name and len(words) == 2 and _ORG_HINTS.search(words[1])) or (
+                        not person and words[-1] == name and (_PUBLIC.search(name) or _ORG_HINTS.search(name))):
+                    target[name] = other
+                    break
+    out: dict[str, _Candidate] = {}
+    for name in sorted(cands, key=lambda n: cands[n].first):
+        root = name
+        while root in target:
+            root = target[root]
+        c = cands[name]
+        if root == name:
+            out.setdefault(root, c)
+            continue
+        r = out.get(root) or cands[root]
+        out[root] = r
+        r.mentions += c.mentions
+        r.object_uses += c.object_uses
+        r.place_uses += c.place_uses
+        r.subject_uses += c.subject_uses
+        r.first = min(r.first, c.first)
+        r.titled = r.titled or c.titled
+        r.inner_uses += c.inner_uses
+        r.aliases.append(name)
+    return out
+
+
+def stakeholder_limit(n_words: int, agents: int) -> int:
+    """How many stakeholders a seed of n_words supports, for a population of `agents` (no fixed cap)."""
+    by_seed = 8 + n_words // 40
+    return int(max(2, min(by_seed, max(2, agents), 64)))
+
+
+def extract_stakeholders(seed_text: str, goal: str, agents: int = 1000) -> list[Entity]:
+    """Named stakeholders (aliases merged, typed, with salience); no headlines, fragments or objects.
+
+    Stance is left at 0 here: engine.reading sets it from the claims each stakeholder asserts.
+    """
+    lines = body_text(seed_text)
+    cands, explicit = _scan(lines)
+    merged = _merge(cands, explicit)
+    body = "\n".join(lines)
+    goal_lower = goal.lower()
+    scored: list[tuple[float, _Candidate, str]] = []
+    for name, c in merged.items():
+        if c.inner_uses == 0 and " " not in name and not name.isupper():
+            continue  # a word that is capitalised only because it starts sentences
+        if c.object_uses * 2 > c.mentions or (c.place_uses == c.mentions and not _ORG_HINTS.search(name)
+                                              and not _PUBLIC.search(name)):
+            continue  # an object, a product, or a place standing for nothing
+        kind = guess_type(name, c.titled)
+        if kind == "organization" and " " not in name and not name.isupper() and (c.personal or c.titled):
+            kind = "person"
+        if kind == "person" and not (c.titled or c.personal or any(" " not in a and not a.isupper() for a in c.aliases)):
+            kind = "organization"  # two capitalised words are a person only with some evidence
+        in_goal = any(a.lower() in goal_lower for a in [name, *c.aliases] if len(a) > 2)
+        score = c.mentions + 0.5 * c.subject_uses + (3.0 if in_goal else 0.0)
+        scored.append((score, c, kind))
     for word, label in ROLE_WORDS.items():
-        n = len(re.findall(rf"\b{word}\b", seed, flags=re.IGNORECASE))
-        if n and label not in counts:
-            counts[label] = n
-            first[label] = seed.lower().find(word)
-            types[label] = "faction"
-    return counts, first, types
+        n = len(re.findall(rf"\b{word}\b", body, flags=re.IGNORECASE))
+        if n and label not in {c.name for _, c, _ in scored}:
+            c = _Candidate(label, body.lower().find(word))
+            c.mentions = n
+            scored.append((0.75 * n, c, "group"))
+    scored.sort(key=lambda x: (-x[0], x[1].first, x[1].name))
+    limit = stakeholder_limit(len(body.split()), agents)
+    kept = scored[:limit]
+    top = max((s for s, _, _ in kept), default=1.0)
+    raw: list[dict[str, Any]] = []
+    for score, c, kind in kept:
+        raw.append({"name": c.name, "type": kind, "aliases": sorted(set(c.aliases)),
+                    "summary": f"{c.name} ({kind.replace('_', ' ')}, {c.mentions} mention{'s' if c.mentions != 1 else ''})",
+                    "stance": 0.0, "weight": float(c.mentions), "salience": round(score / top, 4)})
+    return normalise_entities(raw)
 
 
-def _view(name: str, seed_sentences: list[str], goal: str, scorer: StanceScorer) -> tuple[float, str]:
-    mentions = [s for s in seed_sentences if name.lower() in s.lower()]
-    if not mentions:
-        return 0.0, ""
-    stances = [scorer.score(s, goal) for s in mentions[:8]]
-    return sum(stances) / len(stances), mentions[0]
-
-
-def _lean(stance: float) -> str:
+def lean(stance: float) -> str:
+    """The stance in words."""
     if stance > 0.15:
         return "leans YES"
     if stance < -0.15:
@@ -141,26 +383,15 @@ def _lean(stance: float) -> str:
     return "is undecided"
 
 
-def extract_entities_fallback(seed_text: str, goal: str, scorer: StanceScorer) -> list[Entity]:
-    """Deterministic stakeholders: capitalised phrases and role words, ranked by mentions.
+def extract_entities_fallback(seed_text: str, goal: str, scorer: StanceScorer | None = None,
+                              agents: int = 1000) -> list[Entity]:
+    """Deterministic stakeholders with their stance from the claims they assert (engine.reading).
 
     A seed with nothing recognisable still yields generic stakeholder archetypes for the goal.
     """
-    seed = clean(seed_text)
-    counts, first, types = _scan(seed)
-    ranked = sorted(counts, key=lambda n: (-counts[n], first[n], n))[:MAX_ENTITIES]
-    seed_sentences = sentences(seed)
-    raw: list[dict[str, Any]] = []
-    for name in ranked:
-        stance, quote = _view(name, seed_sentences, goal, scorer)
-        summary = f"{name} ({types[name]}, {counts[name]} mention{'s' if counts[name] > 1 else ''}) {_lean(stance)}"
-        if quote:
-            summary += f"; the seed says: “{shorten(quote, 160)}”"
-        raw.append({"name": name, "type": types[name], "summary": summary, "stance": stance,
-                    "weight": float(counts[name])})
-    if len(raw) < 2:
-        raw.extend(archetype_entities(goal, start=len(raw)))
-    return normalise_entities(raw)
+    from engine.reading import read_seed_rules  # reading builds on this module
+
+    return read_seed_rules(seed_text, goal, agents=agents).entities
 
 
 def archetype_entities(goal: str, start: int = 0) -> list[dict[str, Any]]:
@@ -171,6 +402,14 @@ def archetype_entities(goal: str, start: int = 0) -> list[dict[str, Any]]:
          "summary": f"{name}: {what} on “{shorten(goal, 120)}”"}
         for name, kind, stance, what in ARCHETYPES[:need]
     ]
+
+
+def _unit(value: Any) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(0.0, min(1.0, x)) if x == x else 0.0
 
 
 def normalise_entities(raw: list[dict[str, Any]]) -> list[Entity]:
@@ -206,6 +445,8 @@ def normalise_entities(raw: list[dict[str, Any]]) -> list[Entity]:
                 summary=clean(str(item.get("summary") or item.get("description") or name))[:400],
                 stance=max(-1.0, min(1.0, stance)),
                 weight=weight if weight == weight else 1.0,
+                aliases=[clean(str(a))[:80] for a in (item.get("aliases") or []) if isinstance(a, str) and clean(a)][:8],
+                salience=_unit(item.get("salience", 0.0)),
             )
         )
         if len(out) >= 64:

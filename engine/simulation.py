@@ -24,12 +24,12 @@ from contracts.worker import ArtifactDigest, RunSpec
 from engine.actions import apply_round
 from engine.artifacts import write_artifacts
 from engine.checkpoint import decode_checkpoint, encode_checkpoint
-from engine.entities import extract_entities_fallback, normalise_entities
 from engine.market import build_markets
 from engine.personas import build_population
 from engine.policies.base import AgentPolicy
 from engine.policies.heuristic import HeuristicPolicy
 from engine.questions import DEFAULT_MARKET_LIMIT, derive_markets_heuristic, validate_run_spec
+from engine.reading import read_seed
 from engine.recorder import TOTAL_KEYS
 from engine.stance import StanceScorer
 from engine.world import World
@@ -94,10 +94,8 @@ def _counters(world: World, policy: AgentPolicy | None) -> dict[str, float]:
 
 async def _build_world(spec: RunSpec, scorer: StanceScorer, llm: Any) -> World:
     goal = spec.goal.strip()
-    raw_entities = await llm.extract_entities(spec.seed_text, goal) if llm is not None else None
-    entities = normalise_entities(raw_entities) if raw_entities else []
-    if len(entities) < 2:
-        entities = extract_entities_fallback(spec.seed_text, goal, scorer)
+    reading = await read_seed(spec.seed_text, goal, agents=spec.agents, rounds=spec.rounds, llm=llm)
+    entities = reading.entities
     if spec.markets:
         specs = dedupe_markets(list(spec.markets), max(len(spec.markets), 1))
     else:
@@ -111,7 +109,8 @@ async def _build_world(spec: RunSpec, scorer: StanceScorer, llm: Any) -> World:
     corr = [1.0] + [0.7 if scorer.score(m.question, goal) >= -0.1 else -0.7 for m in markets[1:]]
     population = build_population(entities, spec.agents, spec.random_seed)
     return World(question=goal, rounds=spec.rounds, seed=spec.random_seed, forecast_days=spec.forecast_days,
-                 entities=entities, population=population, markets=markets, market_corr=corr, scorer=scorer)
+                 entities=entities, population=population, markets=markets, market_corr=corr, scorer=scorer,
+                 reading=reading)
 
 
 async def simulate_async(

@@ -33,6 +33,7 @@ class Platform:
         self.count = 0
         self.cols: dict[str, np.ndarray] = {c: np.zeros(64, dtype=np.int32) for c in self.INT_COLS}
         self.stance = np.zeros(64)
+        self.claim = np.full(64, -1, dtype=np.int32)  # the seed claim a post argues (-1: none)
         self.texts: list[str] = []
         self.children: dict[int, list[int]] = {}
         self.votes: dict[int, int] = {}  # post * n_agents + voter -> +1/-1
@@ -71,12 +72,17 @@ class Platform:
 
     # -- acting --------------------------------------------------------------------------------
 
-    def _add(self, author: int, rnd: int, parent: int, text: str, stance: float) -> int:
+    def _add(self, author: int, rnd: int, parent: int, text: str, stance: float, claim: int = -1) -> int:
         i = self.count
         if i >= len(self.stance):
             for c in self.INT_COLS:
                 self.cols[c] = _grow(self.cols[c], i + 1)
             self.stance = _grow(self.stance, i + 1)
+        if i >= len(self.claim):
+            grown = np.full(max(i + 1, 2 * len(self.claim), 64), -1, dtype=np.int32)
+            grown[: len(self.claim)] = self.claim
+            self.claim = grown
+        self.claim[i] = claim
         self.cols["author"][i] = author
         self.cols["round"][i] = rnd
         self.cols["parent"][i] = parent
@@ -94,11 +100,11 @@ class Platform:
             return "text must be a non-empty string"
         return None
 
-    def create_post(self, author: int, rnd: int, text: str, stance: float) -> int:
-        return self._add(author, rnd, -1, text.strip()[:MAX_TEXT], stance)
+    def create_post(self, author: int, rnd: int, text: str, stance: float, claim: int = -1) -> int:
+        return self._add(author, rnd, -1, text.strip()[:MAX_TEXT], stance, claim)
 
-    def reply(self, author: int, rnd: int, post: int, text: str, stance: float) -> int:
-        return self._add(author, rnd, post, text.strip()[:MAX_TEXT], stance)
+    def reply(self, author: int, rnd: int, post: int, text: str, stance: float, claim: int = -1) -> int:
+        return self._add(author, rnd, post, text.strip()[:MAX_TEXT], stance, claim)
 
     def vote(self, agent: int, post: int, value: Any) -> str | None:
         if isinstance(value, bool) or value not in (1, -1):
@@ -152,6 +158,7 @@ class Platform:
         return {
             "n_agents": self.n_agents, "count": self.count,
             "cols": {c: self.col(c).copy() for c in self.INT_COLS}, "stance": self.stance[: self.count].copy(),
+            "claim": self.claim[: self.count].copy(),
             "texts": self.texts, "children": [[k, v] for k, v in self.children.items()],
             "votes": [[k, v] for k, v in self.votes.items()], "reposted": sorted(self.reposted),
             "follow_edges": self.follow_edges, "viral_events": self.viral_events,
@@ -164,6 +171,9 @@ class Platform:
         for c in cls.INT_COLS:
             p.cols[c] = _grow(np.asarray(s["cols"][c], dtype=np.int32), p.count)
         p.stance = _grow(np.asarray(s["stance"], dtype=float), p.count)
+        claim = np.asarray(s.get("claim", np.full(p.count, -1)), dtype=np.int32)
+        p.claim = np.full(max(64, len(p.stance)), -1, dtype=np.int32)
+        p.claim[: len(claim)] = claim
         p.texts = list(s["texts"])
         p.children = {int(k): list(v) for k, v in s["children"]}
         p.votes = {int(k): int(v) for k, v in s["votes"]}

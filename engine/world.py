@@ -15,18 +15,32 @@ import numpy as np
 
 from contracts.artifacts import CurvePoint, EngagementRound
 from engine.beliefs import (
-    OLD_NOVELTY,
     TrustStore,
+    mark_seen,
+    novelty,
     social_proof,
+    to_logodds,
+    to_position,
+    update_beliefs,
     update_confidence,
-    update_positions,
     update_trust,
 )
 from engine.entities import Entity
 from engine.feed import rank_feeds
+from engine.knowledge import arrivals, claim_arrays, initial_knowledge
 from engine.market import Market, MarketBook
 from engine.personas import Population
-from engine.policies.base import ActionResult, FeedPost, FeedReply, MarketView, Observation, ViralEvent
+from engine.policies.base import (
+    ActionResult,
+    ClaimView,
+    FeedPost,
+    FeedReply,
+    MarketView,
+    Observation,
+    ViralEvent,
+)
+from engine.proposition import parse_proposition
+from engine.reading import SeedReading
 from engine.recorder import INTERACTIONS, Recorder, numpy_hook
 from engine.social import Platform, virality_threshold
 from engine.stance import StanceScorer
@@ -49,11 +63,12 @@ class World:
 
     def __init__(self, *, question: str, rounds: int, seed: int, forecast_days: int, entities: list[Entity],
                  population: Population, markets: list[Market], market_corr: list[float],
-                 scorer: StanceScorer | None = None) -> None:
+                 scorer: StanceScorer | None = None, reading: SeedReading | None = None) -> None:
         n = population.n
         self.question, self.rounds, self.seed, self.forecast_days = question, rounds, seed, forecast_days
         self.entities = entities
         self.pop = population
+        self._init_claims(reading, question, entities, population, seed)
         self.position = population.initial_position.copy()
         self.confidence = population.initial_confidence.copy()
         self.platform = Platform(n)
@@ -70,12 +85,61 @@ class World:
         self.scorer = scorer or StanceScorer()
         self.viral_threshold = virality_threshold(n)
 
+    def _init_claims(self, reading: SeedReading | None, question: str, entities: list[Entity],
+                     population: Population, seed: int) -> None:
+        """What the swarm read, and who knows which claim at the start (engine/knowledge.py)."""
+        self.reading = reading or SeedReading(proposition=parse_proposition(question), entities=entities, claims=[])
+        claims = self.reading.claims
+        self.claim_ev, _ = claim_arrays(claims)
+        self.claim_index = {c.claim_id: i for i, c in enumerate(claims)}
+        self.claim_views = [ClaimView(claim_id=c.claim_id, text=c.text, source=c.source,
+                                      stance=float(self.claim_ev[i]), label=c.label) for i, c in enumerate(claims)]
+        self.principal = np.array(["--" not in a for a in population.ids], dtype=bool)
+        self.known, self.anchor = initial_knowledge(entities, claims, population.entity_index, self.principal, seed)
+        self.seen = self.known.astype(np.uint8)  # a claim one knows counts as met once
+        population.initial_position = to_position(self.anchor)
+        self.declared = np.full(population.n, np.nan)  # probabilities the agents stated this round
+
+    def declare(self, agent: int, probability: Any) -> None:
+        """Record the probability an agent stated with an action (the LLM policy); junk is ignored."""
+        if isinstance(probability, bool) or not isinstance(probability, (int, float)):
+            return
+        if 0.0 <= float(probability) <= 1.0:
+            self.declared[agent] = float(probability)
+
+    def post_stance(self, agent: int, args: dict[str, Any], text: str) -> tuple[float, int]:
+        """(stance toward YES, claim index or -1) of a post: the author's stated probability when it
+        gave one, else the direction of the seed claim it argues, else a weak word-list reading."""
+        claim_id = args.get("claim_id")
+        claim = self.claim_index.get(claim_id, -1) if isinstance(claim_id, str) else -1
+        p = args.get("probability")
+        if isinstance(p, (int, float)) and not isinstance(p, bool) and 0.0 <= float(p) <= 1.0:
+            return 2.0 * float(p) - 1.0, claim
+        if claim >= 0:
+            return float(self.claim_ev[claim]), claim
+        return 0.3 * self.scorer.score(text, self.question), -1
+
+    def _arrive(self, rnd: int) -> None:
+        """Claims dated for this round enter the world: who learns them updates its view and anchor."""
+        if not self.reading.claims:
+            return
+        learned, delta = arrivals(self.entities, self.reading.claims, self.pop.entity_index, self.principal,
+                                  self.known, rnd, self.seed)
+        if learned.any():
+            self.known |= learned
+            self.seen = np.maximum(self.seen, learned.astype(np.uint8))
+            self.anchor = self.anchor + delta
+            self.position = to_position(to_logodds(self.position) + delta)
+
     @property
     def n(self) -> int:
         return self.pop.n
 
     def prices(self) -> dict[str, float]:
         return {m.market_id: m.price("yes") for m in self.book.markets}
+
+    def _claim_id(self, idx: int) -> str:
+        return self.reading.claims[idx].claim_id if idx >= 0 else ""
 
     def post_id(self, idx: int) -> str:
         return f"p{idx}"
@@ -92,6 +156,7 @@ class World:
 
     def observe(self, rnd: int) -> tuple[RoundView, list[Observation]]:
         """Observations of this round's active agents (stable order: agent index)."""
+        self._arrive(rnd)
         active = self.sample_active(rnd)
         feeds = rank_feeds(self.platform, active, self.position, rnd)
         plat, pop = self.platform, self.pop
@@ -120,7 +185,8 @@ class World:
                 if replies is None:
                     replies = [FeedReply(post_id=self.post_id(c), author_id=pop.ids[author[c]],
                                          author_name=pop.names[author[c]], text=plat.texts[c],
-                                         likes=int(likes[c]), dislikes=int(dislikes[c]))
+                                         likes=int(likes[c]), dislikes=int(dislikes[c]),
+                                         stance=float(plat.stance[c]), claim_id=self._claim_id(int(plat.claim[c])))
                                for c in plat.first_replies(p)]
                     reply_cache[p] = replies
                 a = int(author[p])
@@ -128,7 +194,8 @@ class World:
                                      text=plat.texts[p], round=int(rounds[p]), likes=int(likes[p]),
                                      dislikes=int(dislikes[p]), reposts=int(reposts[p]), replies=replies,
                                      reply_count=int(nreplies[p]), followed=(agent * n + a) in fk,
-                                     my_vote=plat.my_vote(agent, p)))
+                                     my_vote=plat.my_vote(agent, p), stance=float(plat.stance[p]),
+                                     claim_id=self._claim_id(int(plat.claim[p]))))
                 readers.append(agent)
                 posts_read.append(p)
                 for c in plat.first_replies(p):
@@ -148,6 +215,7 @@ class World:
                 entity_id=self.entities[pop.entity_index[agent]].entity_id,
                 entity_name=self.entities[pop.entity_index[agent]].name,
                 following=[pop.ids[j] for j in plat.following(agent)], forecast_days=self.forecast_days,
+                claims=[self.claim_views[c] for c in np.flatnonzero(self.known[agent]).tolist()],
             ))
         read_reader = np.asarray(readers, dtype=np.int64)
         read_post = np.asarray(posts_read, dtype=np.int64)
@@ -163,10 +231,17 @@ class World:
         reader, post = view.read_reader, view.read_post
         authors = plat.col("author")[post].astype(np.int64)
         stance = plat.stance[post]
-        novelty = np.where(plat.col("round")[post] >= self.last_read[reader], 1.0, OLD_NOVELTY)
-        weight = self.trust.get(reader, authors) * view.read_sp * novelty
-        self.position = update_positions(self.position, self.confidence, self.pop.trait("stubbornness"),
-                                         self.pop.trait("contrarianism"), reader, stance, weight)
+        claim = plat.claim[post].astype(np.int64)
+        weight = 2.0 * self.trust.get(reader, authors) * view.read_sp * novelty(self.seen, reader, claim)
+        logodds = update_beliefs(to_logodds(self.position), self.anchor, self.confidence,
+                                 self.pop.trait("stubbornness"), self.pop.trait("contrarianism"), reader, stance, weight)
+        stated = ~np.isnan(self.declared)
+        if stated.any():  # an LLM agent's belief is the probability it declared (docs/engine.md, "Policies")
+            p = np.clip(self.declared[stated], 0.0025, 0.9975)
+            logodds[stated] = np.log(p / (1.0 - p))
+            self.declared[:] = np.nan
+        self.position = to_position(logodds)
+        mark_seen(self.seen, self.known, reader, claim)
         update_trust(self.trust, reader, authors, stance, self.position)
         self.confidence = update_confidence(self.confidence, stats["likes_received"], stats["dislikes_received"])
         self.last_read[view.active] = rnd
@@ -200,6 +275,8 @@ class World:
             "market_corr": self.market_corr, "last_read": self.last_read,
             "last_results": [[k, msgspec.to_builtins(v, enc_hook=numpy_hook)] for k, v in self.last_results.items()],
             "viral_log": self.viral_log, "round": self.round, "recorder": self.recorder.state(),
+            "reading": msgspec.to_builtins(self.reading), "known": self.known, "seen": self.seen,
+            "anchor": self.anchor,
         }
 
     @classmethod
@@ -207,7 +284,11 @@ class World:
         markets = [Market.from_state(m) for m in s["markets"]]
         w = cls(question=s["question"], rounds=s["rounds"], seed=s["seed"], forecast_days=s["forecast_days"],
                 entities=msgspec.convert(s["entities"], list[Entity]), population=Population.from_state(s["pop"]),
-                markets=markets, market_corr=list(s["market_corr"]), scorer=scorer)
+                markets=markets, market_corr=list(s["market_corr"]), scorer=scorer,
+                reading=msgspec.convert(s["reading"], SeedReading) if s.get("reading") else None)
+        w.pop.initial_position = np.asarray(s["pop"]["initial_position"])
+        if "known" in s:
+            w.known, w.seen, w.anchor = s["known"], s["seen"], s["anchor"]
         w.position, w.confidence = s["position"], s["confidence"]
         w.platform = Platform.from_state(s["platform"])
         w.book.cash, w.book.holdings = s["cash"], s["holdings"]

@@ -92,6 +92,16 @@ class MarketView(msgspec.Struct, kw_only=True):
     no_shares: float = 0.0
 
 
+class ClaimView(msgspec.Struct, kw_only=True):
+    """A claim of the seed an agent knows: what it says, who says it, and which way it points."""
+
+    claim_id: str
+    text: str
+    source: str
+    stance: float  # toward YES on the question, times its strength: in [-1, 1]
+    label: str = "neutral"  # for / against / neutral
+
+
 class FeedReply(msgspec.Struct, kw_only=True):
     post_id: str
     author_id: str
@@ -99,6 +109,8 @@ class FeedReply(msgspec.Struct, kw_only=True):
     text: str
     likes: int = 0
     dislikes: int = 0
+    stance: float = 0.0  # toward YES on the question: the claim it argues or its author's stated probability
+    claim_id: str = ""  # the seed claim it argues, if any
 
 
 class FeedPost(msgspec.Struct, kw_only=True):
@@ -116,6 +128,8 @@ class FeedPost(msgspec.Struct, kw_only=True):
     reply_count: int = 0
     followed: bool = False  # the reader follows the author
     my_vote: int = 0  # the reader's vote on it so far: 1, -1 or 0
+    stance: float = 0.0  # toward YES on the question: the claim it argues or its author's stated probability
+    claim_id: str = ""  # the seed claim it argues, if any
 
 
 class ViralEvent(msgspec.Struct, kw_only=True):
@@ -150,6 +164,7 @@ class Observation(msgspec.Struct, kw_only=True):
     entity_name: str = ""
     following: list[str] = []
     forecast_days: int = 30
+    claims: list[ClaimView] = []  # the seed's claims this agent knows (its own information)
 
 
 @runtime_checkable

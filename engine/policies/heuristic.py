@@ -1,7 +1,9 @@
 """The rule-based baseline policy (docs/engine.md §6): stochastic, plausible, deterministic for a seed.
 
-Each active agent posts in its persona's voice from stance-bucketed templates, votes by agreement
-with what it reads, replies to posts it strongly agrees or disagrees with, reposts the ones it
+Each active agent posts one of the seed claims it knows in its persona's voice (engine/policies/
+voice.py), mostly ones that support its view, with its own probability; votes by agreement with the
+stance of what it reads (the claims the posts argue); replies to posts it strongly agrees or
+disagrees with by answering their claim with a supporting or a counter-claim; reposts the ones it
 likes most, follows like-minded authors, and trades when its belief differs from a market's price.
 Random draws come from a generator seeded by (random_seed, round), so a resumed run decides
 exactly as an uninterrupted one.
@@ -9,41 +11,14 @@ exactly as an uninterrupted one.
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 
-from engine.policies.base import Action, Observation
+from engine.policies import voice
+from engine.policies.base import Action, ClaimView, FeedPost, Observation
 from engine.stance import StanceScorer
-from engine.text import shorten
 
-_TEMPLATES: tuple[tuple[str, ...], ...] = (
-    (  # strong no
-        "No way on {topic}. It's not going to happen.",
-        "{topic}? Very unlikely. The whole idea looks overhyped.",
-        "I'd bet against {topic}. Expect it to stall and fail.",
-    ),
-    (  # lean no
-        "I doubt it on {topic}. Possible, but I'd call it unlikely.",
-        "Skeptical about {topic}; the obstacles look real.",
-        "Not convinced on {topic}. Probably not happening in time.",
-    ),
-    (  # undecided
-        "Still undecided on {topic}. Could go either way.",
-        "Genuinely torn about {topic}; the evidence is mixed.",
-        "Watching {topic} closely before I pick a side.",
-    ),
-    (  # lean yes
-        "I lean yes on {topic}. Probably happens, though not certain.",
-        "Cautiously optimistic about {topic}: it looks likely to me.",
-        "The case for {topic} is getting stronger. I expect it.",
-    ),
-    (  # strong yes
-        "Yes on {topic}. I'm convinced it will happen; the momentum is obvious.",
-        "Mark my words: {topic} is going to happen. Very likely.",
-        "Every signal I see says yes on {topic}. Confident about this one.",
-    ),
-)
-_AGREE = ("@{author} Agreed.", "@{author} Exactly right.", "@{author} Well said.")
-_DISAGREE = ("@{author} I don't buy it.", "@{author} I see it differently.", "@{author} Respectfully, no.")
+_CROSS = 0.03  # how far past its belief the seen price may be for the far-side order still to be sent
 _MARKET_NOTES = ("The price on {market} looks off to me.", "Trading {market} on my read of the evidence.",
                  "{market} is mispriced; I am putting money behind my view.")
 
@@ -51,15 +26,6 @@ _MARKET_NOTES = ("The price on {market} looks off to me.", "Trading {market} on 
 def bucket(position: float) -> int:
     """Stance bucket 0..4 (strong no .. strong yes) of a position in [-1, 1]."""
     return int(np.digitize(position, (-0.5, -0.15, 0.15, 0.5)))
-
-
-def _opener(obs: Observation, u: float) -> str:
-    if u > 0.35:
-        return ""
-    kind = obs.entity_name if obs.agent_name == obs.entity_name else ""
-    if kind:
-        return f"Speaking for {kind}: "
-    return f"As someone close to {obs.entity_name}, " if obs.entity_name and u < 0.15 else ""
 
 
 class HeuristicPolicy:
@@ -72,16 +38,11 @@ class HeuristicPolicy:
         self.scorer = scorer or StanceScorer()
         self._corr: dict[tuple[str, str], float] = {}
 
-    def post_text(self, obs: Observation, position: float, u1: float, u2: float) -> str:
-        """A post in the agent's voice for its current stance."""
-        options = _TEMPLATES[bucket(position)]
-        text = options[int(u1 * len(options)) % len(options)].format(topic=f"“{shorten(obs.question, 90)}”")
-        opener = _opener(obs, u2)
-        first_word = text.split(" ", 1)[0]
-        if opener.endswith(", ") and first_word[:1].isupper() and not first_word.startswith(("I ", "I'")) \
-                and first_word != "I" and not first_word[1:2].isupper():
-            text = text[0].lower() + text[1:]  # "As someone close to X, watching ..." mid-sentence
-        return opener + text
+    def post_text(self, obs: Observation, position: float, u1: float, u2: float, u3: float = 0.5) -> tuple[str, str]:
+        """(text, claim_id) of a post in the agent's voice arguing one of the claims it knows."""
+        view = obs if position == obs.position else msgspec.structs.replace(obs, position=position)
+        claim = voice.choose_claim(obs.claims, position, u3)
+        return voice.post(view, claim, u1, u2, (u1 * 7.0 + u3) % 1.0), claim.claim_id if claim else ""
 
     def market_direction(self, question: str, market_question: str, first: bool) -> float:
         """+1 when YES on the market goes with YES on the question, -1 when against."""
@@ -104,13 +65,13 @@ class HeuristicPolicy:
         pos, conf = obs.position, obs.confidence
         acts: list[Action] = []
         if u[0] < (0.7 if not obs.feed else 0.25 + 0.3 * conf):
-            acts.append(Action(type="create_post", args={"text": self.post_text(obs, pos, u[1], u[2])}))
+            text, claim_id = self.post_text(obs, pos, u[1], u[2], u[11])
+            acts.append(Action(type="create_post", args={"text": text, "claim_id": claim_id} if claim_id else {"text": text}))
         scored = []
         for post in obs.feed[:8]:
             if post.author_id == obs.agent_id:
                 continue
-            stance = self.scorer.score(post.text, obs.question)
-            scored.append((1.0 - abs(stance - pos) / 2.0, post))
+            scored.append((1.0 - abs(post.stance - pos) / 2.0, post))  # the post's stance comes from its claim
         votes = 0
         for k, (agreement, post) in enumerate(scored):
             if votes >= 3 or post.my_vote:
@@ -127,9 +88,7 @@ class HeuristicPolicy:
         if scored:
             agreement, post = max(scored, key=lambda x: (abs(x[0] - 0.75), x[1].post_id))
             if u[12] < 0.18:
-                pick = _AGREE if agreement > 0.75 else _DISAGREE
-                text = pick[int(u[13] * 3) % 3].format(author=post.author_name) + " " + self.post_text(obs, pos, u[14], 1.0)
-                acts.append(Action(type="reply", args={"post_id": post.post_id, "text": text}))
+                acts.append(self._reply(obs, post, agreement > 0.75, u[13], u[14], u[17]))
             best_agreement, best = max(scored, key=lambda x: (x[0], x[1].likes, x[1].post_id))
             if best_agreement > 0.8 and u[15] < 0.12:
                 acts.append(Action(type="repost", args={"post_id": best.post_id}))
@@ -167,6 +126,27 @@ class HeuristicPolicy:
                     note = _MARKET_NOTES[int(u[31] * 3) % 3].format(market=m.market_id)
                     acts.append(Action(type="comment_on_market", args={"market_id": m.market_id, "text": note}))
         return acts
+
+    def _reply(self, obs: Observation, post: FeedPost, agree: bool, u1: float, u2: float, u3: float) -> Action:
+        """A reply that answers the claim of `post`: a supporting claim when agreeing, a counter-claim
+        (one the agent knows, pointing the other way) when not."""
+        known = {c.claim_id: c for c in obs.claims}
+        their: ClaimView | None = known.get(post.claim_id) if post.claim_id else None
+        if their is None and post.claim_id:
+            their = ClaimView(claim_id=post.claim_id, text=post.text, source=post.author_name, stance=post.stance)
+        if agree:
+            others = [c for c in obs.claims if c.claim_id != post.claim_id]
+            mine = voice.choose_claim(others, post.stance or obs.position, u2) if u2 < 0.6 else None
+            if mine is not None and mine.stance * (post.stance or obs.position) < 0:
+                mine = None
+        else:
+            mine = voice.choose_claim(obs.claims, obs.position, u2, against=post.stance or -obs.position)
+        text = voice.reply(obs, post, their, mine, agree, u1, u3)
+        claim_id = mine.claim_id if mine is not None else (post.claim_id if agree else "")
+        args: dict[str, object] = {"post_id": post.post_id, "text": text}
+        if claim_id:
+            args["claim_id"] = claim_id
+        return Action(type="reply", args=args)
 
     async def aclose(self) -> None:
         return None

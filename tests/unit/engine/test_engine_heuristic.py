@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 
-from engine.policies.base import AgentPolicy, FeedPost, MarketView, Observation
+from engine.policies.base import AgentPolicy, ClaimView, FeedPost, MarketView, Observation
 from engine.policies.heuristic import HeuristicPolicy
-from engine.stance import StanceScorer
 
 Q = "Will the city council approve the new stadium by March?"
 
@@ -22,12 +22,38 @@ def test_is_an_agent_policy() -> None:
     assert isinstance(HeuristicPolicy(1), AgentPolicy)
 
 
-def test_posts_carry_the_stance_of_the_persona() -> None:
-    policy, scorer = HeuristicPolicy(1), StanceScorer()
-    for position in (-0.9, -0.4, 0.4, 0.9):
-        for u in np.linspace(0, 0.99, 6):
-            text = policy.post_text(_obs(position), position, float(u), 0.9)
-            assert np.sign(scorer.score(text, Q)) == np.sign(position), text
+CLAIMS = [ClaimView(claim_id="c1", text="Only 4 of the 13 council members support the plan", source="the seed",
+                    stance=-0.8, label="against"),
+          ClaimView(claim_id="c2", text="The mayor said the council will approve the plan", source="Mayor Holt",
+                    stance=0.6, label="for")]
+
+
+def test_posts_argue_a_claim_the_agent_knows_mostly_one_for_its_view() -> None:
+    policy = HeuristicPolicy(1)
+    for position in (-0.8, 0.8):
+        obs = msgspec.structs.replace(_obs(position), claims=CLAIMS)
+        picked = []
+        for u in np.linspace(0, 0.99, 40):
+            text, claim_id = policy.post_text(obs, position, float(u), float((u * 3) % 1), float(u))
+            claim = next(c for c in CLAIMS if c.claim_id == claim_id)
+            assert claim.text[:30] in text and f"{round(50 * (1 + position))}%" in text, text
+            picked.append(claim.stance * position > 0)
+        assert sum(picked) > len(picked) / 2
+    texts = {policy.post_text(msgspec.structs.replace(_obs(p), claims=CLAIMS), p, float(u), float(v), float(w))[0]
+             for p in (-0.7, -0.2, 0.3, 0.8) for u in (0.1, 0.5, 0.9) for v in (0.2, 0.6) for w in (0.3, 0.8)}
+    assert len(texts) >= 40  # phrasing varies with persona, claim and draw
+
+
+async def test_replies_answer_the_claim_of_the_post() -> None:
+    """A NO agent replying to a YES post answers with a counter-claim it knows (c1), and the reply names it."""
+    post = FeedPost(post_id="p1", author_id="b", author_name="B", round=1, stance=0.6, claim_id="c2",
+                    text="Per Mayor Holt: The mayor said the council will approve the plan. 80% yes.")
+    obs = msgspec.structs.replace(_obs(-0.8, feed=[post]), claims=CLAIMS)
+    replies = [a for rnd in range(60) for a in (await HeuristicPolicy(3).decide(rnd, [obs]))[0] if a.type == "reply"]
+    assert replies
+    for r in replies:
+        assert r.args["post_id"] == "p1" and r.args["claim_id"] == "c1"
+        assert "4 of the 13" in r.args["text"] and r.args["text"].startswith("@B")
 
 
 async def test_decisions_are_deterministic_for_a_seed() -> None:
