@@ -61,7 +61,7 @@ def fmt_ms(seconds: float) -> str:
 
 async def collect(home: Path, job_ids: list[str]) -> dict[str, list]:
     settings = load_settings(home=home)
-    bus = await Bus.connect(settings.nats_url, "bench")
+    bus = await Bus.connect(settings.nats_url, "bench", login=settings.nats_login("operator"))
     try:
         return {jid: [ev for _, ev in await bus.job_events(jid)] for jid in job_ids}
     finally:

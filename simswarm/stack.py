@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +21,9 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from services.kit.secretfiles import PRIVATE_DIR_MODE, private_dir, write_secret
+from services.kit.settings import NatsLogin, nats_credentials_file
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +85,12 @@ def _stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -
 
 @dataclass
 class NatsServer:
+    """nats-server with JetStream; with `passwords`, only the users of contracts.subjects may connect."""
+
     data_dir: Path
     port: int = 0
     monitor_port: int = 0
+    passwords: dict[str, str] | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -99,6 +106,12 @@ class NatsServer:
             find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port),
             "-js", "-sd", str(self.data_dir / "jetstream"), "-n", "simswarm",
         ]
+        if self.passwords is not None:
+            from simswarm.nats_auth import render_config
+
+            conf = self.data_dir / "auth.conf"
+            write_secret(conf, render_config(self.passwords))
+            cmd += ["-c", str(conf)]
         with open(logfile, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         _wait_http(f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true", timeout, self.proc, "nats-server", logfile)
@@ -153,9 +166,11 @@ class PostgresServer:
 
 @dataclass
 class SeaweedS3:
+    """SeaweedFS's S3 gateway accepting one identity: the keys given (by default, random ones)."""
+
     data_dir: Path
-    access_key: str = "simswarm"
-    secret_key: str = "simswarm-secret"
+    access_key: str = field(default_factory=lambda: f"simswarm-{secrets.token_hex(6)}")
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
     s3_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] = field(default_factory=dict)
@@ -167,12 +182,11 @@ class SeaweedS3:
     def start(self, timeout: float = 30.0) -> SeaweedS3:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         ident = self.data_dir / "s3-identities.json"
-        ident.write_text(json.dumps({"identities": [{
+        write_secret(ident, json.dumps({"identities": [{
             "name": "simswarm",
             "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
         }]}))
-        os.chmod(ident, 0o600)
         self.s3_port = self.s3_port or free_port()
         names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
                  "filer.port.grpc", "s3.port.grpc", "admin.port", "admin.port.grpc", "metricsPort"]
@@ -196,7 +210,11 @@ class SeaweedS3:
 
 @dataclass
 class EmbeddedStack:
-    """The three real parts in one directory. Parts given by URL (DATABASE_URL, S3_ENDPOINT) are not started."""
+    """The three real parts in one directory. Parts given by URL (DATABASE_URL, S3_ENDPOINT) are not started.
+
+    The home is made 0700. NATS gets one user per service with its own random password, and the S3
+    gateway one random key pair; both are kept in the home (0600) so a restart keeps them.
+    """
 
     home: Path
     database_url: str | None = None
@@ -204,16 +222,23 @@ class EmbeddedStack:
     nats: NatsServer | None = None
     postgres: PostgresServer | None = None
     s3: SeaweedS3 | None = None
+    nats_passwords: dict[str, str] = field(default_factory=dict, repr=False)
 
     def start(self) -> EmbeddedStack:
-        data = self.home / "data"
+        from simswarm.nats_auth import ensure_credentials
+
+        private_dir(self.home)
+        data = private_dir(self.home / "data")
         try:
-            self.nats = NatsServer(data / "nats").start()
+            self.nats_passwords = ensure_credentials(self.home)
+            self.nats = NatsServer(data / "nats", passwords=self.nats_passwords).start()
             if not self.database_url:
                 self.postgres = PostgresServer(data / "postgres").start()
                 self.database_url = self.postgres.url
+                self._close_home_again()
             if not self.s3_endpoint:
-                self.s3 = SeaweedS3(data / "seaweedfs").start()
+                access_key, secret_key = s3_keys(self.home)
+                self.s3 = SeaweedS3(data / "seaweedfs", access_key=access_key, secret_key=secret_key).start()
                 self.s3_endpoint = self.s3.endpoint
         except BaseException:
             self.stop()
@@ -224,13 +249,39 @@ class EmbeddedStack:
         """What services need to find the parts; written to `$SIMSWARM_HOME/stack.json`."""
         assert self.nats is not None
         values: dict[str, object] = {"nats_url": self.nats.url, "database_url": self.database_url,
-                                     "s3_endpoint": self.s3_endpoint}
+                                     "s3_endpoint": self.s3_endpoint,
+                                     "nats_credentials_file": str(nats_credentials_file(self.home))}
         if self.s3 is not None:
             values.update(s3_access_key=self.s3.access_key, s3_secret_key=self.s3.secret_key)
         return values
+
+    def _close_home_again(self) -> None:
+        """pgserver, run as root, opens every parent of its data directory to all (g+rx,o+rx) so its
+        `pgserver` OS user can reach it. Close the home and data again, keeping only the traversal
+        that user needs (0711: nobody else can list them; each secret file is 0600 anyway)."""
+        mode = 0o711 if os.geteuid() == 0 else PRIVATE_DIR_MODE
+        for path in (self.home, self.home / "data"):
+            with contextlib.suppress(PermissionError):
+                os.chmod(path, mode)
+
+    def nats_login(self, user: str) -> NatsLogin:
+        """How `user` (a service, "operator" or "admin") connects to this stack's NATS."""
+        return NatsLogin(user=user, password=self.nats_passwords[user])
 
     def stop(self) -> None:
         for part in (self.s3, self.postgres, self.nats):
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.stop()
+
+
+def s3_keys(home: Path) -> tuple[str, str]:
+    """This home's key pair for the embedded S3 (made once, kept 0600), never a fixed one."""
+    path = home / "s3-credentials.json"
+    try:
+        keys = json.loads(path.read_text())
+        return str(keys["access_key"]), str(keys["secret_key"])
+    except (FileNotFoundError, ValueError, KeyError):
+        fresh = SeaweedS3(home)  # only for its generated defaults
+        write_secret(path, json.dumps({"access_key": fresh.access_key, "secret_key": fresh.secret_key}) + "\n")
+        return fresh.access_key, fresh.secret_key

@@ -105,7 +105,7 @@ class Supervisor:
         from services.kit.objectstore import ObjectStore
 
         settings = load_settings(home=self.home, env={k: v for k, v in os.environ.items() if k != "SIMSWARM_HOME"})
-        bus = await Bus.connect(settings.nats_url, name="supervisor")
+        bus = await Bus.connect(settings.nats_url, name="supervisor", login=settings.nats_login("admin"))
         try:
             await bus.ensure_streams()
         finally:

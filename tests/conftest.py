@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from services.kit.settings import Settings, load_settings
+from services.kit.settings import Settings, load_settings, nats_credentials_file
 from simswarm.stack import EmbeddedStack
 
 
@@ -48,6 +48,8 @@ def make_settings(stack: EmbeddedStack, home: Path, **overrides: object) -> Sett
         "DATABASE_URL": stack.database_url or "",
         "S3_ENDPOINT": stack.s3_endpoint or "",
         "S3_BUCKET": f"t-{uuid.uuid4().hex[:12]}",
+        # every service started by a test connects as its own NATS user (docs/security.md)
+        "SIMSWARM_NATS_CREDENTIALS": str(nats_credentials_file(stack.home)),
     }
     if stack.s3 is not None:
         env.update(S3_ACCESS_KEY=stack.s3.access_key, S3_SECRET_KEY=stack.s3.secret_key)
@@ -66,7 +68,7 @@ def settings(stack: EmbeddedStack, tmp_path: Path) -> Settings:
 async def bus(settings: Settings) -> AsyncIterator[object]:
     from services.kit.bus import Bus
 
-    b = await Bus.connect(settings.nats_url, name=f"test-{uuid.uuid4().hex[:8]}")
+    b = await Bus.connect(settings.nats_url, name=f"test-{uuid.uuid4().hex[:8]}", login=settings.nats_login("admin"))
     await b.ensure_streams()
     try:
         yield b

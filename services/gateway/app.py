@@ -61,7 +61,8 @@ def create_app(
             if the_bus is None:
                 from services.kit.bus import Bus
 
-                the_bus = await Bus.connect(settings.nats_url, name="gateway")
+                the_bus = await Bus.connect(settings.nats_url, name="gateway",
+                                            login=settings.nats_login("gateway"))
                 closers.append(the_bus.close)
                 await the_bus.ensure_streams()
             the_store = store

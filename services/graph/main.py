@@ -114,7 +114,7 @@ async def serve(
     max_deliver: int = 8,
 ) -> None:
     """Consume RunCompleted until `stop` is set. `durable`/`deliver_new` let tests run a private consumer."""
-    bus = await Bus.connect(settings.nats_url, name=durable)
+    bus = await Bus.connect(settings.nats_url, name=durable, login=settings.nats_login("graph"))
     try:
         await bus.ensure_streams()
         builder = GraphBuilder(bus, ObjectStore(settings), settings, max_deliver)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -29,9 +30,11 @@ from contracts.subjects import (
     STREAMS,
     deadletter_subject,
     event_filter,
+    inbox_prefix,
     job_filter,
     job_subject,
 )
+from services.kit.settings import NatsLogin
 from services.kit.telemetry import inject_traceparent
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,65 @@ EventHandler = Callable[[AnyEvent, "Delivery"], Awaitable[None]]
 
 class BusUnavailable(RuntimeError):
     """NATS could not be reached or did not answer in time."""
+
+
+class PermissionDenied(RuntimeError):
+    """NATS refused this connection's user a subject (a permissions violation): not retried."""
+
+
+_VIOLATION = re.compile(r'Permissions Violation for (Publish|Subscription) to "?([^"\s]+)"?', re.IGNORECASE)
+
+
+class _Denials:
+    """Turns the server's asynchronous permissions-violation errors into an error of the call that caused it.
+
+    NATS answers a forbidden publish with an `-ERR` on the connection, not on the publish, so a
+    JetStream publish or request would otherwise just time out and be retried as if NATS were down.
+    """
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Future[str]]] = {}
+
+    async def on_error(self, exc: Exception) -> None:
+        match = _VIOLATION.search(str(exc))
+        if match is None:
+            log.warning("NATS error: %s", exc or type(exc).__name__)
+            return
+        kind, subject = match.groups()
+        log.error("NATS refused %s to %s: permissions violation", kind.lower(), subject)
+        for fut in self._waiters.get(subject.lower(), ()):  # the client lower-cases the server's message
+            if not fut.done():
+                fut.set_result(f"{kind.lower()} to {subject}")
+
+    async def guard(self, subject: str, call: Awaitable[T]) -> T:
+        """Await `call`; raise PermissionDenied at once if the server refuses `subject` meanwhile."""
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        key = subject.lower()
+        self._waiters.setdefault(key, set()).add(fut)
+        task = asyncio.ensure_future(call)
+        try:
+            either: set[asyncio.Future[Any]] = {task, fut}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if fut.done() and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                raise PermissionDenied(f"NATS refused {fut.result()}: permissions violation "
+                                       "(this service's NATS user may not use that subject)")
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+            waiters = self._waiters.get(key)
+            if waiters is not None:
+                waiters.discard(fut)
+                if not waiters:
+                    del self._waiters[key]
+
+
+def _safe_url(url: str) -> str:
+    """The URL without any password in it, for messages."""
+    return re.sub(r"//[^@/]*@", "//***@", url)
 
 
 class Delivery:
@@ -69,27 +131,63 @@ class PublishAck(msgspec.Struct, frozen=True):
 class Bus:
     """A connection to NATS with JetStream; every service holds one."""
 
-    def __init__(self, nc: NATS, name: str) -> None:
+    def __init__(self, nc: NATS, name: str, denials: _Denials | None = None) -> None:
         self.nc = nc
+        self._denials = denials or _Denials()  # fed by the connection's error callback (see connect)
         self.js = nc.jetstream(timeout=10.0)
         self.name = name
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = asyncio.Event()
 
     @classmethod
-    async def connect(cls, url: str, name: str, *, connect_timeout: float = 5.0) -> Bus:
+    async def connect(cls, url: str, name: str, *, login: NatsLogin | None = None,
+                      connect_timeout: float = 5.0) -> Bus:
+        """Connect as `login` (a service's own NATS user; None only for a NATS without users).
+
+        With a login, replies come to the user's private inbox (`_INBOX.<user>`), the only one its
+        permissions let it read.
+        """
+        denials = _Denials()
+        extra: dict[str, Any] = {}
+        if login is not None:
+            extra = {"user": login.user, "password": login.password, "inbox_prefix": inbox_prefix(login.user)}
+        refused = asyncio.Event()
+
+        async def on_error(exc: Exception) -> None:
+            if isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in str(exc).lower():
+                refused.set()
+            await denials.on_error(exc)
+
+        # The client retries a first connection forever (right for a NATS that is still starting),
+        # but wrong credentials never start working: stop at the first refusal and say so.
+        connecting = asyncio.ensure_future(nats.connect(
+            url,
+            name=f"simswarm-{name}",
+            connect_timeout=connect_timeout,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            allow_reconnect=True,
+            error_cb=on_error,
+            **extra,
+        ))
+        refusal = asyncio.ensure_future(refused.wait())
         try:
-            nc = await nats.connect(
-                url,
-                name=f"simswarm-{name}",
-                connect_timeout=connect_timeout,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                allow_reconnect=True,
-            )
+            await asyncio.wait({connecting, refusal}, return_when=asyncio.FIRST_COMPLETED)
+            if not connecting.done():
+                connecting.cancel()
+                with contextlib.suppress(BaseException):
+                    await connecting
+                who = f"user {login.user!r}" if login else "an anonymous connection"
+                raise BusUnavailable(f"NATS at {_safe_url(url)} refused {who}: authorization violation "
+                                     "(check this service's NATS credentials: docs/security.md)")
+            nc = connecting.result()
+        except BusUnavailable:
+            raise
         except Exception as exc:  # nats raises a variety of errors for an unreachable server
-            raise BusUnavailable(f"cannot connect to NATS at {url}: {exc}") from exc
-        return cls(nc, name)
+            raise BusUnavailable(f"cannot connect to NATS at {_safe_url(url)}: {exc}") from exc
+        finally:
+            refusal.cancel()
+        return cls(nc, name, denials)
 
     async def close(self) -> None:
         self._closing.set()
@@ -132,7 +230,11 @@ class Bus:
             try:
                 await self.js.add_stream(cfg)
             except nats.js.errors.BadRequestError:
-                await self.js.update_stream(cfg)
+                try:
+                    await self._denials.guard(f"$JS.API.STREAM.UPDATE.{d.name}", self.js.update_stream(cfg))
+                except PermissionDenied:
+                    # Changing a stream is the orchestrator's alone (contracts.subjects.nats_permissions).
+                    log.warning("stream %s differs from the contract; the orchestrator updates it", d.name)
 
     # -- publish -----------------------------------------------------------------------------
 
@@ -148,7 +250,8 @@ class Bus:
         delay = 0.1
         for attempt in range(retries + 1):
             try:
-                ack = await self.js.publish(subject, payload, headers=headers, stream=JOB_STREAM)
+                ack = await self._denials.guard(
+                    subject, self.js.publish(subject, payload, headers=headers, stream=JOB_STREAM))
                 return PublishAck(seq=ack.seq, duplicate=bool(ack.duplicate))
             except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError, nats.errors.NoRespondersError) as exc:
                 if attempt == retries:
@@ -339,7 +442,8 @@ class Bus:
 
     async def request(self, subject: str, payload: msgspec.Struct, reply_type: type[T], *, timeout: float = 10.0) -> T:
         try:
-            msg = await self.nc.request(subject, msgspec.json.encode(payload), timeout=timeout)
+            msg = await self._denials.guard(
+                subject, self.nc.request(subject, msgspec.json.encode(payload), timeout=timeout))
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
             raise BusUnavailable(f"no answer on {subject}: {type(exc).__name__}") from exc
         return msgspec.json.decode(msg.data, type=reply_type)

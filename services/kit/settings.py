@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 
 from contracts.spec import DEFAULT_TIERS, Tier, TierConfig, load_tiers
+from services.kit.secretfiles import private_dir, read_or_create_secret, write_secret
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -41,10 +42,52 @@ class Settings(msgspec.Struct, kw_only=True):
     # Reverse proxies whose X-Forwarded-For is believed: "ip,cidr,..."; "" trusts nobody, "*" everyone.
     trusted_proxies: str = ""
     log_level: str = "INFO"
+    # NATS credentials (docs/security.md, "Credentials"): this process's own user, or a file of
+    # per-service passwords (what `simswarm up` writes); `nats_auth=False` only for a NATS without users.
+    nats_user: str | None = None
+    nats_password: str | None = None
+    nats_credentials_file: Path | None = None
+    nats_auth: bool = True
+    # The bearer token that lets an operator (or Prometheus) read the gateway's /metrics.
+    metrics_token: str = ""
 
     @property
     def api_url(self) -> str:
         return self.public_url or f"http://{self.gateway_host}:{self.gateway_port}"
+
+    def nats_login(self, user: str) -> NatsLogin | None:
+        """The NATS user and password the `user` service connects with; None when NATS has no users.
+
+        Raises SettingsError, naming what to set, when auth is on and no credentials are found: a
+        service must not fall back to an anonymous connection.
+        """
+        if self.nats_user and self.nats_password:
+            return NatsLogin(user=self.nats_user, password=self.nats_password)
+        path = self.nats_credentials_file or nats_credentials_file(self.home)
+        if path.exists():
+            try:
+                creds = msgspec.json.decode(path.read_bytes(), type=dict[str, str])
+            except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise SettingsError(f"NATS credentials file {path} is unreadable: {exc}") from exc
+            if user in creds:
+                return NatsLogin(user=user, password=creds[user])
+            raise SettingsError(f"NATS credentials file {path} has no password for the {user!r} user")
+        if "@" in self.nats_url.split("//", 1)[-1].split("/", 1)[0] or not self.nats_auth:
+            return None  # credentials in the URL, or a NATS without users (development only)
+        raise SettingsError(
+            f"no NATS credentials for the {user!r} service: set NATS_USER and NATS_PASSWORD to its own user "
+            "(see docs/security.md), or SIMSWARM_NATS_CREDENTIALS to a credentials file; "
+            "SIMSWARM_NATS_AUTH=false only for a NATS server without users"
+        )
+
+
+class NatsLogin(msgspec.Struct, frozen=True, kw_only=True):
+    user: str
+    password: str
+
+    def __repr__(self) -> str:  # never print the password
+        return f"NatsLogin(user={self.user!r})"
+
 
 
 def default_home() -> Path:
@@ -52,8 +95,14 @@ def default_home() -> Path:
 
 
 def stack_file(home: Path) -> Path:
-    """Where `simswarm up` records the endpoints of the parts it started."""
+    """Where `simswarm up` records the endpoints of the parts it started (0600: it holds the S3 keys)."""
     return home / "stack.json"
+
+
+def nats_credentials_file(home: Path) -> Path:
+    """Per-service NATS passwords of the embedded stack (0600), as `{"gateway": "...", ...}`."""
+    return home / "nats-credentials.json"
+
 
 
 _ENV_FIELDS = {
@@ -80,13 +129,19 @@ _ENV_FIELDS = {
     "SIMSWARM_RATE_LIMITS": "rate_limits",
     "SIMSWARM_TRUSTED_PROXIES": "trusted_proxies",
     "SIMSWARM_LOG_LEVEL": "log_level",
+    "NATS_USER": "nats_user",
+    "NATS_PASSWORD": "nats_password",
+    "SIMSWARM_NATS_CREDENTIALS": "nats_credentials_file",
+    "SIMSWARM_NATS_AUTH": "nats_auth",
+    "SIMSWARM_METRICS_TOKEN": "metrics_token",
 }
 
 
 def load_settings(env: Mapping[str, str] | None = None, home: Path | None = None) -> Settings:
     """Settings: defaults < `$SIMSWARM_HOME/stack.json` < environment variables.
 
-    The pod-manager secret is generated once per home and kept in `$SIMSWARM_HOME/secret` (0600).
+    The pod-manager secret and the metrics token are generated once per home and kept in
+    `$SIMSWARM_HOME/secret` and `$SIMSWARM_HOME/metrics-token` (0600) unless set.
     """
     env = os.environ if env is None else env
     home = (home or Path(env.get("SIMSWARM_HOME", "") or default_home())).expanduser()
@@ -105,7 +160,9 @@ def load_settings(env: Mapping[str, str] | None = None, home: Path | None = None
     if tiers_file:
         settings.tiers = load_tiers(Path(tiers_file).read_bytes())
     if not settings.podmanager_secret:
-        settings.podmanager_secret = _home_secret(home)
+        settings.podmanager_secret = _home_secret(home, "secret")
+    if not settings.metrics_token:
+        settings.metrics_token = _home_secret(home, "metrics-token")
     return settings
 
 
@@ -119,23 +176,14 @@ def _dec_hook(typ: type, value: object) -> object:
     raise NotImplementedError
 
 
-def _home_secret(home: Path) -> str:
-    path = home / "secret"
+def _home_secret(home: Path, name: str) -> str:
     try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        home.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_hex(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value)
-        return value
-    except OSError:
+        private_dir(home)
+        return read_or_create_secret(home / name)
+    except OSError:  # a read-only home: a secret for this process only
         return secrets.token_hex(32)
 
 
 def write_stack_file(home: Path, values: dict[str, object]) -> None:
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = stack_file(home).with_suffix(".tmp")
-    tmp.write_text(json.dumps(values, indent=2))
-    tmp.replace(stack_file(home))
+    private_dir(home)
+    write_secret(stack_file(home), json.dumps(values, indent=2))

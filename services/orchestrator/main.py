@@ -59,7 +59,7 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
     """Run the orchestrator until `stop` is set."""
     opts = options or OrchestratorOptions()
     pool = await create_pool(settings.database_url, max_size=opts.pool_size + 2)
-    bus = await Bus.connect(settings.nats_url, name=opts.consumer)
+    bus = await Bus.connect(settings.nats_url, name=opts.consumer, login=settings.nats_login("orchestrator"))
     app = await open_application(settings.database_url, pool, opts.es_schema, opts.pool_size)
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -138,7 +138,7 @@ async def serve(
     max_deliver: int = 8,
 ) -> None:
     """Consume ReportRequested until `stop` is set. `durable`/`deliver_new` let tests run a private consumer."""
-    bus = await Bus.connect(settings.nats_url, name=durable)
+    bus = await Bus.connect(settings.nats_url, name=durable, login=settings.nats_login("reporter"))
     try:
         await bus.ensure_streams()
         store = ObjectStore(settings)

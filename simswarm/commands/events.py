@@ -64,7 +64,7 @@ async def _run(args: argparse.Namespace) -> int:
     console = Console()
     settings = load_settings(home=args.home.expanduser() if args.home else None)
     try:
-        bus = await Bus.connect(settings.nats_url, name="cli-events")
+        bus = await Bus.connect(settings.nats_url, name="cli-events", login=settings.nats_login("operator"))
     except BusUnavailable as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc} (is `simswarm up` running?)")
         return 3

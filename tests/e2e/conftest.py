@@ -110,7 +110,8 @@ class Probe:
 
     async def _with_bus(self, fn: Callable[[Bus], Awaitable[T]]) -> T:
         assert self.sup.stack is not None and self.sup.stack.nats is not None
-        bus = await Bus.connect(self.sup.stack.nats.url, name="e2e-probe")
+        bus = await Bus.connect(self.sup.stack.nats.url, name="e2e-probe",
+                                login=self.sup.stack.nats_login("admin"))
         try:
             return await fn(bus)
         finally:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from services.gateway.api_models import Readiness
 from services.gateway.auth import Ctx
-from services.gateway.errors import error_responses
+from services.gateway.errors import ApiError, error_responses
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -61,11 +62,28 @@ async def ready(ctx: Ctx) -> JSONResponse:
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics",
+    summary="Prometheus metrics (operators only)",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {}}}, **error_responses()},
+    responses={200: {"content": {"text/plain": {}}}, **error_responses(401, 403)},
     include_in_schema=True,
 )
-async def metrics(ctx: Ctx) -> PlainTextResponse:
-    """Request counts and latencies by route, open SSE streams, jobs created."""
+async def metrics(
+    ctx: Ctx, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> PlainTextResponse:
+    """Request counts and latencies by route, open SSE streams, jobs created.
+
+    Only for operators: the bearer token is the metrics token (`SIMSWARM_METRICS_TOKEN`, or the one
+    generated in `$SIMSWARM_HOME/metrics-token`), never a user's API key or session.
+    """
+    check_metrics_token(ctx.settings.metrics_token, authorization)
     return PlainTextResponse(ctx.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def check_metrics_token(expected: str, authorization: str | None) -> None:
+    """Raise 401 unless `authorization` is `Bearer <expected>`; 403 when no token is configured."""
+    if not expected:
+        raise ApiError(403, "metrics_disabled", "metrics are disabled: set SIMSWARM_METRICS_TOKEN to read them")
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise ApiError(401, "metrics_unauthorized", "metrics need the operator's metrics token as a bearer token",
+                       headers={"WWW-Authenticate": 'Bearer realm="metrics"'})

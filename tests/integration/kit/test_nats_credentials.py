@@ -1,0 +1,193 @@
+"""NATS with one user per service (issue: infrastructure without credentials), on the real server.
+
+The session's nats-server runs with the configuration `simswarm up` generates from
+contracts.subjects.nats_permissions. Each test connects as a service's own user and checks what the
+server lets it do: no anonymous connection, no wrong password, no publishing another service's
+events or commands, and each service's real traffic still flows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import msgspec
+import nats
+import nats.errors
+import nats.js.errors
+import pytest
+
+from contracts.commands import CommandReply, LiveJobsQuery
+from contracts.events import EVENT_TYPES, JobCompleted, JobCreated, ReportWritten, new_event
+from contracts.subjects import (
+    CMD_CREATE_JOB,
+    CMD_LIVE_JOBS,
+    EVENT_PUBLISHERS,
+    JOB_STREAM,
+    SERVICE_USERS,
+    inbox_prefix,
+    job_subject,
+)
+from services.kit.bus import Bus, BusUnavailable, PermissionDenied
+from services.kit.settings import NatsLogin, SettingsError, load_settings
+
+pytestmark = pytest.mark.integration
+
+
+async def _bus(stack: Any, user: str) -> Bus:
+    return await Bus.connect(stack.nats.url, name=f"t-{user}-{uuid.uuid4().hex[:6]}", login=stack.nats_login(user))
+
+
+async def test_an_anonymous_connection_is_refused(stack):
+    with pytest.raises(BusUnavailable, match="refused an anonymous connection"):
+        await Bus.connect(stack.nats.url, name="anonymous")
+
+
+async def test_a_wrong_password_is_refused(stack):
+    with pytest.raises(BusUnavailable, match="refused user 'orchestrator'"):
+        await Bus.connect(stack.nats.url, name="impostor", login=NatsLogin(user="orchestrator", password="guess"))
+
+
+async def test_reporter_may_not_complete_a_job_but_may_write_its_report(stack, bus):
+    job = uuid.uuid4().hex
+    reporter = await _bus(stack, "reporter")
+    try:
+        with pytest.raises(PermissionDenied, match="jobcompleted"):
+            await reporter.publish(new_event(JobCompleted, job))
+        written = new_event(ReportWritten, job, report_key=f"jobs/{job}/report/report.md", artifacts=[])
+        assert not (await reporter.publish(written)).duplicate
+    finally:
+        await reporter.close()
+    assert [type(e).__name__ for _, e in await bus.job_events(job)] == ["ReportWritten"]
+
+
+async def test_gateway_may_not_publish_an_orchestrator_event(stack, bus):
+    job = uuid.uuid4().hex
+    gateway = await _bus(stack, "gateway")
+    try:
+        with pytest.raises(PermissionDenied):
+            await gateway.publish(new_event(JobCreated, job, owner_id="mallory", spec=_spec(), run=_run()))
+    finally:
+        await gateway.close()
+    assert await bus.job_events(job) == []
+
+
+@pytest.mark.parametrize("user", SERVICE_USERS)
+async def test_each_service_stores_exactly_its_own_event_types(stack, bus, user):
+    """Every event type published by `user`: only those of EVENT_PUBLISHERS[user] reach the stream."""
+    job = uuid.uuid4().hex
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    login = stack.nats_login(user)
+    nc = await nats.connect(stack.nats.url, user=login.user, password=login.password,
+                            inbox_prefix=inbox_prefix(user), error_cb=on_error)
+    try:
+        for event_type in EVENT_TYPES:
+            await nc.publish(job_subject(job, event_type), b"probe")
+        await nc.flush()  # the server has judged every publish before it answers the flush
+        await asyncio.sleep(0.2)  # ... and the client has run its error callbacks
+    finally:
+        await nc.close()
+    stored = set()
+    for event_type in EVENT_TYPES:
+        try:
+            await bus.js.get_last_msg(JOB_STREAM, job_subject(job, event_type))
+            stored.add(event_type)
+        except nats.js.errors.NotFoundError:
+            pass
+    assert stored == set(EVENT_PUBLISHERS.get(user, ()))
+    assert len([e for e in errors if "permissions violation" in e.lower()]) == len(EVENT_TYPES) - len(stored)
+
+
+async def test_only_the_orchestrator_answers_commands_and_only_senders_send_them(stack):
+    orchestrator, gateway, podmanager, reporter = [
+        await _bus(stack, u) for u in ("orchestrator", "gateway", "podmanager", "reporter")
+    ]
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+
+    async def live(_: bytes) -> bytes:
+        return msgspec.json.encode(CommandReply(ok=True, live=["j1"]))
+
+    try:
+        await orchestrator.serve(CMD_LIVE_JOBS, queue, live)  # allow_responses lets it reply
+        await orchestrator.nc.flush()  # the subscription is in place on the server
+        reply = await gateway.request(CMD_LIVE_JOBS, LiveJobsQuery(job_ids=['j1']), CommandReply)
+        assert reply.ok and reply.live == ["j1"]
+        assert (await podmanager.request(CMD_LIVE_JOBS, LiveJobsQuery(job_ids=['j1']), CommandReply)).ok
+        with pytest.raises(PermissionDenied):  # the reaper may ask what is live, never create a job
+            await podmanager.request(CMD_CREATE_JOB, LiveJobsQuery(job_ids=['j1']), CommandReply, timeout=5)
+        denied: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            denied.append(str(exc))
+
+        sneaky = await nats.connect(stack.nats.url, user="reporter", password=stack.nats_login("reporter").password,
+                                    inbox_prefix=inbox_prefix("reporter"),
+                                    error_cb=on_error)
+        try:  # neither listen to the commands nor read another service's replies
+            await sneaky.subscribe(CMD_CREATE_JOB)
+            await sneaky.subscribe(f"{inbox_prefix('gateway')}.>")
+            await sneaky.flush()
+            await asyncio.sleep(0.2)
+        finally:
+            await sneaky.close()
+        assert sum("permissions violation for subscription" in d.lower() for d in denied) == 2
+    finally:
+        for b in (orchestrator, gateway, podmanager, reporter):
+            await b.close()
+
+
+async def test_only_the_orchestrator_may_change_a_stream(stack, bus):
+    denied: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        denied.append(str(exc).lower())
+
+    login = stack.nats_login("reporter")
+    nc = await nats.connect(stack.nats.url, user=login.user, password=login.password,
+                            inbox_prefix=inbox_prefix("reporter"), error_cb=on_error)
+    try:
+        js = nc.jetstream(timeout=2.0)
+        info = await js.stream_info(JOB_STREAM)  # reading is allowed
+        info.config.max_age = 1.0  # what a compromised service would like to do to the log
+        with pytest.raises(nats.errors.TimeoutError):  # refused: the request never reaches JetStream
+            await js.update_stream(info.config)
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.delete_consumer(JOB_STREAM, "orchestrator")
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.purge_stream(JOB_STREAM)
+    finally:
+        await nc.close()
+    assert sum("permissions violation for publish" in d for d in denied) == 3
+    assert not (await bus.js.stream_info(JOB_STREAM)).config.max_age
+    reporter = await _bus(stack, "reporter")
+    try:
+        await reporter.ensure_streams()  # the contract's streams exist: creating them again is fine
+    finally:
+        await reporter.close()
+
+
+async def test_a_service_without_credentials_fails_loudly(tmp_path, stack):
+    settings = load_settings({"SIMSWARM_HOME": str(tmp_path), "NATS_URL": stack.nats.url})
+    with pytest.raises(SettingsError, match="no NATS credentials for the 'reporter' service"):
+        settings.nats_login("reporter")
+    from services.reporter.main import serve
+
+    with pytest.raises(SettingsError):
+        await serve(settings, asyncio.Event())
+
+
+def _spec() -> Any:
+    from contracts.spec import JobSpec
+
+    return msgspec.convert({"seed_text": "A brief.", "goal": "Will it rain?"}, JobSpec)
+
+
+def _run() -> Any:
+    from contracts.spec import resolve_run
+
+    return resolve_run(_spec(), random_seed=7)
