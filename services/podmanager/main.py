@@ -68,7 +68,7 @@ async def serve(settings: Settings, stop: asyncio.Event, options: PodManagerOpti
     """
     opts = options or PodManagerOptions.from_env()
     provider = provider or make_provider(settings)
-    bus = await Bus.connect(settings.nats_url, name="podmanager")
+    bus = await Bus.connect(settings.nats_url, name="podmanager", login=settings.nats_login("podmanager"))
     pool = await create_pool(settings.database_url, max_size=6)
     manager: PodManager | None = None
     try:
