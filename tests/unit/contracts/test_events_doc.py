@@ -18,10 +18,13 @@ from contracts.events import EVENT_TYPES, Event
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "events.md"
 ENVELOPE = {f.name for f in msgspec.structs.fields(Event)}
+# Every Struct defined in contracts/commands.py: a command added there must be documented too.
 COMMANDS: dict[str, type[msgspec.Struct]] = {
-    cls.__name__: cls
-    for cls in (commands.CreateJob, commands.CancelJob, commands.LiveJobsQuery, commands.CommandReply)
+    name: cls
+    for name, cls in vars(commands).items()
+    if isinstance(cls, type) and issubclass(cls, msgspec.Struct) and cls.__module__ == commands.__name__
 }
+COMMAND_SUBJECTS = [value for name, value in vars(subjects).items() if name.startswith("CMD_")]
 _HEADING = re.compile(r"^(#{2,3}) (.+?)\s*$", re.MULTILINE)
 _FIELD_ROW = re.compile(r"^\| `([a-z_][a-z0-9_]*)` \|", re.MULTILINE)
 
@@ -89,8 +92,9 @@ def test_every_command_is_documented_with_exactly_its_fields(doc: dict[str, str]
 
 def test_command_subjects_and_streams_are_the_code_s() -> None:
     text = DOC.read_text(encoding="utf-8")
-    for subject in (subjects.CMD_CREATE_JOB, subjects.CMD_CANCEL_JOB, subjects.CMD_LIVE_JOBS):
-        assert f"`{subject}`" in text
+    assert COMMAND_SUBJECTS, "contracts.subjects names no command subjects"
+    for subject in COMMAND_SUBJECTS:
+        assert f"`{subject}`" in text, f"docs/events.md does not name the command subject {subject}"
     for stream in subjects.STREAMS:
         assert f"stream `{stream.name}`" in text
     assert f"queue group `{subjects.ORCHESTRATOR_QUEUE}`" in text
@@ -106,6 +110,16 @@ def test_orchestrator_producer_and_consumer_lines_match_its_code(doc: dict[str, 
         consumers = head.split("consumers:", 1)[1].split("·", 1)[0].split("(", 1)[0]
         assert ("orchestrator" in producer) == (name in PUBLISHED), f"{name}: producer line"
         assert ("orchestrator" in consumers) == (name in INBOUND_EVENT_TYPES), f"{name}: consumers line"
+
+
+def test_producer_lines_name_the_service_allowed_to_publish_the_event(doc: dict[str, str]) -> None:
+    """contracts.subjects.EVENT_PUBLISHERS is what NATS permissions enforce: the page must agree."""
+    for service, names in subjects.EVENT_PUBLISHERS.items():
+        for name in names:
+            producer = header_line(doc[name]).split("producer:", 1)[1].split("·", 1)[0]
+            named = {s for s in subjects.EVENT_PUBLISHERS if re.search(rf"\b{s}\b", producer)}
+            assert named == {service}, f"{name}: producer line names {named or 'nobody'}, the code {service}"
+    assert {n for names in subjects.EVENT_PUBLISHERS.values() for n in names} == set(EVENT_TYPES)
 
 
 def test_the_checks_catch_a_stale_page() -> None:
