@@ -184,7 +184,8 @@ async def _served(settings: Any, pg_pool: Any) -> AsyncIterator[httpx.AsyncClien
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.gateway_port}", timeout=30) as client:
             for _ in range(300):
                 try:
-                    if (await client.get("/api/ready")).status_code == 200:
+                    # /api/health, not /api/ready: no orchestrator runs here, so it is never ready
+                    if (await client.get("/api/health")).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
