@@ -63,15 +63,19 @@ class JobsStore:
             f"(SELECT 1 FROM {self.g}.deleted_jobs d WHERE d.job_id = {alias}.job_id)"
         )
 
+    async def _projected(self, job_id: str, owner_id: str) -> dict[str, Any] | None:
+        if not await self.has_projection():
+            return None
+        row = await self.pool.fetchrow(
+            f"SELECT * FROM {self.p}.jobs j WHERE j.job_id = $1 AND j.owner_id = $2 AND {self._visible()}",
+            job_id, owner_id,
+        )
+        return dict(row) if row is not None else None
+
     async def get_owned(self, job_id: str, owner_id: str) -> dict[str, Any] | None:
         """The owner's job (projection row, or a pending stub before the projection has it); else None."""
-        if await self.has_projection():
-            row = await self.pool.fetchrow(
-                f"SELECT * FROM {self.p}.jobs j WHERE j.job_id = $1 AND j.owner_id = $2 AND {self._visible()}",
-                job_id, owner_id,
-            )
-            if row is not None:
-                return dict(row)
+        if (row := await self._projected(job_id, owner_id)) is not None:
+            return row
         pending = await self.pool.fetchrow(
             f"""SELECT r.job_id, r.owner_id, r.created_at FROM {self.g}.job_requests r
                  WHERE r.job_id = $1 AND r.owner_id = $2
@@ -82,8 +86,8 @@ class JobsStore:
             return None
         if await self.has_projection():
             exists = await self.pool.fetchval(f"SELECT 1 FROM {self.p}.jobs WHERE job_id = $1", job_id)
-            if exists:  # in the projection but deleted there, or owned by someone else
-                return None
+            if exists:  # projected since the first look, deleted there, or owned by someone else
+                return await self._projected(job_id, owner_id)
         # `pending`: asked for, but the orchestrator has not answered (or not projected it) yet.
         return {**dict(pending), "status": "created", "stage": "created", "updated_at": pending["created_at"],
                 "pending": True}
@@ -176,6 +180,19 @@ class JobsStore:
             f"SELECT fingerprint FROM {self.g}.job_requests WHERE job_id = $1 AND owner_id = $2", job_id, owner_id
         )
         return str(value) if value is not None else None
+
+    async def is_deleted(self, job_id: str, owner_id: str) -> bool:
+        """Whether the owner deleted this job (here, or as the projection records it)."""
+        if await self.pool.fetchval(
+            f"SELECT 1 FROM {self.g}.deleted_jobs WHERE job_id = $1 AND owner_id = $2", job_id, owner_id
+        ):
+            return True
+        if not await self.has_projection():
+            return False
+        deleted = await self.pool.fetchval(
+            f"SELECT coalesce(deleted, false) FROM {self.p}.jobs WHERE job_id = $1 AND owner_id = $2", job_id, owner_id
+        )
+        return bool(deleted)
 
     async def release(self, job_id: str) -> None:
         """Forget a request the orchestrator did not accept."""

@@ -7,7 +7,16 @@ import re
 
 import msgspec
 
-from contracts.spec import JobSpec, Policy, SpecError, Tier, TierCapError, TierConfig, check_tier_caps, validate_spec
+from contracts.spec import (
+    JobSpec,
+    Policy,
+    SpecError,
+    Tier,
+    TierCapError,
+    TierConfig,
+    check_tier_caps,
+    validate_spec,
+)
 from contracts.text import control_character_problem
 
 MAX_BODY_BYTES = 1_000_000  # a 50,000-character seed is at most ~200 kB of JSON even fully escaped

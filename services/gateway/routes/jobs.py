@@ -93,11 +93,7 @@ async def create_job(
         # A concurrent retry with the same Idempotency-Key reserved it first: answer with its job.
         if (earlier := await _replay(ctx, user, job_id, fingerprint)) is not None:
             return earlier
-        raise ApiError(
-            409, "idempotency_in_progress",
-            "Idempotency-Key: a request with this key is still being processed; retry shortly",
-            {"Retry-After": "1"},
-        ) from None
+        raise _in_progress() from None  # it was released meanwhile (refused): a retry may create it
     except DuplicateJob as dup:
         raise ApiError(
             409, "duplicate_job",
@@ -121,12 +117,21 @@ async def create_job(
     return JSONResponse(shape_job(row), status_code=201, headers={"Location": f"/api/jobs/{job_id}"})
 
 
+def _in_progress() -> ApiError:
+    return ApiError(
+        409, "idempotency_in_progress",
+        "Idempotency-Key: the request with this key has no answer from the orchestrator yet; retry shortly",
+        {"Retry-After": "1"},
+    )
+
+
 async def _replay(ctx: GatewayContext, user: Principal, job_id: str, fingerprint: str) -> JSONResponse | None:
     """The answer to a retry with an Idempotency-Key already used: the same job again, or a 409.
 
     None when the key was never used (or its request was released after the orchestrator refused
     it), so the caller goes on to create the job. While the first request still waits for the
-    orchestrator, a retry waits with it (up to the command timeout) so both answer with the job.
+    orchestrator, a retry waits with it (up to the command timeout) so both answer with the job;
+    past that, 409 `idempotency_in_progress`, since whether the job exists is not known yet.
     """
     deadline = asyncio.get_running_loop().time() + ctx.command_timeout_s + 1.0
     while True:
@@ -135,15 +140,18 @@ async def _replay(ctx: GatewayContext, user: Principal, job_id: str, fingerprint
             return None
         if earlier != fingerprint:
             raise ApiError(409, "idempotency_conflict", "Idempotency-Key: was already used with a different body")
-        row = await ctx.jobs.get_owned(job_id, user.user_id)
-        if row is None:
+        if await ctx.jobs.is_deleted(job_id, user.user_id):
             raise ApiError(
                 409, "idempotency_key_used",
                 f"Idempotency-Key: was used for job {job_id}, which has since been deleted; "
                 "send a new key to create another job",
             )
-        if not row.get("pending") or asyncio.get_running_loop().time() > deadline:
+        # None here is a moment between the request's release and the projection's row: look again.
+        row = await ctx.jobs.get_owned(job_id, user.user_id)
+        if row is not None and not row.get("pending"):
             return JSONResponse(shape_job(row), status_code=201, headers={"Location": f"/api/jobs/{job_id}"})
+        if asyncio.get_running_loop().time() > deadline:
+            raise _in_progress()
         await asyncio.sleep(0.1)
 
 

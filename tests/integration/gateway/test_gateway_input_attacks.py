@@ -215,3 +215,12 @@ async def test_resume_points_beyond_the_stream_are_422(gw):
 async def test_a_key_id_with_a_nul_byte_is_simply_not_found(gw):
     r = await gw.client.delete("/api/keys/ab%00cd", headers=gw.as_alice)
     assert r.status_code == 404 and r.json()["code"] == "key_not_found", r.text
+
+
+async def test_a_retry_while_the_orchestrator_is_silent_is_told_to_retry(gw_no_orchestrator):
+    gw = gw_no_orchestrator
+    gw.app.state.ctx.command_timeout_s = 1.0
+    rs = await asyncio.gather(*[_create(gw, SPEC, **{"Idempotency-Key": "k-silent"}) for _ in range(2)])
+    answers = sorted((r.status_code, r.json()["code"]) for r in rs)
+    assert answers == [(409, "idempotency_in_progress"), (503, "orchestrator_unavailable")], answers
+    assert [r.headers.get("retry-after") for r in rs if r.status_code == 409] == ["1"]
