@@ -17,6 +17,8 @@ ENGINE_ARTIFACTS: tuple[str, ...] = (
     "social_graph.json",
     "profiles.json",
     "relations.json",
+    "claims.json",
+    "stakeholders.json",
     "manifest.json",
 )
 REPORT_FILE = "report.md"
@@ -162,3 +164,85 @@ class Manifest(msgspec.Struct, kw_only=True):
     files: list[ManifestFile]
     created_at: str
     llm_counters: dict[str, float] | None = None
+
+
+# -- what the swarm read (claims.json, stakeholders.json; docs/engine.md, "Reading the seed") ----------
+
+READING_SCHEMA_VERSION = 1
+
+
+class Threshold(msgspec.Struct, kw_only=True):
+    """A number the proposition must pass: op '>' (above) or '<' (below)."""
+
+    op: Literal[">", "<"]
+    value: float
+    unit: str = ""  # "%", "$" or "" (a plain count or amount)
+    phrase: str = ""
+
+
+class Proposition(msgspec.Struct, kw_only=True):
+    """The question as a proposition A, with its polarity (-1 when the question asks for not-A)."""
+
+    question: str
+    statement: str  # A, stated positively ("the strike ends with a deal within 30 days")
+    subject: str
+    event: str
+    polarity: int = 1
+    negation: str = ""  # the words that negated it ("fail to"), empty when positive
+    window_days: int | None = None
+    deadline: str = ""
+    thresholds: list[Threshold] = []
+    keywords: list[str] = []
+
+    @property
+    def negated(self) -> bool:
+        return self.polarity < 0
+
+
+class Claim(msgspec.Struct, kw_only=True):
+    """A statement of the seed that bears on the proposition."""
+
+    claim_id: str
+    text: str
+    source_id: str = ""  # the stakeholder who asserts it; empty: the seed's own narration
+    source: str = "the seed"
+    mentions: list[str] = []  # stakeholder ids the claim is about
+    direction: float = 0.0  # in [-1, 1] toward the proposition A (before the question's polarity)
+    stance: float = 0.0  # in [-1, 1] toward YES on the question as asked (direction x polarity)
+    strength: float = 0.0  # |stance| weighted by relevance, in [0, 1]
+    label: Literal["for", "against", "neutral"] = "neutral"  # toward YES on the question as asked
+    order: int = 0  # position in the seed
+    date: str = ""  # as written in the seed, when it gives one
+    date_key: int = 0  # yyyymmdd (missing parts 0) for ordering; 0 when undated
+    arrival_round: int = 0  # the round the claim enters the world (later-dated claims arrive later)
+    reasons: list[str] = []  # why it reads that way ("9 of 31 = 29% < 50%")
+
+
+class Entity(msgspec.Struct, kw_only=True):
+    """A stakeholder: a person, organisation, faction or viewpoint, with its view of the goal."""
+
+    entity_id: str
+    name: str
+    type: str
+    summary: str
+    stance: float = 0.0  # in [-1, 1] toward YES on the goal
+    weight: float = 1.0  # prominence in the seed: how many clones it gets in large populations
+    aliases: list[str] = []  # other names of the same entity in the seed (an acronym, a surname)
+    salience: float = 0.0  # in [0, 1]: how much the seed is about it (1 = the most)
+
+
+class ClaimsFile(msgspec.Struct, kw_only=True):
+    """claims.json: the question as a proposition and the seed's claims, versioned."""
+
+    schema_version: int = READING_SCHEMA_VERSION
+    source: str = "rules"  # "rules" or "llm": who read the seed
+    proposition: Proposition
+    claims: list[Claim]
+
+
+class StakeholdersFile(msgspec.Struct, kw_only=True):
+    """stakeholders.json: the seed's stakeholders (typed, aliases merged, salience, stance), versioned."""
+
+    schema_version: int = READING_SCHEMA_VERSION
+    source: str = "rules"
+    stakeholders: list[Entity]

@@ -27,7 +27,7 @@ GROUPS: dict[str, list[Any]] = {
         artifacts.ArtifactRef, list[artifacts.ChatLogEntry], list[artifacts.Post], list[artifacts.TopPost],
         list[artifacts.Trade], list[artifacts.MarketCurve], list[artifacts.AgentTrajectory],
         list[artifacts.EngagementRound], artifacts.SocialGraph, list[artifacts.Profile],
-        list[artifacts.Relation], artifacts.Manifest,
+        list[artifacts.Relation], artifacts.ClaimsFile, artifacts.StakeholdersFile, artifacts.Manifest,
     ],
     "worker_api": [worker.RunSubmission, worker.RunStatusBody, worker.ProgressPage],
 }

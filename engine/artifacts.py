@@ -18,6 +18,7 @@ import numpy as np
 
 from contracts.artifacts import (
     AgentTrajectory,
+    ClaimsFile,
     FollowEdge,
     Manifest,
     ManifestFile,
@@ -25,6 +26,7 @@ from contracts.artifacts import (
     Post,
     Profile,
     SocialGraph,
+    StakeholdersFile,
     TopPost,
     TrajectoryPoint,
 )
@@ -131,6 +133,9 @@ def write_artifacts(world: World, spec: RunSpec, out_dir: Path, *, policy_name: 
         ("social_graph.json", social_graph(world)),
         ("profiles.json", profiles(world)),
         ("relations.json", relations),
+        ("claims.json", ClaimsFile(source=world.reading.source, proposition=world.reading.proposition,
+                                   claims=world.reading.claims)),
+        ("stakeholders.json", StakeholdersFile(source=world.reading.source, stakeholders=world.entities)),
     )
     _write(out_dir, "chat_log.json", world.recorder.chat_json(), digests)
     for name, obj in files:
@@ -143,6 +148,7 @@ def write_artifacts(world: World, spec: RunSpec, out_dir: Path, *, policy_name: 
         "trades": sum(1 for t in world.recorder.trades if t.success),
         "failed_trades": sum(1 for t in world.recorder.trades if not t.success),
         "chat_entries": world.recorder.chat_count, "follows": len(plat.follow_edges), "relations": len(relations),
+        "claims": len(world.reading.claims),
     }
     manifest = Manifest(
         engine_version=_engine_version(), spec=msgspec.to_builtins(spec), policy=policy_name, model=model,

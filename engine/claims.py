@@ -27,7 +27,7 @@ from typing import Literal
 
 import msgspec
 
-from engine.entities import Entity
+from contracts.artifacts import Claim, Entity
 from engine.proposition import NUMBER, Proposition, parse_number, stem
 from engine.stance import StanceScorer
 
@@ -74,25 +74,6 @@ _CHANGE_OR_BASELINE = frozenset(
     "slipped against versus vs compared from than while".split())
 _TOKEN = re.compile(r"[a-z][a-z']*|\d[\d,.]*%?")
 _STANCE = StanceScorer()  # for its probability-language reader only (no sentiment is used here)
-
-
-class Claim(msgspec.Struct, kw_only=True):
-    """A statement of the seed that bears on the proposition."""
-
-    claim_id: str
-    text: str
-    source_id: str = ""  # the stakeholder who asserts it; empty: the seed's own narration
-    source: str = "the seed"
-    mentions: list[str] = []  # stakeholder ids the claim is about
-    direction: float = 0.0  # in [-1, 1] toward the proposition A (before the question's polarity)
-    stance: float = 0.0  # in [-1, 1] toward YES on the question as asked (direction x polarity)
-    strength: float = 0.0  # |stance| weighted by relevance, in [0, 1]
-    label: Literal["for", "against", "neutral"] = "neutral"  # toward YES on the question as asked
-    order: int = 0  # position in the seed
-    date: str = ""  # as written in the seed, when it gives one
-    date_key: int = 0  # yyyymmdd (missing parts 0) for ordering; 0 when undated
-    arrival_round: int = 0  # the round the claim enters the world (later-dated claims arrive later)
-    reasons: list[str] = []  # why it reads that way ("9 of 31 = 29% < 50%")
 
 
 def _date(text: str) -> tuple[str, int]:

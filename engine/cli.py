@@ -31,6 +31,9 @@ def add_simulate_parser(subparsers: argparse._SubParsersAction) -> None:  # type
     p.add_argument("--forecast-days", type=int, default=30)
     p.add_argument("--market", action="append", default=[], help="a market question (repeatable; default: derived)")
     p.add_argument("--out", default="simswarm-out", help="folder for the artifacts (default ./simswarm-out)")
+    p.add_argument("--explain", action="store_true",
+                   help="also print what the swarm read: the question as a proposition, the stakeholders and the "
+                        "claims (from claims.json and stakeholders.json)")
     p.set_defaults(func=run_simulate)
 
 
@@ -78,8 +81,38 @@ def run_simulate(args: argparse.Namespace) -> int:
     except ValueError as exc:  # e.g. --policy llm without an endpoint
         console.print(f"[red]error:[/] {exc}")
         return 2
+    if args.explain:
+        explain(Console(), result.out_dir, Table)
     _summary(Console(), result.out_dir, result, Table)
     return 0
+
+
+def explain(console: object, out: Path, table_cls: type) -> None:
+    """Print the parsed proposition, the stakeholders and the claims of a finished run."""
+    from contracts.artifacts import ClaimsFile, StakeholdersFile
+
+    claims = msgspec.json.decode((out / "claims.json").read_bytes(), type=ClaimsFile)
+    people = msgspec.json.decode((out / "stakeholders.json").read_bytes(), type=StakeholdersFile)
+    p = claims.proposition
+    window = f", within {p.window_days} days" if p.window_days else ""
+    thresholds = "; ".join(f"{t.op} {t.value:g}{t.unit}" for t in p.thresholds) or "none"
+    console.print(  # type: ignore[attr-defined]
+        f"[bold]Proposition[/] (read by {claims.source}): {p.statement}\n"
+        f"  subject: {p.subject} · event: {p.event}{window} · thresholds: {thresholds} · "
+        f"polarity: {'NEGATED (' + p.negation + ')' if p.polarity < 0 else 'as asked'}")
+    st = table_cls(title="Stakeholders")
+    for col in ("id", "type", "aliases", "salience", "stance"):
+        st.add_column(col)
+    for e in people.stakeholders:
+        st.add_row(e.entity_id, e.type, ", ".join(e.aliases), f"{e.salience:.2f}", f"{e.stance:+.2f}")
+    ct = table_cls(title="Claims (stance toward YES on the question as asked)")
+    for col in ("id", "source", "label", "strength", "round", "text", "why"):
+        ct.add_column(col)
+    for c in claims.claims:
+        ct.add_row(c.claim_id, c.source, c.label, f"{c.strength:.2f}", str(c.arrival_round), c.text[:110],
+                   "; ".join(c.reasons)[:80])
+    console.print(st)  # type: ignore[attr-defined]
+    console.print(ct)  # type: ignore[attr-defined]
 
 
 def _summary(console: object, out: Path, result: object, table_cls: type) -> None:

@@ -10,24 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import msgspec
-
+from contracts.artifacts import Entity
 from engine.stance import StanceScorer
 from engine.text import clean, shorten, slugify, unique_slug
-
-
-class Entity(msgspec.Struct, kw_only=True):
-    """A stakeholder: a person, organisation, faction or viewpoint, with its view of the goal."""
-
-    entity_id: str
-    name: str
-    type: str
-    summary: str
-    stance: float = 0.0  # in [-1, 1] toward YES on the goal
-    weight: float = 1.0  # prominence in the seed: how many clones it gets in large populations
-    aliases: list[str] = []  # other names of the same entity in the seed (an acronym, a surname)
-    salience: float = 0.0  # in [0, 1]: how much the seed is about it (1 = the most)
-
 
 _CAP_WORD = r"(?:[A-Z][\w'’&.-]*[\w]|[A-Z])"
 _PHRASE = re.compile(rf"{_CAP_WORD}(?:\s+(?:of|the|for|de|la|von|van|&)?\s*{_CAP_WORD})*")

@@ -9,10 +9,8 @@ on the same seed with A and not-A give P(A) + P(not A) ≈ 1.
 from __future__ import annotations
 
 import re
-from typing import Literal
 
-import msgspec
-
+from contracts.artifacts import Proposition, Threshold
 from engine.text import STOPWORDS, clean
 
 _AUX = re.compile(r"^(will|would|is|are|was|were|does|do|did|can|could|should|shall|has|have|had|won't|"
@@ -58,34 +56,6 @@ def parse_number(symbol: str | None, digits: str, unit: str | None) -> tuple[flo
     if u in _SCALE:
         value *= _SCALE[u]
     return value, kind
-
-
-class Threshold(msgspec.Struct, kw_only=True):
-    """A number the proposition must pass: op '>' (above) or '<' (below)."""
-
-    op: Literal[">", "<"]
-    value: float
-    unit: str = ""  # "%", "$" or "" (a plain count or amount)
-    phrase: str = ""
-
-
-class Proposition(msgspec.Struct, kw_only=True):
-    """The question as a proposition A, with its polarity (-1 when the question asks for not-A)."""
-
-    question: str
-    statement: str  # A, stated positively ("the strike ends with a deal within 30 days")
-    subject: str
-    event: str
-    polarity: int = 1
-    negation: str = ""  # the words that negated it ("fail to"), empty when positive
-    window_days: int | None = None
-    deadline: str = ""
-    thresholds: list[Threshold] = []
-    keywords: list[str] = []
-
-    @property
-    def negated(self) -> bool:
-        return self.polarity < 0
 
 
 def _strip_negation(core: str) -> tuple[str, str]:
