@@ -1,4 +1,4 @@
-"""Operator commands: `simswarm contracts schema`, `simswarm projections rebuild`."""
+"""Operator commands: `simswarm contracts schema`, `simswarm projections rebuild`, `simswarm nats-config`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     rebuild.add_argument("--home", type=Path, default=None, help="the stack's home (default: $SIMSWARM_HOME)")
     rebuild.set_defaults(func=cmd_rebuild)
 
+    nats_config = sub.add_parser(
+        "nats-config",
+        help="print nats-server's users and permissions for a production NATS (docs/security.md)",
+        description="Print the `authorization` block that gives every SimSwarm service its own NATS user, "
+                    "allowed only its own subjects. Each password is read by nats-server from the environment "
+                    "variable SIMSWARM_NATS_PASSWORD_<USER> (e.g. SIMSWARM_NATS_PASSWORD_GATEWAY); give each "
+                    "service the same password as NATS_USER/NATS_PASSWORD.",
+    )
+    nats_config.set_defaults(func=cmd_nats_config)
+
 
 def cmd_schema(args: argparse.Namespace) -> int:
     from contracts import schema
@@ -44,4 +54,11 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/] rebuilding failed: {exc}")
         return 1
     console.print(f"rebuilt the jobs projection from the event store: {count} jobs")
+    return 0
+
+
+def cmd_nats_config(args: argparse.Namespace) -> int:
+    from simswarm.nats_auth import render_config
+
+    print(render_config(), end="")
     return 0

@@ -9,7 +9,11 @@ events or commands, and each service's real traffic still flows.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -25,12 +29,15 @@ from contracts.subjects import (
     CMD_LIVE_JOBS,
     EVENT_PUBLISHERS,
     JOB_STREAM,
+    NATS_USERS,
     SERVICE_USERS,
     inbox_prefix,
     job_subject,
 )
 from services.kit.bus import Bus, BusUnavailable, PermissionDenied
 from services.kit.settings import NatsLogin, SettingsError, load_settings
+from simswarm.nats_auth import password_env_var, render_config
+from simswarm.stack import _wait_http, find_binary, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -191,3 +198,31 @@ def _run() -> Any:
     from contracts.spec import resolve_run
 
     return resolve_run(_spec(), random_seed=7)
+
+
+@pytest.fixture
+def production_nats(tmp_path: Path) -> Iterator[str]:
+    """A nats-server run from `simswarm nats-config` output, each password in its environment."""
+    conf = tmp_path / "nats.conf"
+    conf.write_text(render_config())
+    env = dict(os.environ, **{password_env_var(u): f"pw-{u}" for u in NATS_USERS})
+    port, monitor = free_port(), free_port()
+    log = tmp_path / "nats.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([find_binary("nats-server"), "-c", str(conf), "-a", "127.0.0.1", "-p", str(port),
+                                 "-m", str(monitor)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_http(f"http://127.0.0.1:{monitor}/healthz", 15, proc, "nats-server", log)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_the_production_config_takes_passwords_from_the_servers_environment(production_nats):
+    gateway = await Bus.connect(production_nats, name="gateway", login=NatsLogin(user="gateway", password="pw-gateway"))
+    await gateway.close()
+    with pytest.raises(BusUnavailable, match="refused an anonymous connection"):
+        await Bus.connect(production_nats, name="anonymous")
+    with pytest.raises(BusUnavailable, match="refused user 'gateway'"):
+        await Bus.connect(production_nats, name="g", login=NatsLogin(user="gateway", password="pw-reporter"))

@@ -1,0 +1,66 @@
+"""/metrics is for operators (issue: infrastructure without credentials): on the gateway's real public
+port, neither an anonymous client nor an ordinary user's API key reads it; the metrics token does."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpx
+import pytest
+
+from services.gateway.accounts import ensure_local_user
+from services.gateway.main import serve
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _wait_up(client: httpx.AsyncClient, task: asyncio.Task[None]) -> None:
+    for _ in range(200):
+        try:
+            if (await client.get("/api/health")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert not task.done(), task.exception()
+        await asyncio.sleep(0.1)
+    raise AssertionError("the gateway did not come up")
+
+
+async def test_metrics_need_the_operator_token_on_the_public_port(settings, pg_pool):
+    settings.gateway_port = _free_port()
+    assert settings.metrics_token  # made per home (0600) when not set
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.gateway_port}", timeout=10) as client:
+            await _wait_up(client, task)
+            _, user_key = await ensure_local_user(pg_pool)
+            assert (await client.get("/api/jobs", headers={"Authorization": f"Bearer {user_key}"})).status_code == 200
+
+            anonymous = await client.get("/metrics")
+            assert anonymous.status_code == 401 and anonymous.json()["code"] == "metrics_unauthorized"
+            assert "simswarm_gateway" not in anonymous.text
+            as_user = await client.get("/metrics", headers={"Authorization": f"Bearer {user_key}"})
+            assert as_user.status_code == 401 and "simswarm_gateway" not in as_user.text
+            wrong = await client.get("/metrics", headers={"Authorization": f"Bearer {settings.metrics_token}x"})
+            assert wrong.status_code == 401
+
+            operator = await client.get("/metrics", headers={"Authorization": f"Bearer {settings.metrics_token}"})
+            assert operator.status_code == 200, operator.text
+            assert 'simswarm_gateway_requests_total{method="GET",route="/metrics",status="401"} 3' in operator.text
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_metrics_without_a_configured_token_are_closed(gw):
+    gw.app.state.ctx.settings.metrics_token = ""
+    r = await gw.client.get("/metrics", headers=gw.as_alice)
+    assert r.status_code == 403 and r.json()["code"] == "metrics_disabled"
