@@ -4,43 +4,26 @@ port, neither an anonymous client nor an ordinary user's API key reads it; the m
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 import pytest
 
 from services.gateway.accounts import ensure_local_user
 from services.gateway.main import serve
+from simswarm.stack import _wait_http, free_port
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _wait_up(client: httpx.AsyncClient, task: asyncio.Task[None]) -> None:
-    for _ in range(200):
-        try:
-            if (await client.get("/api/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert not task.done(), task.exception()
-        await asyncio.sleep(0.1)
-    raise AssertionError("the gateway did not come up")
-
-
 async def test_metrics_need_the_operator_token_on_the_public_port(settings, pg_pool):
-    settings.gateway_port = _free_port()
+    settings.gateway_port = free_port()
     assert settings.metrics_token  # made per home (0600) when not set
+    base = f"http://127.0.0.1:{settings.gateway_port}"
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop))
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.gateway_port}", timeout=10) as client:
-            await _wait_up(client, task)
+        await asyncio.to_thread(_wait_http, f"{base}/api/health", 30, None, "the gateway", settings.home)
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             _, user_key = await ensure_local_user(pg_pool)
             assert (await client.get("/api/jobs", headers={"Authorization": f"Bearer {user_key}"})).status_code == 200
 
