@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from contracts.artifacts import ChatLogEntry, Trade
+from engine.market import ARBITRAGEUR
 from engine.policies.base import ACTION_TYPES, MARKET_ACTIONS, Action, ActionResult
 from engine.recorder import INTERACTIONS, TOTAL_KEYS
 from engine.world import World
@@ -132,6 +133,10 @@ class RoundApplier:
             res = book.buy(agent, market_id, outcome, _arg(args, "amount"), args.get("max_price"))
         else:
             res = book.sell(agent, market_id, outcome, _arg(args, "shares"), args.get("min_price"))
+        if res.unfilled:
+            # A valid limit order the price had already passed when the trader's turn came (traders
+            # act one after another): not a trade and not an error; the agent sees why.
+            return {"filled": False, "reason": res.error, "price_yes": round(res.price_yes, 6)}
         known = isinstance(market_id, str) and market_id in book.index
         rec = w.recorder
         rec.trades.append(Trade(
@@ -146,8 +151,30 @@ class RoundApplier:
         self.stats["trades"] += 1
         w.recorder.total("trades")[agent] += 1
         self.stats["volume"][book.index[market_id]] += abs(res.cost)
-        return {"trade_id": rec.trades[-1].trade_id, "shares": round(res.shares, 6), "cost": round(res.cost, 6),
+        trade_id = rec.trades[-1].trade_id
+        self._keep_coherent()
+        return {"trade_id": trade_id, "shares": round(res.shares, 6), "cost": round(res.cost, 6),
                 "price_yes": round(res.price_yes, 6), "cash": round(res.cash, 6)}
+
+    def _keep_coherent(self) -> None:
+        """After a trade, arbitrage nested markets back into order (engine/coherence.py); each fill
+        is a trade of the house arbitrageur in trades.json."""
+        w, book, rec = self.w, self.w.book, self.w.recorder
+        pairs = w.nested_pairs
+        for _ in range(len(pairs) + 1):
+            moved = False
+            for short, long in pairs:
+                for fill in book.arbitrage(short, long):
+                    moved = True
+                    market = book.markets[fill.market]
+                    rec.trades.append(Trade(
+                        trade_id=f"t{len(rec.trades) + 1}", round=self.rnd, agent=ARBITRAGEUR,
+                        market_id=market.market_id, side="buy", outcome="yes" if fill.outcome == "yes" else "no",
+                        shares=round(fill.shares, 6), cost=round(fill.cost, 6),
+                        price_after=round(fill.price_yes, 6), success=True, error=None))
+                    self.stats["volume"][fill.market] += abs(fill.cost)
+            if not moved:
+                return
 
     def apply_agent(self, agent: int, actions: list[Any]) -> None:
         w = self.w
@@ -194,9 +221,15 @@ class RoundApplier:
 
 
 def apply_round(world: World, rnd: int, active: np.ndarray, decisions: list[list[Any]]) -> dict[str, Any]:
-    """Apply every active agent's actions in agent order; returns the round's counters."""
+    """Apply every active agent's actions, one agent after another in a random order drawn from
+    (random_seed, round): a trader meets the price the traders before it left, never the round's
+    opening price for everyone, and no agent index comes first by construction. Returns the
+    round's counters."""
     applier = RoundApplier(world, rnd)
-    for k, agent in enumerate(active.tolist()):
+    order = np.random.default_rng([world.seed, rnd, 37]).permutation(len(active))
+    agents = active.tolist()
+    for k in order.tolist():
+        agent = agents[k]
         acts = decisions[k] if k < len(decisions) and decisions[k] else []
         if not isinstance(acts, list):
             acts = [acts]

@@ -10,7 +10,7 @@ log-space so that large quantities never overflow.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from contracts.ids import market_id_for
 from contracts.spec import MarketSpec
 
 STARTING_CASH = 100.0
+ARBITRAGEUR = "arbitrageur"  # the agent name of the house arbitrageur's trades
 MAX_FRESH_MOVE = 0.9
 EPS = 1e-9
 
@@ -113,12 +114,23 @@ class Market:
 class TradeOutcome:
     """What a buy or sell did (or why it failed)."""
 
-    __slots__ = ("ok", "error", "shares", "cost", "price_yes", "cash")
+    __slots__ = ("ok", "error", "shares", "cost", "price_yes", "cash", "unfilled")
 
     def __init__(self, ok: bool, error: str | None = None, shares: float = 0.0, cost: float = 0.0,
-                 price_yes: float = 0.0, cash: float = 0.0) -> None:
+                 price_yes: float = 0.0, cash: float = 0.0, unfilled: bool = False) -> None:
         self.ok, self.error, self.shares, self.cost = ok, error, shares, cost
         self.price_yes, self.cash = price_yes, cash
+        self.unfilled = unfilled  # a valid limit order whose price was already past its limit
+
+
+class ArbitrageFill(NamedTuple):
+    """One arbitrage trade: `shares` of `outcome` bought in market `market` for `cost`."""
+
+    market: int
+    outcome: str
+    shares: float
+    cost: float
+    price_yes: float
 
 
 class MarketBook:
@@ -130,6 +142,10 @@ class MarketBook:
         self.cash = np.full(n_agents, float(starting_cash))
         self.holdings = np.zeros((len(markets), n_agents, 2))
         self.starting_cash = float(starting_cash)
+        # The house arbitrageur that keeps nested markets coherent (see `arbitrage`): the cash it has
+        # put in (negative) and the shares it holds, [market, yes|no].
+        self.arb_cash = 0.0
+        self.arb_holdings = np.zeros((len(markets), 2))
 
     def prices(self) -> np.ndarray:
         return np.array([m.price("yes") for m in self.markets])
@@ -178,7 +194,8 @@ class MarketBook:
         if limit is not None:
             amount = min(amount, market.spend_to_reach(outcome, limit))
             if amount <= EPS:
-                return TradeOutcome(False, f"{outcome} price {market.price(outcome):.4f} is already at or above max_price {limit:.4f}", cash=cash)
+                return TradeOutcome(False, f"{outcome} price {market.price(outcome):.4f} is already at or above max_price {limit:.4f}",
+                                    cash=cash, price_yes=market.price("yes"), unfilled=True)
         shares = market.shares_for(outcome, amount)
         market._move(outcome, shares)
         self.holdings[m, agent, o] += shares
@@ -208,13 +225,49 @@ class MarketBook:
         if limit is not None:
             shares = min(shares, market.shares_to_reach(outcome, limit))
             if shares <= EPS:
-                return TradeOutcome(False, f"{outcome} price {market.price(outcome):.4f} is already at or below min_price {limit:.4f}")
+                return TradeOutcome(False, f"{outcome} price {market.price(outcome):.4f} is already at or below min_price {limit:.4f}",
+                                    cash=float(self.cash[agent]), price_yes=market.price("yes"), unfilled=True)
         proceeds = market.proceeds_for(outcome, shares)
         market._move(outcome, -shares)
         self.holdings[m, agent, o] = held - shares
         self.cash[agent] += proceeds
         return TradeOutcome(True, shares=shares, cost=-proceeds, price_yes=market.price("yes"),
                             cash=float(self.cash[agent]))
+
+
+    def arbitrage(self, short: int, long: int, tol: float = 1e-9) -> list[ArbitrageFill]:
+        """Restore P(short) <= P(long) for a market nested in another ("within 15 days" inside
+        "within 30 days"); returns the two fills, or nothing when the prices are already ordered.
+
+        The house arbitrageur buys x NO shares of `short` and x YES shares of `long`, with x chosen
+        so that both YES prices meet: in LMSR logit(p) = (q_yes - q_no)/b, so
+        x = (logit p_short - logit p_long) / (1/b_short + 1/b_long). The position pays at least x
+        in every outcome (if the event happens early, the long YES pays; if not, the short NO does)
+        and costs less than x, so it never loses; exact accounting holds with its cash counted in.
+        """
+        s, lg = self.markets[short], self.markets[long]
+        gap = (s.q_yes - s.q_no) / s.b - (lg.q_yes - lg.q_no) / lg.b
+        if gap <= tol:
+            return []
+        x = gap / (1.0 / s.b + 1.0 / lg.b)
+        fills: list[ArbitrageFill] = []
+        for idx, market, outcome in ((short, s, "no"), (long, lg, "yes")):
+            before = market.cost_function()
+            market._move(outcome, x)
+            cost = market.cost_function() - before
+            self.arb_cash -= cost
+            self.arb_holdings[idx, 0 if outcome == "yes" else 1] += x
+            fills.append(ArbitrageFill(idx, outcome, x, cost, market.price("yes")))
+        return fills
+
+    def state(self) -> dict[str, Any]:
+        """What `World.state` saves beside cash and holdings (the arbitrageur's account)."""
+        return {"arb_cash": self.arb_cash, "arb_holdings": self.arb_holdings}
+
+    def restore(self, s: dict[str, Any] | None) -> None:
+        if s:
+            self.arb_cash = float(s["arb_cash"])
+            self.arb_holdings = np.asarray(s["arb_holdings"], dtype=float).reshape(len(self.markets), 2)
 
 
 # The population at which one agent's budget sets the liquidity; larger crowds get deeper markets.

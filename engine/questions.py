@@ -6,6 +6,7 @@ import re
 
 from contracts.spec import GOAL_MAX_CHARS, MARKET_QUESTION_MAX_CHARS, SEED_MAX_CHARS, MarketSpec, SpecError
 from contracts.worker import RunSpec
+from engine.coherence import deadline_probability, split_horizon, strip_horizon
 from engine.entities import Entity
 from engine.text import clean, content_words, shorten
 
@@ -50,29 +51,53 @@ def as_question(text: str) -> str:
     return (q[:1].upper() + q[1:]).rstrip("…").rstrip() + "?"
 
 
-def derive_markets_heuristic(goal: str, entities: list[Entity], limit: int, forecast_days: int) -> list[MarketSpec]:
-    """Up to `limit` binary markets from the goal and the seed's stakeholders, goal first.
+ACTOR_TYPES = frozenset({"person", "organization", "organisation", "public_body", "public body"})
 
-    The goal itself; a tighter deadline on it (half the horizon); then whether the most prominent
-    stakeholders come out in favour. Initial prices start at 0.5 for the goal and lean with the
-    stakeholder's seed stance for the others.
+
+def _actor(entities: list[Entity]) -> Entity | None:
+    """The most salient concrete stakeholder (a person, organisation or public body), if any."""
+    named = [e for e in entities if e.type.lower() in ACTOR_TYPES and len(e.name) > 2]
+    if not named:
+        return None
+    return max(named, key=lambda e: (float(getattr(e, "salience", 0.0) or 0.0), e.weight, e.entity_id))
+
+
+def derive_markets_heuristic(goal: str, entities: list[Entity], limit: int, forecast_days: int) -> list[MarketSpec]:
+    """Up to `limit` binary markets from the goal and the seed's stakeholders, goal first, each
+    asking something different (docs/engine.md, "Derived markets"):
+
+    1. the goal itself;
+    2. the same event on half the horizon ("Will X close within 15 days?"): the goal's own window
+       or deadline is replaced, never appended to; nested inside the goal, so its price is kept at
+       or below the goal's (engine/coherence.py);
+    3. whether the most salient named stakeholder (a person, organisation or public body; never a
+       role word or a fragment) publicly backs the outcome within the horizon, priced from its stance
+       in the seed;
+    4. when no such stakeholder exists, the event on twice the horizon.
     """
     main = as_question(goal)
-    core = _AUX.sub("", clean(goal).rstrip(" ?.!"))
     out = [MarketSpec(question=main, initial_price_yes=0.5, rationale="the question asked")]
-    half = max(1, forecast_days // 2)
-    if _AUX.match(clean(goal)):
-        aux = _AUX.match(clean(goal)).group(1).capitalize()  # type: ignore[union-attr]
+    _, goal_days, _ = split_horizon(goal)
+    horizon = goal_days or max(1, forecast_days)
+    core = strip_horizon(goal)
+    timed = bool(_AUX.match(core))
+    if timed and horizon >= 2:
+        short = max(1, horizon // 2)
         out.append(MarketSpec(
-            question=as_question(f"{aux} {core} within the first {half} days"), initial_price_yes=0.35,
-            rationale="the same outcome on a tighter deadline"))
-    for ent in sorted(entities, key=lambda e: (-e.weight, e.entity_id)):
-        if len(out) >= limit:
-            break
-        price = min(0.8, max(0.2, 0.5 + 0.3 * ent.stance))
+            question=as_question(f"{core} within {short} days"),
+            initial_price_yes=round(deadline_probability(0.5, short / horizon), 2),
+            rationale=f"the same event on a tighter deadline ({short} of {horizon} days); never above the question"))
+    actor = _actor(entities)
+    if actor is not None:
+        price = min(0.8, max(0.2, 0.5 + 0.3 * actor.stance))
         out.append(MarketSpec(
-            question=as_question(f"Will {ent.name} publicly back the outcome “{shorten(core, 90)}” within {forecast_days} days"),
-            initial_price_yes=round(price, 2), rationale=f"stance of {ent.name} in the seed"))
+            question=as_question(f"Will {actor.name} publicly back a yes to “{shorten(core, 110)}?” within {horizon} days"),
+            initial_price_yes=round(price, 2), rationale=f"where {actor.name} ends up; its stance in the seed"))
+    elif timed:
+        out.append(MarketSpec(
+            question=as_question(f"{core} within {2 * horizon} days"),
+            initial_price_yes=round(deadline_probability(0.5, 2.0), 2),
+            rationale=f"the same event on a longer deadline ({2 * horizon} days); never below the question"))
     seen: set[str] = set()
     unique = []
     for m in out:

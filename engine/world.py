@@ -25,8 +25,9 @@ from engine.beliefs import (
     update_confidence,
     update_trust,
 )
+from engine.coherence import belief_from_position, link_markets, market_belief, nested_pairs
 from engine.entities import Entity
-from engine.feed import rank_feeds
+from engine.feed import prominence_prior, rank_feeds
 from engine.knowledge import arrivals, claim_arrays, initial_knowledge
 from engine.market import Market, MarketBook
 from engine.personas import Population
@@ -84,6 +85,10 @@ class World:
             self.recorder.curves[m.market_id].append(CurvePoint(round=0, price_yes=m.price("yes"), volume=0.0))
         self.scorer = scorer or StanceScorer()
         self.viral_threshold = virality_threshold(n)
+        # How each market relates to the question (derived from the questions, so not checkpointed).
+        self.market_links = link_markets([m.question for m in markets], question, forecast_days,
+                                         {e.name: i for i, e in enumerate(entities)})
+        self.nested_pairs = nested_pairs(self.market_links)
 
     def _init_claims(self, reading: SeedReading | None, question: str, entities: list[Entity],
                      population: Population, seed: int) -> None:
@@ -135,6 +140,15 @@ class World:
     def n(self) -> int:
         return self.pop.n
 
+    @property
+    def prominence(self) -> np.ndarray:
+        """Per-agent feed prominence from the stakeholders' salience (engine/feed.py), cached."""
+        cached = getattr(self, "_prominence", None)
+        if cached is None or len(cached) != self.n:
+            salience = [float(getattr(e, "salience", None) or e.weight) for e in self.entities]
+            cached = self._prominence = prominence_prior(self.pop.entity_index, salience)
+        return cached
+
     def prices(self) -> dict[str, float]:
         return {m.market_id: m.price("yes") for m in self.book.markets}
 
@@ -158,7 +172,9 @@ class World:
         """Observations of this round's active agents (stable order: agent index)."""
         self._arrive(rnd)
         active = self.sample_active(rnd)
-        feeds = rank_feeds(self.platform, active, self.position, rnd)
+        feeds = rank_feeds(self.platform, active, self.position, rnd,
+                           rng=np.random.default_rng([self.seed, rnd, 31]), prominence=self.prominence,
+                           last_read=self.last_read)
         plat, pop = self.platform, self.pop
         author, likes, dislikes = plat.col("author"), plat.col("likes"), plat.col("dislikes")
         reposts, rounds, nreplies = plat.col("reposts"), plat.col("round"), plat.col("replies")
@@ -173,6 +189,10 @@ class World:
         prices = [m.price("yes") for m in self.book.markets]
         fk = plat.follows
         n = self.n
+        links = self.market_links
+        ent_index = pop.entity_index
+        counts = np.bincount(ent_index, minlength=len(self.entities))
+        entity_mean = np.bincount(ent_index, weights=self.position, minlength=len(self.entities)) / np.maximum(counts, 1)
         readers: list[int] = []
         posts_read: list[int] = []
         observations: list[Observation] = []
@@ -203,13 +223,19 @@ class World:
                         readers.append(agent)
                         posts_read.append(c)
             holdings = self.book.holdings[:, agent, :]
+            own = float(self.position[agent])
+            p_main = belief_from_position(own)
+            beliefs = [market_belief(p_main, link, own_position=own, corr=float(self.market_corr[k]),
+                                     actor_position=float(entity_mean[link.entity]) if link.entity >= 0 else 0.0)
+                       for k, link in enumerate(links)]
             observations.append(Observation(
                 agent_id=pop.ids[agent], agent_name=pop.names[agent], persona=pop.personas[agent],
                 traits=pop.trait_dict(agent), round=rnd, rounds=self.rounds, question=self.question,
                 position=float(self.position[agent]), confidence=float(self.confidence[agent]),
                 cash=float(self.book.cash[agent]),
                 markets=[MarketView(market_id=market_ids[k], question=questions[k], price_yes=prices[k],
-                                    yes_shares=float(holdings[k, 0]), no_shares=float(holdings[k, 1]))
+                                    yes_shares=float(holdings[k, 0]), no_shares=float(holdings[k, 1]),
+                                    belief_yes=round(beliefs[k], 4))
                          for k in range(len(market_ids))],
                 feed=feed, last_results=self.last_results.get(agent, []), events=events,
                 entity_id=self.entities[pop.entity_index[agent]].entity_id,
@@ -271,7 +297,8 @@ class World:
             "forecast_days": self.forecast_days, "entities": msgspec.to_builtins(self.entities),
             "pop": self.pop.state(), "position": self.position, "confidence": self.confidence,
             "platform": self.platform.state(), "markets": [m.state() for m in self.book.markets],
-            "cash": self.book.cash, "holdings": self.book.holdings, "trust": self.trust.state(),
+            "cash": self.book.cash, "holdings": self.book.holdings, "book": self.book.state(),
+            "trust": self.trust.state(),
             "market_corr": self.market_corr, "last_read": self.last_read,
             "last_results": [[k, msgspec.to_builtins(v, enc_hook=numpy_hook)] for k, v in self.last_results.items()],
             "viral_log": self.viral_log, "round": self.round, "recorder": self.recorder.state(),
@@ -292,6 +319,7 @@ class World:
         w.position, w.confidence = s["position"], s["confidence"]
         w.platform = Platform.from_state(s["platform"])
         w.book.cash, w.book.holdings = s["cash"], s["holdings"]
+        w.book.restore(s.get("book"))
         w.trust = TrustStore.from_state(s["trust"])
         w.last_read = s["last_read"]
         w.last_results = {int(k): msgspec.convert(v, list[ActionResult]) for k, v in s["last_results"]}

@@ -90,6 +90,9 @@ class MarketView(msgspec.Struct, kw_only=True):
     price_yes: float
     yes_shares: float = 0.0
     no_shares: float = 0.0
+    # What the agent's belief on the question implies for this market (nested deadlines, a
+    # stakeholder's stance: engine/coherence.py); None when the world cannot tell.
+    belief_yes: float | None = None
 
 
 class ClaimView(msgspec.Struct, kw_only=True):

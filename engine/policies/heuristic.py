@@ -100,31 +100,47 @@ class HeuristicPolicy:
         return acts or [Action(type="do_nothing")]
 
     def _trades(self, obs: Observation, u: np.ndarray, pos: float, risk: float) -> list[Action]:
+        """Two standing limit orders per market the agent trades, one on each side of its belief.
+
+        Traders act one after another (in a random order), so the price an agent meets is not the
+        price it saw: whichever order is on the right side of the price at its turn fills, sized by
+        the gap between its belief and that price (the limit) and by its budget; the other does not
+        fill. Held shares of the other side are sold first. A side is left out when the price it saw
+        is more than `_CROSS` beyond the belief on the other side (a round moves it less than that).
+        """
         acts: list[Action] = []
         cash = obs.cash
+        margin = 0.01 + 0.03 * (1.0 - risk)
         for k, m in enumerate(obs.markets[:6]):
-            belief = 0.5 + 0.45 * pos * self.market_direction(obs.question, m.question, k == 0)
-            edge = belief - m.price_yes
-            if abs(edge) < 0.04 + 0.06 * (1.0 - risk) or u[18 + k] > 0.2 + 0.5 * risk:
+            if u[18 + k] > 0.2 + 0.5 * risk:
                 continue
-            want, other = ("yes", "no") if edge > 0 else ("no", "yes")
-            held_other = m.no_shares if other == "no" else m.yes_shares
-            if held_other > 1e-6:
-                shares = float(held_other * (0.5 + 0.5 * u[24 + k]))
-                floor = round(min(0.99, max(0.01, belief if other == "yes" else 1.0 - belief)), 4)
-                acts.append(Action(type="sell", args={"market_id": m.market_id, "outcome": other,
-                                                      "shares": round(shares, 6), "min_price": floor}))
-                continue
-            amount = cash * risk * min(1.0, 2.0 * abs(edge)) * 0.25
-            if amount >= 0.5:
-                amount = round(float(amount), 4)
-                cash -= amount
-                cap = round(min(0.99, max(0.01, belief if want == "yes" else 1.0 - belief)), 4)
-                acts.append(Action(type="buy", args={"market_id": m.market_id, "outcome": want, "amount": amount,
-                                                     "max_price": cap}))
-                if u[30] < 0.08:
-                    note = _MARKET_NOTES[int(u[31] * 3) % 3].format(market=m.market_id)
-                    acts.append(Action(type="comment_on_market", args={"market_id": m.market_id, "text": note}))
+            belief = m.belief_yes if m.belief_yes is not None else \
+                0.5 + 0.45 * pos * self.market_direction(obs.question, m.question, k == 0)
+            if abs(belief - m.price_yes) < margin:
+                continue  # too close to its belief to bother
+            up = round(min(0.99, max(0.01, belief - margin)), 4)  # YES price to buy up to
+            down = round(min(0.99, max(0.01, belief + margin)), 4)  # YES price to sell down to
+            budget = round(float(cash * risk * 0.02), 4)
+            spent = False
+            for want, held, limit in (("yes", m.no_shares, up), ("no", m.yes_shares, down)):
+                if (m.price_yes > limit + _CROSS) if want == "yes" else (m.price_yes < limit - _CROSS):
+                    continue  # the price would have to cross the belief this round for it to fill
+                other = "no" if want == "yes" else "yes"
+                if held > 1e-6:
+                    floor = round(1.0 - limit if other == "no" else limit, 4)
+                    acts.append(Action(type="sell", args={"market_id": m.market_id, "outcome": other,
+                                                          "shares": round(float(held * (0.5 + 0.5 * u[24 + k])), 6),
+                                                          "min_price": floor}))
+                elif budget >= 0.1:
+                    cap = round(limit if want == "yes" else 1.0 - limit, 4)
+                    acts.append(Action(type="buy", args={"market_id": m.market_id, "outcome": want,
+                                                         "amount": budget, "max_price": cap}))
+                    spent = True
+            if spent:
+                cash -= budget  # at most one of the two buys fills
+            if u[30] < 0.08 and acts:
+                note = _MARKET_NOTES[int(u[31] * 3) % 3].format(market=m.market_id)
+                acts.append(Action(type="comment_on_market", args={"market_id": m.market_id, "text": note}))
         return acts
 
     def _reply(self, obs: Observation, post: FeedPost, agree: bool, u1: float, u2: float, u3: float) -> Action:

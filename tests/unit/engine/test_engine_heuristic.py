@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
+from engine.market import Market, MarketBook
 from engine.policies.base import AgentPolicy, ClaimView, FeedPost, MarketView, Observation
 from engine.policies.heuristic import HeuristicPolicy
 
@@ -67,12 +68,21 @@ async def test_decisions_are_deterministic_for_a_seed() -> None:
 
 
 async def test_trades_toward_its_belief_with_a_limit() -> None:
+    """Limit orders at its belief (0.5 + 0.45·0.8 = 0.86): at the price the trader meets, only the
+    side toward its belief fills, and never past it."""
     policy = HeuristicPolicy(2)
-    buys = []
-    for rnd in range(20):
-        for act in (await policy.decide(rnd, [_obs(0.8, 0.3)]))[0]:
-            if act.type == "buy":
-                buys.append(act.args)
-    assert buys and all(b["outcome"] == "yes" and 0.3 < b["max_price"] <= 0.9 for b in buys)
+    for price, side in ((0.3, "yes"), (0.93, "no")):
+        filled = []
+        for rnd in range(20):
+            book = MarketBook([Market("m", Q, price, 60.0)], 1)
+            for act in (await policy.decide(rnd, [_obs(0.8, price)]))[0]:
+                if act.type == "buy":
+                    res = book.buy(0, act.args["market_id"], act.args["outcome"], act.args["amount"],
+                                   act.args["max_price"])
+                    if res.ok:
+                        filled.append(act.args["outcome"])
+            after = book.markets[0].price("yes")
+            assert (after <= 0.86 + 1e-9) if side == "yes" else (after >= 0.86 - 1e-9)
+        assert filled and set(filled) == {side}
     sells = [a for rnd in range(20) for a in (await policy.decide(rnd, [_obs(-0.8, 0.3)]))[0] if a.type == "buy"]
     assert sells and all(a.args["outcome"] == "no" for a in sells)
