@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contracts.artifacts import ArtifactRef
-from services.kit.settings import Settings
+from services.kit.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ class ObjectStore:
     """A bucket on any S3 endpoint (SeaweedFS in the embedded default)."""
 
     def __init__(self, settings: Settings, bucket: str | None = None) -> None:
+        if not (settings.s3_access_key and settings.s3_secret_key):
+            # Fail at start-up, naming the settings, rather than sign with whatever the environment holds.
+            raise SettingsError("S3_ACCESS_KEY and S3_SECRET_KEY must be set for the object store "
+                                f"at {settings.s3_endpoint} (docs/security.md)")
         self.bucket = bucket or settings.s3_bucket
         self.endpoint = settings.s3_endpoint
         self._session = aioboto3.Session(

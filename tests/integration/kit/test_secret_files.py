@@ -12,7 +12,13 @@ import pytest
 
 from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable
 from services.kit.secretfiles import read_or_create_secret, write_secret
-from services.kit.settings import load_settings, nats_credentials_file, stack_file, write_stack_file
+from services.kit.settings import (
+    SettingsError,
+    load_settings,
+    nats_credentials_file,
+    stack_file,
+    write_stack_file,
+)
 from simswarm.stack import s3_keys
 from tests.conftest import make_settings
 
@@ -76,3 +82,10 @@ async def test_the_embedded_s3_refuses_the_old_fixed_keys(stack, tmp_path):
     with pytest.raises(ObjectStoreUnavailable):
         await ObjectStore(fixed).ensure_bucket()
     await ObjectStore(make_settings(stack, tmp_path / "home2")).ensure_bucket()  # the home's own keys work
+
+
+def test_the_object_store_has_no_fixed_default_keys(tmp_path):
+    settings = load_settings({"SIMSWARM_HOME": str(tmp_path), "S3_ENDPOINT": "http://127.0.0.1:9"})
+    assert settings.s3_access_key == "" and settings.s3_secret_key == ""
+    with pytest.raises(SettingsError, match="S3_ACCESS_KEY and S3_SECRET_KEY"):
+        ObjectStore(settings)
