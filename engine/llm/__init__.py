@@ -4,6 +4,7 @@ The engine core imports this lazily when `spec.policy == "llm"`:
 
     components = build_llm_components(spec)
     components.policy                       # an AgentPolicy
+    await components.read_seed(seed_text, goal)             # dict | None (None: the rule-based reading)
     await components.extract_entities(seed_text, goal)      # list[dict] | None (None: fallback)
     await components.derive_markets(seed_text, goal, limit)  # list[MarketSpec] | None
     components.counters()                   # llm_* counters for progress reports and the manifest
@@ -39,6 +40,10 @@ class LLMComponents:
     async def extract_entities(self, seed_text: str, goal: str) -> list[dict[str, Any]] | None:
         """Stakeholders (name, type, summary, stance, weight), or None to use the fallback."""
         return await extraction.extract_entities(self.client, seed_text, goal)
+
+    async def read_seed(self, seed_text: str, goal: str) -> dict[str, Any] | None:
+        """The proposition, stakeholders and claims as read by the model, or None to use the rules."""
+        return await extraction.read_seed(self.client, seed_text, goal)
 
     async def derive_markets(self, seed_text: str, goal: str, limit: int) -> list[MarketSpec] | None:
         """Up to `limit` markets, or None to use the heuristic derivation."""

@@ -30,6 +30,7 @@ class LLMConfig(msgspec.Struct, kw_only=True):
     last_results: int = 6  # the agent's last actions shown, with what they returned
     seed_chars: int = 4000  # of the seed text in the shared system prompt
     text_chars: int = 280  # posts are cut to this in prompts
+    known_claims: int = 8  # of the seed claims the agent knows, the strongest shown in its prompt
     max_failed_rounds: int = 3  # rounds in a row where every call failed -> the run fails
     extraction_max_tokens: int = 2048
 

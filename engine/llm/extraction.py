@@ -44,7 +44,35 @@ class MarketsDoc(msgspec.Struct, kw_only=True):
     markets: Annotated[list[MarketOut], msgspec.Meta(min_length=1, max_length=10)]
 
 
-D = TypeVar("D", EntitiesDoc, MarketsDoc)
+class PropositionOut(msgspec.Struct, kw_only=True):
+    statement: Annotated[str, msgspec.Meta(min_length=3, max_length=300)]
+    subject: Annotated[str, msgspec.Meta(max_length=120)] = ""
+    negated: bool = False
+
+
+class StakeholderOut(msgspec.Struct, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+    type: Annotated[str, msgspec.Meta(max_length=40)] = "organization"
+    aliases: Annotated[list[Annotated[str, msgspec.Meta(max_length=80)]], msgspec.Meta(max_length=8)] = []
+    salience: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.5
+    wants: Annotated[str, msgspec.Meta(max_length=400)] = ""
+
+
+class ClaimOut(msgspec.Struct, kw_only=True):
+    text: Annotated[str, msgspec.Meta(min_length=3, max_length=400)]
+    source: Annotated[str, msgspec.Meta(max_length=80)] = ""
+    direction: Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]
+    strength: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.5
+    date: Annotated[str, msgspec.Meta(max_length=40)] = ""
+
+
+class SeedDoc(msgspec.Struct, kw_only=True):
+    proposition: PropositionOut
+    stakeholders: Annotated[list[StakeholderOut], msgspec.Meta(min_length=1, max_length=64)]
+    claims: Annotated[list[ClaimOut], msgspec.Meta(min_length=1, max_length=120)]
+
+
+D = TypeVar("D", EntitiesDoc, MarketsDoc, SeedDoc)
 
 ENTITIES_INSTRUCTIONS = """You identify the stakeholders in a text with respect to a prediction question.
 Stakeholders are people, organisations, groups, factions or viewpoints that act on or care about the outcome.
@@ -61,6 +89,22 @@ at most 200 characters, with your estimate of the probability of YES as initial_
 The first market must be the question itself, restated as a yes/no question if needed.
 Answer with one JSON object and nothing else, of this shape:
 {"markets": [{"question": "...", "initial_price_yes": 0.5, "rationale": "one sentence"}]}"""
+
+SEED_INSTRUCTIONS = """You read a text for a prediction question and report what it says, as evidence.
+1. proposition: the question as a positive statement A ("the strike ends with a deal within 30 days"); set
+   "negated": true when the question asks for the opposite of A ("Will the strike fail to end...?").
+2. stakeholders: the people, organisations, public bodies and groups that act on or care about the outcome,
+   with their type (person|organization|public_body|group), other names the text uses for them (an acronym,
+   a surname), salience (0 to 1: how much the text is about them) and what they want regarding A.
+   Not stakeholders: headlines, sentence fragments, objects or products, places standing for nothing.
+3. claims: the statements of the text that bear on A, in order, each with who asserts it (a stakeholder name,
+   or "" for the text itself), its direction toward A (-1 against .. 1 for) judged from the facts, not the
+   tone ("only 9 of 31 members back it" is against passage however upbeat), its strength (0 to 1) and its
+   date when the text gives one.
+Answer with one JSON object and nothing else, of this shape:
+{"proposition": {"statement": "...", "subject": "...", "negated": false},
+ "stakeholders": [{"name": "...", "type": "...", "aliases": [], "salience": 0.5, "wants": "..."}],
+ "claims": [{"text": "...", "source": "...", "direction": 0.0, "strength": 0.5, "date": ""}]}"""
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
@@ -127,3 +171,11 @@ async def derive_markets(client: ChatClient, seed_text: str, goal: str, limit: i
         [MarketSpec(question=m.question, initial_price_yes=m.initial_price_yes, rationale=m.rationale)
          for m in doc.markets], limit)
     return markets or None
+
+
+async def read_seed(client: ChatClient, seed_text: str, goal: str) -> dict[str, Any] | None:
+    """The seed read by the model (proposition, stakeholders, claims) as a dict for
+    engine.reading.from_llm, or None: the engine then reads the seed with its rules."""
+    doc = await _ask_json(client, "seed_reading", SeedDoc, SEED_INSTRUCTIONS, _user_text(seed_text, goal),
+                          2 * client.config.extraction_max_tokens)  # claims take room
+    return msgspec.to_builtins(doc) if doc is not None else None

@@ -81,6 +81,9 @@ class PromptBuilder:
             "YES share pays 1 if the question resolves YES, else 0; the price is the market's "
             "probability of YES. Buy when you think the price is too low for an outcome, sell what you "
             "hold when you think it is too high; you cannot spend more cash than you have. "
+            "With every tool call give `probability`: your own probability, now, that the question resolves "
+            "YES; it is your belief, so change it only when what you read gives you a reason. When you post "
+            "or reply about a claim from 'What you know', pass its claim_id. "
             f"Call between one and {self.config.max_actions_per_turn} tools per turn; "
             "call do_nothing if nothing is worth doing.\n\n"
             f"# The question\n{self.goal}\nForecast horizon: {self.forecast_days} days.\n\n"
@@ -105,8 +108,14 @@ class PromptBuilder:
         if obs.traits:
             lines.append("Temperament: " + ", ".join(f"{k.replace('_', ' ')} {_level(v)}"
                                                       for k, v in sorted(obs.traits.items())) + ".")
-        lines.append(f"Your view: you are {describe_position(obs.position)} and "
-                     f"{describe_confidence(obs.confidence)}.")
+        lines.append(f"Your view: you are {describe_position(obs.position)} (about "
+                     f"{round(50 * (1 + obs.position))}% YES) and {describe_confidence(obs.confidence)}.")
+        if obs.claims:
+            lines.append("\n## What you know")
+            strongest = sorted(obs.claims, key=lambda c: (-abs(c.stance), c.claim_id))[: c.known_claims]
+            lines.extend(f"- [claim_id={k.claim_id}] {k.source}: {_cut(k.text, c.text_chars)} "
+                         f"(points {'to YES' if k.stance > 0.05 else 'to NO' if k.stance < -0.05 else 'nowhere'})"
+                         for k in sorted(strongest, key=lambda k: int(k.claim_id[1:]) if k.claim_id[1:].isdigit() else 0))
         holdings = [f"{m.market_id}: {m.yes_shares:.2f} YES, {m.no_shares:.2f} NO shares"
                     for m in obs.markets if m.yes_shares or m.no_shares]
         lines.append(f"Cash: {obs.cash:.2f}. Holdings: {'; '.join(holdings) if holdings else 'none'}.")

@@ -20,10 +20,13 @@ _TEXT = {"type": "string", "description": "What you write, in your own voice (at
 _POST = {"type": "string", "description": "The post_id of a post in your feed."}
 _MARKET = {"type": "string", "description": "The market_id of a market."}
 _OUTCOME = {"type": "string", "enum": ["yes", "no"]}
+PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1,
+               "description": "Your probability, now, that the question resolves YES (0 to 1). It is your belief."}
+_CLAIM = {"type": "string", "description": "Optional: the claim_id of the claim you argue (from 'What you know')."}
 
 _TOOLS: dict[str, tuple[str, dict[str, Any]]] = {
-    "create_post": ("Publish a new post.", {"text": _TEXT}),
-    "reply": ("Reply to a post in your feed.", {"post_id": _POST, "text": _TEXT}),
+    "create_post": ("Publish a new post.", {"text": _TEXT, "claim_id": _CLAIM}),
+    "reply": ("Reply to a post in your feed.", {"post_id": _POST, "text": _TEXT, "claim_id": _CLAIM}),
     "vote": ("Like (1) or dislike (-1) a post in your feed; once per post.",
              {"post_id": _POST, "value": {"type": "integer", "enum": [1, -1]}}),
     "repost": ("Share a post from your feed with your followers.", {"post_id": _POST}),
@@ -41,13 +44,18 @@ _TOOLS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def tool_schemas() -> list[dict[str, Any]]:
-    """The `tools` of every request: the same list, in the same order, every time (prefix caching)."""
+    """The `tools` of every request: the same list, in the same order, every time (prefix caching).
+
+    Every tool takes `probability`, the agent's belief that the question resolves YES: the world
+    makes it the agent's belief and the stance of what it writes (docs/engine.md, "Policies")."""
     out = []
     for name in ACTION_TYPES:
         description, props = _TOOLS[name]
+        required = [p for p in props if p != "claim_id"] + ["probability"]
         out.append({"type": "function", "function": {
             "name": name, "description": description,
-            "parameters": {"type": "object", "properties": props, "required": list(props)},
+            "parameters": {"type": "object", "properties": {**props, "probability": PROBABILITY},
+                           "required": required},
         }})
     return out
 

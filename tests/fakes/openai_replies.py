@@ -67,6 +67,8 @@ def _tool_possible(name: str, params: dict[str, Any], ids: dict[str, list[str]])
 
 
 def _value_for(prop: str, schema: dict[str, Any], ids: dict[str, list[str]], rng: random.Random) -> Any:
+    if prop == "probability":  # the agent's declared belief, a probability
+        return round(rng.uniform(0.05, 0.95), 3)
     if prop in ids and ids[prop]:
         return rng.choice(ids[prop][:20])
     if "enum" in schema:
@@ -135,6 +137,27 @@ def entities_document(text: str, rng: random.Random, limit: int = 12) -> dict[st
     return {"entities": entities}
 
 
+def seed_reading_document(text: str, rng: random.Random, limit: int = 12) -> dict[str, Any]:
+    """A JSON seed reading: the question restated, the capitalised phrases as stakeholders, and every
+    sentence of the text as a claim with a seeded direction (the fake cannot read; the shape is real)."""
+    question = re.search(r"Question:\s*(.+)", text)
+    statement = (question.group(1) if question else "the outcome happens").rstrip("?").strip()
+    negated = bool(re.search(r"\b(fail to|not|never)\b", statement, re.IGNORECASE))
+    names = _phrases(text.split("Text:", 1)[-1])[:limit]
+    body = text.split("Text:", 1)[-1]
+    sentences = [s.strip() for s in re.split(r"(?<=[.!])\s+", body) if len(s.split()) >= 4][:30]
+    return {
+        "proposition": {"statement": re.sub(r"^(Will|Does|Is)\s+", "", statement), "subject": names[0] if names else "",
+                        "negated": negated},
+        "stakeholders": [{"name": n, "type": rng.choice(["person", "organization", "public_body", "group"]),
+                          "aliases": [], "salience": round(rng.uniform(0.2, 1.0), 2),
+                          "wants": f"{n} has a stake in how this turns out."} for n in names],
+        "claims": [{"text": s, "source": next((n for n in names if n in s), ""),
+                    "direction": round(rng.uniform(-1.0, 1.0), 2), "strength": round(rng.uniform(0.2, 1.0), 2),
+                    "date": ""} for s in sentences],
+    }
+
+
 def markets_document(text: str, rng: random.Random, limit: int = 3) -> dict[str, Any]:
     """A JSON `{"markets": [...]}` of yes/no questions about the prompt's first named phrases."""
     markets = []
@@ -156,6 +179,8 @@ def json_reply(messages: list[dict[str, Any]], response_format: dict[str, Any] |
     text = prompt_text(users[:1] or messages)  # the first user message holds the seed
     if name == "entities" or (not name and '"entities"' in text):
         return json.dumps(entities_document(text, rng))
+    if name == "seed_reading":
+        return json.dumps(seed_reading_document(text, rng))
     if name == "markets" or (not name and '"markets"' in text):
         return json.dumps(markets_document(text, rng))
     return "Noted."

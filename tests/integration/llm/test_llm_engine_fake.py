@@ -90,3 +90,37 @@ def test_occasional_timeouts_do_not_stop_the_run(
     result = run(fake, tmp_path)
     failed = [e for e in chat_log(tmp_path) if e["action_type"] == "llm_error"]
     assert failed and result.counters["llm_timeouts"] > 0
+
+
+def test_seed_is_read_by_the_model_and_beliefs_are_the_declared_probabilities(fake: FakeOpenAIServer,
+                                                                              tmp_path: Path) -> None:
+    """With a model: claims.json comes from the model's strict-JSON reading; each action carries the agent's
+    probability, which becomes its belief (trajectory) and the stance of what it writes (posts.json)."""
+    run(fake, tmp_path)
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    stakeholders = json.loads((tmp_path / "stakeholders.json").read_text())
+    assert claims["source"] == "llm" and claims["schema_version"] == 1 and claims["claims"]
+    assert stakeholders["source"] == "llm" and stakeholders["stakeholders"]
+    log = chat_log(tmp_path)
+    last_round = max(e["round"] for e in log)
+    declared: dict[str, float] = {}
+    for e in log:
+        if e["round"] == last_round and isinstance(e["args"].get("probability"), (int, float)):
+            declared[e["agent_id"]] = float(e["args"]["probability"])
+    assert declared
+    trajectories = {t["agent_id"]: t["points"][-1]["position"]
+                    for t in json.loads((tmp_path / "agent_trajectories.json").read_text())}
+    for agent, p in declared.items():
+        assert trajectories[agent] == pytest.approx(2 * p - 1, abs=2e-4)
+    posts = {p["post_id"]: p for p in json.loads((tmp_path / "posts.json").read_text())}
+    written = [e for e in log if e["action_type"] in ("create_post", "reply") and e["success"]]
+    assert written
+    for e in written:
+        assert posts[e["result"]["post_id"]]["stance"] == pytest.approx(2 * e["args"]["probability"] - 1, abs=2e-4)
+
+
+def test_unusable_seed_reading_falls_back_to_the_rules(fake: FakeOpenAIServer, tmp_path: Path) -> None:
+    fake.configure(garbage_rate=1.0)  # every JSON answer is broken, the repair too
+    run(fake, tmp_path, rounds=1)
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    assert claims["source"] == "rules" and claims["proposition"]["statement"]
