@@ -5,8 +5,8 @@ buggy pod's progress, a hand-made event). PostgreSQL refuses some of it: NUL in 
 lone surrogates, integers wider than a column. None of that may stop the read model for everyone,
 so:
 
-* text is made storable (`storable`): NUL and unencodable characters become U+FFFD, the same way on
-  every run, so a rebuilt row still equals the live one;
+* text is made storable (`services.kit.pgtext.storable`): NUL and unencodable characters become
+  U+FFFD, the same way on every run, so a rebuilt row still equals the live one;
 * a row that still cannot be written, or a job whose stored events cannot even be applied, is
   quarantined: a placeholder row (`placeholder_row`: identity, status, stage `quarantined`, the
   reason as `error`) stands in for it, `<schema>.quarantine` says why, and the saga fails the job.
@@ -20,8 +20,11 @@ from typing import Any
 
 import asyncpg
 
+from services.kit.pgtext import storable, storable_text
+
+__all__ = ["POISON_ERRORS", "QUARANTINED_STAGE", "Quarantined", "placeholder_row", "short", "storable"]
+
 QUARANTINED_STAGE = "quarantined"
-REPLACEMENT = "\ufffd"
 
 # Errors that say "this value cannot be stored", as opposed to "the database is not there": the first
 # kind is set aside at once, the second is retried (quarantining on an outage would lose good rows).
@@ -47,35 +50,14 @@ class Quarantined:
     reason: str
 
 
-def _clean(text: str) -> str:
-    if "\x00" in text:
-        text = text.replace("\x00", REPLACEMENT)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates (JSON can carry them, UTF-8 cannot)
-        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return text
-
-
-def storable(value: Any) -> Any:
-    """`value` with every string (dict keys included) made storable by PostgreSQL."""
-    if isinstance(value, str):
-        return _clean(value)
-    if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [storable(v) for v in value]
-    return value
-
-
 def short(exc: BaseException, limit: int = 300) -> str:
     """An exception as one bounded, storable line for a reason."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return _clean(text[:limit])
+    return storable_text(text[:limit])
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else _clean(str(value))
+    return None if value is None else storable_text(str(value))
 
 
 def placeholder_row(*, job_id: str, owner_id: Any, status: str, created_at: datetime, updated_at: datetime,
@@ -83,7 +65,8 @@ def placeholder_row(*, job_id: str, owner_id: Any, status: str, created_at: date
                     retry_of: Any = None, finished_at: datetime | None = None) -> dict[str, Any]:
     """A row that can always be stored: identity and status, every other value left empty."""
     return {
-        "job_id": _clean(job_id), "owner_id": _text(owner_id) or "", "status": status, "stage": QUARANTINED_STAGE,
+        "job_id": storable_text(job_id), "owner_id": _text(owner_id) or "", "status": status,
+        "stage": QUARANTINED_STAGE,
         "tier": _text(tier), "goal": _text(goal), "policy": None, "agents": None, "rounds": None, "round": None,
         "attempt": None, "created_at": created_at, "updated_at": updated_at, "finished_at": finished_at,
         "markets": [], "prices": {}, "final_prices": {}, "verdict": None, "error": reason, "pod": None,

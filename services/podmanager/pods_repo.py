@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.kit.db import migrate
+from services.kit.pgtext import storable_text
 
 SCHEMA = "podmanager"
 TOMBSTONED = ("terminating", "terminated")
@@ -78,7 +79,7 @@ class PodRepository:
             """UPDATE podmanager.pods SET state = $2, pod_id = COALESCE($3, pod_id),
                    worker_url = COALESCE($4, worker_url), reason = COALESCE($5, reason), updated_at = now()
                WHERE pod_name = $1 AND state <> ALL($6::text[])""",
-            name, state, pod_id, worker_url, reason, list(TOMBSTONED),
+            name, state, pod_id, worker_url, None if reason is None else storable_text(reason), list(TOMBSTONED),
         )
 
     async def tombstone(self, name: str, job_id: str, attempt: int, reason: str) -> None:
@@ -89,7 +90,7 @@ class PodRepository:
                ON CONFLICT (pod_name) DO UPDATE SET
                    state = CASE WHEN podmanager.pods.state = 'terminated' THEN 'terminated' ELSE 'terminating' END,
                    reason = COALESCE(podmanager.pods.reason, EXCLUDED.reason), updated_at = now()""",
-            name, job_id, attempt, reason,
+            name, job_id, attempt, storable_text(reason),  # an event's text: it may hold a NUL
         )
 
     async def mark_terminated(self, name: str, pod_id: str | None) -> None:

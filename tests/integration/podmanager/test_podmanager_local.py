@@ -240,3 +240,17 @@ async def test_reaper_terminates_strays_and_says_so(real: Harness) -> None:
     event = await real.wait_for(dead_job, "StrayPodReaped", timeout=5)
     assert event.pod_name == pod_name(dead_job, 1) and dead_job in event.reason
     assert await real.repo.is_tombstoned(pod_name(dead_job, 1))
+
+
+async def test_a_teardown_whose_reason_postgres_cannot_store_still_terminates_the_pod(real: Harness) -> None:
+    """However a NUL got into an event (PostgreSQL refuses it in text), the pod is still torn down."""
+    job = await real.job()
+    await real.request_pod(job)
+    await real.wait_for(job, "PodReady")
+    pid = real.pid(job)
+    await real.bus.publish(new_event(PodTeardownRequested, job, attempt=1, pod_name=pod_name(job, 1), pod_id=None,
+                                     reason="cancelled\x00by someone"))
+    await real.wait_for(job, "PodTerminated")
+    assert gone(pid) and await real.provider.list_pods() == []
+    row = await real.repo.get(pod_name(job, 1))
+    assert row is not None and row["state"] == "terminated" and "\x00" not in row["reason"]
