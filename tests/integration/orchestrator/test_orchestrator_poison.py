@@ -162,6 +162,21 @@ async def test_poison_jobs_in_the_event_store_wedge_nothing(settings: Any, bus: 
         dead = await bus.js.get_last_msg(DEADLETTER_STREAM, deadletter_subject(opts.consumer))
         assert dead.headers and "Simswarm-Reason" in dead.headers
 
+        # an inbound event for the job that cannot be loaded is set aside on its first delivery (not
+        # retried ten times while every other job waits behind it), and the next job's event goes through
+        await bus.publish(ev.new_event(ev.PodProvisioned, unloadable, attempt=1, pod_name=pod(unloadable),
+                                       pod_id="p9", provider="local"))
+        await bus.publish(ev.new_event(ev.PodReady, after, attempt=1, pod_name=pod(after), pod_id="p2"))
+        assert await eventually(lambda: _types_if(bus, after, "RunRequested"), "the later job's RunRequested")
+
+        async def inbound_dead_letter() -> Any:
+            msg = await bus.js.get_last_msg(DEADLETTER_STREAM, deadletter_subject(opts.consumer))
+            return msg if msg.headers and msg.headers.get("Simswarm-Reason", "").startswith("not applied") else None
+
+        inbound_dead = await eventually(inbound_dead_letter, "the inbound event in the dead-letter stream")
+        assert "cannot be loaded" in inbound_dead.headers["Simswarm-Reason"]
+        assert inbound_dead.headers["Simswarm-Source-Subject"].endswith(".PodProvisioned")
+
     before = await JobsProjection(None, pg_pool, schema=opts.projections_schema).all_rows()  # type: ignore[arg-type]
 
     # a restart comes up and serves again
