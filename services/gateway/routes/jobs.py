@@ -93,7 +93,8 @@ async def create_job(
         # A concurrent retry with the same Idempotency-Key reserved it first: answer with its job.
         if (earlier := await _replay(ctx, user, job_id, fingerprint)) is not None:
             return earlier
-        raise _in_progress() from None  # it was released meanwhile (refused): a retry may create it
+        # Still no answer (its request may have died with its gateway). CreateJob is idempotent on
+        # the job id, so asking the orchestrator again cannot make a second job.
     except DuplicateJob as dup:
         raise ApiError(
             409, "duplicate_job",
@@ -117,21 +118,13 @@ async def create_job(
     return JSONResponse(shape_job(row), status_code=201, headers={"Location": f"/api/jobs/{job_id}"})
 
 
-def _in_progress() -> ApiError:
-    return ApiError(
-        409, "idempotency_in_progress",
-        "Idempotency-Key: the request with this key has no answer from the orchestrator yet; retry shortly",
-        {"Retry-After": "1"},
-    )
-
-
 async def _replay(ctx: GatewayContext, user: Principal, job_id: str, fingerprint: str) -> JSONResponse | None:
     """The answer to a retry with an Idempotency-Key already used: the same job again, or a 409.
 
-    None when the key was never used (or its request was released after the orchestrator refused
-    it), so the caller goes on to create the job. While the first request still waits for the
-    orchestrator, a retry waits with it (up to the command timeout) so both answer with the job;
-    past that, 409 `idempotency_in_progress`, since whether the job exists is not known yet.
+    None when there is no answer to repeat: the key was never used, its request was released (the
+    orchestrator refused it or did not answer), or it is still unanswered after the wait. While the
+    first request waits for the orchestrator, a retry waits with it (up to the command timeout), so
+    concurrent retries answer with the one job.
     """
     deadline = asyncio.get_running_loop().time() + ctx.command_timeout_s + 1.0
     while True:
@@ -151,7 +144,7 @@ async def _replay(ctx: GatewayContext, user: Principal, job_id: str, fingerprint
         if row is not None and not row.get("pending"):
             return JSONResponse(shape_job(row), status_code=201, headers={"Location": f"/api/jobs/{job_id}"})
         if asyncio.get_running_loop().time() > deadline:
-            raise _in_progress()
+            return None
         await asyncio.sleep(0.1)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -21,6 +22,9 @@ from contracts.spec import (
     SPEC_MAX_CHARS,
     load_tiers,
 )
+from contracts.subjects import CMD_CREATE_JOB
+from services.gateway.routes.jobs import IDEMPOTENCY_NS
+from services.gateway.spec_input import parse_job_spec, spec_fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -217,10 +221,41 @@ async def test_a_key_id_with_a_nul_byte_is_simply_not_found(gw):
     assert r.status_code == 404 and r.json()["code"] == "key_not_found", r.text
 
 
-async def test_a_retry_while_the_orchestrator_is_silent_is_told_to_retry(gw_no_orchestrator):
+async def test_a_retry_waits_for_the_first_request_and_then_tries_itself(gw_no_orchestrator):
     gw = gw_no_orchestrator
-    gw.app.state.ctx.command_timeout_s = 1.0
-    rs = await asyncio.gather(*[_create(gw, SPEC, **{"Idempotency-Key": "k-silent"}) for _ in range(2)])
-    answers = sorted((r.status_code, r.json()["code"]) for r in rs)
-    assert answers == [(409, "idempotency_in_progress"), (503, "orchestrator_unavailable")], answers
-    assert [r.headers.get("retry-after") for r in rs if r.status_code == 409] == ["1"]
+    ctx = gw.app.state.ctx
+    ctx.command_timeout_s = 2.0
+    asked: list[str] = []
+
+    async def silent(msg: Any) -> None:  # an orchestrator that takes each command and never answers
+        asked.append(json.loads(msg.data)["job_id"])
+
+    sub = await gw.bus.nc.subscribe(CMD_CREATE_JOB, cb=silent)
+    try:
+        first = asyncio.create_task(_create(gw, SPEC, **{"Idempotency-Key": "k-silent"}))
+        # Send the retry once the first request is in flight (reserved, waiting for the orchestrator).
+        while not await gw.pool.fetchval(f"SELECT 1 FROM {ctx.jobs.g}.job_requests WHERE owner_id = $1", gw.alice):
+            assert not first.done(), first.result().text
+            await asyncio.sleep(0.02)
+        retry = await _create(gw, SPEC, **{"Idempotency-Key": "k-silent"})
+        first_answer = await first
+    finally:
+        await sub.unsubscribe()
+    # The retry waited for the first request's answer (none came), then asked again itself.
+    for r in (first_answer, retry):
+        assert (r.status_code, r.json()["code"]) == (503, "orchestrator_unavailable"), r.text
+    assert len(asked) == 2 and len(set(asked)) == 1  # the same job id both times: never a second job
+
+
+async def test_a_reservation_left_by_a_dead_gateway_does_not_block_the_key(gw):
+    """A gateway that died between reserving a key and hearing back leaves a reservation behind."""
+    ctx = gw.app.state.ctx
+    ctx.command_timeout_s = 0.5  # how long a retry waits for the (dead) first request
+    body = json.dumps(SPEC).encode()
+    job_id = uuid.uuid5(IDEMPOTENCY_NS, f"{gw.alice}:k-orphan").hex
+    fingerprint = spec_fingerprint(parse_job_spec(body, ctx.settings.tiers))
+    await gw.pool.execute(f"INSERT INTO {ctx.jobs.g}.job_requests (job_id, owner_id, fingerprint) VALUES ($1, $2, $3)",
+                          job_id, gw.alice, fingerprint)
+    r = await _create(gw, SPEC, **{"Idempotency-Key": "k-orphan"})
+    assert r.status_code == 201 and r.json()["job_id"] == job_id, r.text
+    assert [c.job_id for c in gw.commands] == [job_id]
