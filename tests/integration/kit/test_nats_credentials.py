@@ -226,3 +226,39 @@ async def test_the_production_config_takes_passwords_from_the_servers_environmen
         await Bus.connect(production_nats, name="anonymous")
     with pytest.raises(BusUnavailable, match="refused user 'gateway'"):
         await Bus.connect(production_nats, name="g", login=NatsLogin(user="gateway", password="pw-reporter"))
+
+
+def test_simswarm_events_reads_a_timeline_as_the_read_only_operator(stack, tmp_path):
+    """The CLI connects as `operator`: it may create, read and delete its replay consumer, nothing more."""
+    import sys
+
+    from contracts.events import RunProgressed
+    from services.kit.settings import write_stack_file
+
+    home = tmp_path / "home"
+    write_stack_file(home, stack.settings_values())
+    job = uuid.uuid4().hex
+
+    async def put() -> None:
+        admin = await _bus(stack, "admin")
+        try:
+            await admin.ensure_streams()
+            await admin.publish(new_event(RunProgressed, job, run_id="r", round=1, rounds=2))
+        finally:
+            await admin.close()
+
+    asyncio.run(put())
+    out = subprocess.run([sys.executable, "-m", "simswarm.cli", "events", job, "--json", "--home", str(home)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert '"type":"RunProgressed"' in out.stdout
+    assert "ermissions violation" not in out.stderr.lower()
+
+    async def leftover_replays() -> list[str]:
+        admin = await _bus(stack, "admin")
+        try:
+            return [c.name for c in await admin.js.consumers_info(JOB_STREAM) if "cli-events" in (c.name or "")]
+        finally:
+            await admin.close()
+
+    assert asyncio.run(leftover_replays()) == []  # it was allowed to delete its consumer when done
