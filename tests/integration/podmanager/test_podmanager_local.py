@@ -22,6 +22,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 
+from contracts.artifacts import ENGINE_ARTIFACTS
 from contracts.commands import CommandReply, LiveJobsQuery
 from contracts.events import (
     Event,
@@ -181,7 +182,7 @@ async def test_run_completes_with_verified_artifacts(scripted: Harness) -> None:
     events = await scripted.events(job)
     rounds = [e.round for e in events if e.type == "RunProgressed"]
     assert rounds == [1, 2, 3, 4] and [e.type for e in events].count("RunStarted") == 1
-    assert len(done.artifacts) == 11
+    assert len(done.artifacts) == len(ENGINE_ARTIFACTS)  # every file the engine writes, each verified
     for ref in done.artifacts:
         assert ref.key == artifact_key(job, ref.name)
         data = await scripted.store.get_bytes(ref.key)
