@@ -100,3 +100,34 @@ def test_a_create_job_command_with_a_nul_byte_does_not_decode():
     raw = b'{"job_id": "j1", "owner_id": "u1", "spec": {"seed_text": "s", "goal": "Will it\\u0000 happen?"}}'
     with pytest.raises(msgspec.ValidationError, match=r"\$\.spec\.goal"):
         msgspec.json.decode(raw, type=CreateJob)
+
+
+def test_every_free_string_of_every_request_body_is_bounded_and_patterned():
+    """A new request field (drafts, helpers) must use the constrained types: this keeps it so."""
+    from services.gateway.app import create_app
+    from services.kit.settings import Settings
+
+    doc = create_app(Settings(home=Path("/nonexistent"))).openapi()
+    schemas = doc["components"]["schemas"]
+    checked: list[str] = []
+
+    def visit(schema: dict, where: str) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            visit(schemas[name], name)
+            return
+        for option in schema.get("anyOf", []):
+            visit(option, where)
+        if schema.get("type") == "array":
+            visit(schema.get("items", {}), f"{where}[]")
+        for prop, sub in schema.get("properties", {}).items():
+            visit(sub, f"{where}.{prop}")
+        if schema.get("type") == "string" and "enum" not in schema and "format" not in schema:
+            assert "maxLength" in schema and "pattern" in schema, where
+            checked.append(where)
+
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for media in op.get("requestBody", {}).get("content", {}).values():
+                visit(media["schema"], f"{method} {path}")
+    assert {"JobSpec.seed_text", "MarketSpec.rationale", "Credentials.email", "KeyRequest.name"} <= set(checked)
