@@ -4,6 +4,9 @@
     python -m bench.engine --rounds 100    # the docs/engine.md §9 target: 10,000 x 100
     python -m bench.engine --agents 2000   # one size only
     python -m bench.engine --llm           # also run bench.engine_llm:main() when it exists
+
+After the sizes asked for, it runs the next scale target, 100,000 agents x 20 rounds, in a fresh
+process (so its peak RSS is its own); --no-next-scale skips it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import importlib
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +34,9 @@ SEED = (
     "John Smith opposes the merger and warned it will hurt consumers. The European Commission is reviewing "
     "the deal. Analysts at Goldman Sachs think approval is probable but delays are possible. Unions fear job losses."
 )
+
+
+NEXT_SCALE = (100_000, 20)  # agents, rounds: the next scale target (docs/engine.md, "Scale")
 
 
 def _peak_rss_mib() -> float:
@@ -65,17 +72,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, action="append", help="population size (repeatable)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--llm", action="store_true", help="also run bench.engine_llm:main() if present")
+    parser.add_argument("--no-next-scale", action="store_true",
+                        help=f"skip the {NEXT_SCALE[0]:,} agents x {NEXT_SCALE[1]} rounds run")
+    parser.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = args.agents or [1_000, 10_000]
-    print(f"engine {ENGINE_VERSION} | python {platform.python_version()} | {platform.machine()} | "
-          f"{os.cpu_count()} cpus | one process, one core used")
-    print(f"{'agents':>8} {'rounds':>6} {'wall s':>8} {'cpu s':>8} {'s/round':>8} {'actions':>9} "
-          f"{'actions/s':>10} {'write s':>8} {'files MiB':>9} {'peak RSS MiB':>12}")
+    if not args.no_header:
+        print(f"engine {ENGINE_VERSION} | python {platform.python_version()} | {platform.machine()} | "
+              f"{os.cpu_count()} cpus | one process, one core used")
+        print(f"{'agents':>8} {'rounds':>6} {'wall s':>8} {'cpu s':>8} {'s/round':>8} {'actions':>9} "
+              f"{'actions/s':>10} {'write s':>8} {'files MiB':>9} {'peak RSS MiB':>12}")
     for n in sizes:
         r = run_one(n, args.rounds, args.seed)
         print(f"{n:>8} {args.rounds:>6} {r['wall_s']:>8.1f} {r['cpu_s']:>8.1f} {r['s_per_round']:>8.3f} "
               f"{int(r['actions']):>9} {r['actions_per_s']:>10.0f} {r['artifacts_s']:>8.1f} "
               f"{r['artifact_mib']:>9.1f} {r['peak_rss_mib']:>12.0f}", flush=True)
+    if not args.no_next_scale and not args.agents:
+        n, rounds = NEXT_SCALE
+        subprocess.run([sys.executable, "-m", "bench.engine", "--agents", str(n), "--rounds", str(rounds),
+                        "--seed", str(args.seed), "--no-next-scale", "--no-header"],
+                       cwd=Path(__file__).resolve().parent.parent, check=False)
     if args.llm:
         try:
             module = importlib.import_module("bench.engine_llm")

@@ -26,7 +26,7 @@ _CAP_STOP: frozenset[str] = frozenset(
     I We You He She They Our Their His Her My Your Its Mr Mrs Ms Dr Prof Sir St Yes No Not
     Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April June
     July August September October November December Today Tomorrow Yesterday Some Many Most All
-    Each Every Both Few Several One Two Three First Second Third Last Next New According Despite
+    Each Every Both Few Several One Two Three First Second Third Last Next According Despite
     Under Over Between Among Against Without Within Across Around About Report Reports Analysts
     Sources Officials Experts Critics Supporters Q1 Q2 Q3 Q4""".split()
 )
@@ -40,7 +40,8 @@ _ORG_HINTS = re.compile(
     r"\b(Inc|Corp|Corporation|Ltd|LLC|Company|Co|Bank|Fund|Group|Holdings|University|Institute|"
     r"Party|Ministry|Department|Agency|Authority|Association|Union|Council|Committee|Commission|"
     r"Board|Court|Parliament|Congress|Senate|Government|Reserve|Federation|Foundation|Labs?|"
-    r"Systems|Technologies|Motors|Airlines|Network|News|Times|Post)\b"
+    r"Systems|Technologies|Motors|Airlines|Network|News|Times|Post|Platforms|Games|Studios|Pharma|Capital|Partners|"
+    r"Invest|Shipping|Energy|Industries|Media|Entertainment|Labs|Research)\b"
 )
 _PERSON_TITLES = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|President|Senator|Minister|CEO|Chair|Governor)\.?\s+$")
 
@@ -79,6 +80,7 @@ _OBJECT_NOUNS = frozenset(
     rocket rockets satellite satellites software app apps game games film films movie movies trailer trailers
     album song book drug drugs vaccine pill token tokens coin chip chips console consoles flight flights runway
     runways bridge highway pipeline reactor headset lineup series episode franchise""".split())
+_DOCUMENTS = frozenset("Act Bill Law Treaty Directive Regulation Amendment Accord Protocol Convention Charter".split())
 _LOCATIVE = frozenset("in at from to near across into outside inside off via through around toward towards".split())
 _SPEECH = re.compile(r"\b(said|says|say|argued|argues|warned|warns|told|stated|states|claimed|claims|announced|"
                      r"announces|insisted|insists|noted|notes|predicted|predicts|believes|believe|estimated|"
@@ -192,6 +194,8 @@ def _scan(lines: list[str]) -> tuple[dict[str, _Candidate], dict[str, str]]:
                 words = words[:-1]
             if words:
                 start += max(0, match.group(0).replace("’", "'").find(words[0]))
+            if words and re.fullmatch(r"[\w.]+-(?:based|led|owned|backed)", words[0]):
+                words = words[1:]  # "Berlin-based Aleph Alpha" -> Aleph Alpha
             name = " ".join(words).strip(" .,'-")
             if name.endswith("'s"):
                 name = name[:-2]
@@ -224,8 +228,9 @@ def _scan(lines: list[str]) -> tuple[dict[str, _Candidate], dict[str, str]]:
                 cand.subject_uses += 1
             if not sentence_start:
                 cand.inner_uses += 1
-            if re.match(r"\s*(?:,\s*)?(?:said|says|told|argued|warned|wrote)\b|\W{0,3}\s*(?:\w+\s+){0,8}?(?:he|she|his|her)\b",
-                        line[match.end():match.end() + 60]):
+            if len(words) in (2, 3) and re.match(
+                    r"\s*(?:,\s*)?(?:said|says|told|argued|warned|wrote)\b|\W{0,3}\s*(?:\w+\s+){0,8}?(?:he|she|his|her)\b",
+                    line[match.end():match.end() + 60]):
                 cand.personal = True
         pos += len(line) + 1
     return cands, explicit
@@ -283,7 +288,8 @@ def _merge(cands: dict[str, _Candidate], explicit: dict[str, str]) -> dict[str, 
                 if other == name or len(words) < 2:
                     continue
                 person = guess_type(other, cands[other].titled) == "person"
-                if (person and words[-1] == name) or (
+                namesakes = sum(1 for o in names if o != name and o.split()[-1] == name)
+                if (person and words[-1] == name and namesakes == 1) or (
                         words[0] == name and len(words) == 2 and _ORG_HINTS.search(words[1])) or (
                         not person and words[-1] == name and (_PUBLIC.search(name) or _ORG_HINTS.search(name))):
                     target[name] = other
@@ -328,6 +334,8 @@ def extract_stakeholders(seed_text: str, goal: str, agents: int = 1000) -> list[
     goal_lower = goal.lower()
     scored: list[tuple[float, _Candidate, str]] = []
     for name, c in merged.items():
+        if name.split()[-1] in _DOCUMENTS:
+            continue  # a law or a treaty is what stakeholders argue about, not one of them
         if c.inner_uses == 0 and " " not in name and not name.isupper():
             continue  # a word that is capitalised only because it starts sentences
         if c.object_uses * 2 > c.mentions or (c.place_uses == c.mentions and not _ORG_HINTS.search(name)

@@ -44,6 +44,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "SIMSWARM_LLM_TEMPERATURE": ("temperature", float),
     "SIMSWARM_LLM_TOOL_CHOICE": ("tool_choice", str),
     "SIMSWARM_LLM_FEED_POSTS": ("feed_posts", int),
+    "SIMSWARM_LLM_KNOWN_CLAIMS": ("known_claims", int),
     "SIMSWARM_LLM_MAX_FAILED_ROUNDS": ("max_failed_rounds", int),
 }
 
