@@ -23,6 +23,7 @@ from pathlib import Path
 import msgspec
 
 from contracts.spec import local_tiers
+from services.kit.secretfiles import SECRET_MODE, private_dir, write_secret
 from services.kit.settings import load_settings, write_stack_file
 from simswarm.stack import EmbeddedStack, StackError
 
@@ -65,7 +66,7 @@ class Supervisor:
     # -- start -------------------------------------------------------------------------------
 
     def start(self, ready_timeout: float = 60.0) -> Supervisor:
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_dir(self.home)
         self.run_dir.mkdir(exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
         self._take_lock()
@@ -124,10 +125,8 @@ class Supervisor:
         finally:
             await pool.close()
         if api_key != existing:
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(api_key + "\n")
-        os.chmod(key_file, 0o600)
+            write_secret(key_file, api_key + "\n")
+        os.chmod(key_file, SECRET_MODE)  # a key kept from an older version may have been looser
 
     def _spawn(self, sp: ServiceProcess) -> None:
         env = dict(os.environ, SIMSWARM_HOME=str(self.home), PYTHONUNBUFFERED="1")
