@@ -16,10 +16,11 @@ from engine.checkpoint import CheckpointError
 from engine.policies.base import Action, Observation
 
 SEED = (
-    "Acme Corp plans to merge with Globex Corporation. CEO Jane Doe said the deal is likely to close by June "
-    "and called it great news. Regulators at the Federal Trade Commission have serious doubts. Investors "
-    "cheered. Senator John Smith opposes the merger and warned it will hurt consumers."
-)
+    "On March 2, Acme Corp agreed to merge with Globex Corporation. CEO Jane Doe said the deal is likely to close "
+    "by June and called it great news. Regulators at the Federal Trade Commission have serious doubts. Investors "
+    "cheered. On March 20, Senator John Smith said he opposes the merger and warned it will hurt consumers. "
+    "On April 9, only 2 of 5 commissioners backed the merger in a preliminary vote."
+)  # dated claims: the later ones arrive in rounds 3 and 6, across the checkpoint at round 4
 SPEC = RunSpec(seed_text=SEED, goal="Will the Acme-Globex merger close by June 30?", agents=40, rounds=12,
                random_seed=11, checkpoint_every=4)
 SCHEMAS = {
@@ -27,7 +28,7 @@ SCHEMAS = {
     "trades.json": list[A.Trade], "market_curves.json": list[A.MarketCurve],
     "agent_trajectories.json": list[A.AgentTrajectory], "engagement_summary.json": list[A.EngagementRound],
     "social_graph.json": A.SocialGraph, "profiles.json": list[A.Profile], "relations.json": list[A.Relation],
-    "manifest.json": A.Manifest,
+    "claims.json": A.ClaimsFile, "stakeholders.json": A.StakeholdersFile, "manifest.json": A.Manifest,
 }
 
 
@@ -62,6 +63,12 @@ def test_writes_every_artifact_with_the_contract_schemas(run: tuple) -> None:
     assert {r.type for r in decoded["relations.json"]} <= {"SUPPORTS", "DISAGREES_WITH", "INFLUENCES"}
     types = {e.action_type for e in decoded["chat_log.json"]}
     assert {"create_post", "vote", "buy"} <= types
+    claims = decoded["claims.json"]
+    assert claims.schema_version == 1 and claims.source == "rules" and claims.proposition.polarity == 1
+    assert sorted({c.arrival_round for c in claims.claims if c.date}) == [0, 3, 6]
+    assert decoded["stakeholders.json"].stakeholders and manifest.counts["claims"] == len(claims.claims)
+    argued = [p for p in decoded["posts.json"] if any(c.text[:40] in p.text for c in claims.claims)]
+    assert len(argued) > len(decoded["posts.json"]) / 2  # posts argue the seed's claims
 
 
 def test_progress_and_checkpoints(run: tuple) -> None:
