@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 
@@ -72,8 +73,11 @@ class Settings(msgspec.Struct, kw_only=True):
             if user in creds:
                 return NatsLogin(user=user, password=creds[user])
             raise SettingsError(f"NATS credentials file {path} has no password for the {user!r} user")
-        if "@" in self.nats_url.split("//", 1)[-1].split("/", 1)[0] or not self.nats_auth:
-            return None  # credentials in the URL, or a NATS without users (development only)
+        url = urlsplit(self.nats_url.split(",", 1)[0])
+        if url.username and url.password:  # nats://user:password@host
+            return NatsLogin(user=unquote(url.username), password=unquote(url.password))
+        if not self.nats_auth:
+            return None  # a NATS without users (development only)
         raise SettingsError(
             f"no NATS credentials for the {user!r} service: set NATS_USER and NATS_PASSWORD to its own user "
             "(see docs/security.md), or SIMSWARM_NATS_CREDENTIALS to a credentials file; "
