@@ -57,6 +57,7 @@ class Post(msgspec.Struct, kw_only=True):
     reposts: int = 0
     replies: int = 0
     stance: float = 0.0
+    claim_id: str = ""  # the seed claim (claims.json) the post argues; empty when none
 
 
 class TopPost(Post, kw_only=True):

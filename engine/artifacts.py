@@ -47,10 +47,13 @@ def posts(world: World) -> list[Post]:
     plat, ids = world.platform, world.pop.ids
     c = {k: plat.col(k).tolist() for k in plat.INT_COLS}
     stance = plat.stance[: plat.count].tolist()
+    claim_ids = [c.claim_id for c in world.reading.claims]
+    claim = plat.claim[: plat.count].tolist()
     return [
         Post(post_id=f"p{i}", parent_id=f"p{c['parent'][i]}" if c["parent"][i] >= 0 else None,
              author=ids[c["author"][i]], text=plat.texts[i], round=c["round"][i], likes=c["likes"][i],
-             dislikes=c["dislikes"][i], reposts=c["reposts"][i], replies=c["replies"][i], stance=_r(stance[i]))
+             dislikes=c["dislikes"][i], reposts=c["reposts"][i], replies=c["replies"][i], stance=_r(stance[i]),
+             claim_id=claim_ids[claim[i]] if 0 <= claim[i] < len(claim_ids) else "")
         for i in range(plat.count)
     ]
 

@@ -30,6 +30,11 @@ class Settings(msgspec.Struct, kw_only=True):
     runpod_api_url: str = "https://api.runpod.io/graphql"
     llm_url: str | None = None
     llm_model: str | None = None
+    # The reporter's model (an OpenAI-compatible base URL ending in /v1, and a model id): when both are
+    # set the report is written by the model with tools over the artifacts, else computed.
+    reporter_llm_url: str | None = None
+    reporter_llm_model: str | None = None
+    reporter_llm_api_key: str | None = None
     neo4j_uri: str | None = None
     neo4j_user: str = "neo4j"
     neo4j_password: str | None = None
@@ -38,6 +43,9 @@ class Settings(msgspec.Struct, kw_only=True):
     public_url: str | None = None
     tiers: dict[Tier, TierConfig] = msgspec.field(default_factory=lambda: dict(DEFAULT_TIERS))
     max_live_jobs_per_user: int = 20
+    # Open SSE streams, each holding a JetStream consumer: per user and in all, per gateway process.
+    max_streams_per_user: int = 10
+    max_open_streams: int = 500
     # Gateway rate limits: "name=N/SECONDS,..." overriding the defaults in services.gateway.ratelimit.
     rate_limits: str = ""
     # Reverse proxies whose X-Forwarded-For is believed: "ip,cidr,..."; "" trusts nobody, "*" everyone.
@@ -51,6 +59,14 @@ class Settings(msgspec.Struct, kw_only=True):
     nats_auth: bool = True
     # The bearer token that lets an operator (or Prometheus) read the gateway's /metrics.
     metrics_token: str = ""
+    # Read-only showcase: no registration, no job creation (403 `demo_mode`); the jobs listed in
+    # `demo_jobs` (comma-separated ids, completed) are public at GET /api/share/demos.
+    demo_mode: bool = False
+    demo_jobs: str = ""
+    # Outgoing mail (verification, password reset): "smtp://user:pass@host:port" or "smtps://...";
+    # "" writes each mail to the gateway's log instead.
+    smtp_url: str = ""
+    mail_from: str = "SimSwarm <no-reply@simswarm.local>"
 
     @property
     def api_url(self) -> str:
@@ -93,7 +109,6 @@ class NatsLogin(msgspec.Struct, frozen=True, kw_only=True):
         return f"NatsLogin(user={self.user!r})"
 
 
-
 def default_home() -> Path:
     return Path(os.environ.get("SIMSWARM_HOME", Path.home() / ".simswarm")).expanduser()
 
@@ -106,7 +121,6 @@ def stack_file(home: Path) -> Path:
 def nats_credentials_file(home: Path) -> Path:
     """Per-service NATS passwords of the embedded stack (0600), as `{"gateway": "...", ...}`."""
     return home / "nats-credentials.json"
-
 
 
 _ENV_FIELDS = {
@@ -123,6 +137,9 @@ _ENV_FIELDS = {
     "RUNPOD_API_URL": "runpod_api_url",
     "SIMSWARM_LLM_URL": "llm_url",
     "SIMSWARM_LLM_MODEL": "llm_model",
+    "SIMSWARM_REPORTER_LLM_URL": "reporter_llm_url",
+    "SIMSWARM_REPORTER_LLM_MODEL": "reporter_llm_model",
+    "SIMSWARM_REPORTER_LLM_API_KEY": "reporter_llm_api_key",
     "NEO4J_URI": "neo4j_uri",
     "NEO4J_USER": "neo4j_user",
     "NEO4J_PASSWORD": "neo4j_password",
@@ -130,6 +147,8 @@ _ENV_FIELDS = {
     "SIMSWARM_PORT": "gateway_port",
     "SIMSWARM_PUBLIC_URL": "public_url",
     "SIMSWARM_MAX_LIVE_JOBS": "max_live_jobs_per_user",
+    "SIMSWARM_MAX_STREAMS_PER_USER": "max_streams_per_user",
+    "SIMSWARM_MAX_OPEN_STREAMS": "max_open_streams",
     "SIMSWARM_RATE_LIMITS": "rate_limits",
     "SIMSWARM_TRUSTED_PROXIES": "trusted_proxies",
     "SIMSWARM_LOG_LEVEL": "log_level",
@@ -138,6 +157,10 @@ _ENV_FIELDS = {
     "SIMSWARM_NATS_CREDENTIALS": "nats_credentials_file",
     "SIMSWARM_NATS_AUTH": "nats_auth",
     "SIMSWARM_METRICS_TOKEN": "metrics_token",
+    "SIMSWARM_DEMO_MODE": "demo_mode",
+    "SIMSWARM_DEMO_JOBS": "demo_jobs",
+    "SIMSWARM_SMTP_URL": "smtp_url",
+    "SIMSWARM_MAIL_FROM": "mail_from",
 }
 
 

@@ -189,11 +189,21 @@ class Coalition:
     entities: list[tuple[str, int]] = field(default_factory=list)  # (entity_id, members), largest first
     voices: list[str] = field(default_factory=list)  # members whose posts drew the most engagement
     cohesive: bool = True  # False: agents of one stance with no mutual follows among them
+    stakeholder_names: list[str] = field(default_factory=list)  # display names of `entities`, same order
+    shared_claims: list[str] = field(default_factory=list)  # texts of the claims its members argue together
 
     @property
     def name(self) -> str:
-        words = ", ".join(self.keywords[:3]) if self.keywords else "no distinctive words"
-        return f"{self.stance} bloc ({words})" if self.cohesive else f"unaligned {self.stance} ({words})"
+        """Named by its members: the stakeholders most of them stand for (never by post words)."""
+        who = self.stakeholder_names or [e for e, _ in self.entities]
+        members = _join(who[:3]) + (f" and {len(who) - 3} more" if len(who) > 3 else "")
+        return f"{self.stance} bloc of {members}" if self.cohesive else f"unaligned {self.stance}: {members}"
+
+
+def _join(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items) or "no stakeholder"
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _components(members: list[str], pairs: list[tuple[str, str]]) -> list[list[str]]:

@@ -8,12 +8,14 @@ from typing import Any, TypeVar
 
 from contracts.artifacts import (
     AgentTrajectory,
+    ClaimsFile,
     EngagementRound,
     Manifest,
     MarketCurve,
     Post,
     Profile,
     SocialGraph,
+    StakeholdersFile,
     TopPost,
     Trade,
 )
@@ -28,7 +30,8 @@ REQUIRED_FILES: tuple[str, ...] = (
     "profiles.json",
     "social_graph.json",
 )
-OPTIONAL_FILES: tuple[str, ...] = ("top_posts.json", "engagement_summary.json")
+# claims.json and stakeholders.json (what the swarm read) are used when the run has them; older runs do not.
+OPTIONAL_FILES: tuple[str, ...] = ("top_posts.json", "engagement_summary.json", "claims.json", "stakeholders.json")
 REPORT_INPUTS: tuple[str, ...] = REQUIRED_FILES + OPTIONAL_FILES
 
 T = TypeVar("T")
@@ -51,6 +54,8 @@ class RunArtifacts:
     social: SocialGraph
     top_posts: list[TopPost] = field(default_factory=list)
     engagement: list[EngagementRound] = field(default_factory=list)
+    claims: ClaimsFile | None = None
+    stakeholders: StakeholdersFile | None = None
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -106,5 +111,11 @@ def decode_artifacts(files: Mapping[str, bytes]) -> RunArtifacts:
             _decode("engagement_summary.json", files["engagement_summary.json"], list[EngagementRound])
             if "engagement_summary.json" in files
             else []
+        ),
+        claims=_decode("claims.json", files["claims.json"], ClaimsFile) if "claims.json" in files else None,
+        stakeholders=(
+            _decode("stakeholders.json", files["stakeholders.json"], StakeholdersFile)
+            if "stakeholders.json" in files
+            else None
         ),
     )

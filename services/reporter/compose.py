@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 
 from services.reporter import analysis as an
+from services.reporter import explain as ex
 from services.reporter.artifacts import RunArtifacts
 
 MARKET_CHART = "market_curves.png"
@@ -55,6 +56,7 @@ class Report:
     coalitions: list[an.Coalition]
     phases: list[an.Phase]
     charts: list[str] = field(default_factory=lambda: [MARKET_CHART, BELIEF_CHART])
+    written_by: str = "computed"  # or the model id of an LLM-written report (llm_report.py)
 
     def markdown(self) -> str:
         """The whole report as markdown; charts are referenced by their relative file names."""
@@ -108,38 +110,110 @@ def compose_verdict(art: RunArtifacts) -> str:
 
 
 def _findings(art: RunArtifacts, names: dict[str, str]) -> list[Finding]:
-    out: list[Finding] = []
-    top = an.top_posts(art, 1)
-    if top:
-        p = top[0]
-        who = names.get(an.resolve_agent(p.author, names), p.author)
-        out.append(Finding(
-            "The most engaged post",
-            f'{who} wrote "{_clip(p.text)}" in round {p.round} ({_n(p.likes, "like")}, {_n(p.reposts, "repost")}, '
-            f"{_n(p.replies, 'reply', 'replies')}; stance {_fmt_pos(p.stance)}).",
-            [Citation("post", p.post_id)],
-        ))
-    moves = [m for ms in an.trade_moves(art).values() for m in ms]
-    if moves:
-        m = max(moves, key=lambda m: (abs(m.delta), -m.trade.round))
-        t = m.trade
-        out.append(Finding(
-            "The trade that moved a market most",
-            f"{names.get(an.resolve_agent(t.agent, names), t.agent)} {_verb(t.side)} {t.shares:.1f} "
-            f"{t.outcome.upper()} shares of {t.market_id} in round {t.round} for {t.cost:.2f}, moving YES "
-            f"from {m.before:.2f} to {m.after:.2f}.",
-            [Citation("trade", t.trade_id)],
-        ))
-    round_moves = [rm for c in art.curves if (rm := an.biggest_round_move(c, art)) is not None]
-    if round_moves:
-        rm = max(round_moves, key=lambda r: (abs(r.delta), -r.round))
-        out.append(Finding(
-            "The sharpest price swing",
-            f"{rm.market_id} moved {rm.delta:+.2f} in round {rm.round} ({rm.before:.2f} to {rm.after:.2f}).",
-            [Citation("curve", rm.market_id, rm.round)],
-        ))
-    out.append(_belief_finding(art, names))
-    return out
+    """Four findings that explain the forecast: who moved the price, which claims carried the
+    debate, when it turned, and who resisted (each left out when the run has nothing to show)."""
+    out = [f for f in (_driver_finding(art, names), _claim_finding(art), _turn_finding(art),
+                       _holdout_finding(art)) if f is not None]
+    if len(out) < 4:
+        out.append(_belief_finding(art, names))
+    return out[:4]
+
+
+def _driver_finding(art: RunArtifacts, names: dict[str, str]) -> Finding | None:
+    curve = an.primary_curve(art)
+    if curve is None:
+        return None
+    flows = [f for f in ex.price_flows(art, curve.market_id) if f.biggest is not None and abs(f.net) > 1e-6]
+    if not flows:
+        return None
+    sh = ex.stakeholders(art)
+    lead = flows[0]
+    days, rounds = art.forecast_days, art.rounds
+    when = _week_of(lead.peak_round(), rounds, days)
+    text = (f"{sh.name(lead.entity_id)}'s agents moved “{_clip(curve.question, 80)}” {lead.net:+.2f} over "
+            f"{_n(lead.trades, 'trade')}, pushing hardest in {when}")
+    assert lead.biggest is not None
+    cites = [Citation("trade", lead.biggest.trade.trade_id)]
+    against = next((f for f in flows[1:] if f.net * lead.net < 0), None)
+    if against is not None and against.biggest is not None:
+        text += (f"; {sh.name(against.entity_id)} pushed back {against.net:+.2f} over "
+                 f"{_n(against.trades, 'trade')}")
+        cites.append(Citation("trade", against.biggest.trade.trade_id))
+    t = lead.biggest.trade
+    who = names.get(an.resolve_agent(t.agent, names), t.agent)
+    text += (f". The largest single move was {who} {'buying' if t.side == 'buy' else 'selling'} {t.outcome.upper()} in round {t.round} "
+             f"({lead.biggest.before:.2f} to {lead.biggest.after:.2f})")
+    return Finding("Who moved the price", text + ".", cites)
+
+
+def _claim_finding(art: RunArtifacts) -> Finding | None:
+    weights = [w for w in ex.claim_weights(art) if w.claim.label != "neutral"]
+    if not weights:
+        return None
+    top = weights[0]
+    c = top.claim
+    side = "YES" if c.stance > 0 else "NO"
+    text = (f"“{_clip(c.text, 120)}” ({c.source}, for {side}) was argued in {_n(len(top.posts), 'post')} by "
+            f"{_n(len(top.authors), 'agent')} and drew {_n(top.engagement, 'reaction')}, "
+            f"first in {_week_of(top.first_round, art.rounds, art.forecast_days)}")
+    cites = [Citation("post", top.lead_post.post_id)]
+    answer = next((w for w in weights[1:] if w.claim.stance * c.stance < 0), None)
+    if answer is not None:
+        text += (f"; the answer that carried furthest was “{_clip(answer.claim.text, 100)}” "
+                 f"({answer.claim.source}, {_n(len(answer.posts), 'post')}, {_n(answer.engagement, 'reaction')})")
+        cites.append(Citation("post", answer.lead_post.post_id))
+    return Finding("The claims that carried the debate", text + ".", cites)
+
+
+def _turn_finding(art: RunArtifacts) -> Finding | None:
+    curve = an.primary_curve(art)
+    rm = an.biggest_round_move(curve, art) if curve is not None else None
+    if curve is None or rm is None or abs(rm.delta) < 1e-6:
+        return None
+    day = an.round_day(rm.round, art.rounds, art.forecast_days)
+    text = (f"“{_clip(curve.question, 80)}” moved most in round {rm.round} (day {day:.0f}, "
+            f"{_week_of(rm.round, art.rounds, art.forecast_days)}): {rm.before:.2f} to {rm.after:.2f}")
+    cites = [Citation("curve", curve.market_id, rm.round)]
+    news = ex.arrivals(art, range(max(1, rm.round - 1), rm.round + 1))
+    if news:
+        text += f", as “{_clip(news[0].text, 110)}” ({news[0].source}) reached the agents"
+    lead = an.top_posts(art, 1, range(max(1, rm.round - 1), rm.round + 1))
+    if lead and an.engagement(lead[0]) > 0:
+        text += f"; the most engaged post then read “{_clip(lead[0].text, 100)}”"
+        cites.append(Citation("post", lead[0].post_id))
+    return Finding("When it turned", text + ".", cites)
+
+
+def _holdout_finding(art: RunArtifacts) -> Finding | None:
+    curve = an.primary_curve(art)
+    if curve is None:
+        return None
+    close = an.closing_price(curve)
+    holdouts = ex.holdouts(art, close)
+    if not holdouts:
+        return None
+    h = holdouts[0]
+    sh = ex.stakeholders(art)
+    moved = h.end - h.start
+    text = (f"{sh.name(h.entity_id)} ({_n(len(h.agents), 'agent')}) held {h.side} to the end (mean position "
+            f"{_fmt_pos(h.start)} to {_fmt_pos(h.end)}, {'hardening' if moved * h.end > 0.02 else 'barely moving'}) "
+            f"while the market closed at {close:.2f}")
+    cites: list[Citation] = []
+    post = ex.lead_post_of(art, h.agents)
+    if post is not None:
+        claim = ex.claims_by_id(art).get(post.claim_id)
+        text += f", arguing “{_clip(claim.text if claim else post.text, 110)}”"
+        cites.append(Citation("post", post.post_id))
+    else:
+        cites.append(Citation("curve", curve.market_id, max(p.round for p in curve.points)))
+    if len(holdouts) > 1:
+        text += "; also against: " + ", ".join(sh.name(o.entity_id) for o in holdouts[1:4])
+    return Finding("Who resisted", text + ".", cites)
+
+
+def _week_of(rnd: int, rounds: int, days: int) -> str:
+    day = max(1, int(round(an.round_day(rnd, rounds, days))))
+    return f"week {(day - 1) // 7 + 1}"
 
 
 def _belief_finding(art: RunArtifacts, names: dict[str, str]) -> Finding:
@@ -148,7 +222,8 @@ def _belief_finding(art: RunArtifacts, names: dict[str, str]) -> Finding:
     shifts = {a: final[a] - initial.get(a, final[a]) for a in final}
     mean_shift = float(np.mean(list(shifts.values()))) if shifts else 0.0
     mover = max(sorted(shifts), key=lambda a: abs(shifts[a])) if shifts else None
-    text = f"The average belief moved {_fmt_pos(mean_shift)} over the run"
+    text = (f"The average belief moved {_fmt_pos(mean_shift)} over the run" if abs(mean_shift) >= 0.02
+            else "The crowd as a whole held its ground")
     cites: list[Citation] = []
     if mover is not None:
         text += (
@@ -165,7 +240,7 @@ def _belief_finding(art: RunArtifacts, names: dict[str, str]) -> Finding:
         last = max(p.round for p in curve.points)
         text += f"; the primary market ended at {an.closing_price(curve):.2f}"
         cites.append(Citation("curve", curve.market_id, last))
-    return Finding("Belief shift", text + ".", cites)
+    return Finding("Who changed their mind", text + ".", cites)
 
 
 def _rounds(r: range) -> str:
@@ -200,6 +275,11 @@ def _market_section(art: RunArtifacts, names: dict[str, str]) -> str:
             f"`{c.market_id}` opened at {open_:.2f} and closed at {close:.2f} ({close - open_:+.2f}); "
             f"range {min(prices):.2f}-{max(prices):.2f}, volume {volume:.1f}, {_n(len(ms), 'trade')}."
         )
+        flows = [f for f in ex.price_flows(art, c.market_id) if abs(f.net) > 1e-6][:3]
+        if flows:
+            sh = ex.stakeholders(art)
+            lines.append("Moved by: " + ", ".join(f"{sh.name(f.entity_id)} {f.net:+.2f} ({_n(f.trades, 'trade')})"
+                                                   for f in flows) + ".")
         rm = an.biggest_round_move(c, art)
         if rm is not None and abs(rm.delta) > 0:
             lines.append(
@@ -227,15 +307,18 @@ def _coalition_section(coalitions: list[an.Coalition], names: dict[str, str]) ->
     lines = [
         "Agents are grouped by the side of their final belief (YES above "
         f"+{an.NEUTRAL_BAND:.1f}, NO below -{an.NEUTRAL_BAND:.1f}) and, within a side, by connected "
-        "mutual follows; each group is named by the words most distinctive of its posts.\n"
+        "mutual follows; each group is named by the stakeholders its members stand for, with the claims "
+        "they argued together.\n"
     ]
     for g in coalitions:
         voices = ", ".join(names.get(m, m) for m in g.voices)
-        ents = ", ".join(f"{e} ({n})" for e, n in g.entities[:5])
+        shown = g.stakeholder_names or [e for e, _ in g.entities]
+        ents = ", ".join(f"{name} ({n})" for name, (_, n) in zip(shown[:5], g.entities[:5], strict=False))
         more = f" and {len(g.entities) - 5} more" if len(g.entities) > 5 else ""
+        claims = "; shared claims: " + "; ".join(f"“{_clip(c, 110)}”" for c in g.shared_claims) if g.shared_claims else ""
         lines.append(
             f"- **{g.name}**: {_n(len(g.members), 'agent')}, mean position {_fmt_pos(g.mean_position)}; "
-            f"stakeholders {ents}{more}; loudest voices: {voices}."
+            f"stakeholders {ents}{more}{claims}; loudest voices: {voices}."
         )
     return "\n".join(lines)
 
@@ -297,6 +380,7 @@ def compose_report(art: RunArtifacts) -> Report:
     """Compute every section of the report from the decoded artifacts."""
     names = an.agent_names(art)
     coalitions = an.find_coalitions(art)
+    ex.describe_coalitions(art, coalitions)
     phases = an.belief_phases(art)
     verdict = compose_verdict(art)
     findings = _findings(art, names)

@@ -27,9 +27,10 @@ from services.kit.bus import Bus, Delivery
 from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable, report_key
 from services.kit.service import run_until_stopped
 from services.kit.settings import Settings
-from services.reporter.artifacts import REPORT_INPUTS, decode_artifacts
+from services.reporter.artifacts import REPORT_INPUTS, RunArtifacts, decode_artifacts
 from services.reporter.charts import render_charts
-from services.reporter.compose import compose_report
+from services.reporter.compose import Report, compose_report
+from services.reporter.llm_report import ReporterLLM, write_llm_report
 from services.reporter.pdf import render_pdf
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,19 @@ class RenderedReport:
 
 
 def render_report(files: dict[str, bytes]) -> RenderedReport:
-    """Artifacts in, every output of the report out (CPU only; run it off the event loop)."""
+    """Artifacts in, every output of the computed report out (CPU only; run it off the event loop)."""
     art = decode_artifacts(files)
-    report = compose_report(art)
+    return render_composed(art, compose_report(art))
+
+
+def decode_and_compose(files: dict[str, bytes]) -> tuple[RunArtifacts, Report]:
+    """The decoded artifacts and the computed report (CPU only)."""
+    art = decode_artifacts(files)
+    return art, compose_report(art)
+
+
+def render_composed(art: RunArtifacts, report: Report) -> RenderedReport:
+    """Charts, markdown and PDF of a report, computed or LLM-written (CPU only)."""
     markdown = report.markdown()
     charts = render_charts(art)
     created = _manifest_time(art.manifest.created_at)
@@ -69,10 +80,11 @@ def _manifest_time(value: str) -> datetime:
 class Reporter:
     """Handles ReportRequested deliveries; holds the adapters it needs."""
 
-    def __init__(self, bus: Bus, store: ObjectStore, max_deliver: int) -> None:
+    def __init__(self, bus: Bus, store: ObjectStore, max_deliver: int, llm: ReporterLLM | None = None) -> None:
         self.bus = bus
         self.store = store
         self.max_deliver = max_deliver
+        self.llm = llm
 
     async def handle(self, event: AnyEvent, delivery: Delivery) -> None:
         if not isinstance(event, ReportRequested):
@@ -92,7 +104,13 @@ class Reporter:
     async def _write(self, event: ReportRequested, delivery: Delivery) -> None:
         files = await fetch_verified(self.store, event.artifacts, REPORT_INPUTS)
         await delivery.in_progress()
-        rendered = await asyncio.to_thread(render_report, files)
+        art, report = await asyncio.to_thread(decode_and_compose, files)
+        if self.llm is not None:
+            # The model writes the report with tools over the artifacts; on any failure (or citations
+            # that do not exist) the computed report stands.
+            report = await write_llm_report(art, report, self.llm) or report
+            await delivery.in_progress()
+        rendered = await asyncio.to_thread(render_composed, art, report)
         await delivery.in_progress()
         outputs: list[tuple[str, bytes, str]] = [
             *((name, png, "image/png") for name, png in sorted(rendered.charts.items())),
@@ -129,6 +147,14 @@ class Reporter:
         await self.bus.publish(failed)
 
 
+def reporter_llm(settings: Settings) -> ReporterLLM | None:
+    """The reporter's model from the settings (SIMSWARM_REPORTER_LLM_URL and _MODEL), or None."""
+    if not (settings.reporter_llm_url and settings.reporter_llm_model):
+        return None
+    return ReporterLLM(url=settings.reporter_llm_url, model=settings.reporter_llm_model,
+                       api_key=settings.reporter_llm_api_key)
+
+
 async def serve(
     settings: Settings,
     stop: asyncio.Event,
@@ -142,7 +168,7 @@ async def serve(
     try:
         await bus.ensure_streams()
         store = ObjectStore(settings)
-        reporter = Reporter(bus, store, max_deliver)
+        reporter = Reporter(bus, store, max_deliver, reporter_llm(settings))
         task = await bus.consume(
             durable, ["ReportRequested"], reporter.handle,
             max_ack_pending=4, ack_wait=60.0, max_deliver=max_deliver, deliver_new=deliver_new,

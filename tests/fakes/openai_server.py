@@ -3,8 +3,9 @@
 It is a real HTTP server speaking the real protocol: `GET /v1/models`, `POST /v1/chat/completions`
 (tool calls in `choices[0].message.tool_calls`, JSON arguments as a string, `usage` tokens,
 `prompt_tokens_details.cached_tokens` for a repeated system prompt). Behaviour knobs (latency,
-error rate, garbage, no-tools, hangs) change at runtime through `POST /_fake/config`; counters are
-at `GET /_fake/stats`. Every completion response carries `x-fake-server-ms`: the time the server
+error rate, garbage, no-tools, hangs, a script of canned replies) change at runtime through
+`POST /_fake/config`; counters are at `GET /_fake/stats`, the requests answered by a script at
+`GET /_fake/requests`. Every completion response carries `x-fake-server-ms`: the time the server
 spent on it, so a client can separate its own overhead from the server's.
 
     python -m tests.fakes.openai_server --port 8000 --latency-ms 50:200
@@ -55,6 +56,10 @@ class FakeBehaviour:
     hang_s: float = 600.0
     fail_models: bool = False  # GET /v1/models answers 503 (an endpoint still loading)
     seed: int = 1234
+    # Scripted replies, answered in order before any chosen one: {"tool": name, "arguments": {...}}
+    # (a tool call; arguments may also be a raw string) or {"content": "..."} (prose). While a script
+    # is set, the requests' messages are recorded (GET /_fake/requests) so a test can read the dialogue.
+    script: list[dict[str, Any]] = field(default_factory=list)
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a JSON dict of changes; unknown keys are an error."""
@@ -64,6 +69,8 @@ class FakeBehaviour:
                 raise ValueError(f"unknown behaviour field {key!r}")
             if key in ("latency_ms", "error_codes"):
                 value = tuple(value)
+            if key == "script":
+                value = [dict(step) for step in value]
             setattr(self, key, value)
 
 
@@ -81,10 +88,13 @@ class FakeStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     system_prompts: set[str] = field(default_factory=set, repr=False)
+    scripted: int = 0
+    recorded: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
         data["distinct_system_prompts"] = len(data.pop("system_prompts"))
+        data.pop("recorded")
         return data
 
 
@@ -146,7 +156,20 @@ def create_fake_app(behaviour: FakeBehaviour | None = None) -> Starlette:
         tools = body.get("tools") or []
         message: dict[str, Any] = {"role": "assistant", "content": None}
         finish = "stop"
-        if tools and behaviour.no_tools_rate and rng.random() < behaviour.no_tools_rate:
+        if behaviour.script or stats.recorded:
+            stats.recorded.append({"messages": messages, "tools": [t.get("function", {}).get("name") for t in tools]})
+        if behaviour.script:
+            step = behaviour.script.pop(0)
+            stats.scripted += 1
+            if "tool" in step:
+                arguments = step.get("arguments", {})
+                message["tool_calls"] = [{"id": f"chatcmpl-tool-{uuid.uuid4().hex[:16]}", "type": "function",
+                                          "function": {"name": step["tool"], "arguments": arguments
+                                                       if isinstance(arguments, str) else json.dumps(arguments)}}]
+                finish = "tool_calls"
+            else:
+                message["content"] = str(step.get("content", ""))
+        elif tools and behaviour.no_tools_rate and rng.random() < behaviour.no_tools_rate:
             stats.no_tools += 1
             message["content"] = "I would rather just watch for now."
         elif tools:
@@ -190,6 +213,9 @@ def create_fake_app(behaviour: FakeBehaviour | None = None) -> Starlette:
     async def get_stats(_: Request) -> JSONResponse:
         return JSONResponse(stats.public())
 
+    async def get_requests(_: Request) -> JSONResponse:
+        return JSONResponse(stats.recorded)
+
     async def set_config(request: Request) -> JSONResponse:
         try:
             behaviour.update(json.loads(await request.body()))
@@ -201,6 +227,7 @@ def create_fake_app(behaviour: FakeBehaviour | None = None) -> Starlette:
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/chat/completions", completions, methods=["POST"]),
         Route("/_fake/stats", get_stats, methods=["GET"]),
+        Route("/_fake/requests", get_requests, methods=["GET"]),
         Route("/_fake/config", set_config, methods=["POST"]),
     ])
     app.state.behaviour = behaviour
@@ -269,6 +296,10 @@ class FakeOpenAIServer:
 
     def stats(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.base}/_fake/stats", timeout=5).json())
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The requests recorded while a script was set: their messages and offered tool names."""
+        return list(httpx.get(f"{self.base}/_fake/requests", timeout=5).json())
 
     def stop(self) -> None:
         if self._server is not None:

@@ -118,3 +118,65 @@ async def test_an_unreachable_store_is_retried_then_fails_the_report(settings, b
         event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
     assert isinstance(event, ReportFailed)
     assert "object store unreachable after 2 attempts" in event.reason
+
+
+def _llm_sections(files: dict[str, bytes], cite_post: str) -> dict[str, str]:
+    """The seven sections an analyst model writes, citing `cite_post` and a real curve round."""
+    from contracts.artifacts import MarketCurve
+
+    curve = msgspec.json.decode(files["market_curves.json"], type=list[MarketCurve])[0]
+    where = f"[{curve.market_id} round {curve.points[-1].round}]"
+    return {
+        "executive_summary": f"The council's charge was argued out in the feed {where}.",
+        "verdict": "The swarm leans one way.",
+        "key_findings": f"1. A post set the tone [{cite_post}].\n2. The market settled {where}.",
+        "coalitions": "Clean Air Now against the Drivers Union.",
+        "market_analysis": f"The price drifted {where}.",
+        "belief_dynamics": "Early weeks moved most.",
+        "conclusion": "Analyst model report.",
+    }
+
+
+async def test_with_a_model_configured_the_report_is_written_by_it_with_checked_citations(
+        settings, bus, store, files) -> None:
+    from contracts.artifacts import Post
+    from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
+
+    post = msgspec.json.decode(files["posts.json"], type=list[Post])[0].post_id
+    script = [
+        {"tool": "get_stakeholders", "arguments": {}},
+        {"tool": "write_report", "arguments": _llm_sections(files, "p999999")},  # a post that does not exist
+        {"tool": "write_report", "arguments": _llm_sections(files, post)},
+    ]
+    with FakeOpenAIServer(FakeBehaviour(model="fake/analyst", script=script)) as fake:
+        with_llm = msgspec.structs.replace(settings, reporter_llm_url=fake.url, reporter_llm_model="fake/analyst")
+        job = uuid.uuid4().hex
+        refs = await upload(store, job, files)
+        durable = f"rep{uuid.uuid4().hex[:8]}"
+        async with running(serve, with_llm, bus, durable):
+            await bus.publish(_request(job, refs))
+            event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
+        assert fake.stats()["scripted"] == 3
+    assert isinstance(event, ReportWritten), getattr(event, "reason", "")
+    markdown = (await store.get_bytes(event.report_key)).decode()
+    assert "Analyst model report." in markdown and "Written by fake/analyst" in markdown
+    assert f"[{post}]" in markdown and "p999999" not in markdown
+    for title in SECTION_TITLES:
+        assert f"## {title}\n" in markdown
+
+
+async def test_a_model_that_fails_leaves_the_computed_report(settings, bus, store, files) -> None:
+    from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
+
+    with FakeOpenAIServer(FakeBehaviour(model="fake/analyst", error_rate=1.0, error_codes=(500,))) as fake:
+        with_llm = msgspec.structs.replace(settings, reporter_llm_url=fake.url, reporter_llm_model="fake/analyst")
+        job = uuid.uuid4().hex
+        refs = await upload(store, job, files)
+        durable = f"rep{uuid.uuid4().hex[:8]}"
+        async with running(serve, with_llm, bus, durable):
+            await bus.publish(_request(job, refs))
+            event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
+        assert fake.stats()["errors"] >= 1
+    assert isinstance(event, ReportWritten), getattr(event, "reason", "")
+    markdown = (await store.get_bytes(event.report_key)).decode()
+    assert "Written by" not in markdown and "## Key Findings\n" in markdown

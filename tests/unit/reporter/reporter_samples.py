@@ -2,7 +2,9 @@
 
 Constructed so the expected report is known: agents a1+a2 are a mutual-follow YES bloc, a3 is a YES
 agent with no mutual follows among YES agents, a4+a5 are a NO bloc, a6 ends undecided. The trade t3
-moves `tariffs-pass` most; round 5 is its sharpest swing; post p2 is the most engaged.
+moves `tariffs-pass` most; round 5 is its sharpest swing; post p2 is the most engaged. Claim c1 (Farm
+Lobby, for) is argued in p1 and p2, c2 (United Steelworkers, against) in p3, p4 and p6, and c3 (neutral)
+arrives in round 5; the unions end on NO while the market closes at 0.66 (YES).
 """
 
 from __future__ import annotations
@@ -29,17 +31,17 @@ FORECAST_DAYS = 42
 def _posts() -> list[A.Post]:
     return [
         A.Post(post_id="p1", parent_id=None, author="a1", text="Tariffs protect soybean farmers from dumping",
-               round=1, likes=2, reposts=1, replies=1, stance=0.6),
+               round=1, likes=2, reposts=1, replies=1, stance=0.6, claim_id="c1"),
         A.Post(post_id="p2", parent_id=None, author="a2", text="Soybean exports and tariffs: farmers win",
-               round=2, likes=6, reposts=2, replies=1, stance=0.5),
+               round=2, likes=6, reposts=2, replies=1, stance=0.5, claim_id="c1"),
         A.Post(post_id="p3", parent_id=None, author="a4", text="Factory jobs vanish when unions lose leverage",
-               round=2, likes=3, reposts=0, replies=0, stance=-0.5),
+               round=2, likes=3, reposts=0, replies=0, stance=-0.5, claim_id="c2"),
         A.Post(post_id="p4", parent_id="p1", author="a5", text="Unions say factory wages fall", round=3,
-               likes=1, stance=-0.4),
+               likes=1, stance=-0.4, claim_id="c2"),
         A.Post(post_id="p5", parent_id=None, author="a3", text="Economists model inflation from tariffs",
-               round=4, likes=1, reposts=0, replies=0, stance=0.2),
+               round=4, likes=1, reposts=0, replies=0, stance=0.2, claim_id="c3"),
         A.Post(post_id="p6", parent_id="p2", author="a4", text="Factory closures loom for union towns",
-               round=5, likes=0, stance=-0.6),
+               round=5, likes=0, stance=-0.6, claim_id="c2"),
         A.Post(post_id="p7", parent_id=None, author="a6", text="Hard to say; inflation data pending", round=6,
                likes=1, stance=0.0),
     ]
@@ -125,6 +127,28 @@ def _relations() -> list[A.Relation]:
     ]
 
 
+STAKEHOLDERS = {"farm-lobby": "Farm Lobby", "unions": "United Steelworkers", "economists": "Economists"}
+
+
+def _claims() -> A.ClaimsFile:
+    prop = A.Proposition(question=GOAL, statement="the tariff bill passes by June", subject="the tariff bill",
+                         event="pass")
+    return A.ClaimsFile(proposition=prop, claims=[
+        A.Claim(claim_id="c1", text="Soybean exports fell 30% under dumping", source_id="farm-lobby",
+                source="Farm Lobby", direction=0.6, stance=0.6, strength=0.6, label="for", order=1),
+        A.Claim(claim_id="c2", text="Two factories closed after the last tariff round", source_id="unions",
+                source="United Steelworkers", direction=-0.5, stance=-0.5, strength=0.5, label="against", order=2),
+        A.Claim(claim_id="c3", text="The inflation report is due in May", source_id="economists",
+                source="Economists", label="neutral", order=3, arrival_round=5),
+    ])
+
+
+def _stakeholders() -> A.StakeholdersFile:
+    return A.StakeholdersFile(stakeholders=[
+        A.Entity(entity_id=e, name=n, type="organization", summary=f"{n} has a stake") for e, n in STAKEHOLDERS.items()
+    ])
+
+
 def _engagement() -> list[A.EngagementRound]:
     return [A.EngagementRound(round=r, posts=1, replies=0, votes=1, reposts=0, follows=1, trades=1,
                               active_agents=4) for r in range(1, ROUNDS + 1)]
@@ -147,6 +171,8 @@ def sample_files(forecast_days: int = FORECAST_DAYS) -> dict[str, bytes]:
         "social_graph.json": enc(_social()),
         "profiles.json": enc(_profiles()),
         "relations.json": enc(_relations()),
+        "claims.json": enc(_claims()),
+        "stakeholders.json": enc(_stakeholders()),
     }
     manifest = A.Manifest(
         engine_version="test", policy="heuristic", model=None, random_seed=7, created_at="2025-01-01T00:00:00Z",

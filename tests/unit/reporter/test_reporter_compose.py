@@ -9,6 +9,7 @@ import pytest
 
 from contracts import artifacts as A
 from services.reporter import analysis as an
+from services.reporter import explain as ex
 from services.reporter.artifacts import ArtifactError, decode_artifacts
 from services.reporter.compose import BELIEF_CHART, MARKET_CHART, SECTION_TITLES, compose_report
 from tests.unit.reporter.reporter_samples import GOAL, sample_files
@@ -113,10 +114,13 @@ def test_coalitions_follow_stance_and_mutual_follows(art: an.RunArtifacts) -> No
     assert groups[("a4", "a5")].stance == "NO" and groups[("a4", "a5")].cohesive
     assert not groups[("a3",)].cohesive
     assert groups[("a6",)].stance == "undecided"
-    # named by what is distinctive of their posts, not by the question's words
-    assert {"soybean", "farmers"} & set(groups[("a1", "a2")].keywords)
-    assert {"factory", "unions"} & set(groups[("a4", "a5")].keywords)
-    assert "tariff" not in groups[("a4", "a5")].keywords
+    # named by the stakeholders they stand for and the claims they argued together, not by post words
+    report = compose_report(art)
+    by_members = {tuple(g.members): g for g in report.coalitions}
+    assert by_members[("a1", "a2")].name == "YES bloc of Farm Lobby"
+    assert by_members[("a4", "a5")].name == "NO bloc of United Steelworkers"
+    assert by_members[("a4", "a5")].shared_claims == ["Two factories closed after the last tariff round"]
+    assert "shared claims: “Soybean exports fell 30% under dumping”" in report.sections["Coalitions"]
 
 
 def test_a_mutual_follow_across_stances_does_not_join_coalitions() -> None:
@@ -151,3 +155,43 @@ def test_missing_or_malformed_artifacts_name_the_file() -> None:
     files["trades.json"] = b'{"not": "a list"}'
     with pytest.raises(ArtifactError, match="trades.json"):
         decode_artifacts(files)
+
+
+def test_findings_explain_who_moved_the_price_which_claims_when_and_who_resisted(art: an.RunArtifacts) -> None:
+    findings = {f.title: f for f in compose_report(art).findings}
+    assert list(findings) == ["Who moved the price", "The claims that carried the debate", "When it turned",
+                              "Who resisted"]
+    movers = findings["Who moved the price"].text
+    assert movers.startswith("Farm Lobby's agents moved") and "+0.19 over 2 trades" in movers
+    assert "United Steelworkers pushed back -0.03" in movers
+    claims = findings["The claims that carried the debate"].text
+    assert "Soybean exports fell 30% under dumping" in claims and "13 reactions" in claims
+    assert "Two factories closed" in claims  # the strongest answer from the other side
+    turn = findings["When it turned"].text
+    assert "round 5 (day 35, week 5)" in turn and "The inflation report is due in May" in turn  # news arrived then
+    resisted = findings["Who resisted"].text
+    assert resisted.startswith("United Steelworkers (2 agents) held NO") and "0.66" in resisted
+    assert [str(c) for c in findings["Who resisted"].citations] == ["[p3]"]
+    key = compose_report(art).sections["Key Findings"]
+    assert "The most engaged post." not in key and "moved +0.00" not in key  # no counters restated
+
+
+def test_the_arbitrageur_is_not_a_stakeholder_that_moved_the_price() -> None:
+    files = sample_files()
+    trades = msgspec.json.decode(files["trades.json"], type=list[A.Trade])
+    trades.append(A.Trade(trade_id="t6", round=6, agent="arbitrageur", market_id="tariffs-pass", side="buy",
+                          outcome="no", shares=50, cost=20.0, price_after=0.4, success=True))
+    files["trades.json"] = msgspec.json.encode(trades)
+    report = compose_report(decode_artifacts(files))
+    assert "arbitrageur" not in report.sections["Key Findings"].split("Who resisted")[0].split("[")[0]
+    assert all(f.entity_id != "unknown" for f in ex.price_flows(decode_artifacts(files), "tariffs-pass"))
+
+
+def test_a_run_without_claims_still_explains_from_posts_and_trades() -> None:
+    files = sample_files()
+    del files["claims.json"], files["stakeholders.json"]
+    report = compose_report(decode_artifacts(files))
+    titles = [f.title for f in report.findings]
+    assert "Who moved the price" in titles and "Who resisted" in titles and len(titles) == 4
+    resisted = next(f for f in report.findings if f.title == "Who resisted")
+    assert "Factory jobs vanish" in resisted.text  # the holdout's own most engaged post
