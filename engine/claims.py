@@ -255,30 +255,30 @@ def seed_requirement(text: str) -> float | None:
 
 def _who(sentence: str, entities: list[Entity]) -> tuple[str, str, list[str]]:
     """(source id, source name, mentioned ids): the stakeholder who asserts the sentence, if named."""
-    mentions: list[tuple[int, Entity]] = []
+    mentions: list[tuple[int, int, Entity]] = []
     for e in entities:
-        best = -1
+        best, size = -1, 0
         for name in (e.name, *e.aliases):
             m = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", sentence)
             if m and (best < 0 or m.start() < best):
-                best = m.start()
+                best, size = m.start(), len(name)
         if best >= 0:
-            mentions.append((best, e))
-    mentions.sort(key=lambda x: x[0])
-    ids = [e.entity_id for _, e in mentions]
+            mentions.append((best, -size, e))
+    mentions.sort(key=lambda x: (x[0], x[1]))  # at the same place, the longest name ("Taxpayers Alliance")
+    ids = [e.entity_id for _, _, e in mentions]
     speech = re.search(r"\b(said|says|argued|argues|warned|warns|told|stated|claimed|claims|announced|insisted|"
                        r"noted|predicted|believes|estimated|estimates|expects|reported|wrote|added|confirmed|"
                        r"denied|according to)\b", sentence, re.IGNORECASE)
     if speech and mentions:
         if speech.group(1).lower() == "according to":
-            after = [(p, e) for p, e in mentions if p > speech.start()]
-            src = after[0][1] if after else mentions[-1][1]
+            after = [(p, e) for p, _, e in mentions if p > speech.start()]
+            src = after[0][1] if after else mentions[-1][2]
         else:
-            before = [(p, e) for p, e in mentions if p < speech.start()]
-            src = before[-1][1] if before else mentions[0][1]
+            before = [(p, e) for p, _, e in mentions if p < speech.start()]
+            src = before[-1][1] if before else mentions[0][2]
         return src.entity_id, src.name, ids
     if mentions and mentions[0][0] <= 40:
-        return mentions[0][1].entity_id, mentions[0][1].name, ids
+        return mentions[0][2].entity_id, mentions[0][2].name, ids
     return "", "the seed", ids
 
 

@@ -351,7 +351,7 @@ def extract_stakeholders(seed_text: str, goal: str, agents: int = 1000) -> list[
         scored.append((score, c, kind))
     for word, label in ROLE_WORDS.items():
         n = len(re.findall(rf"\b{word}\b", body, flags=re.IGNORECASE))
-        if n and label not in {c.name for _, c, _ in scored}:
+        if n and not any(re.search(rf"\b{label}\b", c.name, re.IGNORECASE) for _, c, _ in scored):
             c = _Candidate(label, body.lower().find(word))
             c.mentions = n
             scored.append((0.75 * n, c, "group"))

@@ -21,6 +21,8 @@ from engine.entities import Entity
 
 P_OWN, P_OWN_CLONE, P_ABOUT, P_NARRATION, P_OTHER = 1.0, 0.85, 0.6, 0.35, 0.15
 PRIOR_GAIN = 1.0  # log-odds per unit of (stance x strength) of a claim known at the start
+OWN_WEIGHT = 2.0  # a stakeholder's own claims count double for its agents
+INTEREST_GAIN = 1.0  # log-odds of leaning with one's stakeholder (its stance, from the claims it asserts)
 PRIOR_NOISE = 0.35  # sd of each agent's own prior, in log-odds (temperament, private reasons)
 MAX_LOGODDS = 6.0
 
@@ -69,7 +71,10 @@ def initial_knowledge(entities: list[Entity], claims: list[Claim], entity_index:
     start = np.flatnonzero(arrival <= 0)
     if len(start):
         known[:, start] = _draw(entity_index, principal, prob, own, start, rng)
-    prior = known.astype(float) @ (PRIOR_GAIN * ev) + noise
+    # an agent weighs what its own stakeholder asserts more, and leans the way its stakeholder does
+    weighted = known * np.where(own[entity_index], OWN_WEIGHT, 1.0)
+    stance = np.array([e.stance for e in entities], dtype=float)[entity_index]
+    prior = weighted @ (PRIOR_GAIN * ev) + INTEREST_GAIN * stance + noise
     return known, np.clip(prior, -MAX_LOGODDS, MAX_LOGODDS)
 
 

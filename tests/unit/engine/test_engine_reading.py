@@ -109,3 +109,18 @@ def test_agents_start_from_what_their_stakeholder_knows() -> None:
             assert known[idx[c.source_id], k]  # a principal knows what its stakeholder asserts
     again, prior2 = initial_knowledge(reading.entities, reading.claims, pop.entity_index, principal, seed=1)
     assert (again == known).all() and (prior2 == prior).all()
+
+
+def test_a_stakeholders_agents_lean_its_way() -> None:
+    """Agents of a stakeholder whose claims point to YES start higher than those of one pointing to NO."""
+    seed = ("Mayor Jane Holt said the council approved the plan and the deal is on track. "
+            "Holt said the vote passed easily. The Taxpayers Alliance said it will not accept the plan. "
+            "The Taxpayers Alliance said talks collapsed.")
+    reading = read_seed_rules(seed, "Will the plan go ahead?")
+    by_name = {e.name: i for i, e in enumerate(reading.entities)}
+    pop = build_population(reading.entities, 300, seed=2)
+    principal = np.array(["--" not in a for a in pop.ids])
+    _, prior = initial_knowledge(reading.entities, reading.claims, pop.entity_index, principal, seed=2)
+    yes = prior[pop.entity_index == by_name["Jane Holt"]].mean()
+    no = prior[pop.entity_index == by_name["Taxpayers Alliance"]].mean()
+    assert yes > 0 > no and yes - no > 0.6
