@@ -141,8 +141,8 @@ def _driver_finding(art: RunArtifacts, names: dict[str, str]) -> Finding | None:
         cites.append(Citation("trade", against.biggest.trade.trade_id))
     t = lead.biggest.trade
     who = names.get(an.resolve_agent(t.agent, names), t.agent)
-    text += (f". The largest single move was {who} {'buying' if t.side == 'buy' else 'selling'} {t.outcome.upper()} in round {t.round} "
-             f"({lead.biggest.before:.2f} to {lead.biggest.after:.2f})")
+    text += (f". Its largest single move was {who} {'buying' if t.side == 'buy' else 'selling'} {t.outcome.upper()} "
+             f"in round {t.round} ({lead.biggest.before:.3f} to {lead.biggest.after:.3f})")
     return Finding("Who moved the price", text + ".", cites)
 
 
@@ -294,7 +294,7 @@ def _market_section(art: RunArtifacts, names: dict[str, str]) -> str:
                 who = names.get(an.resolve_agent(t.agent, names), t.agent)
                 lines.append(
                     f"- {who} {_verb(t.side)} {t.shares:.1f} {t.outcome.upper()} in round {t.round} "
-                    f"({m.before:.2f} to {m.after:.2f}, {m.delta:+.2f}) [{t.trade_id}]"
+                    f"({m.before:.3f} to {m.after:.3f}, {m.delta:+.3f}) [{t.trade_id}]"
                 )
         lines.append("")
     lines.append(f"![Market prices over the forecast horizon]({MARKET_CHART})")

@@ -56,8 +56,14 @@ class Flow:
     entity_id: str
     net: float = 0.0  # sum of the YES price moves of its trades
     trades: int = 0
-    biggest: an.TradeMove | None = None
+    up: an.TradeMove | None = None  # its trade that raised the YES price most
+    down: an.TradeMove | None = None  # and the one that lowered it most
     by_round: dict[int, float] = field(default_factory=lambda: defaultdict(float))
+
+    @property
+    def biggest(self) -> an.TradeMove | None:
+        """Its largest trade in the direction it moved the market on balance."""
+        return (self.up or self.down) if self.net >= 0 else (self.down or self.up)
 
     def peak_round(self) -> int:
         """The round in which this stakeholder pushed hardest in its net direction."""
@@ -80,8 +86,10 @@ def price_flows(art: RunArtifacts, market_id: str) -> list[Flow]:
         flow.net += move.delta
         flow.trades += 1
         flow.by_round[move.trade.round] += move.delta
-        if flow.biggest is None or abs(move.delta) > abs(flow.biggest.delta):
-            flow.biggest = move
+        if move.delta > 0 and (flow.up is None or move.delta > flow.up.delta):
+            flow.up = move
+        elif move.delta < 0 and (flow.down is None or move.delta < flow.down.delta):
+            flow.down = move
     return sorted(flows.values(), key=lambda f: (-abs(f.net), f.entity_id))
 
 
