@@ -85,6 +85,23 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     rounds: Annotated[int, msgspec.Meta(ge=1, le=MAX_ROUNDS)] | None = None
 
 
+class DraftSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A job spec being written (`/api/jobs/draft`): every field optional, each with JobSpec's own type
+    and bounds, so a draft refuses control characters and oversize text as a create does. Whether the
+    whole is runnable (required fields, tier caps, policy) is checked on launch, by the create path."""
+
+    seed_text: Annotated[Text, msgspec.Meta(max_length=SEED_MAX_CHARS)] | None = None
+    goal: Annotated[Line, msgspec.Meta(max_length=GOAL_MAX_CHARS)] | None = None
+    tier: Tier | None = None
+    forecast_days: Annotated[int, msgspec.Meta(ge=1, le=MAX_FORECAST_DAYS)] | None = None
+    enrich_web: bool | None = None
+    markets: Annotated[list[MarketSpec], msgspec.Meta(max_length=MAX_MARKETS)] | None = None
+    policy: Policy | None = None
+    random_seed: Annotated[int, msgspec.Meta(ge=0, le=RANDOM_SEED_MAX)] | None = None
+    agents: Annotated[int, msgspec.Meta(ge=1, le=MAX_AGENTS)] | None = None
+    rounds: Annotated[int, msgspec.Meta(ge=1, le=MAX_ROUNDS)] | None = None
+
+
 class TierConfig(msgspec.Struct, frozen=True, kw_only=True):
     """One row of the operator-editable routing table."""
 

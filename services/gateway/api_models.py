@@ -116,3 +116,20 @@ class NewApiKey(ApiKey):
 class Readiness(_Open):
     status: str
     checks: dict[str, str]
+
+
+class Draft(_Open):
+    draft_id: str
+    spec: dict[str, Any]
+    missing: list[str]
+    created_at: str
+    updated_at: str
+    launched_job_id: str | None
+    links: dict[str, str]
+
+
+class DraftList(_Open):
+    drafts: list[Draft]
+    total: int
+    page: int
+    per_page: int

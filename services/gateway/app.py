@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from contracts.spec import JobSpec
+from contracts.spec import DraftSpec, JobSpec
 from services.gateway.accounts import Accounts
 from services.gateway.context import GatewayContext
 from services.gateway.errors import ErrorBody, install_error_handlers
@@ -20,7 +20,7 @@ from services.gateway.jobs_store import JobsStore
 from services.gateway.limits import BodyLimitMiddleware
 from services.gateway.metrics import Metrics, MetricsMiddleware
 from services.gateway.ratelimit import RateLimiter, parse_limits, parse_trusted_proxies
-from services.gateway.routes import auth, docs, health, job_data, jobs, stream
+from services.gateway.routes import auth, docs, drafts, health, job_data, jobs, stream
 from services.gateway.schema import check_ident, ensure_schema
 from services.kit.settings import Settings
 
@@ -110,7 +110,8 @@ def create_app(
     if trusted_proxies := parse_trusted_proxies(settings.trusted_proxies):
         # Outermost: the client address is the proxy's claim before anything reads it.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
-    for module in (health, auth, jobs, job_data, stream, docs):
+    # drafts before jobs: `/api/jobs/draft` must not be read as the job id `draft`.
+    for module in (health, auth, drafts, jobs, job_data, stream, docs):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -121,7 +122,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    _, components = msgspec.json.schema_components([JobSpec], ref_template="#/components/schemas/{name}")
+    _, components = msgspec.json.schema_components([JobSpec, DraftSpec], ref_template="#/components/schemas/{name}")
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(components)
     schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())

@@ -36,6 +36,7 @@ class ApiError(Exception):
 _DESCRIPTIONS = {
     400: "Malformed request (e.g. a body that is not JSON)",
     401: "Missing or invalid credentials",
+    403: "Forbidden (e.g. `demo_mode`: this server is read-only)",
     404: "Not found (or owned by another user)",
     409: "Conflict with the current state",
     413: "Request body too large",

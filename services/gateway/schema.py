@@ -1,5 +1,5 @@
 """The gateway's own tables (schema `gateway` by default): users, API keys, sessions, job requests,
-rate-limit buckets.
+rate-limit buckets, drafts, shares and e-mail tokens.
 
 Migrations are idempotent `CREATE ... IF NOT EXISTS`, run at start-up under an advisory lock so two
 replicas starting together do not race on the catalog.
@@ -78,6 +78,35 @@ def statements(schema: str) -> list[str]:
             owner_id text NOT NULL,
             deleted_at timestamptz NOT NULL DEFAULT now()
         )""",
+        # Job specs being written (POST /api/jobs/draft): partial, private to their owner.
+        f"""CREATE TABLE IF NOT EXISTS {s}.drafts (
+            id text PRIMARY KEY,
+            owner_id text NOT NULL,
+            spec jsonb NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            launched_job_id text
+        )""",
+        f"CREATE INDEX IF NOT EXISTS drafts_owner ON {s}.drafts (owner_id, updated_at DESC)",
+        # Public read-only links to completed jobs; only the token's SHA-256 is kept.
+        f"""CREATE TABLE IF NOT EXISTS {s}.shares (
+            hash text PRIMARY KEY,
+            job_id text NOT NULL,
+            owner_id text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            revoked_at timestamptz
+        )""",
+        f"CREATE INDEX IF NOT EXISTS shares_job ON {s}.shares (job_id)",
+        # Single-use, expiring e-mail tokens (verification, password reset); only their SHA-256 is kept.
+        f"""CREATE TABLE IF NOT EXISTS {s}.account_tokens (
+            hash text PRIMARY KEY,
+            user_id text NOT NULL REFERENCES {s}.users(id),
+            purpose text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            expires_at timestamptz NOT NULL,
+            used_at timestamptz
+        )""",
+        f"ALTER TABLE {s}.users ADD COLUMN IF NOT EXISTS email_verified_at timestamptz",
     ]
 
 

@@ -67,6 +67,14 @@ class Settings(msgspec.Struct, kw_only=True):
     # "" writes each mail to the gateway's log instead.
     smtp_url: str = ""
     mail_from: str = "SimSwarm <no-reply@simswarm.local>"
+    # Read-only showcase: no registration, no job creation (403 `demo_mode`); the jobs listed in
+    # `demo_jobs` (comma-separated ids, completed) are public at GET /api/share/demos.
+    demo_mode: bool = False
+    demo_jobs: str = ""
+    # Outgoing mail (verification, password reset): "smtp://user:pass@host:port" or "smtps://...";
+    # "" writes each mail to the gateway's log instead.
+    smtp_url: str = ""
+    mail_from: str = "SimSwarm <no-reply@simswarm.local>"
 
     @property
     def api_url(self) -> str:
@@ -157,6 +165,10 @@ _ENV_FIELDS = {
     "SIMSWARM_NATS_CREDENTIALS": "nats_credentials_file",
     "SIMSWARM_NATS_AUTH": "nats_auth",
     "SIMSWARM_METRICS_TOKEN": "metrics_token",
+    "SIMSWARM_DEMO_MODE": "demo_mode",
+    "SIMSWARM_DEMO_JOBS": "demo_jobs",
+    "SIMSWARM_SMTP_URL": "smtp_url",
+    "SIMSWARM_MAIL_FROM": "mail_from",
     "SIMSWARM_DEMO_MODE": "demo_mode",
     "SIMSWARM_DEMO_JOBS": "demo_jobs",
     "SIMSWARM_SMTP_URL": "smtp_url",

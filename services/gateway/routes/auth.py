@@ -22,6 +22,7 @@ from services.gateway import commands
 from services.gateway.accounts import AccountError, user_dict
 from services.gateway.api_models import ApiKey, AuthResult, NewApiKey
 from services.gateway.auth import Ctx, CurrentUser, rate_limit
+from services.gateway.demo import WritesAllowed
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ratelimit import client_address
 from services.gateway.text_fields import Email, KeyName, Password
@@ -86,7 +87,8 @@ async def _session(ctx: Ctx, user: dict[str, Any]) -> dict[str, Any]:
     "/api/auth/register",
     status_code=201,
     summary="Create an account",
-    responses={201: {"model": AuthResult}, **error_responses(409, 422, 429)},
+    responses={201: {"model": AuthResult}, **error_responses(403, 409, 422, 429)},
+    dependencies=[WritesAllowed],
 )
 async def register(body: Credentials, ctx: Ctx, request: Request) -> JSONResponse:
     """A new user (email unique regardless of case; password ≥ 8 characters) and a session token.

@@ -8,16 +8,19 @@ import re
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from contracts.commands import CancelJob, CreateJob
-from contracts.spec import TERMINAL_STATUSES, JobStatus
+from contracts.events import JobCreated
+from contracts.spec import TERMINAL_STATUSES, JobSpec, JobStatus
 from services.gateway import commands
 from services.gateway.accounts import Principal
 from services.gateway.api_models import Job, JobList
 from services.gateway.auth import Ctx, CurrentUser, JobCreationLimit
 from services.gateway.context import GatewayContext
+from services.gateway.demo import WritesAllowed
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.jobs_store import AlreadyRequested, DuplicateJob, QuotaExceeded
 from services.gateway.shaping import shape_job
@@ -60,7 +63,8 @@ async def load_job(ctx: GatewayContext, user: Principal, job_id: str) -> dict[st
     status_code=201,
     summary="Create a job",
     openapi_extra=JOB_BODY_OPENAPI,
-    responses={201: {"model": Job}, **error_responses(400, 401, 409, 413, 422, 429, 502, 503)},
+    responses={201: {"model": Job}, **error_responses(400, 401, 403, 409, 413, 422, 429, 502, 503)},
+    dependencies=[WritesAllowed],
 )
 async def create_job(
     request: Request,
@@ -79,6 +83,17 @@ async def create_job(
         )
     except InputError as exc:
         raise ApiError(exc.status, exc.code, exc.detail) from exc
+    return await submit_job(ctx, user, spec, idempotency_key=idempotency_key)
+
+
+async def submit_job(
+    ctx: GatewayContext, user: Principal, spec: JobSpec, *,
+    idempotency_key: str | None = None, retry_of: str | None = None,
+) -> JSONResponse:
+    """Ask the orchestrator to create a validated spec: the one path of a create, a draft's launch and a retry.
+
+    Guards duplicates (409), the live-job quota (429) and retried requests (Idempotency-Key).
+    """
     fingerprint = spec_fingerprint(spec)
     # No dots in job ids: they are part of NATS subjects.
     job_id = uuid.uuid5(IDEMPOTENCY_NS, f"{user.user_id}:{idempotency_key}").hex if idempotency_key else uuid.uuid4().hex
@@ -107,7 +122,8 @@ async def create_job(
             f"you have {q.live} live jobs; the limit is {q.quota}. Wait for one to finish or cancel one",
             {"Retry-After": str(QUOTA_RETRY_AFTER_S)},
         ) from None
-    cmd = CreateJob(job_id=job_id, owner_id=user.user_id, spec=spec, traceparent=current_traceparent())
+    cmd = CreateJob(job_id=job_id, owner_id=user.user_id, spec=spec, retry_of=retry_of,
+                    traceparent=current_traceparent())
     try:
         reply = await commands.create_job(ctx.bus, cmd, ctx.command_timeout_s)
     except ApiError:
@@ -210,3 +226,45 @@ async def delete_job(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
                 raise
     await ctx.jobs.mark_deleted(job_id, user.user_id)
     return Response(status_code=204)
+
+
+_RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
+
+
+@router.post(
+    "/{job_id}/retry",
+    status_code=201,
+    summary="Retry a failed or cancelled job",
+    responses={201: {"model": Job}, **error_responses(401, 403, 404, 409, 422, 429, 502, 503)},
+    dependencies=[WritesAllowed],
+)
+async def retry_job(
+    job_id: str, ctx: Ctx, user: CurrentUser, _limit: Annotated[None, JobCreationLimit],
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", max_length=200,
+        description="Retry-safe: the same key gives the same new job, never a second one")] = None,
+) -> JSONResponse:
+    """A new job with the same spec, linked by `retry_of`. 409 `not_retryable` unless the job failed or
+    was cancelled. The spec is read from the job's JobCreated event and validated again, so a retry
+    is refused (422) when the operator has since tightened the tier's caps."""
+    row = await load_job(ctx, user, job_id)
+    if row.get("status") not in _RETRYABLE:
+        raise ApiError(409, "not_retryable",
+                       f"job {job_id} is {row.get('status')}; only a failed or cancelled job can be retried")
+    try:
+        created = await ctx.bus.last_event(job_id, "JobCreated")
+    except Exception as exc:  # BusUnavailable, nats errors: the log cannot be read now
+        log.warning("retry: event log unavailable: %s", exc)
+        raise ApiError(503, "event_log_unavailable", "the event log (NATS) is unavailable; retry shortly",
+                       {"Retry-After": "5"}) from exc
+    if not isinstance(created, JobCreated):
+        raise ApiError(409, "not_retryable", f"job {job_id} has no recorded spec to retry")
+    try:
+        spec = parse_job_spec(msgspec.json.encode(created.spec), ctx.settings.tiers)
+        check_policy_runnable(
+            spec, ctx.settings.tiers, llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider)
+        )
+    except InputError as exc:
+        raise ApiError(exc.status, exc.code, exc.detail) from exc
+    key = f"retry:{job_id}:{idempotency_key}" if idempotency_key else None
+    return await submit_job(ctx, user, spec, idempotency_key=key, retry_of=job_id)

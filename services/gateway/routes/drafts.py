@@ -1,0 +1,145 @@
+"""Drafts of jobs: create, update (partial), list, read, delete and launch (through the create path)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.gateway.api_models import Draft, DraftList, Job
+from services.gateway.auth import Ctx, CurrentUser, JobCreationLimit
+from services.gateway.context import GatewayContext
+from services.gateway.demo import WritesAllowed
+from services.gateway.drafts import DraftLimit, DraftsStore, draft_dict, merge_draft, parse_draft
+from services.gateway.errors import ApiError, error_responses
+from services.gateway.routes.jobs import submit_job
+from services.gateway.spec_input import InputError, check_policy_runnable, llm_available, parse_job_spec
+
+router = APIRouter(prefix="/api/jobs/draft", tags=["drafts"])
+_DRAFT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+DRAFT_BODY_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "description": "Any subset of the job spec's fields; in a PATCH, `null` removes a field",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DraftSpec"}}},
+    }
+}
+
+
+def _store(ctx: GatewayContext) -> DraftsStore:
+    return DraftsStore(ctx.pool, ctx.jobs.g)
+
+
+def _input_error(exc: InputError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.detail)
+
+
+def _not_found(draft_id: str) -> ApiError:
+    return ApiError(404, "draft_not_found", f"draft {draft_id[:64]!r} not found")
+
+
+async def _load(ctx: GatewayContext, owner_id: str, draft_id: str) -> Any:
+    """The caller's draft, or 404 — the same answer for a missing draft and another user's."""
+    row = await _store(ctx).get(owner_id, draft_id) if _DRAFT_ID.match(draft_id) else None
+    if row is None:
+        raise _not_found(draft_id)
+    return row
+
+
+@router.post(
+    "", status_code=201, summary="Start a draft", openapi_extra=DRAFT_BODY_OPENAPI,
+    responses={201: {"model": Draft}, **error_responses(400, 401, 403, 409, 413, 422)},
+    dependencies=[WritesAllowed],
+)
+async def create_draft(request: Request, ctx: Ctx, user: CurrentUser) -> JSONResponse:
+    """Save a partial job spec. Each field given is checked with the spec's own type and bounds
+    (422 `invalid_draft` naming it); completeness is checked on launch. 409 `too_many_drafts`."""
+    try:
+        spec = merge_draft({}, parse_draft(await request.body()), ctx.settings.tiers)
+    except InputError as exc:
+        raise _input_error(exc) from exc
+    try:
+        draft = await _store(ctx).create(user.user_id, spec)
+    except DraftLimit:
+        raise ApiError(409, "too_many_drafts", "you have too many drafts; launch or delete some") from None
+    return JSONResponse(draft, status_code=201, headers={"Location": draft["links"]["self"]})
+
+
+@router.get("", summary="List my drafts", responses={200: {"model": DraftList}, **error_responses(401, 422)})
+async def list_drafts(
+    ctx: Ctx, user: CurrentUser,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """The caller's drafts, most recently changed first (launched ones too, with their job id)."""
+    drafts, total = await _store(ctx).list(user.user_id, page=page, per_page=per_page)
+    return {"drafts": drafts, "total": total, "page": page, "per_page": per_page}
+
+
+@router.get("/{draft_id}", summary="Read a draft", responses={200: {"model": Draft}, **error_responses(401, 404)})
+async def get_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
+    """One of the caller's drafts; another user's is 404."""
+    return draft_dict(await _load(ctx, user.user_id, draft_id))
+
+
+@router.patch(
+    "/{draft_id}", summary="Update a draft (partial)", openapi_extra=DRAFT_BODY_OPENAPI,
+    responses={200: {"model": Draft}, **error_responses(400, 401, 404, 409, 413, 422)},
+)
+async def update_draft(draft_id: str, request: Request, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
+    """Merge the fields given into the draft (JSON merge patch: `null` removes a field).
+
+    409 `draft_launched` once it has been launched (a launched draft is the job's record).
+    """
+    row = await _load(ctx, user.user_id, draft_id)
+    if row["launched_job_id"]:
+        raise ApiError(409, "draft_launched", f"draft {draft_id} was launched as job {row['launched_job_id']}")
+    current = draft_dict(row)["spec"]
+    try:
+        spec = merge_draft(current, parse_draft(await request.body()), ctx.settings.tiers)
+    except InputError as exc:
+        raise _input_error(exc) from exc
+    updated = await _store(ctx).update(user.user_id, draft_id, spec)
+    if updated is None:  # launched or deleted between the read and the write
+        raise ApiError(409, "draft_launched", f"draft {draft_id} changed meanwhile; read it again")
+    return updated
+
+
+@router.delete(
+    "/{draft_id}", status_code=204, summary="Delete a draft",
+    responses={204: {"description": "Deleted"}, **error_responses(401, 404)},
+)
+async def delete_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> Response:
+    if not _DRAFT_ID.match(draft_id) or not await _store(ctx).delete(user.user_id, draft_id):
+        raise _not_found(draft_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{draft_id}/launch", status_code=201, summary="Launch a draft as a job",
+    responses={201: {"model": Job}, **error_responses(401, 403, 404, 409, 422, 429, 502, 503)},
+    dependencies=[WritesAllowed],
+)
+async def launch_draft(
+    draft_id: str, ctx: Ctx, user: CurrentUser, _limit: Annotated[None, JobCreationLimit],
+) -> JSONResponse:
+    """Validate the draft exactly as `POST /api/jobs` validates a body (same codes: `invalid_spec`,
+    `tier_cap_exceeded`, `llm_unavailable` ...) and create the job. Launching again answers with the
+    same job: the draft's id is the create's idempotency key."""
+    row = await _load(ctx, user.user_id, draft_id)
+    spec_fields = draft_dict(row)["spec"]
+    try:
+        spec = parse_job_spec(msgspec.json.encode(spec_fields), ctx.settings.tiers)
+        check_policy_runnable(
+            spec, ctx.settings.tiers, llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider)
+        )
+    except InputError as exc:
+        raise _input_error(exc) from exc
+    response = await submit_job(ctx, user, spec, idempotency_key=f"draft:{draft_id}")
+    job_id = response.headers["Location"].rsplit("/", 1)[-1]
+    await _store(ctx).mark_launched(user.user_id, draft_id, job_id)
+    return response
