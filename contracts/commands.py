@@ -38,3 +38,21 @@ class CommandReply(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
     code: str | None = None  # machine code: invalid_spec, not_found, conflict, internal
     live: list[str] | None = None
+
+
+class HealthQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Is the orchestrator's pipeline alive? Asked by the gateway's `/api/ready`; no fields."""
+
+
+class HealthReply(msgspec.Struct, frozen=True, kw_only=True):
+    """The orchestrator's own verdict on its pipeline, answered from the loop that does its work.
+
+    `loop_ages_s`: seconds since each event-store loop (the outbox relay, the `jobs` projection) last
+    completed a pass; `oldest_work_s`: how long the oldest command or inbound event in progress has run.
+    """
+
+    ok: bool
+    problems: list[str] = msgspec.field(default_factory=list)
+    loop_ages_s: dict[str, float] = msgspec.field(default_factory=dict)
+    oldest_work_s: float | None = None
+    in_progress: int = 0

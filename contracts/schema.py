@@ -22,7 +22,8 @@ GROUPS: dict[str, list[Any]] = {
     "job_spec": [JobSpec],
     "resolved_run": [ResolvedRun],
     "tier_config": [TierConfig],
-    "commands": [commands.CreateJob, commands.CancelJob, commands.LiveJobsQuery, commands.CommandReply],
+    "commands": [commands.CreateJob, commands.CancelJob, commands.LiveJobsQuery, commands.CommandReply,
+                 commands.HealthQuery, commands.HealthReply],
     "artifacts": [
         artifacts.ArtifactRef, list[artifacts.ChatLogEntry], list[artifacts.Post], list[artifacts.TopPost],
         list[artifacts.Trade], list[artifacts.MarketCurve], list[artifacts.AgentTrajectory],

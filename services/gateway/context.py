@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from services.gateway.jobs_store import JobsStore
     from services.gateway.metrics import Metrics
     from services.gateway.ratelimit import RateLimiter
+    from services.gateway.streams import StreamLimiter
     from services.kit.settings import Settings
 
 
@@ -31,6 +32,12 @@ class GatewayContext:
     presign_expires_s: int = 900
     command_timeout_s: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
+    streams: StreamLimiter = field(init=False)  # open SSE streams, capped by the settings
+
+    def __post_init__(self) -> None:
+        from services.gateway.streams import StreamLimiter
+
+        self.streams = StreamLimiter(self.settings)
 
 
 def get_ctx(request: Request) -> GatewayContext:

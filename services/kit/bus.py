@@ -12,7 +12,8 @@ import contextlib
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import msgspec
@@ -40,7 +41,15 @@ from services.kit.telemetry import inject_traceparent
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# A replay consumer (timeline read, SSE stream) whose reader vanished without deleting it is removed
+# by the server after this long idle. Readers pull at least every 2 s, so a live one never idles.
+REPLAY_INACTIVE_S = 10.0
 EventHandler = Callable[[AnyEvent, "Delivery"], Awaitable[None]]
+
+
+def _consumer_safe(name: str) -> str:
+    """`name` with what a consumer name may not contain (dots, wildcards, spaces) replaced."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:40]
 
 
 class BusUnavailable(RuntimeError):
@@ -137,6 +146,7 @@ class Bus:
         self.js = nc.jetstream(timeout=10.0)
         self.name = name
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._cleanups: set[asyncio.Task[None]] = set()
         self._closing = asyncio.Event()
 
     @classmethod
@@ -196,6 +206,8 @@ class Bus:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
+        if self._cleanups:  # let pending consumer deletions reach the server
+            await asyncio.wait(list(self._cleanups), timeout=2.0)
         with contextlib.suppress(Exception):
             await self.nc.drain()
 
@@ -394,17 +406,27 @@ class Bus:
             yield item
 
     async def _replay(self, subject: str, after_seq: int, *, follow: bool) -> AsyncIterator[tuple[int, AnyEvent]]:
+        """Read `subject` through a consumer that lives exactly as long as this iteration.
+
+        The consumer is named so it can be deleted when the reader stops for any reason (end,
+        error, cancellation of a dropped request); a reader that vanishes without cleaning up (a
+        killed process) leaves it to the server, which removes it after `REPLAY_INACTIVE_S`.
+        """
+        name = f"replay-{_consumer_safe(self.name)}-{uuid.uuid4().hex[:16]}"
         cfg = api.ConsumerConfig(
+            name=name,
             ack_policy=api.AckPolicy.NONE,
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if after_seq else api.DeliverPolicy.ALL,
             opt_start_seq=after_seq + 1 if after_seq else None,
             filter_subject=subject,
-            inactive_threshold=60.0,
+            inactive_threshold=REPLAY_INACTIVE_S,
             mem_storage=True,
+            num_replicas=1,
         )
-        sub = await self.js.pull_subscribe(subject, stream=JOB_STREAM, config=cfg)
+        sub: Any = None
         try:
-            info = await sub.consumer_info()
+            info = await self.js.add_consumer(JOB_STREAM, cfg)
+            sub = await self.js.pull_subscribe_bind(consumer=name, stream=JOB_STREAM)
             if not follow and info.num_pending == 0:
                 return
             while True:
@@ -425,8 +447,25 @@ class Bus:
                 if not follow and pending == 0:
                     return
         finally:
+            # Not awaited here: a cancelled request (a dropped SSE client) may not await any more,
+            # yet its consumer must go now rather than when the server notices it is idle.
+            self._spawn_cleanup(self._drop_consumer(name, sub))
+
+    async def _drop_consumer(self, name: str, sub: Any) -> None:
+        if sub is not None:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+        try:
+            await self.js.delete_consumer(JOB_STREAM, name)
+        except nats.js.errors.NotFoundError:
+            pass  # never created, or the server removed it already
+        except Exception as exc:  # NATS away: the server's inactivity threshold removes it
+            log.debug("could not delete replay consumer %s: %s", name, exc)
+
+    def _spawn_cleanup(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
 
     async def last_event(self, job_id: str, event_type: str) -> AnyEvent | None:
         """The newest event of one type for a job (e.g. its JobCreated), or None."""

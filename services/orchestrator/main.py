@@ -11,12 +11,13 @@ import logging
 
 import msgspec
 
-from contracts.subjects import ORCHESTRATOR_QUEUE
+from contracts.subjects import CMD_ORCHESTRATOR_HEALTH, ORCHESTRATOR_QUEUE
 from services.kit.bus import Bus
 from services.kit.db import create_pool, eventsourcing_env, migrate
 from services.kit.settings import Settings
 from services.orchestrator.application import OrchestratorApplication, SetAside
 from services.orchestrator.commands import CommandHandlers
+from services.orchestrator.health import PipelineHealth
 from services.orchestrator.inbound import InboundHandler, run_timers
 from services.orchestrator.process_manager import INBOUND_EVENT_TYPES
 from services.orchestrator.projection import JobsProjection
@@ -38,6 +39,9 @@ class OrchestratorOptions(msgspec.Struct, kw_only=True):
     relay_poll_s: float = 1.0
     projection_poll_s: float = 1.0
     timer_interval_s: float = 10.0
+    # /api/ready says "not ready" once the relay or projection has not completed a pass for this long,
+    # or a command or inbound event has been in progress for this long (services.orchestrator.health).
+    health_stale_s: float = 30.0
     pool_size: int = 4
 
 
@@ -93,6 +97,8 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
         await relay.migrate()
         await projection.migrate()
 
+        health = PipelineHealth({"relay": relay, "projection": projection},
+                                stale_after_s=opts.health_stale_s, work_limit_s=opts.health_stale_s)
         tasks.append(asyncio.create_task(relay.run(stop), name="orchestrator:relay"))
         tasks.append(asyncio.create_task(projection.run(stop), name="orchestrator:projection"))
         tasks.append(asyncio.create_task(run_timers(app, projection, stop, on_saved, opts.timer_interval_s),
@@ -101,9 +107,11 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
         if opts.serve_commands:
             handlers = CommandHandlers(app, projection, tiers=settings.tiers, on_saved=on_saved)
             for subject, handler in handlers.routes().items():
-                await bus.serve(subject, opts.command_queue, handler)
+                await bus.serve(subject, opts.command_queue, health.track(f"command {subject}", handler))
+            await bus.serve(CMD_ORCHESTRATOR_HEALTH, opts.command_queue, health.answer)
         inbound = InboundHandler(app, f"jetstream:{opts.consumer}", on_saved, dead_letter=bus.dead_letter)
-        tasks.append(await bus.consume(opts.consumer, INBOUND_EVENT_TYPES, inbound, max_ack_pending=1,
+        tasks.append(await bus.consume(opts.consumer, INBOUND_EVENT_TYPES,
+                                     health.track("inbound event", inbound), max_ack_pending=1,
                                      deliver_new=opts.deliver_new))
         log.info("orchestrator ready (event store schema %s, projection schema %s)", opts.es_schema,
                  opts.projections_schema)

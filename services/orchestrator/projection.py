@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ class JobsProjection:
         self._advanced = asyncio.Condition()
         self._position = 0
         self._lock_key = f"projection:{schema}.{name}"
+        self.last_ok: float | None = None  # monotonic time of the last successful catch-up (health)
 
     async def migrate(self) -> None:
         await migrate(self.pool, self.schema, ddl(self.schema))
@@ -298,6 +300,7 @@ class JobsProjection:
                 self._cache.clear()
                 await asyncio.sleep(1.0)
                 continue
+            self.last_ok = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -48,6 +49,7 @@ class Relay:
         self._wake = asyncio.Event()
         self.published = 0
         self.duplicates = 0
+        self.last_ok: float | None = None  # monotonic time of the last successful pass (health)
 
     async def migrate(self) -> None:
         await migrate(self.pool, self.schema, ddl(self.schema))
@@ -129,5 +131,6 @@ class Relay:
                 log.warning("relay: %s; retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
+            self.last_ok = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)

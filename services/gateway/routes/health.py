@@ -1,4 +1,4 @@
-"""Liveness, readiness (NATS, Postgres, object store) and Prometheus metrics."""
+"""Liveness, readiness (NATS, Postgres, object store, the orchestrator's pipeline) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from contracts.commands import HealthQuery, HealthReply
+from contracts.subjects import CMD_ORCHESTRATOR_HEALTH
 from services.gateway.api_models import Readiness
 from services.gateway.auth import Ctx
+from services.gateway.context import GatewayContext
 from services.gateway.errors import ApiError, error_responses
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 3.0
+ORCHESTRATOR_TIMEOUT_S = 2.5  # a frozen orchestrator never answers; within the readiness budget
 
 
 @router.get("/api/health", summary="Liveness", responses={200: {"description": "The process is up"}})
@@ -35,27 +39,46 @@ async def _check(name: str, probe: Awaitable[Any]) -> tuple[str, str]:
     return name, "ok" if ok is not False else "unavailable"
 
 
+async def _orchestrator(ctx: GatewayContext) -> tuple[str, list[str]]:
+    """The orchestrator's own verdict on its pipeline: "ok", "unhealthy" (with why) or "unavailable"."""
+    try:
+        reply = await ctx.bus.request(CMD_ORCHESTRATOR_HEALTH, HealthQuery(), HealthReply,
+                                      timeout=ORCHESTRATOR_TIMEOUT_S)
+    except Exception as exc:  # no responder, a timeout (a frozen process), NATS away
+        log.warning("readiness: orchestrator did not answer: %s", exc)
+        return "unavailable", []
+    if not reply.ok:
+        log.warning("readiness: orchestrator unhealthy: %s", "; ".join(reply.problems))
+        return "unhealthy", reply.problems
+    return "ok", []
+
+
 @router.get(
     "/api/ready",
     summary="Readiness",
     responses={
-        200: {"model": Readiness, "description": "NATS, Postgres and the object store answer"},
-        503: {"description": "Some part is unavailable: `detail` names it, `checks` has each part",
+        200: {"model": Readiness, "description": "NATS, Postgres, the object store and the orchestrator answer"},
+        503: {"description": "Some part is unavailable or unhealthy: `detail` names it, `checks` has each part",
               "content": {"application/json": {"example": {
-                  "detail": "not ready: nats unavailable", "code": "not_ready",
-                  "checks": {"nats": "unavailable", "postgres": "ok", "object_store": "ok"}}}}},
+                  "detail": "not ready: orchestrator unavailable", "code": "not_ready",
+                  "checks": {"nats": "ok", "postgres": "ok", "object_store": "ok",
+                             "orchestrator": "unavailable"}}}}},
     },
 )
 async def ready(ctx: Ctx) -> JSONResponse:
-    """200 when every dependency answers, else 503 naming the parts that did not."""
-    results = dict(await asyncio.gather(
+    """200 when every dependency answers and the orchestrator's pipeline is alive, else 503 naming the
+    parts that are not (the orchestrator answers a health query from the loop that does its work)."""
+    *checks, (orchestrator, problems) = await asyncio.gather(
         _check("nats", ctx.bus.ping()),
         _check("postgres", ctx.pool.fetchval("SELECT 1")),
         _check("object_store", ctx.store.ping()),
-    ))
-    failed = [name for name, state in results.items() if state != "ok"]
+        _orchestrator(ctx),
+    )
+    results = {**dict(checks), "orchestrator": orchestrator}
+    failed = [f"{name} {state}" for name, state in results.items() if state != "ok"]
     if failed:
-        body = {"detail": f"not ready: {', '.join(failed)} unavailable", "code": "not_ready", "checks": results}
+        why = f" ({'; '.join(problems)})" if problems else ""
+        body = {"detail": f"not ready: {', '.join(failed)}{why}", "code": "not_ready", "checks": results}
         return JSONResponse(body, status_code=503)
     return JSONResponse({"status": "ready", "checks": results})
 

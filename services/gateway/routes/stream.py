@@ -20,6 +20,7 @@ from services.gateway.errors import ApiError, error_responses
 from services.gateway.resume import SEQ_MAX, check_resume_point, stream_end
 from services.gateway.routes.jobs import load_job
 from services.gateway.shaping import shape_event
+from services.gateway.streams import SlotResponse, StreamSlot
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -29,7 +30,8 @@ _TERMINAL_STATUS = {s.value for s in TERMINAL_STATUSES}
 _SSE_DOC = (
     "Each message: `id:` the stream sequence, `event:` the event type, `data:` the timeline entry "
     "`{seq, type, occurred_at, data}`. Comments (`: ping`) are heartbeats. The stream ends after "
-    "JobCompleted, JobFailed or JobCancelled. Reconnect with `Last-Event-ID` to resume."
+    "JobCompleted, JobFailed or JobCancelled. Reconnect with `Last-Event-ID` to resume. Open streams "
+    "are capped per user (429 `too_many_streams`) and per gateway (503 `streams_full`), with `Retry-After`."
 )
 
 
@@ -55,7 +57,8 @@ def _requested(last_event_id: str | None, after_seq: int | None) -> int:
     return after_seq or 0
 
 
-async def _events(ctx: GatewayContext, job_id: str, after: int, finished: bool) -> AsyncIterator[ServerSentEvent]:
+async def _events(ctx: GatewayContext, job_id: str, after: int, finished: bool,
+                  slot: StreamSlot) -> AsyncIterator[ServerSentEvent]:
     ctx.metrics.open_streams += 1
     try:
         if finished:
@@ -87,6 +90,7 @@ async def _events(ctx: GatewayContext, job_id: str, after: int, finished: bool) 
         log.exception("event stream of job %s broke off", job_id)
     finally:
         ctx.metrics.open_streams -= 1
+        slot.release()
 
 
 def _sse(seq: int, ev: object) -> ServerSentEvent:
@@ -101,7 +105,7 @@ def _sse(seq: int, ev: object) -> ServerSentEvent:
     response_class=EventSourceResponse,
     responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "SSE stream"},
-        **error_responses(400, 401, 404, 422),
+        **error_responses(400, 401, 404, 422, 429, 503),
     },
 )
 async def stream(
@@ -116,8 +120,14 @@ async def stream(
     row = await load_job(ctx, user, job_id)
     after = parse_resume_point(last_event_id, after_seq, await stream_end(ctx.bus, _requested(last_event_id, after_seq)))
     finished = row.get("status") in _TERMINAL_STATUS
-    return EventSourceResponse(
-        _events(ctx, job_id, after, finished),
-        ping=ctx.sse_ping_s,
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    slot = ctx.streams.acquire(user.user_id)
+    try:
+        return SlotResponse(
+            _events(ctx, job_id, after, finished, slot),
+            slot,
+            ping=ctx.sse_ping_s,
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+    except BaseException:
+        slot.release()
+        raise

@@ -18,8 +18,8 @@ import httpx
 import msgspec
 import pytest_asyncio
 
-from contracts.commands import CancelJob, CommandReply, CreateJob
-from contracts.subjects import CMD_CANCEL_JOB, CMD_CREATE_JOB
+from contracts.commands import CancelJob, CommandReply, CreateJob, HealthReply
+from contracts.subjects import CMD_CANCEL_JOB, CMD_CREATE_JOB, CMD_ORCHESTRATOR_HEALTH
 from services.gateway.accounts import ensure_local_user
 from services.gateway.app import create_app
 
@@ -98,6 +98,9 @@ async def _answer_commands(gw: Gateway) -> None:
         job = {k: (json.loads(v) if k in _JSON_COLS and isinstance(v, str) else v) for k, v in dict(row).items()}
         return msgspec.json.encode(CommandReply(ok=True, job=_row_json(job)))
 
+    async def on_health(data: bytes) -> bytes:  # its pipeline is this function: alive while it answers
+        return msgspec.json.encode(HealthReply(ok=True))
+
     async def on_cancel(data: bytes) -> bytes:
         cmd = msgspec.json.decode(data, type=CancelJob)
         gw.commands.append(cmd)
@@ -108,6 +111,7 @@ async def _answer_commands(gw: Gateway) -> None:
 
     await gw.bus.serve(CMD_CREATE_JOB, "orchestrator", on_create)
     await gw.bus.serve(CMD_CANCEL_JOB, "orchestrator", on_cancel)
+    await gw.bus.serve(CMD_ORCHESTRATOR_HEALTH, "orchestrator", on_health)
 
 
 async def make_gateway(

@@ -131,7 +131,7 @@ async def test_health_ready_metrics_and_openapi(gw):
     assert (await gw.client.get("/api/health")).json() == {"status": "ok"}
     r = await gw.client.get("/api/ready")
     assert r.status_code == 200, r.text
-    assert r.json()["checks"] == {"nats": "ok", "postgres": "ok", "object_store": "ok"}
+    assert r.json()["checks"] == {"nats": "ok", "postgres": "ok", "object_store": "ok", "orchestrator": "ok"}
     token = gw.app.state.ctx.settings.metrics_token  # operators only (test_metrics_access.py)
     metrics = (await gw.client.get("/metrics", headers={"Authorization": f"Bearer {token}"})).text
     assert 'route="/api/ready",status="200"' in metrics

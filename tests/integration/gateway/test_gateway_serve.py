@@ -29,13 +29,17 @@ async def test_serve_answers_until_stopped(settings, pg_pool):
         async with httpx.AsyncClient(base_url=base, timeout=5) as client:
             for _ in range(100):
                 try:
-                    if (await client.get("/api/ready")).status_code == 200:
+                    if (await client.get("/api/health")).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
                 assert not task.done(), task.exception()
                 await asyncio.sleep(0.1)
-            assert (await client.get("/api/ready")).json()["status"] == "ready"
+            # Its own connections are up; with no orchestrator answering it is not ready, and says why.
+            r = await client.get("/api/ready")
+            assert r.status_code == 503 and "orchestrator unavailable" in r.json()["detail"], r.text
+            assert r.json()["checks"] == {"nats": "ok", "postgres": "ok", "object_store": "ok",
+                                          "orchestrator": "unavailable"}
             _, key = await ensure_local_user(pg_pool)  # the real `gateway` schema, as `simswarm up` does
             r = await client.get("/api/jobs", headers={"Authorization": f"Bearer {key}"})
             assert r.status_code == 200 and "jobs" in r.json()
