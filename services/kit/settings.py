@@ -46,9 +46,6 @@ class Settings(msgspec.Struct, kw_only=True):
     # Open SSE streams, each holding a JetStream consumer: per user and in all, per gateway process.
     max_streams_per_user: int = 10
     max_open_streams: int = 500
-    # Open SSE streams, each holding a JetStream consumer: per user and in all, per gateway process.
-    max_streams_per_user: int = 10
-    max_open_streams: int = 500
     # Gateway rate limits: "name=N/SECONDS,..." overriding the defaults in services.gateway.ratelimit.
     rate_limits: str = ""
     # Reverse proxies whose X-Forwarded-For is believed: "ip,cidr,..."; "" trusts nobody, "*" everyone.
@@ -158,8 +155,6 @@ _ENV_FIELDS = {
     "SIMSWARM_PORT": "gateway_port",
     "SIMSWARM_PUBLIC_URL": "public_url",
     "SIMSWARM_MAX_LIVE_JOBS": "max_live_jobs_per_user",
-    "SIMSWARM_MAX_STREAMS_PER_USER": "max_streams_per_user",
-    "SIMSWARM_MAX_OPEN_STREAMS": "max_open_streams",
     "SIMSWARM_MAX_STREAMS_PER_USER": "max_streams_per_user",
     "SIMSWARM_MAX_OPEN_STREAMS": "max_open_streams",
     "SIMSWARM_RATE_LIMITS": "rate_limits",
