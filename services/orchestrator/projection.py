@@ -101,7 +101,7 @@ class JobsProjection:
         self._advanced = asyncio.Condition()
         self._position = 0
         self._lock_key = f"projection:{schema}.{name}"
-        self.last_ok: float | None = None  # monotonic time of the last successful catch-up (health)
+        self.last_ok: float | None = None  # monotonic time of the last successful batch (health)
 
     async def migrate(self) -> None:
         await migrate(self.pool, self.schema, ddl(self.schema))
@@ -285,6 +285,7 @@ class JobsProjection:
                 return position
 
     async def _advance(self, position: int) -> None:
+        self.last_ok = time.monotonic()  # each batch is progress, not only a whole catch-up (health)
         async with self._advanced:
             self._position = max(self._position, position)
             self._advanced.notify_all()

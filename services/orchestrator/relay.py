@@ -49,7 +49,7 @@ class Relay:
         self._wake = asyncio.Event()
         self.published = 0
         self.duplicates = 0
-        self.last_ok: float | None = None  # monotonic time of the last successful pass (health)
+        self.last_ok: float | None = None  # monotonic time of the last successful pass or page (health)
 
     async def migrate(self) -> None:
         await migrate(self.pool, self.schema, ddl(self.schema))
@@ -119,6 +119,7 @@ class Relay:
             if last == position:
                 return total
             await self.record_position(last)
+            self.last_ok = time.monotonic()  # a long backlog is progress, not a stuck relay
             position = last
 
     async def run(self, stop: asyncio.Event) -> None:
