@@ -20,7 +20,7 @@ from services.gateway.jobs_store import JobsStore
 from services.gateway.limits import BodyLimitMiddleware
 from services.gateway.metrics import Metrics, MetricsMiddleware
 from services.gateway.ratelimit import RateLimiter, parse_limits, parse_trusted_proxies
-from services.gateway.routes import auth, docs, drafts, health, job_data, jobs, stream
+from services.gateway.routes import auth, docs, drafts, health, helpers, job_data, jobs, stream
 from services.gateway.schema import check_ident, ensure_schema
 from services.kit.settings import Settings
 
@@ -111,7 +111,7 @@ def create_app(
         # Outermost: the client address is the proxy's claim before anything reads it.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
     # drafts before jobs: `/api/jobs/draft` must not be read as the job id `draft`.
-    for module in (health, auth, drafts, jobs, job_data, stream, docs):
+    for module in (health, auth, drafts, jobs, job_data, stream, helpers, docs):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
