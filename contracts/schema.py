@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from contracts import artifacts, commands, worker
+from contracts import artifacts, commands, results, worker
 from contracts.events import AnyEvent
 from contracts.spec import JobSpec, ResolvedRun, TierConfig
 
@@ -31,6 +31,7 @@ GROUPS: dict[str, list[Any]] = {
         list[artifacts.Relation], artifacts.ClaimsFile, artifacts.StakeholdersFile, artifacts.Manifest,
     ],
     "worker_api": [worker.RunSubmission, worker.RunStatusBody, worker.ProgressPage],
+    "result": [results.JobResult],
 }
 
 

@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import msgspec
+
 from contracts.artifacts import REPORT_FILE, ArtifactRef
 from contracts.events import (
     AnyEvent,
@@ -22,6 +24,7 @@ from contracts.events import (
     deterministic_event_id,
     new_event,
 )
+from contracts.results import RESULT_FILE
 from services.kit.artifacts import ArtifactInvalid, fetch_verified
 from services.kit.bus import Bus, Delivery
 from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable, report_key
@@ -32,6 +35,7 @@ from services.reporter.charts import render_charts
 from services.reporter.compose import Report, compose_report
 from services.reporter.llm_report import ReporterLLM, write_llm_report
 from services.reporter.pdf import render_pdf
+from services.reporter.result import build_result
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +119,8 @@ class Reporter:
         outputs: list[tuple[str, bytes, str]] = [
             *((name, png, "image/png") for name, png in sorted(rendered.charts.items())),
             (PDF_FILE, rendered.pdf, "application/pdf"),
+            # the report as data (contracts.results): what GET /api/jobs/{id} shows once complete
+            (RESULT_FILE, msgspec.json.encode(build_result(art, report)), "application/json"),
             # report.md last: its presence means the whole report is there.
             (REPORT_FILE, rendered.markdown.encode(), "text/markdown; charset=utf-8"),
         ]

@@ -53,7 +53,7 @@ async def test_report_is_written_and_announced(settings, bus, store, files) -> N
         assert f"## {title}\n" in markdown
     assert event.verdict in markdown
     names = {r.name for r in event.artifacts}
-    assert names == {"report.md", "report.pdf", "market_curves.png", "belief_distribution.png"}
+    assert names == {"report.md", "report.pdf", "result.json", "market_curves.png", "belief_distribution.png"}
     for ref in event.artifacts:
         data = await store.get_bytes(ref.key)
         assert hashlib.sha256(data).hexdigest() == ref.sha256
