@@ -97,6 +97,7 @@ SEED_INSTRUCTIONS = """You read a text for a prediction question and report what
    with their type (person|organization|public_body|group), other names the text uses for them (an acronym,
    a surname), salience (0 to 1: how much the text is about them) and what they want regarding A.
    Not stakeholders: headlines, sentence fragments, objects or products, places standing for nothing.
+   List every stakeholder that matters, most salient first: a long text has more than a short one.
 3. claims: the statements of the text that bear on A, in order, each with who asserts it (a stakeholder name,
    or "" for the text itself), its direction toward A (-1 against .. 1 for) judged from the facts, not the
    tone ("only 9 of 31 members back it" is against passage however upbeat), its strength (0 to 1) and its

@@ -124,3 +124,22 @@ def test_a_stakeholders_agents_lean_its_way() -> None:
     yes = prior[pop.entity_index == by_name["Jane Holt"]].mean()
     no = prior[pop.entity_index == by_name["Taxpayers Alliance"]].mean()
     assert yes > 0 > no and yes - no > 0.6
+
+
+def test_a_model_reading_is_validated_and_turned_toward_the_question() -> None:
+    from engine.reading import from_llm
+
+    doc = {"proposition": {"statement": "the strike ends with a deal", "negated": True},
+           "stakeholders": [{"name": "Metro Transit Union", "aliases": ["MTU"], "salience": 1.0, "type": "organization"},
+                            {"name": "Transit Authority", "salience": 0.6, "type": "public_body"}],
+           "claims": [{"text": "Only 9 of 31 MTU executive members back the offer", "source": "MTU",
+                       "direction": -0.8, "strength": 0.9},
+                      {"text": "The Transit Authority raised its offer", "source": "Transit Authority",
+                       "direction": 0.5, "strength": 0.5}]}
+    reading = from_llm(doc, SEED, NOT_Q, agents=100, rounds=10)
+    assert reading is not None and reading.source == "llm" and reading.proposition.polarity == -1
+    first, second = reading.claims
+    assert first.source == "Metro Transit Union" and first.direction == -0.8 and first.stance == 0.8
+    assert first.label == "for" and second.label == "against"  # toward YES on "fail to end with a deal"
+    assert from_llm({"proposition": {}, "stakeholders": [{"name": "Only one"}], "claims": []}, SEED, Q,
+                    agents=10, rounds=5) is None
