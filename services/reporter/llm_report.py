@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,13 +251,18 @@ def _briefing(art: RunArtifacts, computed: Report) -> str:
 
 
 async def write_llm_report(art: RunArtifacts, computed: Report, cfg: ReporterLLM,
-                           client: httpx.AsyncClient | None = None) -> Report | None:
-    """The report written by the model, checked; None when it could not be had (keep `computed`)."""
+                           client: httpx.AsyncClient | None = None,
+                           heartbeat: Callable[[], Awaitable[None]] | None = None) -> Report | None:
+    """The report written by the model, checked; None when it could not be had (keep `computed`).
+
+    `heartbeat` is awaited before every completion (the reporter passes the delivery's
+    `in_progress`, so a long dialogue does not outlive the bus's ack deadline).
+    """
     headers = {"authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else None
     own = client is None
     client = client or httpx.AsyncClient(base_url=cfg.url.rstrip("/"), timeout=cfg.timeout_s, headers=headers)
     try:
-        return await _loop(art, computed, cfg, client)
+        return await _loop(art, computed, cfg, client, heartbeat)
     except _Invalid as exc:
         log.warning("LLM report abandoned, using the computed report: %s", exc)
         return None
@@ -268,7 +274,8 @@ async def write_llm_report(art: RunArtifacts, computed: Report, cfg: ReporterLLM
             await client.aclose()
 
 
-async def _loop(art: RunArtifacts, computed: Report, cfg: ReporterLLM, client: httpx.AsyncClient) -> Report | None:
+async def _loop(art: RunArtifacts, computed: Report, cfg: ReporterLLM, client: httpx.AsyncClient,
+                heartbeat: Callable[[], Awaitable[None]] | None) -> Report | None:
     tools = ArtifactTools(art, computed)
     known = known_citations(art)
     messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM},
@@ -276,6 +283,8 @@ async def _loop(art: RunArtifacts, computed: Report, cfg: ReporterLLM, client: h
     repairs = 0
     for turn in range(cfg.max_turns):
         offered = [WRITE_TOOL] if turn == cfg.max_turns - 1 else [*READ_TOOLS, WRITE_TOOL]
+        if heartbeat is not None:
+            await heartbeat()
         message = await _complete(client, cfg, messages, offered)
         calls = message.get("tool_calls") or []
         messages.append({"role": "assistant", "content": message.get("content"),

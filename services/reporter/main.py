@@ -1,7 +1,9 @@
 """The reporter's composition root: ReportRequested -> report.md + charts + PDF -> ReportWritten.
 
-Idempotent: outputs are rewritten in place and the emitted event has a deterministic id, so a
-redelivered request yields a duplicate that the stream drops. Missing or corrupt artifacts fail the
+With a model configured for the reporter (SIMSWARM_REPORTER_LLM_URL and _MODEL) the sections are
+written by it with tools over the artifacts and checked (llm_report.py); otherwise, or when that
+fails, they are computed. Idempotent: outputs are rewritten in place and the emitted event has a
+deterministic id, so a redelivered request yields a duplicate that the stream drops. Missing or corrupt artifacts fail the
 report at once (ReportFailed); an unreachable object store is retried through the bus's backoff
 and, on the last allowed delivery, also becomes ReportFailed so the job ends with a clear reason.
 """
@@ -112,7 +114,7 @@ class Reporter:
         if self.llm is not None:
             # The model writes the report with tools over the artifacts; on any failure (or citations
             # that do not exist) the computed report stands.
-            report = await write_llm_report(art, report, self.llm) or report
+            report = await write_llm_report(art, report, self.llm, heartbeat=delivery.in_progress) or report
             await delivery.in_progress()
         rendered = await asyncio.to_thread(render_composed, art, report)
         await delivery.in_progress()

@@ -148,3 +148,17 @@ async def test_an_llm_report_renders_like_a_computed_one(fake: FakeOpenAIServer,
                                                                           "belief_distribution.png"}
     assert "Written by fake/analyst" in rendered.markdown
     assert rendered.verdict == compose_report(art).verdict  # the event's verdict stays the computed one
+
+
+async def test_every_turn_tells_the_bus_the_report_is_still_in_progress(fake: FakeOpenAIServer,
+                                                                       art: RunArtifacts) -> None:
+    beats: list[int] = []
+
+    async def heartbeat() -> None:
+        beats.append(1)
+
+    fake.configure(script=[{"tool": "get_claims", "arguments": {}},
+                           {"tool": "write_report", "arguments": _sections(GOOD)}])
+    report = await write_llm_report(art, compose_report(art), ReporterLLM(url=fake.url, model=MODEL),
+                                    heartbeat=heartbeat)
+    assert report is not None and len(beats) == 2
