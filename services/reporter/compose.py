@@ -340,10 +340,24 @@ def _phase_section(art: RunArtifacts, phases: list[an.Phase]) -> str:
             f"- **{ph.label}**, {_rounds(ph.rounds)}: beliefs moved {direction} "
             f"({_fmt_pos(ph.mean_start)} to {_fmt_pos(ph.mean_end)}), the spread {spread} "
             f"({ph.spread_start:.2f} to {ph.spread_end:.2f}); {ph.yes_share:.0%} YES, {ph.no_share:.0%} NO"
-            f"{price}.{cite}"
+            f"{price}.{cite}{_phase_causes(art, ph)}"
         )
     lines.append(f"\n![Belief distribution over the forecast horizon]({BELIEF_CHART})")
     return "\n".join(lines)
+
+
+def _phase_causes(art: RunArtifacts, ph: an.Phase) -> str:
+    """What entered the world in a phase (later-dated claims) and which stakeholders moved the price then."""
+    out = ""
+    news = ex.arrivals(art, ph.rounds)
+    if news:
+        out += " News: " + "; ".join(f"“{_clip(c.text, 90)}” ({c.source})" for c in news[:2]) + "."
+    curve = an.primary_curve(art)
+    flows = [f for f in ex.price_flows(art, curve.market_id, ph.rounds) if abs(f.net) >= 0.005][:2] if curve else []
+    if flows:
+        sh = ex.stakeholders(art)
+        out += " The price was moved by " + " and ".join(f"{sh.name(f.entity_id)} ({f.net:+.2f})" for f in flows) + "."
+    return out
 
 
 def _summary(art: RunArtifacts, verdict: str, coalitions: list[an.Coalition]) -> str:

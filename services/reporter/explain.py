@@ -71,15 +71,16 @@ class Flow:
         return max(sorted(self.by_round), key=lambda r: sign * self.by_round[r]) if self.by_round else 0
 
 
-def price_flows(art: RunArtifacts, market_id: str) -> list[Flow]:
-    """Per stakeholder, the signed YES price moves of its agents' successful trades in the market,
-    largest |net| first. The house arbitrageur's trades are left out (they only restore coherence)."""
+def price_flows(art: RunArtifacts, market_id: str, rounds: range | None = None) -> list[Flow]:
+    """Per stakeholder, the signed YES price moves of its agents' successful trades in the market
+    (optionally of some rounds only), largest |net| first. The house arbitrageur's trades are left
+    out (they only restore coherence)."""
     sh = stakeholders(art)
     names = an.agent_names(art)
     flows: dict[str, Flow] = {}
     for move in an.trade_moves(art).get(market_id, []):
         agent = move.trade.agent
-        if agent == ARBITRAGEUR:
+        if agent == ARBITRAGEUR or (rounds is not None and move.trade.round not in rounds):
             continue
         entity = sh.of_agent.get(an.resolve_agent(agent, names), "unknown")
         flow = flows.setdefault(entity, Flow(entity))

@@ -195,3 +195,9 @@ def test_a_run_without_claims_still_explains_from_posts_and_trades() -> None:
     assert "Who moved the price" in titles and "Who resisted" in titles and len(titles) == 4
     resisted = next(f for f in report.findings if f.title == "Who resisted")
     assert "Factory jobs vanish" in resisted.text  # the holdout's own most engaged post
+
+
+def test_each_phase_says_what_arrived_and_who_moved_the_price(art: an.RunArtifacts) -> None:
+    early, _mid, late = compose_report(art).sections["Belief Dynamics"].split("\n- **")[1:4]
+    assert "The price was moved by Farm Lobby (+0.05) and United Steelworkers (-0.03)" in early
+    assert "News: “The inflation report is due in May” (Economists)" in late and "Farm Lobby (+0.14)" in late
