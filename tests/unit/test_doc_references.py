@@ -54,8 +54,9 @@ def repo_files(root: Path) -> list[Path]:
         ).stdout.decode()
         files = [root / p for p in out.split("\0") if p]
     except (OSError, subprocess.CalledProcessError):
-        files = [p for p in root.rglob("*") if not (_SKIP_DIRS & set(p.relative_to(root).parts))]
-    return sorted(p for p in files if p.is_file())
+        files = list(root.rglob("*"))
+    # Vendored and generated trees are not ours to fix, even before .gitignore learns of them.
+    return sorted(p for p in files if p.is_file() and not (_SKIP_DIRS & set(p.relative_to(root).parts)))
 
 
 def read_text(path: Path) -> str | None:
