@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Open(BaseModel):
@@ -53,6 +53,9 @@ class Job(_Open):
     error: str | None
     artifacts: Availability
     links: dict[str, str]
+    retry_of: str | None = None
+    result: dict[str, Any] | None = Field(
+        default=None, description="Once complete: the structured result (schema JobResult, from result.json)")
 
 
 class JobList(_Open):
@@ -133,3 +136,92 @@ class DraftList(_Open):
     total: int
     page: int
     per_page: int
+
+
+class GraphNode(_Open):
+    id: str
+    label: str
+    kind: str
+    props: dict[str, Any]
+
+
+class GraphEdge(_Open):
+    source: str
+    target: str
+    type: str
+    weight: float
+
+
+class JobGraph(_Open):
+    job_id: str
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    truncated: bool = Field(description="True when the graph was larger than the caps and was cut down")
+    total_nodes: int
+    total_edges: int
+    counts: dict[str, int]
+
+
+class FetchResult(_Open):
+    text: str = Field(description="The page's readable text, at most 50,000 characters (a seed's maximum)")
+    char_count: int
+    source_url: str = Field(description="The URL the text came from (after redirects)")
+    title: str | None = None
+    truncated: bool = Field(description="True when the page's text was longer than a seed may be")
+
+
+class GoalResult(_Open):
+    goal: str
+
+
+class Share(_Open):
+    job_id: str
+    share_token: str = Field(description="Shown this once; only its hash is stored")
+    share_url: str = Field(description="The web app's page of the shared job")
+    api_url: str = Field(description="The public JSON of the shared job")
+    og_url: str = Field(description="The OpenGraph HTML page of the shared job (what link previews read)")
+
+
+class SharedJob(_Open):
+    job_id: str
+    status: str
+    goal: str | None
+    tier: str | None
+    agents: int | None
+    rounds: int | None
+    created_at: str | None
+    finished_at: str | None
+    markets: list[dict[str, Any]]
+    final_prices: dict[str, float]
+    verdict: str | None
+    result: dict[str, Any] | None = Field(description="The structured result (schema JobResult)")
+    links: dict[str, str]
+
+
+class DemoJob(SharedJob):
+    share_token: str
+
+
+class DemoList(_Open):
+    demos: list[DemoJob]
+
+
+class TierInfo(_Open):
+    agents: int
+    rounds: int
+    max_agents: int
+    max_rounds: int
+    max_forecast_days: int
+    max_markets: int
+    default_policy: str
+    timeout_s: int
+
+
+class PublicConfig(_Open):
+    demo_mode: bool
+    registration: bool
+    job_creation: bool
+    policies: list[str] = Field(description="Policies this server can run: heuristic always, llm with a model server")
+    tiers: dict[str, TierInfo]
+    limits: dict[str, Any]
+    mail: str = Field(description="`smtp` when mail is sent, `log` when it is written to the gateway's log")

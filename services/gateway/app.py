@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from contracts.results import JobResult
 from contracts.spec import DraftSpec, JobSpec
 from services.gateway.accounts import Accounts
 from services.gateway.context import GatewayContext
@@ -20,7 +21,19 @@ from services.gateway.jobs_store import JobsStore
 from services.gateway.limits import BodyLimitMiddleware
 from services.gateway.metrics import Metrics, MetricsMiddleware
 from services.gateway.ratelimit import RateLimiter, parse_limits, parse_trusted_proxies
-from services.gateway.routes import auth, docs, drafts, health, helpers, job_data, jobs, stream
+from services.gateway.routes import (
+    auth,
+    config,
+    docs,
+    drafts,
+    health,
+    helpers,
+    job_data,
+    jobs,
+    results,
+    share,
+    stream,
+)
 from services.gateway.schema import check_ident, ensure_schema
 from services.kit.settings import Settings
 
@@ -111,7 +124,7 @@ def create_app(
         # Outermost: the client address is the proxy's claim before anything reads it.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
     # drafts before jobs: `/api/jobs/draft` must not be read as the job id `draft`.
-    for module in (health, auth, drafts, jobs, job_data, stream, helpers, docs):
+    for module in (health, config, auth, drafts, jobs, job_data, results, share, stream, helpers, docs):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -122,10 +135,15 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    _, components = msgspec.json.schema_components([JobSpec, DraftSpec], ref_template="#/components/schemas/{name}")
+    _, components = msgspec.json.schema_components([JobSpec, DraftSpec, JobResult], ref_template="#/components/schemas/{name}")
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(components)
     schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
+    # The result is the reporter's msgspec contract (contracts.results), not a second pydantic copy.
+    for model in ("Job", "SharedJob", "DemoJob"):
+        if "result" in (props := schemas.get(model, {}).get("properties", {})):
+            props["result"] = {"anyOf": [{"$ref": "#/components/schemas/JobResult"}, {"type": "null"}],
+                               "description": props["result"].get("description", "")}
     # Validation errors leave through our handler as ErrorBody, not FastAPI's default shape.
     error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     for ops in doc.get("paths", {}).values():

@@ -72,6 +72,15 @@ class JobsStore:
         )
         return dict(row) if row is not None else None
 
+    async def get_visible(self, job_id: str) -> dict[str, Any] | None:
+        """A projected job not deleted by its owner, whoever owns it (shared and demo jobs)."""
+        if not await self.has_projection():
+            return None
+        row = await self.pool.fetchrow(
+            f"SELECT * FROM {self.p}.jobs j WHERE j.job_id = $1 AND {self._visible()}", job_id
+        )
+        return dict(row) if row is not None else None
+
     async def get_owned(self, job_id: str, owner_id: str) -> dict[str, Any] | None:
         """The owner's job (projection row, or a pending stub before the projection has it); else None."""
         if (row := await self._projected(job_id, owner_id)) is not None:

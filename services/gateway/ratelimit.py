@@ -50,6 +50,10 @@ DEFAULT_LIMITS: dict[str, RateLimit | None] = {
     "jobs_user": RateLimit(60, 60),  # job creations per user
     "fetch_user": RateLimit(30, 60),  # server-side fetches per user (POST /api/fetch)
     "fetch_ip": RateLimit(60, 60),  # server-side fetches per client address
+    "share_ip": RateLimit(120, 60),  # public share/demo/config reads per client address
+    "mail_ip": RateLimit(10, 600),  # verification and password-reset mails asked for, per client address
+    "mail_account": RateLimit(3, 600),  # the same, per account (the address that receives them)
+    "token_ip": RateLimit(30, 600),  # e-mail tokens presented (verify, reset), per client address
 }
 CLEANUP_EVERY_S = 300.0
 

@@ -23,6 +23,7 @@ from services.gateway.context import GatewayContext
 from services.gateway.demo import WritesAllowed
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.jobs_store import AlreadyRequested, DuplicateJob, QuotaExceeded
+from services.gateway.results import job_result
 from services.gateway.shaping import shape_job
 from services.gateway.spec_input import (
     InputError,
@@ -181,8 +182,11 @@ async def list_jobs(
 
 @router.get("/{job_id}", summary="Read a job", responses={200: {"model": Job}, **error_responses(401, 404)})
 async def get_job(job_id: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
-    """Status, stage, progress, timings, pod summary, markets, prices, verdict, error, artifacts."""
-    return shape_job(await load_job(ctx, user, job_id))
+    """Status, stage, progress, timings, pod summary, markets, prices, verdict, error, artifacts, and
+    once complete `result`: verdict, key insight, findings with citations, stakeholders' final
+    positions and the run's scale (null before, and for runs older than result.json)."""
+    row = await load_job(ctx, user, job_id)
+    return {**shape_job(row), "result": await job_result(ctx.store, row)}
 
 
 @router.post(

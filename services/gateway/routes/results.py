@@ -1,0 +1,52 @@
+"""A completed job's graph (nodes and edges, capped for a browser) and its report as a PDF."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from services.gateway.api_models import JobGraph
+from services.gateway.auth import Ctx, CurrentUser
+from services.gateway.errors import error_responses
+from services.gateway.results import MAX_GRAPH_EDGES, MAX_GRAPH_NODES, read_graph, read_pdf
+from services.gateway.routes.jobs import load_job
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+MaxNodes = Annotated[int, Query(ge=1, le=MAX_GRAPH_NODES, description="at most this many nodes")]
+MaxEdges = Annotated[int, Query(ge=1, le=MAX_GRAPH_EDGES, description="at most this many edges")]
+PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "The report as a PDF"},
+}
+
+
+def pdf_response(data: bytes, job_id: str) -> Response:
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="simswarm-{job_id}.pdf"'})
+
+
+@router.get(
+    "/{job_id}/graph", summary="The entity and social graph",
+    responses={200: {"model": JobGraph}, **error_responses(401, 404, 422, 503)},
+)
+async def job_graph(
+    job_id: str, ctx: Ctx, user: CurrentUser,
+    max_nodes: MaxNodes = MAX_GRAPH_NODES, max_edges: MaxEdges = MAX_GRAPH_EDGES,
+) -> dict[str, Any]:
+    """Nodes (entities of the seed, agents) and weighted edges (relations, follows, replies, trades).
+    A graph above the caps keeps its most connected nodes and heaviest edges, with `truncated: true`
+    and the full sizes in `total_nodes`/`total_edges`. 404 `graph_not_ready` until it is built."""
+    return await read_graph(ctx.store, await load_job(ctx, user, job_id), max_nodes, max_edges)
+
+
+@router.get(
+    "/{job_id}/export/pdf", summary="The report as a PDF", response_class=Response,
+    responses={**PDF_RESPONSES, **error_responses(401, 404, 503)},
+)
+async def export_pdf(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
+    """The reporter's PDF (charts embedded); 404 `report_not_ready` until it is written."""
+    row = await load_job(ctx, user, job_id)
+    return pdf_response(await read_pdf(ctx.store, row), job_id)
