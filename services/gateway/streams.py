@@ -10,6 +10,7 @@ on each.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from sse_starlette import EventSourceResponse
@@ -28,11 +29,18 @@ class StreamSlot:
         self._limiter = limiter
         self.user_id = user_id
         self._held = True
+        self._closers: list[Callable[[], None]] = []
+
+    def attach(self, close: Callable[[], None]) -> None:
+        """Run `close` (e.g. delete the stream's consumer) when the slot is released."""
+        self._closers.append(close)
 
     def release(self) -> None:
         if self._held:
             self._held = False
             self._limiter._release(self.user_id)
+            for close in self._closers:
+                close()
 
 
 class StreamLimiter:

@@ -21,6 +21,7 @@ from services.gateway.resume import SEQ_MAX, check_resume_point, stream_end
 from services.gateway.routes.jobs import load_job
 from services.gateway.shaping import shape_event
 from services.gateway.streams import SlotResponse, StreamSlot
+from services.kit.bus import Replay
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -31,7 +32,8 @@ _SSE_DOC = (
     "Each message: `id:` the stream sequence, `event:` the event type, `data:` the timeline entry "
     "`{seq, type, occurred_at, data}`. Comments (`: ping`) are heartbeats. The stream ends after "
     "JobCompleted, JobFailed or JobCancelled. Reconnect with `Last-Event-ID` to resume. Open streams "
-    "are capped per user (429 `too_many_streams`) and per gateway (503 `streams_full`), with `Retry-After`."
+    "are capped per user (429 `too_many_streams`) and per gateway (503 `streams_full`), with `Retry-After`; "
+    "503 `event_log_unavailable` when the event log cannot be read."
 )
 
 
@@ -57,20 +59,13 @@ def _requested(last_event_id: str | None, after_seq: int | None) -> int:
     return after_seq or 0
 
 
-async def _events(ctx: GatewayContext, job_id: str, after: int, finished: bool,
+async def _events(ctx: GatewayContext, job_id: str, replay: Replay, finished: bool,
                   slot: StreamSlot) -> AsyncIterator[ServerSentEvent]:
     ctx.metrics.open_streams += 1
     try:
-        if finished:
-            replay = await ctx.bus.job_events(job_id, after_seq=after)
-            for seq, ev in replay:
-                after = seq
-                yield _sse(seq, ev)
-                if ev.type in TERMINAL_EVENTS:
-                    return
-            if not replay:  # the client has everything already
-                return
-        async with aclosing(ctx.bus.follow_job(job_id, after_seq=after)) as live:
+        if finished and replay.pending == 0:  # the client has everything already
+            return
+        async with aclosing(replay.events(follow=True)) as live:
             it = aiter(live)
             while True:
                 try:
@@ -80,9 +75,6 @@ async def _events(ctx: GatewayContext, job_id: str, after: int, finished: bool,
                     seq, ev = await (asyncio.wait_for(nxt, FINISHED_IDLE_S) if finished else nxt)
                 except (StopAsyncIteration, TimeoutError):
                     return
-                if seq <= after:
-                    continue
-                after = seq
                 yield _sse(seq, ev)
                 if ev.type in TERMINAL_EVENTS:
                     return
@@ -90,7 +82,7 @@ async def _events(ctx: GatewayContext, job_id: str, after: int, finished: bool,
         log.exception("event stream of job %s broke off", job_id)
     finally:
         ctx.metrics.open_streams -= 1
-        slot.release()
+        slot.release()  # deletes the replay's consumer too
 
 
 def _sse(seq: int, ev: object) -> ServerSentEvent:
@@ -122,8 +114,17 @@ async def stream(
     finished = row.get("status") in _TERMINAL_STATUS
     slot = ctx.streams.acquire(user.user_id)
     try:
+        # The consumer is made before the response starts, so the event log being unavailable is a
+        # 503 here rather than an empty 200 stream.
+        try:
+            replay = await ctx.bus.open_job_replay(job_id, after_seq=after)
+        except Exception as exc:  # BusUnavailable, nats errors (e.g. the server's consumer limit)
+            log.warning("cannot open the event stream of job %s: %s", job_id, exc)
+            raise ApiError(503, "event_log_unavailable", "the event log (NATS) is unavailable; retry shortly",
+                           {"Retry-After": "5"}) from exc
+        slot.attach(replay.close)
         return SlotResponse(
-            _events(ctx, job_id, after, finished, slot),
+            _events(ctx, job_id, replay, finished, slot),
             slot,
             ping=ctx.sse_ping_s,
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},

@@ -191,3 +191,12 @@ async def test_open_streams_are_capped_per_user_and_in_total(gw):
                 return True
 
         assert await _eventually(alice_can_stream_again)
+
+
+async def test_a_stream_the_event_log_cannot_serve_is_a_503_not_an_empty_200(gw):
+    job_id = await _job(gw)
+    await gw.bus.nc.close()  # the gateway's connection to NATS is gone
+    r = await gw.client.get(f"/api/jobs/{job_id}/stream", headers=gw.as_alice)
+    assert r.status_code == 503, r.text
+    assert r.json()["code"] == "event_log_unavailable" and r.headers["Retry-After"] == "5"
+    assert gw.app.state.ctx.streams.total == 0  # its slot came back
