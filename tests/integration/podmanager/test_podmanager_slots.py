@@ -72,8 +72,10 @@ class Jobs:
 
 
 @contextlib.asynccontextmanager
-async def podmanager(settings: Any, provider: LocalProvider, max_runs: int) -> AsyncIterator[asyncio.Task[None]]:
-    opts = PodManagerOptions(durable=f"pm-{uuid.uuid4().hex[:8]}", deliver_new=True, max_runs=max_runs)
+async def podmanager(settings: Any, provider: LocalProvider, max_runs: int, *, durable: str | None = None,
+                     keep_pods: bool = False) -> AsyncIterator[asyncio.Task[None]]:
+    """`serve` until the block ends (a clean stop, as on SIGTERM); then its pods are removed unless kept."""
+    opts = PodManagerOptions(durable=durable or f"pm-{uuid.uuid4().hex[:8]}", deliver_new=True, max_runs=max_runs)
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop, opts, provider=provider))
     await asyncio.sleep(1.0)  # its consumers exist before the first event is published
@@ -83,8 +85,9 @@ async def podmanager(settings: Any, provider: LocalProvider, max_runs: int) -> A
         stop.set()
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(task, 30)
-        for pod in await provider.list_pods():
-            await provider.terminate(pod.name)
+        if not keep_pods:
+            for pod in await provider.list_pods():
+                await provider.terminate(pod.name)
 
 
 async def test_with_every_run_slot_taken_a_cancel_still_tears_its_pod_down(settings: Any, bus: Any) -> None:
@@ -114,3 +117,35 @@ async def test_with_every_run_slot_taken_a_cancel_still_tears_its_pod_down(setti
         await jobs.cancel(long_run)
         await jobs.wait_for(long_run, "PodTerminated")
         assert not set(RUN_FINISHED) & set(await jobs.types(long_run))  # a teardown on purpose is no failure
+
+
+async def test_a_restarted_podmanager_reattaches_to_the_run_in_flight(settings: Any, bus: Any) -> None:
+    """The RunRequested being followed is not acked, so the next process gets it and follows the run on."""
+    provider = LocalProvider(settings.home / "pods", secret=settings.podmanager_secret, command=SCRIPTED_WORKER,
+                             extra_env={"SIMSWARM_FAKE_ROUND_S": "0.3"}, stop_grace_s=3.0)
+    jobs = Jobs(bus)
+    durable = f"pm-{uuid.uuid4().hex[:8]}"
+    rounds = 40
+    try:
+        async with podmanager(settings, provider, max_runs=2, durable=durable, keep_pods=True):
+            job = await jobs.create(rounds=rounds)
+            await jobs.request_pod(job)
+            await jobs.wait_for(job, "PodReady")
+            await jobs.request_run(job)
+            await jobs.wait_for(job, "RunProgressed")
+        # stopped mid-run; the pod goes on running
+        pod = await provider.find(pod_name(job, 1))
+        assert pod is not None and pod.status == "running"
+        assert not set(RUN_FINISHED) & set(await jobs.types(job))
+
+        async with podmanager(settings, provider, max_runs=2, durable=durable):
+            done = await jobs.wait_for(job, "RunCompleted", timeout=150)
+            events = [ev for _seq, ev in await bus.job_events(job)]
+            types = [ev.type for ev in events]
+            assert types.count("RunCompleted") == 1 and "RunFailed" not in types
+            assert types.count("RunStarted") == 1  # re-following republished it under the same id: dropped
+            assert sorted(ev.round for ev in events if ev.type == "RunProgressed") == list(range(1, rounds + 1))
+            assert done.run_id == run_id(job, 1)
+    finally:
+        for leftover in await provider.list_pods():
+            await provider.terminate(leftover.name)
