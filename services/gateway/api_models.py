@@ -8,7 +8,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Open(BaseModel):
+    """Open to fields added later (old clients keep working); the SDK (simswarm.client) parses with these."""
+
     model_config = ConfigDict(extra="allow")
+
+    def __getitem__(self, name: str) -> Any:
+        """`job["status"]` as well as `job.status`: scripts written against plain dicts keep working."""
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self, name, default)
 
 
 class Progress(_Open):

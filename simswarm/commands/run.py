@@ -10,30 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from simswarm.client import ApiError, Client, NotConfigured
+from simswarm.client import ApiError, Client, Job, NotConfigured
 
-PHASES = {
-    "JobCreated": "queued",
-    "PodRequested": "provisioning a pod",
-    "PodProvisioned": "waiting for the pod's health",
-    "PodReady": "pod ready",
-    "RunRequested": "submitting the run",
-    "RunStarted": "simulating",
-    "RunProgressed": "simulating",
-    "RunCheckpointed": "simulating",
-    "RunCompleted": "writing the report",
-    "ReportRequested": "writing the report",
-    "GraphBuilt": "writing the report",
-    "ReportWritten": "tearing the pod down",
-    "PodTeardownRequested": "tearing the pod down",
-    "PodTerminated": "finishing",
-    "JobCancellationRequested": "cancelling",
-    "RunFailed": "run failed; cleaning up",
-}
-TERMINAL = {"JobCompleted", "JobFailed", "JobCancelled"}
 DEMO_SEED = "laguardia-crash.txt"
 DEMO_QUESTION = "Will the FAA order new runway-incursion rules for LaGuardia within 60 days?"
 
@@ -56,13 +36,33 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     demo.add_argument("--keep", action="store_true", help="keep the temporary home (data, logs, artifacts)")
     demo.set_defaults(func=cmd_demo)
 
-    jobs = sub.add_parser("jobs", help="list your jobs")
+    jobs = sub.add_parser("jobs", help="list your jobs (newest first, every page)")
     jobs.add_argument("--status", default=None, help="only jobs in this status")
+    jobs.add_argument("--limit", type=int, default=50, help="at most this many jobs (default 50)")
     jobs.set_defaults(func=cmd_jobs)
 
     cancel = sub.add_parser("cancel", help="cancel a job (its pod is torn down)")
     cancel.add_argument("job_id")
     cancel.set_defaults(func=cmd_cancel)
+
+    retry = sub.add_parser("retry", help="run a failed or cancelled job again (prints the new job's id)")
+    retry.add_argument("job_id")
+    retry.set_defaults(func=cmd_retry)
+
+    wait = sub.add_parser("wait", help="follow a job until it ends (exit 0 when it completed)")
+    wait.add_argument("job_id")
+    wait.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    wait.add_argument("--quiet", action="store_true", help="no progress bar")
+    wait.set_defaults(func=cmd_wait)
+
+    download = sub.add_parser("download", help="download a job's files into DEST, each verified by SHA-256",
+                              description="Downloads the job's simulation data into DEST. Each file is checked "
+                              "against the SHA-256 and size the server lists and renamed into place only then; "
+                              "files already in DEST and intact are not downloaded again.")
+    download.add_argument("job_id")
+    download.add_argument("dest", type=Path)
+    download.add_argument("--file", action="append", help="only this file (repeatable)")
+    download.set_defaults(func=cmd_download)
 
 
 def _job_options(p: argparse.ArgumentParser) -> None:
@@ -135,87 +135,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def submit_and_follow(client: Client, console: Console, seed: str, question: str, *, detach: bool = False,
                       **spec: Any) -> int:
     try:
-        job = client.create_job(seed, question, **spec)
+        job = client.create(seed, question, **spec)
     except ApiError as exc:
         console.print(f"[red]error:[/] {exc.detail}" + (f" ({exc.code})" if exc.code else ""))
         return 2 if 400 <= exc.status < 500 else 3
-    job_id = str(job.get("job_id") or job.get("id"))
-    console.print(f"job [bold]{job_id}[/] created")
+    console.print(f"job [bold]{job.job_id}[/] created")
     if detach:
-        print(job_id)
+        print(job.job_id)
         return 0
     try:
-        final = _follow(client, console, job_id)
+        final = client.wait(job.job_id, progress=True)
     except KeyboardInterrupt:
-        console.print(f"\nstopped following; the job goes on. Cancel it with: simswarm cancel {job_id}")
+        console.print(f"\nstopped following; the job goes on. Cancel it with: simswarm cancel {job.job_id}")
         return 130
     except ApiError as exc:
         console.print(f"[red]error:[/] lost the job's event stream: {exc.detail}")
         return 3
-    return _print_outcome(client, console, job_id, final)
+    return _print_outcome(client, console, final)
 
 
-def _follow(client: Client, console: Console, job_id: str) -> str:
-    last_seq: int | None = None
-    retries = 0
-    columns = (SpinnerColumn(), TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.fields[rounds]}"),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task: TaskID = progress.add_task("queued", total=None, rounds="")
-        while True:
-            try:
-                for ev in client.stream(job_id, last_event_id=last_seq):
-                    last_seq = ev.seq or last_seq
-                    retries = 0
-                    # The stream's data is the timeline entry {seq, type, occurred_at, data: event}.
-                    _advance(progress, task, ev.type, ev.data.get("data", ev.data))
-                    if ev.type in TERMINAL:
-                        return ev.type
-            except ApiError as exc:
-                if exc.code != "stream_interrupted" or retries >= 5:
-                    raise
-                retries += 1
-            status = client.get_job(job_id).get("status")
-            if status in {"completed", "failed", "cancelled"}:
-                return {"completed": "JobCompleted", "failed": "JobFailed", "cancelled": "JobCancelled"}[status]
-
-
-def _advance(progress: Progress, task: TaskID, etype: str, data: dict[str, Any]) -> None:
-    if etype in ("RunProgressed", "RunStarted"):
-        rounds = int(data.get("rounds") or 0)
-        done = int(data.get("round") or 0)
-        progress.update(task, description="simulating", total=rounds or None, completed=done,
-                        rounds=f"round {done}/{rounds}")
-    elif etype in PHASES:
-        progress.update(task, description=PHASES[etype])
-    elif etype in TERMINAL:
-        progress.update(task, description=etype.removeprefix("Job").lower())
-        if etype != "JobCompleted":
-            progress.stop_task(task)
-
-
-def _print_outcome(client: Client, console: Console, job_id: str, final: str) -> int:
-    job = client.get_job(job_id)
-    status = job.get("status")
-    if final != "JobCompleted":
-        colour = "yellow" if final == "JobCancelled" else "red"
-        console.print(f"[{colour}]job {status}[/]: {job.get('error') or 'no reason recorded'}")
+def _print_outcome(client: Client, console: Console, job: Job) -> int:
+    job_id = job.job_id
+    if job.status != "completed":
+        colour = "yellow" if job.status == "cancelled" else "red"
+        console.print(f"[{colour}]job {job.status}[/]: {job.error or 'no reason recorded'}")
         console.print(f"timeline: simswarm events {job_id}")
         return 1
     console.print("[green]job completed[/]")
     table = Table("market", "P(yes) start", "P(yes) final", title="Markets")
-    prices = job.get("final_prices") or {}
-    for m in job.get("markets") or []:
-        key = m.get("market_id") or m.get("question")
-        final_price = prices.get(key, prices.get(m.get("question", ""), None))
+    prices: dict[str, float] = job.final_prices or {}
+    for m in job.markets or []:
+        key = str(m.get("market_id") or m.get("question"))
+        final_price = prices.get(key, prices.get(str(m.get("question", ""))))
         table.add_row(m.get("question", key), f"{m.get('initial_price_yes', 0.5):.2f}",
                       "-" if final_price is None else f"{final_price:.2f}")
-    if not job.get("markets"):
+    if not job.markets:
         for key, value in prices.items():
             table.add_row(key, "-", f"{value:.2f}")
     console.print(table)
-    if job.get("verdict"):
-        console.print(f"[bold]verdict:[/] {job['verdict']}")
+    if job.verdict:
+        console.print(f"[bold]verdict:[/] {job.verdict}")
     try:
         report = client.report(job_id)
         console.print("[bold]report[/] (first lines):")
@@ -224,12 +183,10 @@ def _print_outcome(client: Client, console: Console, job_id: str, final: str) ->
     except ApiError as exc:
         console.print(f"report not available: {exc.detail}")
     try:
-        data = client.sim_data(job_id)
-        files = data.get("files") or data.get("artifacts") or []
+        files = client.sim_data(job_id).files
         if files:
-            console.print(f"[bold]artifacts[/] ({len(files)} files, presigned links expire in 15 min): "
-                          f"{client.base_url}/api/jobs/{job_id}/sim-data")
-            console.print("  " + ", ".join(f["name"] for f in files))
+            console.print(f"[bold]artifacts[/] ({len(files)} files): simswarm download {job_id} ./{job_id[:8]}")
+            console.print("  " + ", ".join(f.name for f in files))
     except ApiError:
         pass
     console.print(f"timeline: simswarm events {job_id}")
@@ -238,18 +195,15 @@ def _print_outcome(client: Client, console: Console, job_id: str, final: str) ->
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     console = Console()
+    table = Table("job", "status", "stage", "round", "created", "goal")
     try:
         with Client.from_env() as client:
-            body = client.list_jobs(status=args.status, per_page=50)
+            for j in client.list(status=args.status, limit=args.limit):
+                table.add_row(j.job_id, j.status, j.stage or "", f"{j.progress.round}/{j.progress.rounds or 0}",
+                              str(j.created_at or "")[:19], str(j.goal or "")[:60])
     except (NotConfigured, ApiError) as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc}")
         return 3
-    table = Table("job", "status", "stage", "round", "created", "goal")
-    for j in body.get("jobs", []):
-        prog = j.get("progress") or {}
-        table.add_row(str(j.get("job_id")), str(j.get("status")), str(j.get("stage") or ""),
-                      f"{prog.get('round', 0)}/{prog.get('rounds', 0)}", str(j.get("created_at", ""))[:19],
-                      str(j.get("goal", ""))[:60])
     console.print(table)
     return 0
 
@@ -258,9 +212,48 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
         with Client.from_env() as client:
-            client.cancel_job(args.job_id)
+            client.cancel(args.job_id)
     except (NotConfigured, ApiError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 3 if isinstance(exc, NotConfigured) else 1
     console.print(f"cancellation of {args.job_id} requested; its pod is being torn down")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    try:
+        with Client.from_env() as client:
+            job = client.retry(args.job_id)
+    except (NotConfigured, ApiError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 3 if isinstance(exc, NotConfigured) else 1
+    console.print(f"job [bold]{job.job_id}[/] created (a retry of {args.job_id})")
+    print(job.job_id)
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    try:
+        with Client.from_env() as client:
+            job = client.wait(args.job_id, timeout=args.timeout, progress=not args.quiet)
+    except (NotConfigured, ApiError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 3 if isinstance(exc, NotConfigured) else 1
+    print(job.status)
+    return 0 if job.status == "completed" else 1
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    try:
+        with Client.from_env() as client:
+            files = client.download(args.job_id, args.dest, names=args.file or None)
+    except (NotConfigured, ApiError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 3 if isinstance(exc, NotConfigured) else 1
+    for f in files:
+        state = "already there, intact" if f.skipped else "downloaded, SHA-256 verified"
+        console.print(f"{f.path}  {f.size:>12,} bytes  {state}", highlight=False)
     return 0

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from contracts.spec import SEED_MAX_CHARS
 from contracts.text import LINE_PATTERN, TEXT_PATTERN
+from services.gateway.api_models import FetchResult, GoalResult
 from services.gateway.auth import Ctx, CurrentUser, rate_limit
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.fetcher import MAX_URL_CHARS, Fetcher, FetchError
@@ -34,21 +35,9 @@ class FetchRequest(BaseModel):
     url: Url
 
 
-class FetchResult(BaseModel):
-    text: str = Field(description=f"The page's readable text, at most {SEED_MAX_CHARS:,} characters")
-    char_count: int
-    source_url: str = Field(description="The URL the text came from (after redirects)")
-    title: str | None = None
-    truncated: bool = Field(description="True when the page's text was longer than a seed may be")
-
-
 class GoalRequest(BaseModel):
     seed_text: SeedText
     category: Category = "general"
-
-
-class GoalResult(BaseModel):
-    goal: str
 
 
 _DEFAULT_FETCHER = Fetcher()
