@@ -195,3 +195,27 @@ async def test_nested_markets_never_cross_in_a_run(tmp_path: Path) -> None:
             if len(last) == 2 and t.agent == ARBITRAGEUR and t.market_id == curves[0].market_id:
                 assert last[curves[1].market_id] <= last[curves[0].market_id] + 1e-6
 
+
+
+async def test_resume_with_the_arbitrageur_in_the_book_ends_with_the_same_artifacts(tmp_path: Path) -> None:
+    from contracts.spec import MarketSpec
+
+    short = "Will the Acme-Globex merger close within 15 days?"
+    spec = RunSpec(seed_text="Acme Corp and Globex Corporation plan to merge. Regulators doubt it.", goal=GOAL,
+                   agents=40, rounds=6, random_seed=5, checkpoint_every=3,
+                   markets=[MarketSpec(question=GOAL, initial_price_yes=0.35), MarketSpec(question=short, initial_price_yes=0.6)])
+    checkpoints: list[tuple[int, bytes]] = []
+    await simulate_async(spec, tmp_path / "a", checkpoint_sink=lambda r, b: checkpoints.append((r, b)))
+    await simulate_async(spec, tmp_path / "b", resume_from=checkpoints[0][1])
+    trades = msgspec.json.decode((tmp_path / "a" / "trades.json").read_bytes(), type=list[A.Trade])
+    assert any(t.agent == ARBITRAGEUR and t.round <= checkpoints[0][0] for t in trades)
+    for name in ("trades.json", "market_curves.json", "profiles.json", "chat_log.json", "posts.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_the_arbitrageurs_account_survives_a_checkpoint() -> None:
+    book = _nested_book(0.7, 0.4)
+    assert book.arbitrage(0, 1)
+    again = _nested_book(0.7, 0.4)
+    again.restore(book.state())
+    assert again.arb_cash == book.arb_cash and (again.arb_holdings == book.arb_holdings).all()
