@@ -33,8 +33,10 @@ from services.gateway.routes import (
     results,
     share,
     stream,
+    webapp_api,
 )
 from services.gateway.schema import check_ident, ensure_schema
+from services.gateway.webapp import install_webapp
 from services.kit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -124,9 +126,10 @@ def create_app(
         # Outermost: the client address is the proxy's claim before anything reads it.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
     # drafts before jobs: `/api/jobs/draft` must not be read as the job id `draft`.
-    for module in (health, config, auth, drafts, jobs, job_data, results, share, stream, helpers, docs):
+    for module in (health, config, auth, drafts, jobs, job_data, results, share, stream, webapp_api, helpers, docs):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    install_webapp(app)  # the web app at `/`, only where no route matched (services/gateway/webapp.py)
     return app
 
 

@@ -14,11 +14,12 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from contracts.events import TERMINAL_EVENTS
 from contracts.spec import TERMINAL_STATUSES
-from services.gateway.auth import Ctx, CurrentUser
+from services.gateway.auth import Ctx
 from services.gateway.context import GatewayContext
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.resume import SEQ_MAX, check_resume_point, stream_end
 from services.gateway.routes.jobs import load_job
+from services.gateway.routes.webapp_api import StreamUser
 from services.gateway.shaping import shape_event
 from services.gateway.streams import SlotResponse, StreamSlot
 from services.kit.bus import Replay
@@ -103,7 +104,7 @@ def _sse(seq: int, ev: object) -> ServerSentEvent:
 async def stream(
     job_id: str,
     ctx: Ctx,
-    user: CurrentUser,
+    user: StreamUser,  # the bearer token, or a stream ticket for EventSource (routes/webapp_api.py)
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after_seq: Annotated[int | None, Query(
         ge=0, le=SEQ_MAX, description="resume after this sequence (for clients that cannot set headers)")] = None,
