@@ -41,7 +41,12 @@ class Population:
         return self.traits[:, TRAITS.index(name)]
 
     def trait_dict(self, i: int) -> dict[str, float]:
-        return {t: round(float(self.traits[i, k]), 4) for k, t in enumerate(TRAITS)}
+        """Agent i's traits, rounded (built once for all agents: traits never change in a run)."""
+        cache: list[dict[str, float]] | None = getattr(self, "_trait_dicts", None)
+        if cache is None:
+            cache = self._trait_dicts = [{t: round(v, 4) for t, v in zip(TRAITS, row, strict=True)}
+                                         for row in self.traits.tolist()]
+        return cache[i]
 
     def state(self) -> dict[str, Any]:
         return {"ids": self.ids, "names": self.names, "entity_index": self.entity_index,

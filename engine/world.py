@@ -152,9 +152,6 @@ class World:
     def prices(self) -> dict[str, float]:
         return {m.market_id: m.price("yes") for m in self.book.markets}
 
-    def _claim_id(self, idx: int) -> str:
-        return self.reading.claims[idx].claim_id if idx >= 0 else ""
-
     def post_id(self, idx: int) -> str:
         return f"p{idx}"
 
@@ -196,32 +193,40 @@ class World:
         readers: list[int] = []
         posts_read: list[int] = []
         observations: list[Observation] = []
+        claim_ids = [c.claim_id for c in self.reading.claims] + [""]  # index -1 -> ""
+        ids, names, texts = pop.ids, pop.names, plat.texts
+        # what every reader sees alike of a post, built once per round (the feed's hot path)
+        shared: dict[int, tuple[dict[str, Any], int, list[int]]] = {}
         for row, agent in enumerate(active.tolist()):
             feed: list[FeedPost] = []
             for p in feeds[row].tolist():
                 if p < 0:
                     break
-                replies = reply_cache.get(p)
-                if replies is None:
-                    replies = [FeedReply(post_id=self.post_id(c), author_id=pop.ids[author[c]],
-                                         author_name=pop.names[author[c]], text=plat.texts[c],
-                                         likes=int(likes[c]), dislikes=int(dislikes[c]),
-                                         stance=float(plat.stance[c]), claim_id=self._claim_id(int(plat.claim[c])))
-                               for c in plat.first_replies(p)]
-                    reply_cache[p] = replies
-                a = int(author[p])
-                feed.append(FeedPost(post_id=self.post_id(p), author_id=pop.ids[a], author_name=pop.names[a],
-                                     text=plat.texts[p], round=int(rounds[p]), likes=int(likes[p]),
-                                     dislikes=int(dislikes[p]), reposts=int(reposts[p]), replies=replies,
-                                     reply_count=int(nreplies[p]), followed=(agent * n + a) in fk,
-                                     my_vote=plat.my_vote(agent, p), stance=float(plat.stance[p]),
-                                     claim_id=self._claim_id(int(plat.claim[p]))))
+                entry = shared.get(p)
+                if entry is None:
+                    kids = plat.first_replies(p)
+                    replies = reply_cache.get(p)
+                    if replies is None:
+                        replies = [FeedReply(post_id=f"p{c}", author_id=ids[author[c]], author_name=names[author[c]],
+                                             text=texts[c], likes=int(likes[c]), dislikes=int(dislikes[c]),
+                                             stance=float(plat.stance[c]), claim_id=claim_ids[int(plat.claim[c])])
+                                   for c in kids]
+                        reply_cache[p] = replies
+                    a = int(author[p])
+                    fields = {"post_id": f"p{p}", "author_id": ids[a], "author_name": names[a], "text": texts[p],
+                              "round": int(rounds[p]), "likes": int(likes[p]), "dislikes": int(dislikes[p]),
+                              "reposts": int(reposts[p]), "replies": replies, "reply_count": int(nreplies[p]),
+                              "stance": float(plat.stance[p]), "claim_id": claim_ids[int(plat.claim[p])]}
+                    entry = shared[p] = (fields, a, list(kids) + [int(author[c]) for c in kids])
+                fields, a, kid_info = entry
+                feed.append(FeedPost(**fields, followed=(agent * n + a) in fk, my_vote=plat.my_vote(agent, p)))
                 readers.append(agent)
                 posts_read.append(p)
-                for c in plat.first_replies(p):
-                    if int(author[c]) != agent:
+                half = len(kid_info) // 2
+                for k in range(half):
+                    if kid_info[half + k] != agent:
                         readers.append(agent)
-                        posts_read.append(c)
+                        posts_read.append(kid_info[k])
             holdings = self.book.holdings[:, agent, :]
             own = float(self.position[agent])
             p_main = belief_from_position(own)
