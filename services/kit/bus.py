@@ -13,7 +13,7 @@ import logging
 import random
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import msgspec
@@ -409,51 +409,18 @@ class Bus:
         async for item in self._replay(job_filter(job_id), after_seq, follow=True):
             yield item
 
-    async def _replay(self, subject: str, after_seq: int, *, follow: bool) -> AsyncIterator[tuple[int, AnyEvent]]:
-        """Read `subject` through a consumer that lives exactly as long as this iteration.
+    async def open_job_replay(self, job_id: str, after_seq: int = 0) -> Replay:
+        """A job's events after `after_seq`, with its consumer created now (so a failure is raised
+        here, before a response has started); the caller must `close()` it."""
+        return await Replay(self, job_filter(job_id), after_seq).open()
 
-        The consumer is named so it can be deleted when the reader stops for any reason (end,
-        error, cancellation of a dropped request); a reader that vanishes without cleaning up (a
-        killed process) leaves it to the server, which removes it after `REPLAY_INACTIVE_S`.
-        """
-        name = f"replay-{_consumer_safe(self.name)}-{uuid.uuid4().hex[:16]}"
-        cfg = api.ConsumerConfig(
-            name=name,
-            ack_policy=api.AckPolicy.NONE,
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if after_seq else api.DeliverPolicy.ALL,
-            opt_start_seq=after_seq + 1 if after_seq else None,
-            filter_subject=subject,
-            inactive_threshold=REPLAY_INACTIVE_S,
-            mem_storage=True,
-            num_replicas=1,
-        )
-        sub: Any = None
+    async def _replay(self, subject: str, after_seq: int, *, follow: bool) -> AsyncIterator[tuple[int, AnyEvent]]:
+        replay = await Replay(self, subject, after_seq).open()
         try:
-            info = await self.js.add_consumer(JOB_STREAM, cfg)
-            sub = await self.js.pull_subscribe_bind(consumer=name, stream=JOB_STREAM)
-            if not follow and info.num_pending == 0:
-                return
-            while True:
-                try:
-                    msgs = await sub.fetch(batch=256, timeout=1.0 if follow else 2.0)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    if follow:
-                        continue
-                    return
-                pending = 0
-                for msg in msgs:
-                    meta = msg.metadata
-                    pending = meta.num_pending
-                    try:
-                        yield meta.sequence.stream, decode_event(msg.data)
-                    except MalformedEvent:
-                        log.warning("skipping malformed event at seq %s", meta.sequence.stream)
-                if not follow and pending == 0:
-                    return
+            async for item in replay.events(follow=follow):
+                yield item
         finally:
-            # Not awaited here: a cancelled request (a dropped SSE client) may not await any more,
-            # yet its consumer must go now rather than when the server notices it is idle.
-            self._spawn_cleanup(self._drop_consumer(name, sub))
+            replay.close()
 
     async def _drop_consumer(self, name: str, sub: Any) -> None:
         if sub is not None:
@@ -504,3 +471,71 @@ class Bus:
                 await msg.respond(reply)
 
         await self.nc.subscribe(subject, queue=queue, cb=on_msg)
+
+
+class Replay:
+    """Messages of `subject` after `after_seq`, read through a consumer that exists while this is open.
+
+    The consumer is named so it can be deleted when the reader stops for any reason (end, error,
+    cancellation of a dropped request); a reader that vanishes without closing (a killed process)
+    leaves it to the server, which removes it after `REPLAY_INACTIVE_S` idle.
+    """
+
+    def __init__(self, bus: Bus, subject: str, after_seq: int) -> None:
+        self._bus = bus
+        self.subject = subject
+        self.after_seq = after_seq
+        self.name = f"replay-{_consumer_safe(bus.name)}-{uuid.uuid4().hex[:16]}"
+        self.pending = 0  # messages after `after_seq` when the consumer was created
+        self._sub: Any = None
+        self._closed = False
+
+    async def open(self) -> Replay:
+        after = self.after_seq
+        cfg = api.ConsumerConfig(
+            name=self.name,
+            ack_policy=api.AckPolicy.NONE,
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if after else api.DeliverPolicy.ALL,
+            opt_start_seq=after + 1 if after else None,
+            filter_subject=self.subject,
+            inactive_threshold=REPLAY_INACTIVE_S,
+            mem_storage=True,
+            num_replicas=1,
+        )
+        try:
+            info = await self._bus.js.add_consumer(JOB_STREAM, cfg)
+            self._sub = await self._bus.js.pull_subscribe_bind(consumer=self.name, stream=JOB_STREAM)
+        except BaseException:
+            self.close()  # the create may have reached the server before the failure or cancellation
+            raise
+        self.pending = int(info.num_pending or 0)
+        return self
+
+    async def events(self, *, follow: bool) -> AsyncGenerator[tuple[int, AnyEvent], None]:
+        """The messages in order; with `follow`, then new ones as they come, until the caller stops."""
+        if not follow and self.pending == 0:
+            return
+        while True:
+            try:
+                msgs = await self._sub.fetch(batch=256, timeout=1.0 if follow else 2.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                if follow:
+                    continue
+                return
+            pending = 0
+            for msg in msgs:
+                meta = msg.metadata
+                pending = meta.num_pending
+                try:
+                    yield meta.sequence.stream, decode_event(msg.data)
+                except MalformedEvent:
+                    log.warning("skipping malformed event at seq %s", meta.sequence.stream)
+            if not follow and pending == 0:
+                return
+
+    def close(self) -> None:
+        """Delete the consumer. Not awaited: a cancelled request (a dropped SSE client) may not await
+        any more, yet its consumer must go now rather than when the server notices it is idle."""
+        if not self._closed:
+            self._closed = True
+            self._bus._spawn_cleanup(self._bus._drop_consumer(self.name, self._sub))
