@@ -1,4 +1,6 @@
-"""`AsyncClient`: the SDK for asyncio, method for method the same as `Client` (simswarm/client/sync.py)."""
+"""`AsyncClient`: the SDK's one implementation (asyncio). Every method is one REST call of
+docs/api.md (or a loop of them), parsed into the gateway's own response models
+(services/gateway/api_models.py); the blocking `Client` (sync.py) runs this on a loop of its own."""
 
 from __future__ import annotations
 

@@ -1,65 +1,37 @@
-"""`Client`: the synchronous SDK. Every method is one REST call of docs/api.md (or a loop of them),
-parsed into the gateway's own response models (services/gateway/api_models.py)."""
+"""`Client`: the blocking SDK. It runs an `AsyncClient` (simswarm/client/aio.py) on an event loop of
+its own, in one background thread (anyio's blocking portal), so both clients share one
+implementation and behave alike. It works where an event loop already runs (a notebook, an async
+application calling blocking code) and may be used from several threads at once."""
 
 from __future__ import annotations
 
 import builtins
-import hashlib
-import os
-import time
-import uuid
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from httpx_sse import connect_sse
-from pydantic import BaseModel
-from tenacity import Retrying, retry_if_exception, stop_after_attempt
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from services.gateway.api_models import (
     FetchResult,
-    GoalResult,
     Job,
     JobGraph,
     JobList,
     PublicConfig,
     Share,
     SimData,
-    SimFile,
     TimelineEvent,
 )
-from simswarm import __version__
-from simswarm.client._common import (
-    CHUNK,
-    DEFAULT_TIMEOUT,
-    STREAM_TIMEOUT,
-    TERMINAL_EVENTS,
-    Downloaded,
-    RetryPolicy,
-    error_from,
-    intact,
-    resolve_endpoint,
-    spec_body,
-    sse_event,
-    target_path,
-    transport_error,
-)
-from simswarm.client.errors import (
-    ApiError,
-    ConnectionFailed,
-    IntegrityError,
-    StreamInterrupted,
-    WaitTimeout,
-)
-from simswarm.client.progress import WaitProgress, want_progress
+from simswarm.client._common import DEFAULT_TIMEOUT, Downloaded, RetryPolicy, resolve_endpoint
+from simswarm.client.aio import AsyncClient
 
-M = TypeVar("M", bound=BaseModel)
-SETTLE_S = 30.0  # how long the job's row may trail its terminal event
+T = TypeVar("T")
 
 
 class Client:
-    """Synchronous client of the SimSwarm API.
+    """Blocking client of the SimSwarm API; the same methods as `AsyncClient`, without `await`.
 
         with Client.from_env() as client:
             job = client.create(seed_text, "Will X happen within 60 days?", policy="heuristic")
@@ -73,14 +45,12 @@ class Client:
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
                  retry: RetryPolicy | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.retry_policy = retry or RetryPolicy()
-        self.retries = 0  # retries made so far (every kind), for logs and tests
-        agent = {"User-Agent": f"simswarm-sdk/{__version__}"}
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout,
-                                  headers={**agent, "Authorization": f"Bearer {api_key}"})
-        # Presigned object-store URLs: never send them the API key.
-        self._files = httpx.Client(timeout=timeout, headers=agent)
+        self._portal_cm = start_blocking_portal(name="simswarm-client")
+        self._portal: BlockingPortal = self._portal_cm.__enter__()
+        self._closed = False
+        # Built on the portal's loop: its connection pool belongs to that loop.
+        self._async: AsyncClient = self._portal.call(lambda: AsyncClient(base_url, api_key, timeout=timeout,
+                                                                         retry=retry))
 
     @classmethod
     def from_env(cls, home: Path | None = None, **kwargs: Any) -> Client:
@@ -88,9 +58,30 @@ class Client:
         url, key = resolve_endpoint(home)
         return cls(url, key, **kwargs)
 
+    @property
+    def base_url(self) -> str:
+        return self._async.base_url
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._async.retry_policy
+
+    @property
+    def retries(self) -> int:
+        """Retries made so far (every kind), for logs and tests."""
+        return self._async.retries
+
     def close(self) -> None:
-        self._http.close()
-        self._files.close()
+        """Close the connections and stop the background loop (cancelling anything left running)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._portal.call(self._async.aclose)
+        finally:
+            with contextlib.suppress(Exception):
+                self._portal.call(self._portal.stop, True)
+            self._portal_cm.__exit__(None, None, None)
 
     def __enter__(self) -> Client:
         return self
@@ -98,281 +89,124 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- plumbing ----------------------------------------------------------------------------------
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self._portal.call(lambda: fn(*args, **kwargs))
 
-    def _count_retry(self, _state: Any) -> None:
-        self.retries += 1
-
-    def _retrying(self, idempotent: bool) -> Retrying:
-        policy = self.retry_policy
-        return Retrying(stop=stop_after_attempt(policy.attempts), wait=policy.wait_s, reraise=True,
-                        retry=retry_if_exception(lambda e: policy.should_retry(e, idempotent)),
-                        before_sleep=self._count_retry)
-
-    def _send(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
-        for attempt in self._retrying(idempotent):
-            with attempt:
+    def _iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """An async iterator of the client, stepped from this thread; closed when left early."""
+        try:
+            while True:
                 try:
-                    resp = self._http.request(method, path, **kwargs)
-                except httpx.TransportError as exc:
-                    raise transport_error(self.base_url, exc) from exc
-                if resp.status_code >= 400:
-                    raise error_from(resp)
-                return resp
-        raise AssertionError("unreachable")  # Retrying re-raises the last error
+                    yield self._portal.call(agen.__anext__)
+                except StopAsyncIteration:
+                    return
+        finally:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None and not self._closed:
+                with contextlib.suppress(Exception):
+                    self._portal.call(aclose)
 
-    def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
-        return model.model_validate(self._send(method, path, **kwargs).json())
-
-    # -- jobs --------------------------------------------------------------------------------------
+    # -- jobs (see AsyncClient for what each does) ---------------------------------------------------
 
     def create(self, seed_text: str, goal: str, *, idempotency_key: str | None = None, **spec: Any) -> Job:
-        """Submit a job (`tier`, `policy`, `agents`, `rounds`, `forecast_days`, `markets`, `random_seed`, ...).
-
-        The Idempotency-Key (a fresh one unless given) is sent with every attempt, so retries after a
-        lost answer return the same job instead of making a second one.
-        """
-        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
-        return self._model(Job, "POST", "/api/jobs", json=spec_body(seed_text, goal, spec), headers=headers)
+        """Submit a job; a fresh Idempotency-Key (unless given) goes with every attempt."""
+        result: Job = self._call(self._async.create, seed_text, goal, idempotency_key=idempotency_key, **spec)
+        return result
 
     def get(self, job_id: str) -> Job:
-        """The job: status, stage, progress, timings, pod, markets, prices, verdict, error, artifacts."""
-        return self._model(Job, "GET", f"/api/jobs/{job_id}")
+        """The job: status, stage, progress, timings, pod, markets, prices, verdict, result, artifacts."""
+        result: Job = self._call(self._async.get, job_id)
+        return result
 
     def page(self, *, status: str | None = None, page: int = 1, per_page: int = 20) -> JobList:
         """One page of your jobs, newest first."""
-        params: dict[str, Any] = {"page": page, "per_page": per_page}
-        if status:
-            params["status"] = status
-        return self._model(JobList, "GET", "/api/jobs", params=params)
+        result: JobList = self._call(self._async.page, status=status, page=page, per_page=per_page)
+        return result
 
     def list(self, *, status: str | None = None, per_page: int = 100, limit: int | None = None) -> Iterator[Job]:
         """Every job of yours (or those in `status`), newest first, fetching pages as needed."""
-        seen = 0
-        number = 1
-        while True:
-            body = self.page(status=status, page=number, per_page=per_page)
-            for job in body.jobs:
-                if limit is not None and seen >= limit:
-                    return
-                seen += 1
-                yield job
-            if not body.jobs or number * per_page >= body.total:
-                return
-            number += 1
+        return self._iterate(self._async.list(status=status, per_page=per_page, limit=limit))
 
     def cancel(self, job_id: str) -> Job:
         """Ask for cancellation (the pod is torn down); the job ends in `cancelled`."""
-        return self._model(Job, "POST", f"/api/jobs/{job_id}/cancel")
+        result: Job = self._call(self._async.cancel, job_id)
+        return result
 
     def retry(self, job_id: str) -> Job:
         """A new job with the same spec as a failed or cancelled one (linked by `retry_of`)."""
-        return self._model(Job, "POST", f"/api/jobs/{job_id}/retry", idempotent=False)
+        result: Job = self._call(self._async.retry, job_id)
+        return result
 
     def delete(self, job_id: str) -> None:
         """Cancel the job if live, then remove it from your listings."""
-        self._send("DELETE", f"/api/jobs/{job_id}")
+        self._call(self._async.delete, job_id)
 
     # -- events ------------------------------------------------------------------------------------
 
     def stream(self, job_id: str, last_event_id: int | None = None,
                read_timeout: float | None = None) -> Iterator[TimelineEvent]:
-        """One SSE connection: the job's events after `last_event_id`, live; ends after a terminal
-        event. A broken connection raises ConnectionFailed (`events(follow=True)` resumes instead)."""
-        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id else {}
-        timeout = STREAM_TIMEOUT if read_timeout is None else httpx.Timeout(30.0, read=read_timeout)
-        try:
-            with connect_sse(self._http, "GET", f"/api/jobs/{job_id}/stream", headers=headers,
-                             timeout=timeout) as source:
-                if source.response.status_code >= 400:
-                    source.response.read()
-                    raise error_from(source.response)
-                for sse in source.iter_sse():
-                    if (event := sse_event(sse)) is not None:
-                        yield event
-        except httpx.TransportError as exc:
-            raise transport_error(self.base_url, exc) from exc
+        """One SSE connection (no resume): the job's events after `last_event_id`, live."""
+        return self._iterate(self._async.stream(job_id, last_event_id, read_timeout))
 
     def events(self, job_id: str, *, follow: bool = False, after_seq: int = 0,
                deadline: float | None = None) -> Iterator[TimelineEvent]:
-        """The job's timeline after `after_seq`. With `follow`, live until a terminal event, resuming
-        with Last-Event-ID after every dropped connection (never repeating or skipping an event)."""
-        if not follow:
-            params = {"after_seq": after_seq} if after_seq else {}
-            body = self._send("GET", f"/api/jobs/{job_id}/events", params=params).json()
-            yield from (TimelineEvent.model_validate(e) for e in body["events"])
-            return
-        last, failures = after_seq, 0
-        policy = self.retry_policy
-        while True:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise WaitTimeout(0, f"job {job_id} did not finish in time", "wait_timeout")
-            try:
-                for event in self.stream(job_id, last_event_id=last or None, read_timeout=remaining):
-                    if event.seq <= last:
-                        continue
-                    last, failures = event.seq, 0
-                    yield event
-                    if event.type in TERMINAL_EVENTS:
-                        return
-                error: ApiError | None = None  # the server closed the stream early: resume
-            except ConnectionFailed as exc:
-                error = exc
-            except ApiError as exc:
-                if not policy.should_retry(exc, idempotent=True):
-                    raise
-                error = exc
-            failures += 1
-            if failures >= policy.attempts:
-                raise StreamInterrupted(0, f"the event stream of job {job_id} broke {failures} times in a row"
-                                        + (f": {error.detail}" if error else ""), "stream_interrupted")
-            self.retries += 1
-            wait = error.retry_after if error is not None and error.retry_after is not None else None
-            time.sleep(wait if wait is not None else min(policy.backoff_max_s, policy.backoff_s * 2 ** (failures - 1)))
+        """The job's timeline; with `follow`, live until a terminal event, resuming after drops."""
+        return self._iterate(self._async.events(job_id, follow=follow, after_seq=after_seq, deadline=deadline))
 
     def wait(self, job_id: str, *, timeout: float | None = None, progress: bool | None = None,
              on_event: Callable[[TimelineEvent], Any] | None = None) -> Job:
-        """Follow the job's events until it completes, fails or is cancelled; the final job.
-
-        A progress bar shows on a terminal (`progress=True/False` forces it). Dropped connections are
-        resumed where they broke. `timeout` (seconds) raises WaitTimeout; the job goes on.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with WaitProgress(job_id, enabled=want_progress(progress)) as bar:
-            try:
-                for event in self.events(job_id, follow=True, deadline=deadline):
-                    bar.update(event)
-                    if on_event is not None:
-                        on_event(event)
-            except ConnectionFailed as exc:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise WaitTimeout(0, f"job {job_id} did not finish within {timeout:g} s", "wait_timeout") from exc
-                raise
-        return self._settled(job_id)
-
-    def _settled(self, job_id: str) -> Job:
-        """The job once its row shows the terminal status (it may trail the event by a moment)."""
-        end = time.monotonic() + SETTLE_S
-        job = self.get(job_id)
-        while not job.terminal and time.monotonic() < end:
-            time.sleep(0.2)
-            job = self.get(job_id)
-        return job
+        """Follow the job until it completes, fails or is cancelled; the final job (a bar on a terminal)."""
+        result: Job = self._call(self._async.wait, job_id, timeout=timeout, progress=progress, on_event=on_event)
+        return result
 
     # -- results -----------------------------------------------------------------------------------
 
     def sim_data(self, job_id: str) -> SimData:
-        """Each artifact's name, size, SHA-256 and a presigned URL (valid for `expires_in` seconds)."""
-        return self._model(SimData, "GET", f"/api/jobs/{job_id}/sim-data")
+        """Each artifact's name, size, SHA-256 and a presigned URL."""
+        result: SimData = self._call(self._async.sim_data, job_id)
+        return result
 
     def download(self, job_id: str, dest: str | Path, *, names: builtins.list[str] | None = None,
                  ) -> builtins.list[Downloaded]:
-        """Download the job's files (or those in `names`) into `dest`, each verified by SHA-256 and size.
-
-        A file is written to a temporary name and renamed once verified, so `dest` never holds a
-        partial or corrupt file; a file already there and intact is not downloaded again.
-        """
-        folder = Path(dest)
-        folder.mkdir(parents=True, exist_ok=True)
-        listing = self.sim_data(job_id)
-        out: builtins.list[Downloaded] = []
-        for f in listing.files:
-            if names is not None and f.name not in names:
-                continue
-            path = target_path(folder, f.name)
-            skipped = intact(path, f)
-            if not skipped:
-                self._download_file(job_id, f, path)
-            out.append(Downloaded(f.name, path, f.size, f.sha256, skipped))
-        return out
-
-    def _download_file(self, job_id: str, f: SimFile, path: Path) -> None:
-        attempts = self.retry_policy.attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                self._fetch_verified(f, path)
-                return
-            except (ConnectionFailed, IntegrityError) as exc:
-                last: ApiError = exc
-            except ApiError as exc:
-                if exc.status not in (403, 404, 500, 502, 503, 504):
-                    raise
-                last = exc  # an expired or failed presigned URL: ask for a fresh one
-                fresh = {g.name: g for g in self.sim_data(job_id).files}
-                f = fresh.get(f.name, f)
-            if attempt < attempts:
-                self.retries += 1
-                time.sleep(min(self.retry_policy.backoff_max_s, self.retry_policy.backoff_s * 2 ** (attempt - 1)))
-        raise last
-
-    def _fetch_verified(self, f: SimFile, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
-        digest, size = hashlib.sha256(), 0
-        try:
-            try:
-                with self._files.stream("GET", f.url) as resp:
-                    if resp.status_code >= 400:
-                        resp.read()
-                        raise ApiError(resp.status_code, f"{f.name}: the object store answered HTTP "
-                                       f"{resp.status_code}", "download_failed")
-                    with tmp.open("wb") as fh:
-                        for chunk in resp.iter_bytes(CHUNK):
-                            size += len(chunk)
-                            if size > f.size:
-                                break
-                            digest.update(chunk)
-                            fh.write(chunk)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-            except httpx.TransportError as exc:
-                raise transport_error(self.base_url, exc) from exc
-            if size != f.size or digest.hexdigest() != f.sha256:
-                raise IntegrityError(0, f"{f.name}: got {size:,} bytes with SHA-256 {digest.hexdigest()[:16]}…; "
-                                     f"the server lists {f.size:,} bytes with {f.sha256[:16]}…", "integrity_error")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        """Download the job's files into `dest`, verified by SHA-256, atomically, skipping intact ones."""
+        result: builtins.list[Downloaded] = self._call(self._async.download, job_id, dest, names=names)
+        return result
 
     def report(self, job_id: str) -> str:
-        """The analysis report (markdown); NotFound `report_not_ready` until it is written."""
-        return self._send("GET", f"/api/jobs/{job_id}/report").text
+        """The analysis report (markdown)."""
+        return str(self._call(self._async.report, job_id))
 
     def graph(self, job_id: str) -> JobGraph:
-        """The entity and social graph as nodes and edges (capped for a browser; `truncated` says so)."""
-        return self._model(JobGraph, "GET", f"/api/jobs/{job_id}/graph")
+        """The entity and social graph as nodes and edges."""
+        result: JobGraph = self._call(self._async.graph, job_id)
+        return result
 
     def export_pdf(self, job_id: str, path: str | Path) -> Path:
         """The report as PDF, written atomically to `path`."""
-        target = Path(path)
-        data = self._send("GET", f"/api/jobs/{job_id}/export/pdf").content
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-        return target
+        return Path(self._call(self._async.export_pdf, job_id, path))
 
     def share(self, job_id: str) -> Share:
-        """A public read-only link to a completed job (`share_token`, `share_url`, `api_url`, `og_url`)."""
-        return self._model(Share, "POST", f"/api/jobs/{job_id}/share", idempotent=False)
+        """A public read-only link to a completed job."""
+        result: Share = self._call(self._async.share, job_id)
+        return result
 
     def unshare(self, job_id: str) -> None:
-        """Revoke the job's public link."""
-        self._send("DELETE", f"/api/jobs/{job_id}/share")
+        """Revoke the job's public links."""
+        self._call(self._async.unshare, job_id)
 
     def config(self) -> PublicConfig:
         """What this server offers: tiers and their caps, policies, limits, demo mode."""
-        return self._model(PublicConfig, "GET", "/api/config")
-
-    # -- seed helpers ------------------------------------------------------------------------------
+        result: PublicConfig = self._call(self._async.config)
+        return result
 
     def fetch(self, url: str) -> FetchResult:
-        """A public web page's readable text, for a seed (the server fetches it, safely)."""
-        return self._model(FetchResult, "POST", "/api/fetch", json={"url": url})
+        """A public web page's readable text, for a seed."""
+        result: FetchResult = self._call(self._async.fetch, url)
+        return result
 
     def generate_goal(self, seed_text: str, category: str = "general") -> str:
         """A yes/no prediction question for the seed, from the platform's model."""
-        return self._model(GoalResult, "POST", "/api/ai/generate-goal",
-                           json={"seed_text": seed_text, "category": category}).goal
+        return str(self._call(self._async.generate_goal, seed_text, category))
 
     # -- the names of the first SDK (kept so existing scripts run) ---------------------------------
 
