@@ -17,6 +17,7 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from services.gateway.account_tokens import AccountTokens
 from services.gateway.schema import check_ident, ensure_schema
 from services.gateway.tokens import hash_token, new_api_key, new_session_token, token_prefix
 
@@ -160,6 +161,40 @@ class Accounts:
             await conn.execute(f"UPDATE {self.s}.users SET password_hash = $2 WHERE id = $1", user_id, new_hash)
             await self._revoke_all(conn, user_id)
 
+    async def reset_password(self, tokens: AccountTokens, token: str, new: str) -> dict[str, Any] | None:
+        """Set a new password with a reset token, revoking every session and API key, atomically.
+
+        None when the token is unknown, expired or used (it works once); AccountError `weak_password`.
+        Proving control of the mailbox also verifies the address.
+        """
+        if len(new) < MIN_PASSWORD:
+            raise AccountError("weak_password", f"new_password: must be at least {MIN_PASSWORD} characters")
+        new_hash = await asyncio.to_thread(_hasher.hash, new)
+        async with self.pool.acquire() as conn, conn.transaction():
+            user_id = await tokens.consume(token, "reset_password", conn)
+            if user_id is None:
+                return None
+            row = await conn.fetchrow(
+                f"""UPDATE {self.s}.users SET password_hash = $2, email_verified_at = coalesce(email_verified_at, now())
+                     WHERE id = $1 RETURNING *""",
+                user_id, new_hash,
+            )
+            await self._revoke_all(conn, user_id)
+        return user_dict(row) if row is not None else None
+
+    async def verify_email(self, tokens: AccountTokens, token: str) -> dict[str, Any] | None:
+        """Mark the address of a verification token's user as verified; None for a dead token."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            user_id = await tokens.consume(token, "verify_email", conn)
+            if user_id is None:
+                return None
+            row = await conn.fetchrow(
+                f"UPDATE {self.s}.users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1 "
+                "RETURNING *",
+                user_id,
+            )
+        return user_dict(row) if row is not None else None
+
     async def confirm_deletion(self, user_id: str, password: str | None, confirm_email: str | None) -> None:
         """A deletion must be confirmed: with the password, or for an account without one (the local
         user) by repeating its e-mail address, so no stray request (a client bug, a fuzzer) deletes it.
@@ -236,7 +271,8 @@ class Accounts:
 
 
 def user_dict(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": row["id"], "email": row["email"], "created_at": row["created_at"].isoformat()}
+    return {"id": row["id"], "email": row["email"], "created_at": row["created_at"].isoformat(),
+            "email_verified": row.get("email_verified_at") is not None}
 
 
 def key_dict(row: asyncpg.Record) -> dict[str, Any]:

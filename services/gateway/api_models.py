@@ -107,6 +107,7 @@ class User(_Open):
     id: str
     email: str
     created_at: str
+    email_verified: bool = False
 
 
 class AuthResult(_Open):
@@ -237,3 +238,8 @@ class PublicConfig(_Open):
     tiers: dict[str, TierInfo]
     limits: dict[str, Any]
     mail: str = Field(description="`smtp` when mail is sent, `log` when it is written to the gateway's log")
+
+
+class Accepted(_Open):
+    status: str
+    detail: str

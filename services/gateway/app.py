@@ -19,9 +19,11 @@ from services.gateway.context import GatewayContext
 from services.gateway.errors import ErrorBody, install_error_handlers
 from services.gateway.jobs_store import JobsStore
 from services.gateway.limits import BodyLimitMiddleware
+from services.gateway.mailer import check_smtp_url
 from services.gateway.metrics import Metrics, MetricsMiddleware
 from services.gateway.ratelimit import RateLimiter, parse_limits, parse_trusted_proxies
 from services.gateway.routes import (
+    account_mail,
     auth,
     config,
     docs,
@@ -60,6 +62,7 @@ def create_app(
     check_ident(gateway_schema)
     check_ident(projection_schema)
     parse_limits(settings.rate_limits)  # a bad setting stops the start, naming the entry
+    check_smtp_url(settings.smtp_url)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -126,7 +129,7 @@ def create_app(
         # Outermost: the client address is the proxy's claim before anything reads it.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
     # drafts before jobs: `/api/jobs/draft` must not be read as the job id `draft`.
-    for module in (health, config, auth, drafts, jobs, job_data, results, share, stream, webapp_api, helpers, docs):
+    for module in (health, config, auth, account_mail, drafts, jobs, job_data, results, share, stream, webapp_api, helpers, docs):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     install_webapp(app)  # the web app at `/`, only where no route matched (services/gateway/webapp.py)

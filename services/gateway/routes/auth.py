@@ -25,6 +25,7 @@ from services.gateway.auth import Ctx, CurrentUser, rate_limit
 from services.gateway.demo import WritesAllowed
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ratelimit import client_address
+from services.gateway.routes.account_mail import send_token_mail
 from services.gateway.text_fields import Email, KeyName, Password
 from services.kit.telemetry import current_traceparent
 
@@ -92,6 +93,7 @@ async def _session(ctx: Ctx, user: dict[str, Any]) -> dict[str, Any]:
 )
 async def register(body: Credentials, ctx: Ctx, request: Request) -> JSONResponse:
     """A new user (email unique regardless of case; password ≥ 8 characters) and a session token.
+    A verification link is mailed to the address (`POST /api/auth/verify-email`).
 
     429 `rate_limited` past `register_ip` accounts per client address.
     """
@@ -100,6 +102,7 @@ async def register(body: Credentials, ctx: Ctx, request: Request) -> JSONRespons
         user = await ctx.accounts.create_user(body.email, body.password)
     except AccountError as exc:
         raise ApiError(409 if exc.code == "email_taken" else 422, exc.code, exc.detail) from None
+    await send_token_mail(ctx, user["id"], user["email"], "verify_email")
     return JSONResponse(await _session(ctx, user), status_code=201)
 
 
