@@ -218,7 +218,9 @@ class ArtifactTools:
 
 async def _complete(client: httpx.AsyncClient, cfg: ReporterLLM, messages: list[dict[str, Any]],
                     tools: list[dict[str, Any]]) -> dict[str, Any]:
-    body = {"model": cfg.model, "messages": messages, "tools": tools, "tool_choice": "auto", "temperature": 0.2}
+    # Only write_report on offer (the last turn): name it, so the model must write now.
+    choice: Any = {"type": "function", "function": {"name": "write_report"}} if len(tools) == 1 else "auto"
+    body = {"model": cfg.model, "messages": messages, "tools": tools, "tool_choice": choice, "temperature": 0.2}
     for attempt in range(3):
         try:
             resp = await client.post("/chat/completions", json=body)

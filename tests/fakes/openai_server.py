@@ -157,7 +157,8 @@ def create_fake_app(behaviour: FakeBehaviour | None = None) -> Starlette:
         message: dict[str, Any] = {"role": "assistant", "content": None}
         finish = "stop"
         if behaviour.script or stats.recorded:
-            stats.recorded.append({"messages": messages, "tools": [t.get("function", {}).get("name") for t in tools]})
+            stats.recorded.append({"messages": messages, "tools": [t.get("function", {}).get("name") for t in tools],
+                                   "tool_choice": body.get("tool_choice")})
         if behaviour.script:
             step = behaviour.script.pop(0)
             stats.scripted += 1

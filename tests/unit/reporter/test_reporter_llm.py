@@ -133,6 +133,8 @@ async def test_the_loop_is_bounded_and_the_last_turn_can_only_write(fake: FakeOp
     report, requests = await _run(fake, art, script, max_turns=4)
     assert report is None and len(requests) == 4
     assert requests[-1]["tools"] == ["write_report"] and "get_claims" in requests[0]["tools"]
+    assert requests[-1]["tool_choice"] == {"type": "function", "function": {"name": "write_report"}}
+    assert requests[0]["tool_choice"] == "auto"
 
 
 async def test_an_unreachable_endpoint_falls_back(art: RunArtifacts) -> None:
