@@ -1,4 +1,5 @@
-"""Applying a round's actions to the world, in a stable order, validating every one (docs/engine.md §3–4).
+"""Applying a round's actions to the world, agent after agent in a random order, validating every one
+(docs/engine.md §3–4).
 
 A bad action (unknown type, malformed or missing args, a post or market that does not exist, a
 second vote, buying past one's cash, selling more than held) becomes a failed entry in the chat log

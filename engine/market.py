@@ -278,10 +278,9 @@ def crowd_liquidity(budget: float, initial_price_yes: float, agents: int) -> flo
     """`b` for a market traded by `agents`: never thinner than `liquidity_for` (one agent's whole
     budget cannot push a fresh market past ~0.9), and deeper by sqrt(agents / 10) for larger crowds.
 
-    Every agent trades on the price at the start of the round; with the single-agent depth a crowd
-    that agrees overshoots in one round and swings back in the next (a cobweb), so the curve tracks
-    the order flow instead of the crowd's beliefs. sqrt scaling keeps a crowd's net flow, not each
-    trader alone, in charge of the price.
+    Agents decide on the price at the start of the round and trade one after another; with the
+    single-agent depth the first few traders of a round would take the price all the way to their
+    own beliefs. sqrt scaling keeps a crowd's net flow, not each trader alone, in charge of the price.
     """
     return liquidity_for(budget, initial_price_yes) * max(1.0, math.sqrt(agents / REFERENCE_AGENTS))
 

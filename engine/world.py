@@ -1,8 +1,9 @@
 """The world: agents' beliefs, the social platform and the markets, advanced round by round.
 
 A round (docs/engine.md §2, step 4): sample the active agents (activity-weighted), show each the world as of
-the start of the round (`observe`), apply their actions in a stable order (engine/actions.py), then
-update beliefs from what each agent read and record the round (`end_round`).
+the start of the round (`observe`), apply their actions one agent after another in a random order
+drawn from (seed, round) (engine/actions.py), then update beliefs from what each agent read and
+record the round (`end_round`).
 """
 
 from __future__ import annotations
