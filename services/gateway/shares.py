@@ -15,6 +15,7 @@ from services.gateway.schema import check_ident
 from services.gateway.tokens import hash_token
 
 SHARE_MARK = "shr_"
+MAX_LIVE_SHARES = 20
 _SHARE_TOKEN = re.compile(r"^shr_[A-Za-z0-9_-]{40,60}$")
 
 
@@ -26,6 +27,10 @@ def looks_like_share_token(value: str) -> bool:
     return bool(_SHARE_TOKEN.match(value))
 
 
+class TooManyShares(Exception):
+    """The job has MAX_LIVE_SHARES live links already."""
+
+
 class SharesStore:
     """`<schema>.shares`, keyed by the token's hash."""
 
@@ -34,12 +39,22 @@ class SharesStore:
         self.s = check_ident(schema)
 
     async def create(self, job_id: str, owner_id: str) -> str:
-        """A new token for the job (earlier tokens stay valid until revoked); returned this once."""
+        """A new token for the job (earlier tokens stay valid until revoked); returned this once.
+
+        TooManyShares past MAX_LIVE_SHARES live links to one job (each is a row; revoke to start over).
+        """
         token = new_share_token()
-        await self.pool.execute(
-            f"INSERT INTO {self.s}.shares (hash, job_id, owner_id) VALUES ($1, $2, $3)",
-            hash_token(token), job_id, owner_id,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"gw-shares:{job_id}")
+            live = await conn.fetchval(
+                f"SELECT count(*) FROM {self.s}.shares WHERE job_id = $1 AND revoked_at IS NULL", job_id
+            )
+            if int(live or 0) >= MAX_LIVE_SHARES:
+                raise TooManyShares()
+            await conn.execute(
+                f"INSERT INTO {self.s}.shares (hash, job_id, owner_id) VALUES ($1, $2, $3)",
+                hash_token(token), job_id, owner_id,
+            )
         return token
 
     async def revoke(self, job_id: str, owner_id: str) -> int:

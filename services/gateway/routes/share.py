@@ -19,7 +19,7 @@ from services.gateway.results import MAX_GRAPH_EDGES, MAX_GRAPH_NODES, job_resul
 from services.gateway.routes.jobs import load_job
 from services.gateway.routes.results import PDF_RESPONSES, MaxEdges, MaxNodes, pdf_response
 from services.gateway.shaping import shape_job
-from services.gateway.shares import SharesStore
+from services.gateway.shares import MAX_LIVE_SHARES, SharesStore, TooManyShares
 
 router = APIRouter(tags=["share"])
 OG_DESCRIPTION_CHARS = 300
@@ -39,12 +39,17 @@ def _base(ctx: GatewayContext) -> str:
 )
 async def share_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
     """A new unguessable link to the job's public, read-only view (shown this once; only its hash is
-    kept). 409 `job_not_completed` before the job completed. Earlier links stay valid until revoked."""
+    kept). 409 `job_not_completed` before the job completed, `too_many_shares` past 20 live links.
+    Earlier links stay valid until revoked."""
     row = await load_job(ctx, user, job_id)
     if row.get("status") != "completed":
         raise ApiError(409, "job_not_completed",
                        f"job {job_id} is {row.get('status')}; only a completed job can be shared")
-    token = await _shares(ctx).create(job_id, user.user_id)
+    try:
+        token = await _shares(ctx).create(job_id, user.user_id)
+    except TooManyShares:
+        raise ApiError(409, "too_many_shares",
+                       f"job {job_id} has {MAX_LIVE_SHARES} live share links; revoke them to make new ones") from None
     base = _base(ctx)
     return JSONResponse({"job_id": job_id, "share_token": token, "share_url": f"{base}/share/{token}",
                          "api_url": f"{base}/api/share/{token}", "og_url": f"{base}/api/share/{token}/og"},

@@ -205,3 +205,13 @@ async def test_public_routes_are_rate_limited_per_address(gw):
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
     finally:
         settings.rate_limits = ""
+
+
+async def test_live_share_links_per_job_are_capped(gw):
+    job_id = await completed_job(gw)
+    for _ in range(20):
+        assert (await gw.client.post(f"/api/jobs/{job_id}/share", headers=gw.as_alice)).status_code == 201
+    r = await gw.client.post(f"/api/jobs/{job_id}/share", headers=gw.as_alice)
+    assert r.status_code == 409 and r.json()["code"] == "too_many_shares"
+    assert (await gw.client.delete(f"/api/jobs/{job_id}/share", headers=gw.as_alice)).status_code == 204
+    assert (await gw.client.post(f"/api/jobs/{job_id}/share", headers=gw.as_alice)).status_code == 201
