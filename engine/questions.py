@@ -6,7 +6,13 @@ import re
 
 from contracts.spec import GOAL_MAX_CHARS, MARKET_QUESTION_MAX_CHARS, SEED_MAX_CHARS, MarketSpec, SpecError
 from contracts.worker import RunSpec
-from engine.coherence import deadline_probability, split_horizon, strip_horizon
+from engine.coherence import (
+    deadline_probability,
+    split_horizon,
+    stricter_threshold,
+    strip_horizon,
+    time_anchor,
+)
 from engine.entities import Entity
 from engine.text import clean, content_words, shorten
 
@@ -54,12 +60,31 @@ def as_question(text: str) -> str:
 ACTOR_TYPES = frozenset({"person", "organization", "organisation", "public_body", "public body"})
 
 
-def _actor(entities: list[Entity]) -> Entity | None:
-    """The most salient concrete stakeholder (a person, organisation or public body), if any."""
-    named = [e for e in entities if e.type.lower() in ACTOR_TYPES and len(e.name) > 2]
+_INSTITUTION = re.compile(r"^(?:federal|european|national|central|state|city|county|metro|royal|supreme|"
+                          r"international|world|united)\b|\b(?:authority|commission|council|union|bank|association|"
+                          r"agency|board|court|ministry|department|senate|parliament|congress|committee|government|"
+                          r"regulator|assembly|federation|office|party|police|army|navy)$", re.IGNORECASE)
+
+
+def _actor(goal: str, entities: list[Entity]) -> Entity | None:
+    """The most salient concrete stakeholder (a person, organisation or public body) that the goal
+    does not name: the question's own subject (a product, a candidate, a team) cannot back it."""
+    def named_in_goal(e: Entity) -> bool:
+        names = [e.name, *getattr(e, "aliases", [])]
+        return any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", goal, re.IGNORECASE) for n in names if len(n) > 1)
+
+    named = [e for e in entities if e.type.lower() in ACTOR_TYPES and len(e.name) > 2 and not named_in_goal(e)]
     if not named:
         return None
     return max(named, key=lambda e: (float(getattr(e, "salience", 0.0) or 0.0), e.weight, e.entity_id))
+
+
+def _with_article(entity: Entity) -> str:
+    """'the Transit Authority', 'the Federal Trade Commission'; people and brand names as they are."""
+    name = entity.name
+    if entity.type.lower() != "person" and not name.lower().startswith("the ") and _INSTITUTION.search(name):
+        return f"the {name}"
+    return name
 
 
 def derive_markets_heuristic(goal: str, entities: list[Entity], limit: int, forecast_days: int) -> list[MarketSpec]:
@@ -67,33 +92,46 @@ def derive_markets_heuristic(goal: str, entities: list[Entity], limit: int, fore
     asking something different (docs/engine.md, "Derived markets"):
 
     1. the goal itself;
-    2. the same event on half the horizon ("Will X close within 15 days?"): the goal's own window
-       or deadline is replaced, never appended to; nested inside the goal, so its price is kept at
-       or below the goal's (engine/coherence.py);
-    3. whether the most salient named stakeholder (a person, organisation or public body; never a
-       role word or a fragment) publicly backs the outcome within the horizon, priced from its stance
-       in the seed;
-    4. when no such stakeholder exists, the event on twice the horizon.
+    2. when the goal counts down to a deadline ("within 30 days", "by June 30"; not "this season"
+       or "at its March meeting"), the same event on half the horizon ("Will X close within 15
+       days?"): the goal's own window or deadline is replaced, never appended to; nested inside the
+       goal, so its price is kept at or below the goal's (engine/coherence.py);
+    3. whether the most salient named stakeholder the goal does not itself name (a person,
+       organisation or public body; never a role word, a fragment, or the question's own subject)
+       publicly backs the outcome (within the horizon when the goal counts down), priced from its
+       stance in the seed;
+    4. the goal with a threshold about a quarter harder to pass ("more than $250 million" for
+       "more than $200 million"), nested inside the goal;
+    5. when the goal counts down, the event on twice the horizon.
+
+    The first `limit` of these that apply, after the goal.
     """
     main = as_question(goal)
     out = [MarketSpec(question=main, initial_price_yes=0.5, rationale="the question asked")]
-    _, goal_days, _ = split_horizon(goal)
+    _, goal_days, has_date = split_horizon(goal)
     horizon = goal_days or max(1, forecast_days)
     core = strip_horizon(goal)
-    timed = bool(_AUX.match(core))
+    # a countdown only: "within 30 days" or "by June 30", not "this season" or no time at all
+    timed = bool(_AUX.match(core)) and (goal_days is not None or has_date) and not time_anchor(goal)
     if timed and horizon >= 2:
         short = max(1, horizon // 2)
         out.append(MarketSpec(
             question=as_question(f"{core} within {short} days"),
             initial_price_yes=round(deadline_probability(0.5, short / horizon), 2),
             rationale=f"the same event on a tighter deadline ({short} of {horizon} days); never above the question"))
-    actor = _actor(entities)
+    actor = _actor(goal, entities)
     if actor is not None:
         price = min(0.8, max(0.2, 0.5 + 0.3 * actor.stance))
+        window = f" within {horizon} days" if timed else ""
+        question = as_question(f"Will {_with_article(actor)} publicly back a yes to “{shorten(core, 110)}?”{window}")
         out.append(MarketSpec(
-            question=as_question(f"Will {actor.name} publicly back a yes to “{shorten(core, 110)}?” within {horizon} days"),
+            question=question[:-1] if question.endswith("?”?") else question,
             initial_price_yes=round(price, 2), rationale=f"where {actor.name} ends up; its stance in the seed"))
-    elif timed:
+    harder = stricter_threshold(as_question(goal))
+    if harder is not None:
+        out.append(MarketSpec(question=harder, initial_price_yes=0.25,
+                              rationale="the same question with a harder threshold; never above the question"))
+    if timed:
         out.append(MarketSpec(
             question=as_question(f"{core} within {2 * horizon} days"),
             initial_price_yes=round(deadline_probability(0.5, 2.0), 2),

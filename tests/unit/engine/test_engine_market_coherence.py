@@ -114,7 +114,8 @@ def test_derived_markets_are_well_formed_and_ask_different_things() -> None:
         assert len(windows) <= 1, q  # never two deadlines
         assert len(q) <= 200 and q.endswith("?")
     assert "Patients" not in qs[2]  # a role word is not an actor
-    assert qs[2].startswith("Will Federal Trade Commission publicly back") or qs[2].startswith("Will Jane Doe")
+    assert qs[2] == ("Will the Federal Trade Commission publicly back a yes to “Will the Acme-Globex merger "
+                     "close?” within 30 days?")
     assert len(set(market_ids(qs))) == 3  # ids come from contracts.ids
     # by construction they differ: for any crowd belief the three markets' fair prices are apart
     links = link_markets(qs, GOAL, 30, {e.name: i for i, e in enumerate(ENTITIES)})
@@ -128,6 +129,33 @@ def test_a_goal_with_a_window_gets_a_shorter_window_not_a_second_one() -> None:
     qs = [m.question for m in derive_markets_heuristic(goal, [], 3, 60)]
     assert qs[1] == "Will the FAA order the grounding of the fleet within 15 days?"
     assert qs[2] == "Will the FAA order the grounding of the fleet within 60 days?"  # no actor: a longer window
+
+
+def test_a_goal_at_a_fixed_time_gets_no_deadline_and_its_subject_is_no_actor() -> None:
+    goal = "Will Maria Costa win more than 50% of the vote in the mayoral election?"
+    ents = [Entity(entity_id="maria-costa", name="Maria Costa", type="person", summary="", stance=0.4, weight=9.0,
+                   aliases=["Costa"], salience=1.0),
+            Entity(entity_id="victor-lang", name="Victor Lang", type="person", summary="", stance=-0.3, weight=3.0,
+                   salience=0.5)]
+    qs = [m.question for m in derive_markets_heuristic(goal, ents, 3, 30)]
+    assert qs == [goal,
+                  "Will Victor Lang publicly back a yes to “Will Maria Costa win more than 50% of the vote in the "
+                  "mayoral election?”",
+                  "Will Maria Costa win more than 62% of the vote in the mayoral election?"]
+    seasonal = "Will housing starts exceed 300,000 this year?"
+    assert [m.question for m in derive_markets_heuristic(seasonal, [], 3, 30)] == [
+        seasonal, "Will housing starts exceed 380,000 this year?"]  # no "this year within 15 days"
+
+
+def test_a_harder_threshold_is_linked_and_kept_below_the_question() -> None:
+    goal = "Will Starfall gross more than $200 million in its opening weekend?"
+    qs = [m.question for m in derive_markets_heuristic(goal, [], 3, 30)]
+    assert qs == [goal, "Will Starfall gross more than $250 million in its opening weekend?"]
+    links = link_markets(qs, goal, 30)
+    assert links[1] == MarketLink("threshold", ratio=2.0) and nested_pairs(links) == [(1, 0)]
+    assert market_belief(0.6, links[1]) < 0.6
+    easier = link_markets([goal, "Will Starfall gross more than $150 million in its opening weekend?"], goal, 30)
+    assert easier[1].ratio == 0.5 and nested_pairs(easier) == [(0, 1)]
 
 
 # -- sequential trading in a random order --------------------------------------------------------
