@@ -47,7 +47,7 @@ OBSTACLE: frozenset[str] = _stems(
     impasse deadlock disput resist withdraw withdrew scrap lawsuit injunction sued refus obstacl setback
     derail stalemat abandon miss lost lose shelv walkout quit resign objection hurdle against""".split())
 RISING: frozenset[str] = _stems(
-    "rise rose risen surg soar jump gain climb rall increas higher record exceed top beat strong boom".split())
+    "rise rose risen surg soar jump gain climb rall increas higher record exceed beat strong boom".split())
 FALLING: frozenset[str] = _stems(
     "fall fell fallen drop declin plung slump slip sank sink lower weak tumbl crash decreas shrink shrank".split())
 SUPPORT_VERBS: frozenset[str] = _stems(
@@ -206,9 +206,9 @@ def _cue_signal(tokens: list[str], ev: _Event, overlap: int, reasons: list[str],
         elif generic and (s in OBSTACLE or tok in OBSTACLE):
             val, why = -generic * ev.progress, f"obstacle '{tok}'"
         elif ev.rising and (s in RISING or tok in RISING):
-            val, why = 0.5 * ev.rising, f"rising '{tok}'"
+            val, why = (0.5 if overlap else 0.15) * ev.rising, f"rising '{tok}'"  # of what? on topic or not
         elif ev.rising and (s in FALLING or tok in FALLING):
-            val, why = -0.5 * ev.rising, f"falling '{tok}'"
+            val, why = -(0.5 if overlap else 0.15) * ev.rising, f"falling '{tok}'"
         else:
             continue
         if _negated(tokens, i):
