@@ -1,8 +1,12 @@
-"""Stakeholders from the seed (docs/engine.md §2, step 1): the deterministic fallback and normalisation.
+"""Stakeholders from the seed (docs/engine.md, "Reading the seed"): rule-based extraction and normalisation.
 
-The LLM extractor (engine/llm) may return entities; whatever their source, they go through
-`normalise_entities`, which gives every entity a unique slug id. Two entities with the same display
-name stay two entities (ids `name`, `name-2`): duplicates are never merged silently.
+`extract_stakeholders` reads the seed's prose (headlines, section headers and datelines removed),
+keeps named actors (not objects, products, laws or places standing for nothing), merges aliases
+(an acronym, a surname, a short form), types them and scores their salience; how many it keeps
+scales with the seed and the population. Whatever their source (these rules or the LLM), entities
+go through `normalise_entities`, which gives each a unique slug id: two *distinct* entries with the
+same display name stay two entities (`name`, `name-2`); merging is the extractor's job, by alias.
+The `Entity` struct itself lives in contracts/artifacts.py (it is written to stakeholders.json).
 """
 
 from __future__ import annotations
