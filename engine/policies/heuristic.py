@@ -23,10 +23,6 @@ _MARKET_NOTES = ("The price on {market} looks off to me.", "Trading {market} on 
                  "{market} is mispriced; I am putting money behind my view.")
 
 
-def bucket(position: float) -> int:
-    """Stance bucket 0..4 (strong no .. strong yes) of a position in [-1, 1]."""
-    return int(np.digitize(position, (-0.5, -0.15, 0.15, 0.5)))
-
 
 class HeuristicPolicy:
     """Template and rule driven agents; no model needed."""
