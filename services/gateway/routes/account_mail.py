@@ -6,6 +6,7 @@ route here is rate limited per client address and per account (`mail_*`, `token_
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -49,6 +50,24 @@ def _tokens(ctx: GatewayContext) -> AccountTokens:
 
 def _bad_token() -> ApiError:
     return ApiError(400, "invalid_token", "token: is invalid, expired or already used; ask for a new one")
+
+
+_pending: set[asyncio.Task[None]] = set()  # mails being sent; a reference keeps each task alive
+
+
+def mail_in_background(ctx: GatewayContext, user_id: str, email: str, purpose: Purpose) -> None:
+    """Issue and mail a token after the answer: the answer's timing must not tell whether an account
+    exists (forgot-password), nor wait on a slow mail server (registration)."""
+
+    async def run() -> None:
+        try:
+            await send_token_mail(ctx, user_id, email, purpose)
+        except Exception:
+            log.exception("%s mail for user %s failed", purpose, user_id)
+
+    task = asyncio.get_running_loop().create_task(run())
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
 
 async def send_token_mail(ctx: GatewayContext, user_id: str, email: str, purpose: Purpose) -> None:
@@ -113,7 +132,7 @@ async def forgot_password(body: ForgotBody, ctx: Ctx, request: Request) -> dict[
     await rate_limit(ctx, "mail_account", body.email.strip().lower())
     row = await ctx.accounts.user_by_email(body.email)
     if row is not None:
-        await send_token_mail(ctx, row["id"], row["email"], "reset_password")
+        mail_in_background(ctx, row["id"], row["email"], "reset_password")
     return {"status": "ok", "detail": "if the address has an account, a reset link is on its way"}
 
 

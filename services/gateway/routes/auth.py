@@ -25,9 +25,8 @@ from services.gateway.auth import Ctx, CurrentUser, rate_limit
 from services.gateway.demo import WritesAllowed
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ratelimit import client_address
-from services.gateway.routes.account_mail import send_token_mail
+from services.gateway.routes.account_mail import mail_in_background
 from services.gateway.text_fields import Email, KeyName, Password
-from services.kit.telemetry import current_traceparent
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
@@ -102,7 +101,7 @@ async def register(body: Credentials, ctx: Ctx, request: Request) -> JSONRespons
         user = await ctx.accounts.create_user(body.email, body.password)
     except AccountError as exc:
         raise ApiError(409 if exc.code == "email_taken" else 422, exc.code, exc.detail) from None
-    await send_token_mail(ctx, user["id"], user["email"], "verify_email")
+    mail_in_background(ctx, user["id"], user["email"], "verify_email")
     return JSONResponse(await _session(ctx, user), status_code=201)
 
 
@@ -186,8 +185,7 @@ async def delete_account(ctx: Ctx, user: CurrentUser, request: Request, body: Ac
         # Cancel before deleting: nobody could stop these pods' billing once the account is gone.
         try:
             await commands.cancel_job(
-                ctx.bus, CancelJob(job_id=job_id, requested_by=user.user_id, reason="account deleted",
-                                   traceparent=current_traceparent()),
+                ctx.bus, CancelJob(job_id=job_id, requested_by=user.user_id, reason="account deleted"),
                 ctx.command_timeout_s,
             )
         except ApiError as exc:
