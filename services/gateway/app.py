@@ -150,6 +150,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         if "result" in (props := schemas.get(model, {}).get("properties", {})):
             props["result"] = {"anyOf": [{"$ref": "#/components/schemas/JobResult"}, {"type": "null"}],
                                "description": props["result"].get("description", "")}
+    if "spec" in (draft := schemas.get("Draft", {}).get("properties", {})):
+        draft["spec"] = {"$ref": "#/components/schemas/DraftSpec"}
     # Validation errors leave through our handler as ErrorBody, not FastAPI's default shape.
     error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     for ops in doc.get("paths", {}).values():

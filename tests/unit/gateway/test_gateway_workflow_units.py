@@ -58,7 +58,8 @@ def test_the_job_result_is_the_reporters_contract(doc: dict) -> None:
         ref = schemas[model]["properties"]["result"]["anyOf"][0]
         assert ref == {"$ref": "#/components/schemas/JobResult"}
     assert {"verdict", "key_insight", "findings", "stakeholders", "scale"} <= set(schemas["JobResult"]["required"])
-    assert "DraftSpec" in schemas
+    assert schemas["Draft"]["properties"]["spec"] == {"$ref": "#/components/schemas/DraftSpec"}
+    assert schemas["DraftSpec"]["properties"]["goal"]["anyOf"][0]["maxLength"] == 1000
 
 
 def test_a_draft_merge_patch_sets_replaces_and_removes() -> None:
