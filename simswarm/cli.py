@@ -14,6 +14,7 @@ examples:
   simswarm up                                     start the platform here (Ctrl-C stops it)
   simswarm run seed.txt --question "Will X happen within 60 days?" --policy heuristic
   simswarm events JOB_ID --follow                 a job's event timeline, live
+  simswarm download JOB_ID ./run                 a job's files, each verified by SHA-256
   simswarm simulate seed.txt --question "..." --agents 1000 --rounds 20   engine only, no services
 """
 

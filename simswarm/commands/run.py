@@ -255,5 +255,5 @@ def cmd_download(args: argparse.Namespace) -> int:
         return 3 if isinstance(exc, NotConfigured) else 1
     for f in files:
         state = "already there, intact" if f.skipped else "downloaded, SHA-256 verified"
-        console.print(f"{f.path}  {f.size:>12,} bytes  {state}", highlight=False)
+        console.print(f"{f.path}  {f.size:>12,} bytes  {state}", highlight=False, soft_wrap=True)
     return 0
