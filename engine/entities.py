@@ -45,7 +45,7 @@ _ORG_HINTS = re.compile(
     r"Party|Ministry|Department|Agency|Authority|Association|Union|Council|Committee|Commission|"
     r"Board|Court|Parliament|Congress|Senate|Government|Reserve|Federation|Foundation|Labs?|"
     r"Systems|Technologies|Motors|Airlines|Network|News|Times|Post|Platforms|Games|Studios|Pharma|Capital|Partners|"
-    r"Invest|Shipping|Energy|Industries|Media|Entertainment|Labs|Research)\b"
+    r"Invest|Shipping|Energy|Industries|Media|Entertainment|Labs|Research|Airport|Hospital|Station)\b"
 )
 _PERSON_TITLES = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|President|Senator|Minister|CEO|Chair|Governor)\.?\s+$")
 
@@ -84,6 +84,14 @@ _OBJECT_NOUNS = frozenset(
     rocket rockets satellite satellites software app apps game games film films movie movies trailer trailers
     album song book drug drugs vaccine pill token tokens coin chip chips console consoles flight flights runway
     runways bridge highway pipeline reactor headset lineup series episode franchise""".split())
+_AFTER_PLACE = re.compile(r"\b(?:in|at|from|to|near)\s+[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*,\s*$")
+# Words after a one-word name that make it the actor of the sentence ("NTSB has", "Meta said").
+_ACTOR_VERBS = frozenset(
+    """has have had is are was were will would can could may might must should shall does did do said says
+    say told tells warned warns argued argues claims claimed announced announces plans planned wants wanted
+    expects expected believes believed hopes needs owns holds agrees agreed opposes opposed supports
+    supported backs backed insists insisted denies denied confirms confirmed reports reported wrote writes
+    and or""".split())
 _DOCUMENTS = frozenset("Act Bill Law Treaty Directive Regulation Amendment Accord Protocol Convention Charter".split())
 _LOCATIVE = frozenset("in at from to near across into outside inside off via through around toward towards".split())
 _SPEECH = re.compile(r"\b(said|says|say|argued|argues|warned|warns|told|stated|states|claimed|claims|announced|"
@@ -188,7 +196,7 @@ def _scan(lines: list[str]) -> tuple[dict[str, _Candidate], dict[str, str]]:
             start = match.start()
             titled = match.titled
             sentence_start = start == 0 or bool(re.search(r"[.!?:;\"“(]\s*$", line[:start]))
-            while words and (words[0] in _CAP_STOP or words[0].rstrip(".") in _TITLES):
+            while words and (words[0] in _CAP_STOP or words[0].rstrip(".") in _TITLES or words[0] in _JOINERS):
                 titled = titled or words[0].rstrip(".") in _TITLES
                 words = words[1:]
                 sentence_start = False
@@ -226,8 +234,12 @@ def _scan(lines: list[str]) -> tuple[dict[str, _Candidate], dict[str, str]]:
                     or (len(words) == 1 and re.search(r"(ian|ean|ese|ish)$", name) and after
                         and line[match.end():match.end() + 1] == " " and after[0].islower()):
                 cand.object_uses += 1
-            elif before and before[0].lower() in _LOCATIVE:
-                cand.place_uses += 1
+            elif before and before[0].lower() in _LOCATIVE or _AFTER_PLACE.search(line[:start]):
+                cand.place_uses += 1  # "in Montreal", and "from Montreal, Quebec"
+            elif len(words) == 1 and after and line[match.end():match.end() + 1] == " " and after[0].islower() \
+                    and after[0] not in _ACTOR_VERBS and not after[0].endswith(("ed", "ly")) \
+                    and not match.group(0).endswith(("'s", "’s")):
+                cand.object_uses += 1  # a modifier: "US flights", "Bitcoin price", not "NTSB has ..."
             if _SPEECH.match(line[match.end():].strip()) or sentence_start:
                 cand.subject_uses += 1
             if not sentence_start:
@@ -335,22 +347,22 @@ def extract_stakeholders(seed_text: str, goal: str, agents: int = 1000) -> list[
     cands, explicit = _scan(lines)
     merged = _merge(cands, explicit)
     body = "\n".join(lines)
-    goal_lower = goal.lower()
     scored: list[tuple[float, _Candidate, str]] = []
     for name, c in merged.items():
         if name.split()[-1] in _DOCUMENTS:
             continue  # a law or a treaty is what stakeholders argue about, not one of them
         if c.inner_uses == 0 and " " not in name and not name.isupper():
             continue  # a word that is capitalised only because it starts sentences
-        if c.object_uses * 2 > c.mentions or (c.place_uses == c.mentions and not _ORG_HINTS.search(name)
-                                              and not _PUBLIC.search(name)):
-            continue  # an object, a product, or a place standing for nothing
+        in_goal = any(re.search(rf"(?<![\w-]){re.escape(a)}(?![\w-])", goal, flags=0 if a.isupper() else re.IGNORECASE)
+                      for a in [name, *c.aliases])
+        if not in_goal and (c.object_uses * 2 > c.mentions or (
+                c.place_uses == c.mentions and not _ORG_HINTS.search(name) and not _PUBLIC.search(name))):
+            continue  # an object, a product, or a place standing for nothing (unless the question is about it)
         kind = guess_type(name, c.titled)
         if kind == "organization" and " " not in name and not name.isupper() and (c.personal or c.titled):
             kind = "person"
         if kind == "person" and not (c.titled or c.personal or any(" " not in a and not a.isupper() for a in c.aliases)):
             kind = "organization"  # two capitalised words are a person only with some evidence
-        in_goal = any(a.lower() in goal_lower for a in [name, *c.aliases] if len(a) > 2)
         score = c.mentions + 0.5 * c.subject_uses + (3.0 if in_goal else 0.0)
         scored.append((score, c, kind))
     for word, label in ROLE_WORDS.items():

@@ -143,3 +143,13 @@ def test_a_model_reading_is_validated_and_turned_toward_the_question() -> None:
     assert first.label == "for" and second.label == "against"  # toward YES on "fail to end with a deal"
     assert from_llm({"proposition": {}, "stakeholders": [{"name": "Only one"}], "claims": []}, SEED, Q,
                     agents=10, rounds=5) is None
+
+
+def test_places_modifiers_and_laws_are_not_stakeholders() -> None:
+    seed = ("A jet from Montreal, Quebec, hit a truck at LaGuardia Airport. US flights were grounded. "
+            "The NTSB has opened an investigation and the NTSB said it will report soon. "
+            "Critics say the Digital Services Act is weak. LaGuardia is busy.")
+    names = {e.name: e for e in read_seed_rules(seed, "Will the FAA order new rules for LaGuardia?").entities}
+    assert "NTSB" in names and "LaGuardia" in names["LaGuardia Airport"].aliases
+    for junk in ("Quebec", "Montreal", "US", "Digital Services Act"):
+        assert junk not in names, junk
