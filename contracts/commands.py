@@ -16,6 +16,7 @@ class CreateJob(msgspec.Struct, frozen=True, kw_only=True):
     owner_id: str
     spec: JobSpec
     retry_of: str | None = None
+    # Kept for compatibility; unread: trace context travels in the request's NATS headers.
     traceparent: str | None = None
 
 
@@ -23,6 +24,7 @@ class CancelJob(msgspec.Struct, frozen=True, kw_only=True):
     job_id: str
     requested_by: str | None = None
     reason: str = "cancelled by user"
+    # Kept for compatibility; unread: trace context travels in the request's NATS headers.
     traceparent: str | None = None
 
 

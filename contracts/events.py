@@ -284,13 +284,16 @@ def new_event(
     occurred_at: datetime | None = None,
     **fields: Any,
 ) -> E:
-    """Build an event with its envelope; `cause` supplies causation, correlation and trace context."""
+    """Build an event with its envelope; `cause` supplies causation and correlation.
+
+    Not trace context: `traceparent` is left empty and filled at publish from the span the publisher
+    runs in (services/kit/bus.py), so each hop continues the trace instead of repeating the cause's.
+    """
     return cls(
         event_id=event_id or str(uuid.uuid4()),
         job_id=job_id,
         occurred_at=occurred_at or utcnow(),
         correlation_id=cause.correlation_id if cause else job_id,
         causation_id=cause.event_id if cause else None,
-        traceparent=cause.traceparent if cause else None,
         **fields,
     )

@@ -50,6 +50,8 @@ class Supervisor:
     services: tuple[str, ...] = SERVICES
     stack: EmbeddedStack | None = None
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
+    # Each service's Prometheus port (not the gateway's: its /metrics route), kept across restarts.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
@@ -80,6 +82,7 @@ class Supervisor:
             write_stack_file(self.home, {**self.stack.settings_values(), "gateway_host": self.host,
                                          "gateway_port": self.port, "tiers": msgspec.to_builtins(local_tiers())})
             asyncio.run(self._bootstrap())
+            self._assign_metrics_ports()
             for name in self.services:
                 self.procs[name] = ServiceProcess(name)
                 self._spawn(self.procs[name])
@@ -108,7 +111,7 @@ class Supervisor:
         settings = load_settings(home=self.home, env={k: v for k, v in os.environ.items() if k != "SIMSWARM_HOME"})
         bus = await Bus.connect(settings.nats_url, name="supervisor", login=settings.nats_login("admin"))
         try:
-            await bus.ensure_streams()
+            await bus.ensure_streams(settings.stream_replicas)
         finally:
             await bus.close()
         await ObjectStore(settings).ensure_bucket()
@@ -128,8 +131,20 @@ class Supervisor:
             write_secret(key_file, api_key + "\n")
         os.chmod(key_file, SECRET_MODE)  # a key kept from an older version may have been looser
 
+    def _assign_metrics_ports(self) -> None:
+        """A free loopback port per service for its metrics, recorded in `$SIMSWARM_HOME/metrics.json`
+        (what to point Prometheus at; docs/operations.md#metrics)."""
+        from simswarm.stack import free_port
+
+        self.metrics_ports = {name: free_port() for name in self.services if name != "gateway"}
+        targets = {name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}
+        targets["gateway"] = f"{self.api_url}/metrics (bearer: the metrics token in {self.home / 'metrics-token'})"
+        (self.home / "metrics.json").write_text(json.dumps(targets, indent=2) + "\n")
+
     def _spawn(self, sp: ServiceProcess) -> None:
         env = dict(os.environ, SIMSWARM_HOME=str(self.home), PYTHONUNBUFFERED="1")
+        if sp.name in self.metrics_ports:
+            env["SIMSWARM_METRICS_PORT"] = str(self.metrics_ports[sp.name])
         logfile = open(self.log_dir / f"{sp.name}.log", "ab")  # noqa: SIM115 - owned by the child
         sp.proc = subprocess.Popen(
             [sys.executable, "-m", "simswarm.cli", "serve", sp.name],

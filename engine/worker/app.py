@@ -21,6 +21,7 @@ from contracts.worker import ProgressPage, RunStatusBody, RunSubmission
 from engine.worker.logbuffer import LogBuffer
 from engine.worker.runs import RunConflict, RunManager, RunRecord, SimulateFn
 from engine.worker.settings import WorkerSettings
+from engine.worker.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +123,9 @@ def create_app(settings: WorkerSettings, *, simulate: SimulateFn | None = None) 
         route_handlers=[health, submit, status, events, chat, cancel, get_logs],
         guards=[require_token],
         on_startup=[on_startup],
-        on_shutdown=[on_shutdown],
+        on_shutdown=[on_shutdown, shutdown_tracing],
         openapi_config=None,
+        plugins=setup_tracing(),  # empty unless OTEL_* asks for tracing (engine/worker/telemetry.py)
     )
     app.state.manager = manager
     return app

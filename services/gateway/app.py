@@ -40,6 +40,7 @@ from services.gateway.routes import (
 from services.gateway.schema import check_ident, ensure_schema
 from services.gateway.webapp import install_webapp
 from services.kit.settings import Settings
+from services.kit.telemetry import tracing_enabled
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
@@ -82,7 +83,7 @@ def create_app(
                 the_bus = await Bus.connect(settings.nats_url, name="gateway",
                                             login=settings.nats_login("gateway"))
                 closers.append(the_bus.close)
-                await the_bus.ensure_streams()
+                await the_bus.ensure_streams(settings.stream_replicas)
             the_store = store
             if the_store is None:
                 from services.kit.objectstore import ObjectStore
@@ -133,6 +134,12 @@ def create_app(
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     install_webapp(app)  # the web app at `/`, only where no route matched (services/gateway/webapp.py)
+    if tracing_enabled():
+        # A SERVER span per request, joining a caller's `traceparent`; POST /api/jobs starts a job's
+        # trace. No span per ASGI send/receive: an SSE stream would make one per event.
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
     return app
 
 

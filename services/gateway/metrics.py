@@ -1,52 +1,50 @@
-"""A few Prometheus counters in text format, without a client library (the gateway needs only these)."""
+"""The gateway's metrics on prometheus_client: request histograms by route template, open SSE streams,
+jobs created. Rendered at `/metrics` (operators only) together with every other family of the process
+(services/kit/metrics.py)."""
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.kit import metrics as families
+
 
 class Metrics:
-    """Request counts and latency sums by method, route template and status; open SSE streams."""
+    """This app's view of the process-wide families (several apps in one process share them)."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self.seconds: dict[tuple[str, str], float] = defaultdict(float)
-        self.open_streams = 0
-        self.jobs_created = 0
+        self._open_streams = 0
+        self._jobs_created = 0
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests[(method, route, status)] += 1
-        self.seconds[(method, route)] += seconds
+        families.HTTP_REQUEST_SECONDS.labels("gateway", method, route, str(status)).observe(seconds)
+
+    @property
+    def open_streams(self) -> int:
+        return self._open_streams
+
+    @open_streams.setter
+    def open_streams(self, value: int) -> None:
+        families.OPEN_STREAMS.inc(value - self._open_streams)
+        self._open_streams = value
+
+    @property
+    def jobs_created(self) -> int:
+        return self._jobs_created
+
+    @jobs_created.setter
+    def jobs_created(self, value: int) -> None:
+        families.JOBS_CREATED.inc(max(0, value - self._jobs_created))
+        self._jobs_created = value
 
     def render(self) -> str:
-        lines = [
-            "# HELP simswarm_gateway_requests_total HTTP requests by method, route and status.",
-            "# TYPE simswarm_gateway_requests_total counter",
-        ]
-        for (method, route, status), n in sorted(self.requests.items()):
-            lines.append(f'simswarm_gateway_requests_total{{method="{method}",route="{route}",status="{status}"}} {n}')
-        lines += [
-            "# HELP simswarm_gateway_request_seconds_total Time spent answering, by method and route.",
-            "# TYPE simswarm_gateway_request_seconds_total counter",
-        ]
-        for (method, route), s in sorted(self.seconds.items()):
-            lines.append(f'simswarm_gateway_request_seconds_total{{method="{method}",route="{route}"}} {s:.6f}')
-        lines += [
-            "# HELP simswarm_gateway_open_streams SSE streams open now.",
-            "# TYPE simswarm_gateway_open_streams gauge",
-            f"simswarm_gateway_open_streams {self.open_streams}",
-            "# HELP simswarm_gateway_jobs_created_total Jobs accepted by the orchestrator.",
-            "# TYPE simswarm_gateway_jobs_created_total counter",
-            f"simswarm_gateway_jobs_created_total {self.jobs_created}",
-        ]
-        return "\n".join(lines) + "\n"
+        return families.render().decode()
 
 
 class MetricsMiddleware:
-    """Pure ASGI (so SSE streams pass through untouched): counts each HTTP request when it ends."""
+    """Pure ASGI (so SSE streams pass through untouched): times each HTTP request when it ends."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app

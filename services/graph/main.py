@@ -116,11 +116,11 @@ async def serve(
     """Consume RunCompleted until `stop` is set. `durable`/`deliver_new` let tests run a private consumer."""
     bus = await Bus.connect(settings.nats_url, name=durable, login=settings.nats_login("graph"))
     try:
-        await bus.ensure_streams()
+        await bus.ensure_streams(settings.stream_replicas)
         builder = GraphBuilder(bus, ObjectStore(settings), settings, max_deliver)
         task = await bus.consume(
             durable, ["RunCompleted"], builder.handle,
-            max_ack_pending=4, ack_wait=60.0, max_deliver=max_deliver, deliver_new=deliver_new,
+            max_ack_pending=4, max_deliver=max_deliver, deliver_new=deliver_new,
         )
         log.info("graph consuming RunCompleted as %s", durable)
         await run_until_stopped(stop, task)

@@ -1,5 +1,11 @@
 """The one module that owns every NATS call: streams, consumers, publish with dedup, replay, commands.
 
+It is also the telemetry middleware of every hop: a publish runs in a PRODUCER span whose context goes
+into the message headers (and the envelope's optional `traceparent`); each handled message runs in a
+CONSUMER span parented by those headers, with the job id set for the logs and its handling time and
+the consumer's backlog recorded as metrics; commands get CLIENT/SERVER spans the same way. No caller
+passes trace context by hand.
+
 Facts it relies on (docs/development.md#nats-jetstream-nats-py): `js.publish` has no msg-id argument,
 so `Nats-Msg-Id` is set as a header; an empty `fetch()` raises TimeoutError; `pull_subscribe` ignores
 a changed config for an existing durable, so consumers are created or updated with `add_consumer` first.
@@ -12,6 +18,7 @@ import contextlib
 import logging
 import random
 import re
+import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -35,8 +42,10 @@ from contracts.subjects import (
     job_filter,
     job_subject,
 )
+from services.kit import metrics
+from services.kit.logs import job_context
 from services.kit.settings import NatsLogin
-from services.kit.telemetry import inject_traceparent
+from services.kit.telemetry import client_span, consumer_span, current_traceparent, producer_span, server_span
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,10 @@ T = TypeVar("T")
 # A replay consumer (timeline read, SSE stream) whose reader vanished without deleting it is removed
 # by the server after this long idle. Readers pull at least every 2 s, so a live one never idles.
 REPLAY_INACTIVE_S = 10.0
+LAG_INTERVAL_S = 5.0  # how often a consumer reads its backlog (num_pending) for the metrics
+# A message held by a consumer that died is redelivered after this ack wait, so it is short; a handler
+# still working is kept alive by progress acknowledgements (in_progress) every third of it.
+ACK_WAIT_S = 8.0
 EventHandler = Callable[[AnyEvent, "Delivery"], Awaitable[None]]
 
 
@@ -130,6 +143,25 @@ class Delivery:
         """Reset the ack timer during long work, so the message is not redelivered meanwhile."""
         with contextlib.suppress(Exception):
             await self._msg.in_progress()
+
+
+@contextlib.asynccontextmanager
+async def _kept_alive(msg: Msg, every_s: float) -> AsyncIterator[None]:
+    """Progress acknowledgements for `msg` every `every_s` while the block runs (the handler works)."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class PublishAck(msgspec.Struct, frozen=True):
@@ -226,11 +258,13 @@ class Bus:
 
     # -- streams -----------------------------------------------------------------------------
 
-    async def ensure_streams(self) -> None:
-        """Create or update the streams of contracts.subjects.STREAMS (idempotent)."""
+    async def ensure_streams(self, replicas: int = 1) -> None:
+        """Create or update the streams of contracts.subjects.STREAMS (idempotent), each stored on
+        `replicas` servers (settings.stream_replicas: 3 on a 3-node cluster)."""
         for d in STREAMS:
             cfg = api.StreamConfig(
                 name=d.name,
+                num_replicas=replicas,
                 subjects=d.subjects,
                 description=d.description,
                 duplicate_window=d.duplicate_window_s,
@@ -253,23 +287,29 @@ class Bus:
     async def publish(self, event: Event, *, retries: int = 5) -> PublishAck:
         """Publish a domain event; `Nats-Msg-Id` = event_id so a repeat is dropped by the stream."""
         headers = {"Nats-Msg-Id": event.event_id, "Simswarm-Event-Type": event.type}
-        if event.traceparent:
-            headers["traceparent"] = event.traceparent
-        else:
-            inject_traceparent(headers)
-        payload = encode_event(event)
         subject = job_subject(event.job_id, event.type)
-        delay = 0.1
-        for attempt in range(retries + 1):
-            try:
-                ack = await self._denials.guard(
-                    subject, self.js.publish(subject, payload, headers=headers, stream=JOB_STREAM))
-                return PublishAck(seq=ack.seq, duplicate=bool(ack.duplicate))
-            except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError, nats.errors.NoRespondersError) as exc:
-                if attempt == retries:
-                    raise BusUnavailable(f"publishing {event.type} for job {event.job_id} failed: {exc}") from exc
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        # An event that carries a traceparent already (the orchestrator's outbox stores the deciding
+        # span's) is published as that span's child; otherwise the current span is the parent and the
+        # envelope's optional `traceparent` is filled from it (for readers of the stream).
+        with producer_span(event.type, subject, headers, parent_traceparent=event.traceparent) as span:
+            span.set_attribute("messaging.message.id", event.event_id)
+            span.set_attribute("simswarm.job_id", event.job_id)
+            if event.traceparent is None:
+                event = msgspec.structs.replace(event, traceparent=current_traceparent())
+            payload = encode_event(event)
+            delay = 0.1
+            for attempt in range(retries + 1):
+                try:
+                    ack = await self._denials.guard(
+                        subject, self.js.publish(subject, payload, headers=headers, stream=JOB_STREAM))
+                    metrics.EVENTS_PUBLISHED.labels(event.type).inc()
+                    return PublishAck(seq=ack.seq, duplicate=bool(ack.duplicate))
+                except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError,
+                        nats.errors.NoRespondersError) as exc:
+                    if attempt == retries:
+                        raise BusUnavailable(f"publishing {event.type} for job {event.job_id} failed: {exc}") from exc
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
 
     async def dead_letter(self, payload: bytes, *, reason: str, source_subject: str, seq: int | None) -> None:
@@ -292,7 +332,7 @@ class Bus:
         handler: EventHandler,
         *,
         max_ack_pending: int = 64,
-        ack_wait: float = 30.0,
+        ack_wait: float = ACK_WAIT_S,
         max_deliver: int = 10,
         deliver_new: bool = False,
     ) -> asyncio.Task[None]:
@@ -300,6 +340,8 @@ class Bus:
 
         A handler that returns acks the message; one that raises naks it with backoff, and on the
         last allowed delivery the message is dead-lettered. Malformed payloads are dead-lettered at once.
+        While a handler runs, the message is kept alive with `in_progress()` every `ack_wait / 3`, so
+        `ack_wait` only bounds how long a message held by a dead process waits for another one.
         """
         filters = [event_filter(t) for t in event_types]
         cfg = api.ConsumerConfig(
@@ -320,17 +362,23 @@ class Bus:
             log.warning("consumer %s exists with another config (%s); using it as it is", durable, exc)
         sub = await self.js.pull_subscribe_bind(durable=durable, stream=JOB_STREAM)
         task = asyncio.create_task(
-            self._consume_loop(sub, handler, max_ack_pending, max_deliver), name=f"consume:{durable}"
+            self._consume_loop(sub, handler, max_ack_pending, max_deliver, durable, ack_wait),
+            name=f"consume:{durable}",
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _consume_loop(self, sub: Any, handler: EventHandler, slots: int, max_deliver: int) -> None:
+    async def _consume_loop(self, sub: Any, handler: EventHandler, slots: int, max_deliver: int,
+                            durable: str, ack_wait: float = ACK_WAIT_S) -> None:
         sem = asyncio.Semaphore(slots)
         inflight: set[asyncio.Task[None]] = set()
+        lag_at = 0.0
         try:
             while not self._closing.is_set():
+                if time.monotonic() - lag_at >= LAG_INTERVAL_S:
+                    lag_at = time.monotonic()
+                    await self._record_lag(sub, durable)
                 await sem.acquire()
                 free = 1
                 while free < slots and not sem.locked():
@@ -347,7 +395,7 @@ class Bus:
                 for _ in range(free - len(msgs)):
                     sem.release()
                 for msg in msgs:
-                    t = asyncio.create_task(self._handle(msg, handler, max_deliver, sem))
+                    t = asyncio.create_task(self._handle(msg, handler, max_deliver, sem, durable, ack_wait))
                     inflight.add(t)
                     t.add_done_callback(inflight.discard)
         finally:
@@ -356,7 +404,37 @@ class Bus:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _handle(self, msg: Msg, handler: EventHandler, max_deliver: int, sem: asyncio.Semaphore) -> None:
+    @staticmethod
+    async def _record_lag(sub: Any, durable: str) -> None:
+        """The consumer's backlog from the server's consumer info (metrics; best effort)."""
+        try:
+            info = await sub.consumer_info()
+        except Exception as exc:
+            log.debug("consumer info for %s: %s", durable, exc)
+            return
+        metrics.CONSUMER_PENDING.labels(durable).set(info.num_pending or 0)
+        metrics.CONSUMER_ACK_PENDING.labels(durable).set(info.num_ack_pending or 0)
+
+    async def _handle(self, msg: Msg, handler: EventHandler, max_deliver: int, sem: asyncio.Semaphore,
+                      durable: str, ack_wait: float = ACK_WAIT_S) -> None:
+        """One message, in a CONSUMER span parented by its headers, with its job id in the logs."""
+        headers = msg.headers or {}
+        name = headers.get("Simswarm-Event-Type") or msg.subject.rsplit(".", 1)[-1]
+        job_id = msg.subject.split(".")[2] if msg.subject.count(".") >= 3 else None
+        start = time.perf_counter()
+        outcome = "ack"
+        with consumer_span(name, msg.subject, headers, consumer=durable, message_id=headers.get("Nats-Msg-Id")), \
+                job_context(job_id):
+            try:
+                async with _kept_alive(msg, ack_wait / 3):
+                    outcome = await self._handle_in_span(msg, handler, max_deliver)
+            finally:
+                sem.release()
+                metrics.EVENT_HANDLING_SECONDS.labels(durable, name, outcome).observe(time.perf_counter() - start)
+
+    async def _handle_in_span(self, msg: Msg, handler: EventHandler, max_deliver: int) -> str:
+        """Handle, then ack / nak / dead-letter; returns which (for the metrics)."""
+        outcome = "ack"
         try:
             delivery = Delivery(msg)
             try:
@@ -365,7 +443,7 @@ class Bus:
                 log.error("malformed event on %s (seq %s) set aside: %s", msg.subject, delivery.seq, exc)
                 await self.dead_letter(msg.data, reason=f"malformed: {exc}", source_subject=msg.subject, seq=delivery.seq)
                 await msg.term()
-                return
+                return "dead_letter"
             try:
                 await handler(event, delivery)
             except asyncio.CancelledError:
@@ -381,19 +459,19 @@ class Bus:
                         msg.data, reason=f"failed {delivery.num_delivered}x: {exc}", source_subject=msg.subject, seq=delivery.seq
                     )
                     await msg.term()
-                else:
-                    delay = min(30.0, 0.2 * 2 ** (delivery.num_delivered - 1)) * (0.5 + random.random())
-                    log.warning("handler failed on %s (delivery %d), retrying in %.1fs: %s",
-                                msg.subject, delivery.num_delivered, delay, exc)
-                    await msg.nak(delay=delay)
-                return
+                    return "dead_letter"
+                delay = min(30.0, 0.2 * 2 ** (delivery.num_delivered - 1)) * (0.5 + random.random())
+                log.warning("handler failed on %s (delivery %d), retrying in %.1fs: %s",
+                            msg.subject, delivery.num_delivered, delay, exc)
+                await msg.nak(delay=delay)
+                return "retry"
             await msg.ack()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("ack/nak failed for %s", msg.subject)
-        finally:
-            sem.release()
+            outcome = "ack_failed"
+        return outcome
 
     # -- replay ------------------------------------------------------------------------------
 
@@ -451,24 +529,28 @@ class Bus:
     # -- commands (core request/reply) ---------------------------------------------------------
 
     async def request(self, subject: str, payload: msgspec.Struct, reply_type: type[T], *, timeout: float = 10.0) -> T:
-        try:
-            msg = await self._denials.guard(
-                subject, self.nc.request(subject, msgspec.json.encode(payload), timeout=timeout))
-        except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
-            raise BusUnavailable(f"no answer on {subject}: {type(exc).__name__}") from exc
+        headers: dict[str, str] = {}
+        with client_span(subject, headers):
+            try:
+                msg = await self._denials.guard(
+                    subject, self.nc.request(subject, msgspec.json.encode(payload), timeout=timeout,
+                                             headers=headers or None))
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
+                raise BusUnavailable(f"no answer on {subject}: {type(exc).__name__}") from exc
         return msgspec.json.decode(msg.data, type=reply_type)
 
     async def serve(self, subject: str, queue: str, handler: Callable[[bytes], Awaitable[bytes]]) -> None:
         """Answer requests on `subject` in a queue group; the handler returns the reply bytes."""
 
         async def on_msg(msg: Msg) -> None:
-            try:
-                reply = await handler(msg.data)
-            except Exception:
-                log.exception("command handler for %s failed", subject)
-                reply = msgspec.json.encode({"ok": False, "error": "internal error", "code": "internal"})
-            if msg.reply:
-                await msg.respond(reply)
+            with server_span(subject, msg.headers):
+                try:
+                    reply = await handler(msg.data)
+                except Exception:
+                    log.exception("command handler for %s failed", subject)
+                    reply = msgspec.json.encode({"ok": False, "error": "internal error", "code": "internal"})
+                if msg.reply:
+                    await msg.respond(reply)
 
         await self.nc.subscribe(subject, queue=queue, cb=on_msg)
 

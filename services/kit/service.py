@@ -1,28 +1,22 @@
-"""Running one service as a process: logging, signals, a stop event, a clean exit."""
+"""Running one service as a process: logging, tracing, metrics endpoint, signals, a stop event, a clean exit."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 
+from services.kit.logs import setup_logging
+from services.kit.metrics import start_metrics_server
 from services.kit.settings import Settings, load_settings
-from services.kit.telemetry import setup_tracing
+from services.kit.telemetry import setup_tracing, shutdown_tracing
 
 ServeFn = Callable[[Settings, asyncio.Event], Awaitable[None]]
+# The gateway serves its metrics at its own /metrics route (behind the operator token), not a port.
+_OWN_METRICS_ROUTE = frozenset({"gateway"})
 
-
-def setup_logging(level: str = "INFO", service: str = "") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format=f"%(asctime)s %(levelname)s {service + ' ' if service else ''}%(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    for noisy in ("botocore", "aiobotocore", "nats", "urllib3", "httpx", "httpcore", "fontTools", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+__all__ = ["ServeFn", "run_service", "run_until_stopped", "setup_logging"]
 
 
 async def _main(name: str, serve: ServeFn, settings: Settings) -> None:
@@ -41,12 +35,16 @@ def run_service(name: str, serve: ServeFn, settings: Settings | None = None) -> 
     log = logging.getLogger(f"simswarm.{name}")
     log.info("starting")
     try:
+        if name not in _OWN_METRICS_ROUTE:
+            start_metrics_server(settings.metrics_port, settings.metrics_host)
         asyncio.run(_main(name, serve, settings))
     except KeyboardInterrupt:
         pass
     except Exception as exc:
         log.error("stopped on an error: %s", exc, exc_info=True)
         return 1
+    finally:
+        shutdown_tracing()  # flush the last spans
     log.info("stopped")
     return 0
 

@@ -59,14 +59,11 @@ class Settings(msgspec.Struct, kw_only=True):
     nats_auth: bool = True
     # The bearer token that lets an operator (or Prometheus) read the gateway's /metrics.
     metrics_token: str = ""
-    # Read-only showcase: no registration, no job creation (403 `demo_mode`); the jobs listed in
-    # `demo_jobs` (comma-separated ids, completed) are public at GET /api/share/demos.
-    demo_mode: bool = False
-    demo_jobs: str = ""
-    # Outgoing mail (verification, password reset): "smtp://user:pass@host:port" or "smtps://...";
-    # "" writes each mail to the gateway's log instead.
-    smtp_url: str = ""
-    mail_from: str = "SimSwarm <no-reply@simswarm.local>"
+    # Every other service's Prometheus endpoint (docs/operations.md#metrics): 0 = off.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    # Replicas of each JetStream stream when a service creates it: 3 on a 3-node cluster.
+    stream_replicas: int = 1
     # Read-only showcase: no registration, no job creation (403 `demo_mode`); the jobs listed in
     # `demo_jobs` (comma-separated ids, completed) are public at GET /api/share/demos.
     demo_mode: bool = False
@@ -165,10 +162,9 @@ _ENV_FIELDS = {
     "SIMSWARM_NATS_CREDENTIALS": "nats_credentials_file",
     "SIMSWARM_NATS_AUTH": "nats_auth",
     "SIMSWARM_METRICS_TOKEN": "metrics_token",
-    "SIMSWARM_DEMO_MODE": "demo_mode",
-    "SIMSWARM_DEMO_JOBS": "demo_jobs",
-    "SIMSWARM_SMTP_URL": "smtp_url",
-    "SIMSWARM_MAIL_FROM": "mail_from",
+    "SIMSWARM_METRICS_PORT": "metrics_port",
+    "SIMSWARM_METRICS_HOST": "metrics_host",
+    "SIMSWARM_STREAM_REPLICAS": "stream_replicas",
     "SIMSWARM_DEMO_MODE": "demo_mode",
     "SIMSWARM_DEMO_JOBS": "demo_jobs",
     "SIMSWARM_SMTP_URL": "smtp_url",

@@ -20,10 +20,11 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, PersistenceError, ProcessRecorder, Tracking
+from eventsourcing.persistence import IntegrityError, PersistenceError, ProcessRecorder, Recording, Tracking
 
 from contracts import events as ev
 from contracts.spec import JobSpec, Tier, TierConfig, resolve_run
+from services.kit.telemetry import current_traceparent
 from services.orchestrator import process_manager
 from services.orchestrator.domain.errors import JobError, OwnerMismatch
 from services.orchestrator.domain.job import Job, job_uuid
@@ -89,6 +90,18 @@ class OrchestratorApplication(Application[UUID]):
         super().__init__(env)
         self._write_lock = threading.RLock()
         self._job_ids: OrderedDict[UUID, str] = OrderedDict()
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Stamp each new event with the trace context of the span that decided it (the command's or
+        the inbound message's, current in this thread: `asyncio.to_thread` copies the context), so the
+        relay can publish it as that span's child; then record as usual. Every save passes here."""
+        traceparent = current_traceparent()
+        if traceparent:
+            for domain_event in processing_event.events:
+                if getattr(domain_event, "traceparent", "") is None:
+                    # Events are frozen dataclasses; this one is not stored yet, so setting it is safe.
+                    object.__setattr__(domain_event, "traceparent", traceparent)
+        return super()._record(processing_event)
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         return self.factory.process_recorder()
@@ -170,8 +183,7 @@ class OrchestratorApplication(Application[UUID]):
     # -- commands ------------------------------------------------------------------------------
 
     def create_job(self, job_id: str, owner_id: str, spec: JobSpec, *, retry_of: str | None = None,
-                   traceparent: str | None = None, tiers: dict[Tier, TierConfig] | None = None,
-                   now: datetime | None = None) -> JobResult:
+                   tiers: dict[Tier, TierConfig] | None = None, now: datetime | None = None) -> JobResult:
         """Record JobCreated + PodRequested(attempt 1) in one save; the same job id again returns the job.
 
         Raises contracts.spec.SpecError for a spec that cannot run, OwnerMismatch for a reused id.
@@ -182,8 +194,8 @@ class OrchestratorApplication(Application[UUID]):
             if existing is None:
                 at = now or utcnow()
                 job = Job(job_id=job_id, owner_id=owner_id, spec=msgspec.to_builtins(spec),
-                          run=msgspec.to_builtins(run), retry_of=retry_of, at=at, traceparent=traceparent)
-                process_manager.start(job, at, traceparent)
+                          run=msgspec.to_builtins(run), retry_of=retry_of, at=at, traceparent=None)
+                process_manager.start(job, at)
                 try:
                     recordings = self.save(job)
                 except IntegrityError:  # created concurrently by another replica
@@ -196,10 +208,9 @@ class OrchestratorApplication(Application[UUID]):
         return JobResult(job_row(existing), None, changed=False)
 
     def cancel_job(self, job_id: str, requested_by: str | None, reason: str, *,
-                   traceparent: str | None = None, now: datetime | None = None) -> JobResult:
+                   now: datetime | None = None) -> JobResult:
         """Cancel a live job (teardown, then JobCancelled); a finished job is returned unchanged."""
-        return self._decide(job_id, lambda job, at: process_manager.cancel(job, requested_by, reason, at, traceparent),
-                            now)
+        return self._decide(job_id, lambda job, at: process_manager.cancel(job, requested_by, reason, at), now)
 
     def fail_job(self, job_id: str, reason: str, stage: str, now: datetime | None = None) -> JobResult:
         """Fail a live job for a reason found outside the saga (unstorable record, unpublishable event)."""

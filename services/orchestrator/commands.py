@@ -61,8 +61,7 @@ class CommandHandlers:
             return _reply(ok=False, error=f"not a CreateJob message: {exc}", code="invalid_request")
         try:
             result = await asyncio.to_thread(
-                self.app.create_job, cmd.job_id, cmd.owner_id, cmd.spec, retry_of=cmd.retry_of,
-                traceparent=cmd.traceparent, tiers=self.tiers)
+                self.app.create_job, cmd.job_id, cmd.owner_id, cmd.spec, retry_of=cmd.retry_of, tiers=self.tiers)
         except SpecError as exc:
             return _reply(ok=False, error=str(exc), code="invalid_spec")
         except OwnerMismatch as exc:
@@ -81,8 +80,7 @@ class CommandHandlers:
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return _reply(ok=False, error=f"not a CancelJob message: {exc}", code="invalid_request")
         try:
-            result = await asyncio.to_thread(self.app.cancel_job, cmd.job_id, cmd.requested_by, cmd.reason,
-                                             traceparent=cmd.traceparent)
+            result = await asyncio.to_thread(self.app.cancel_job, cmd.job_id, cmd.requested_by, cmd.reason)
         except Exception:
             log.exception("CancelJob %s failed", cmd.job_id)
             return _reply(ok=False, error="the cancellation could not be recorded; try again", code="internal")

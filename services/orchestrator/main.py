@@ -19,6 +19,7 @@ from services.orchestrator.application import OrchestratorApplication, SetAside
 from services.orchestrator.commands import CommandHandlers
 from services.orchestrator.health import PipelineHealth
 from services.orchestrator.inbound import InboundHandler, run_timers
+from services.orchestrator.job_metrics import refresh_job_counts
 from services.orchestrator.process_manager import INBOUND_EVENT_TYPES
 from services.orchestrator.projection import JobsProjection
 from services.orchestrator.quarantine import Quarantined
@@ -67,7 +68,7 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
     app = await open_application(settings.database_url, pool, opts.es_schema, opts.pool_size)
     tasks: list[asyncio.Task[None]] = []
     try:
-        await bus.ensure_streams()
+        await bus.ensure_streams(settings.stream_replicas)
         def on_saved() -> None:
             relay.wake()
             projection.wake()
@@ -103,6 +104,8 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
         tasks.append(asyncio.create_task(projection.run(stop), name="orchestrator:projection"))
         tasks.append(asyncio.create_task(run_timers(app, projection, stop, on_saved, opts.timer_interval_s),
                                          name="orchestrator:timers"))
+        tasks.append(asyncio.create_task(refresh_job_counts(pool, opts.projections_schema, stop),
+                                         name="orchestrator:job-metrics"))
         await projection.catch_up()  # replies must be able to read back their writes from the start
         if opts.serve_commands:
             handlers = CommandHandlers(app, projection, tiers=settings.tiers, on_saved=on_saved)

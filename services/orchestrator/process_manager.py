@@ -3,6 +3,7 @@
 Pure functions over the aggregate: they call its methods (which record events) and do no I/O. The
 application loads the job, calls one of these, and saves whatever events were recorded together with
 the inbound tracking position. Stale or late events (an old attempt, a finished job) change nothing.
+Trace context is not passed here: the application stamps each new event with the span that decided it.
 """
 
 from __future__ import annotations
@@ -20,23 +21,23 @@ from services.orchestrator.domain.job import MAX_ATTEMPTS, TEARDOWN_MAX_REQUESTS
 log = logging.getLogger(__name__)
 
 
-def start(job: Job, at: datetime, traceparent: str | None = None) -> None:
+def start(job: Job, at: datetime) -> None:
     """A new job: ask for its first pod in the same save as JobCreated."""
-    job.request_pod(1, at, traceparent=traceparent)
+    job.request_pod(1, at)
 
 
-def cancel(job: Job, requested_by: str | None, reason: str, at: datetime, traceparent: str | None = None) -> bool:
+def cancel(job: Job, requested_by: str | None, reason: str, at: datetime) -> bool:
     """Cancel a live job: tear down every pod that may exist, then JobCancelled once they are gone.
 
     Returns False (and records nothing) when the job is already finished or already cancelling.
     """
     if job.is_terminal or job.is_cancelling:
         return False
-    job.request_cancellation(requested_by, reason, at, traceparent=traceparent)
+    job.request_cancellation(requested_by, reason, at)
     for name in job.live_pods():
         if job.pods[name]["state"] != "teardown":
-            job.request_teardown(name, reason, at, traceparent=traceparent)
-    _settle(job, at, None, traceparent)
+            job.request_teardown(name, reason, at)
+    _settle(job, at, None)
     return True
 
 
@@ -48,7 +49,7 @@ def fail(job: Job, reason: str, stage: str, at: datetime) -> bool:
     """
     if job.is_terminal or job.is_winding_down:
         return False
-    _fail(job, reason, stage, at, None, None)
+    _fail(job, reason, stage, at, None)
     return True
 
 
@@ -59,7 +60,7 @@ def react(job: Job, event: ev.Event, at: datetime) -> None:
         log.debug("job %s: %s is not for the orchestrator", job.job_id, event.type)
         return
     handler(job, event, at)
-    _settle(job, at, event.event_id, event.traceparent)
+    _settle(job, at, event.event_id)
 
 
 def fire_timers(job: Job, now: datetime) -> None:
@@ -72,14 +73,14 @@ def fire_timers(job: Job, now: datetime) -> None:
             job.request_teardown(name, "no PodTerminated yet; asking again", now)
         else:
             job.record_pod_abandoned(pod_name=name, reason="no PodTerminated after repeated requests",
-                                     at=now, cause_id=None, traceparent=None)
+                                     at=now, cause_id=None)
     if not job.is_terminal and not job.is_winding_down:
         if job.deadline_at is not None and job.deadline_at <= now:
-            _fail(job, f"timed out in {job.stage} (the job's deadline passed)", "timeout", now, None, None)
+            _fail(job, f"timed out in {job.stage} (the job's deadline passed)", "timeout", now, None)
         elif job.watchdog_at is not None and job.watchdog_at <= now:
             phase = job.watchdog_phase or job.stage
-            _fail(job, f"timed out in {phase}", phase, now, None, None)
-    _settle(job, now, None, None)
+            _fail(job, f"timed out in {phase}", phase, now, None)
+    _settle(job, now, None)
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -94,11 +95,11 @@ def _pod_provisioned(job: Job, e: ev.PodProvisioned, at: datetime) -> None:
         return
     state = job.pods[e.pod_name]["state"]
     job.record_pod_provisioned(pod_name=e.pod_name, pod_id=e.pod_id, provider=e.provider, gpu_type=e.gpu_type,
-                               cost_per_hour=e.cost_per_hour, at=at, cause_id=e.event_id, traceparent=e.traceparent)
+                               cost_per_hour=e.cost_per_hour, at=at, cause_id=e.event_id)
     if state in ("teardown", "terminated", "abandoned"):
         # A pod that came up after we asked it away (cancel during provisioning, an old attempt, a
         # finished job): ask again, now that it has an id. No pod outlives its job.
-        job.request_teardown(e.pod_name, "pod came up after teardown was requested", at, e.event_id, e.traceparent)
+        job.request_teardown(e.pod_name, "pod came up after teardown was requested", at, e.event_id)
 
 
 def _pod_ready(job: Job, e: ev.PodReady, at: datetime) -> None:
@@ -106,19 +107,19 @@ def _pod_ready(job: Job, e: ev.PodReady, at: datetime) -> None:
         return
     pod = job.pods[e.pod_name]
     if pod["state"] in ("terminated", "abandoned"):
-        job.request_teardown(e.pod_name, "pod reported ready after teardown", at, e.event_id, e.traceparent)
+        job.request_teardown(e.pod_name, "pod reported ready after teardown", at, e.event_id)
     elif _is_current(job, e.attempt) and job.status == "provisioning" and pod["state"] in ("requested", "provisioned"):
-        job.request_run(at, e.event_id, e.traceparent)
+        job.request_run(at, e.event_id)
 
 
 def _pod_provision_failed(job: Job, e: ev.PodProvisionFailed, at: datetime) -> None:
     if _is_current(job, e.attempt) and job.status == "provisioning":
-        _attempt_failed(job, "provisioning", e.reason, True, at, e.event_id, e.traceparent)
+        _attempt_failed(job, "provisioning", e.reason, True, at, e.event_id)
 
 
 def _pod_unhealthy(job: Job, e: ev.PodUnhealthy, at: datetime) -> None:
     if _is_current(job, e.attempt) and job.status in ("provisioning", "running"):
-        _attempt_failed(job, "health", e.reason, True, at, e.event_id, e.traceparent)
+        _attempt_failed(job, "health", e.reason, True, at, e.event_id)
 
 
 def _is_current_run(job: Job, run_id: str) -> bool:
@@ -127,20 +128,19 @@ def _is_current_run(job: Job, run_id: str) -> bool:
 
 def _run_started(job: Job, e: ev.RunStarted, at: datetime) -> None:
     if _is_current_run(job, e.run_id):
-        job.record_run_started(run_id=e.run_id, agents=e.agents, rounds=e.rounds, at=at, cause_id=e.event_id,
-                               traceparent=e.traceparent)
+        job.record_run_started(run_id=e.run_id, agents=e.agents, rounds=e.rounds, at=at, cause_id=e.event_id)
 
 
 def _run_progressed(job: Job, e: ev.RunProgressed, at: datetime) -> None:
     if _is_current_run(job, e.run_id):
         job.record_progress(run_id=e.run_id, round=e.round, rounds=e.rounds, prices=dict(e.prices), at=at,
-                            cause_id=e.event_id, traceparent=e.traceparent)
+                            cause_id=e.event_id)
 
 
 def _run_checkpointed(job: Job, e: ev.RunCheckpointed, at: datetime) -> None:
     if _is_current_run(job, e.run_id):
         job.record_checkpoint(run_id=e.run_id, round=e.round, checkpoint_key=e.checkpoint_key, at=at,
-                              cause_id=e.event_id, traceparent=e.traceparent)
+                              cause_id=e.event_id)
 
 
 def _run_completed(job: Job, e: ev.RunCompleted, at: datetime) -> None:
@@ -148,18 +148,18 @@ def _run_completed(job: Job, e: ev.RunCompleted, at: datetime) -> None:
         return
     job.record_run_completed(run_id=e.run_id, artifacts=msgspec.to_builtins(e.artifacts),
                              final_prices=dict(e.final_prices), engine_seconds=e.engine_seconds, at=at,
-                             cause_id=e.event_id, traceparent=e.traceparent)
+                             cause_id=e.event_id)
     for name in job.live_pods():
         if job.pods[name]["state"] != "teardown":
-            job.request_teardown(name, "run completed", at, e.event_id, e.traceparent)
-    job.request_report(at, e.event_id, e.traceparent)
+            job.request_teardown(name, "run completed", at, e.event_id)
+    job.request_report(at, e.event_id)
 
 
 def _run_failed(job: Job, e: ev.RunFailed, at: datetime) -> None:
     if not _is_current_run(job, e.run_id) or job.is_winding_down or job.status != "running":
         return
     resumable = e.retryable and job.checkpoint_key is not None
-    _attempt_failed(job, "run", e.reason, resumable, at, e.event_id, e.traceparent)
+    _attempt_failed(job, "run", e.reason, resumable, at, e.event_id)
 
 
 def _pod_terminated(job: Job, e: ev.PodTerminated, at: datetime) -> None:
@@ -168,32 +168,31 @@ def _pod_terminated(job: Job, e: ev.PodTerminated, at: datetime) -> None:
         return
     expected = pod["state"] in ("teardown", "abandoned")
     job.record_pod_terminated(pod_name=e.pod_name, pod_id=e.pod_id, billed_seconds=e.billed_seconds, cost=e.cost,
-                              at=at, cause_id=e.event_id, traceparent=e.traceparent)
+                              at=at, cause_id=e.event_id)
     if not expected and _is_current(job, e.attempt) and job.status in ("provisioning", "running"):
         _attempt_failed(job, job.stage, "pod terminated unexpectedly", job.status == "provisioning",
-                        at, e.event_id, e.traceparent)
+                        at, e.event_id)
 
 
 def _report_written(job: Job, e: ev.ReportWritten, at: datetime) -> None:
     if job.status != "reporting" or job.is_winding_down or job.report_written:
         return
     job.record_report(report_key=e.report_key, artifacts=msgspec.to_builtins(e.artifacts), verdict=e.verdict,
-                      at=at, cause_id=e.event_id, traceparent=e.traceparent)
+                      at=at, cause_id=e.event_id)
 
 
 def _report_failed(job: Job, e: ev.ReportFailed, at: datetime) -> None:
     if job.status == "reporting" and not job.is_winding_down and not job.report_written:
-        _fail(job, f"report failed: {e.reason}", "report", at, e.event_id, e.traceparent)
+        _fail(job, f"report failed: {e.reason}", "report", at, e.event_id)
 
 
 def _graph_built(job: Job, e: ev.GraphBuilt, at: datetime) -> None:
     job.record_graph(graph_key=e.graph_key, ok=True, detail=f"{e.nodes} nodes, {e.edges} edges", at=at,
-                     cause_id=e.event_id, traceparent=e.traceparent)
+                     cause_id=e.event_id)
 
 
 def _graph_failed(job: Job, e: ev.GraphFailed, at: datetime) -> None:
-    job.record_graph(graph_key=None, ok=False, detail=e.reason, at=at, cause_id=e.event_id,
-                     traceparent=e.traceparent)
+    job.record_graph(graph_key=None, ok=False, detail=e.reason, at=at, cause_id=e.event_id)
 
 
 _HANDLERS: dict[type[ev.Event], Callable[[Job, Any, datetime], None]] = {
@@ -219,37 +218,36 @@ INBOUND_EVENT_TYPES: list[str] = [cls.__name__ for cls in _HANDLERS]
 
 
 def _attempt_failed(job: Job, stage: str, reason: str, retryable: bool, at: datetime, cause_id: str | None,
-                    traceparent: str | None, resume_from: str | None = None) -> None:
+                    resume_from: str | None = None) -> None:
     """Retry on a fresh pod (tearing the failed one down first) while attempts are left; else fail."""
     if not retryable or job.attempt >= MAX_ATTEMPTS:
-        _fail(job, reason, stage, at, cause_id, traceparent)
+        _fail(job, reason, stage, at, cause_id)
         return
-    job.record_attempt_failure(attempt=job.attempt, stage=stage, reason=reason, at=at, cause_id=cause_id,
-                               traceparent=traceparent)
+    job.record_attempt_failure(attempt=job.attempt, stage=stage, reason=reason, at=at, cause_id=cause_id)
     for name in job.live_pods():
         if job.pods[name]["state"] != "teardown":
-            job.request_teardown(name, f"attempt {job.attempt} failed in {stage}", at, cause_id, traceparent)
-    job.request_pod(job.attempt + 1, at, cause_id, traceparent, resume_from=resume_from or job.checkpoint_key)
+            job.request_teardown(name, f"attempt {job.attempt} failed in {stage}", at, cause_id)
+    job.request_pod(job.attempt + 1, at, cause_id, resume_from=resume_from or job.checkpoint_key)
 
 
-def _fail(job: Job, reason: str, stage: str, at: datetime, cause_id: str | None, traceparent: str | None) -> None:
+def _fail(job: Job, reason: str, stage: str, at: datetime, cause_id: str | None) -> None:
     """Compensate: with pods that may exist, tear them down and fail once they are gone; else fail now."""
     if not job.live_pods():
-        job.fail(reason, stage, at, cause_id, traceparent)
+        job.fail(reason, stage, at, cause_id)
         return
-    job.begin_failure(reason, stage, at, cause_id, traceparent)
+    job.begin_failure(reason, stage, at, cause_id)
     for name in job.live_pods():
         if job.pods[name]["state"] != "teardown":
-            job.request_teardown(name, f"job failing: {reason}", at, cause_id, traceparent)
+            job.request_teardown(name, f"job failing: {reason}", at, cause_id)
 
 
-def _settle(job: Job, at: datetime, cause_id: str | None, traceparent: str | None) -> None:
+def _settle(job: Job, at: datetime, cause_id: str | None) -> None:
     """Reach the terminal event once nothing is left to wait for (no pod outlives its job)."""
     if job.is_terminal or job.live_pods():
         return
     if job.is_cancelling:
-        job.cancelled(at, cause_id, traceparent)
+        job.cancelled(at, cause_id)
     elif job.failure is not None:
-        job.fail(job.failure["reason"], job.failure["stage"], at, cause_id, traceparent)
+        job.fail(job.failure["reason"], job.failure["stage"], at, cause_id)
     elif job.status == "reporting" and job.report_written:
-        job.complete(at, cause_id, traceparent)
+        job.complete(at, cause_id)

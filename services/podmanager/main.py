@@ -20,6 +20,7 @@ from services.kit.objectstore import ObjectStore
 from services.kit.service import run_until_stopped
 from services.kit.settings import Settings
 from services.podmanager.handlers import PROVISIONING, RUNS, TEARDOWNS, PodManager
+from services.podmanager.metrics import MeteredBus, refresh_pods_alive
 from services.podmanager.pods_repo import PodRepository
 from services.podmanager.providers import PodProvider, make_provider
 from services.podmanager.reaper import Reaper
@@ -72,24 +73,26 @@ async def serve(settings: Settings, stop: asyncio.Event, options: PodManagerOpti
     pool = await create_pool(settings.database_url, max_size=6)
     manager: PodManager | None = None
     try:
-        await bus.ensure_streams()
+        await bus.ensure_streams(settings.stream_replicas)
         store = ObjectStore(settings)
         await store.ensure_bucket()
         pods = PodRepository(pool)
         await pods.migrate()
-        manager = PodManager(bus=bus, store=store, pods=pods, provider=provider, llm_url=settings.llm_url)
+        manager = PodManager(bus=MeteredBus(bus, provider.name), store=store, pods=pods, provider=provider,
+                             llm_url=settings.llm_url)
         # Every consumer's messages are kept alive by in_progress() while their work goes on.
         consumers = [
-            await bus.consume(opts.durable, RUNS, manager.handle, max_ack_pending=opts.max_runs, ack_wait=60.0,
+            await bus.consume(opts.durable, RUNS, manager.handle, max_ack_pending=opts.max_runs,
                               max_deliver=10, deliver_new=opts.deliver_new),
             await bus.consume(f"{opts.durable}-provision", PROVISIONING, manager.handle,
-                              max_ack_pending=opts.max_provisioning, ack_wait=60.0, max_deliver=10,
+                              max_ack_pending=opts.max_provisioning, max_deliver=10,
                               deliver_new=opts.deliver_new),
             await bus.consume(f"{opts.durable}-teardown", TEARDOWNS, manager.handle,
-                              max_ack_pending=opts.max_teardowns, ack_wait=60.0, max_deliver=10,
+                              max_ack_pending=opts.max_teardowns, max_deliver=10,
                               deliver_new=opts.deliver_new),
         ]
         tasks = list(consumers)
+        tasks.append(asyncio.create_task(refresh_pods_alive(pool, stop, provider.name), name="podmanager-pods-alive"))
         if opts.reaper:
             reaper = Reaper(bus=bus, provider=provider, pods=pods, lock=manager.lock)
             tasks.append(asyncio.create_task(reaper.run(stop), name="podmanager-reaper"))

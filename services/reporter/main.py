@@ -174,12 +174,12 @@ async def serve(
     """Consume ReportRequested until `stop` is set. `durable`/`deliver_new` let tests run a private consumer."""
     bus = await Bus.connect(settings.nats_url, name=durable, login=settings.nats_login("reporter"))
     try:
-        await bus.ensure_streams()
+        await bus.ensure_streams(settings.stream_replicas)
         store = ObjectStore(settings)
         reporter = Reporter(bus, store, max_deliver, reporter_llm(settings))
         task = await bus.consume(
             durable, ["ReportRequested"], reporter.handle,
-            max_ack_pending=4, ack_wait=60.0, max_deliver=max_deliver, deliver_new=deliver_new,
+            max_ack_pending=4, max_deliver=max_deliver, deliver_new=deliver_new,
         )
         log.info("reporter consuming ReportRequested as %s", durable)
         await run_until_stopped(stop, task)

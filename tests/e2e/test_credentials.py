@@ -47,4 +47,4 @@ def test_metrics_are_closed_to_the_local_user_and_open_to_the_operator(platform)
         assert http.get("/metrics").status_code == 401
         assert http.get("/metrics", headers={"Authorization": f"Bearer {user_key}"}).status_code == 401
         r = http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
-        assert r.status_code == 200 and "simswarm_gateway_requests_total" in r.text
+        assert r.status_code == 200 and "simswarm_http_request_duration_seconds" in r.text

@@ -32,7 +32,6 @@ from services.gateway.spec_input import (
     parse_job_spec,
     spec_fingerprint,
 )
-from services.kit.telemetry import current_traceparent
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -123,8 +122,7 @@ async def submit_job(
             f"you have {q.live} live jobs; the limit is {q.quota}. Wait for one to finish or cancel one",
             {"Retry-After": str(QUOTA_RETRY_AFTER_S)},
         ) from None
-    cmd = CreateJob(job_id=job_id, owner_id=user.user_id, spec=spec, retry_of=retry_of,
-                    traceparent=current_traceparent())
+    cmd = CreateJob(job_id=job_id, owner_id=user.user_id, spec=spec, retry_of=retry_of)
     try:
         reply = await commands.create_job(ctx.bus, cmd, ctx.command_timeout_s)
     except ApiError:
@@ -201,7 +199,7 @@ async def cancel_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
     if row.get("status") in _TERMINAL:
         raise ApiError(409, "job_finished", f"job {job_id} is already {row['status']}")
     reply = await commands.cancel_job(
-        ctx.bus, CancelJob(job_id=job_id, requested_by=user.user_id, traceparent=current_traceparent()),
+        ctx.bus, CancelJob(job_id=job_id, requested_by=user.user_id),
         ctx.command_timeout_s,
     )
     if reply.code == "already_finished":  # it finished between our read and the command

@@ -3,8 +3,9 @@
 Command methods ARE the events (`@event("PodRequested")`): calling one records the event and applies
 it. Public methods check the rules first (`check_*`, raising domain errors), then call the private
 event methods, so a replay never re-runs a check. Every event carries `at` (when the decision was
-taken), `cause_id` (the inbound event that caused it) and `traceparent`, which the relay turns into
-the contract envelope. A terminal job never becomes live again.
+taken), `cause_id` (the inbound event that caused it) and `traceparent` (the span that decided it,
+stamped by the application at save, never passed by the saga), which the relay turns into the contract
+envelope and the parent of its publish span. A terminal job never becomes live again.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ class Job(Aggregate):
 
     @event("PodRequested")
     def _request_pod(self, attempt: int, pod_name: str, gpu_types: list[str], model: str, policy: str,
-                     resume_from: str | None, at: datetime, cause_id: str | None, traceparent: str | None) -> None:
+                     resume_from: str | None, at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
         self.attempt = attempt
         self.status = str(JobStatus.PROVISIONING)
         self.stage = "provisioning"
@@ -199,7 +200,7 @@ class Job(Aggregate):
 
     @event("RunRequested")
     def _request_run(self, attempt: int, run_id: str, pod_name: str, artifact_prefix: str,
-                     resume_from: str | None, at: datetime, cause_id: str | None, traceparent: str | None) -> None:
+                     resume_from: str | None, at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
         self.run_id = run_id
         self.status = str(JobStatus.RUNNING)
         self.stage = "starting"
@@ -219,7 +220,7 @@ class Job(Aggregate):
 
     @event("PodTeardownRequested")
     def _request_teardown(self, attempt: int, pod_name: str, pod_id: str | None, reason: str,
-                          at: datetime, cause_id: str | None, traceparent: str | None) -> None:
+                          at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
         pod = self.pods[pod_name]
         self._pod(pod_name, state="teardown", teardown_requests=int(pod["teardown_requests"]) + 1,
                   teardown_due_at=at + TEARDOWN_RETRY_AFTER)
@@ -235,7 +236,7 @@ class Job(Aggregate):
 
     @event("ReportRequested")
     def _request_report(self, artifact_prefix: str, artifacts: list[dict[str, Any]],
-                        at: datetime, cause_id: str | None, traceparent: str | None) -> None:
+                        at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
         self.status = str(JobStatus.REPORTING)
         self.stage = "reporting"
         self._timing("reporting", start=at)
@@ -252,7 +253,7 @@ class Job(Aggregate):
 
     @event("JobCancellationRequested")
     def _request_cancellation(self, requested_by: str | None, reason: str, at: datetime,
-                              cause_id: str | None, traceparent: str | None) -> None:
+                              cause_id: str | None, traceparent: str | None = None) -> None:
         self.status = str(JobStatus.CANCELLING)
         self.stage = "cancelling"
         self.cancel_reason = reason
@@ -270,7 +271,7 @@ class Job(Aggregate):
 
     @event("JobCompleted")
     def _complete(self, final_prices: dict[str, float], verdict: str | None, report_key: str | None,
-                  at: datetime, cause_id: str | None, traceparent: str | None) -> None:
+                  at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
         self.status = str(JobStatus.COMPLETED)
         self.stage = "completed"
         self._finish(at)
@@ -283,7 +284,7 @@ class Job(Aggregate):
         self._fail(reason=reason, stage=stage, at=at, cause_id=cause_id, traceparent=traceparent)
 
     @event("JobFailed")
-    def _fail(self, reason: str, stage: str, at: datetime, cause_id: str | None, traceparent: str | None) -> None:
+    def _fail(self, reason: str, stage: str, at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
         self.status = str(JobStatus.FAILED)
         self.stage = stage
         self.error = reason
@@ -299,7 +300,7 @@ class Job(Aggregate):
                         traceparent=traceparent)
 
     @event("JobCancelled")
-    def _cancelled(self, reason: str, at: datetime, cause_id: str | None, traceparent: str | None) -> None:
+    def _cancelled(self, reason: str, at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
         self.status = str(JobStatus.CANCELLED)
         self.stage = "cancelled"
         self.failure = None
@@ -322,7 +323,7 @@ class Job(Aggregate):
 
     @event("FailureBegan")
     def _begin_failure(self, reason: str, stage: str, at: datetime, cause_id: str | None,
-                       traceparent: str | None) -> None:
+                       traceparent: str | None = None) -> None:
         self.failure = {"reason": reason, "stage": stage}
         self.error = reason
         self.stage = "failing"
@@ -331,14 +332,14 @@ class Job(Aggregate):
 
     @event("AttemptFailed")
     def record_attempt_failure(self, attempt: int, stage: str, reason: str, at: datetime,
-                               cause_id: str | None, traceparent: str | None) -> None:
+                               cause_id: str | None, traceparent: str | None = None) -> None:
         self.error = f"attempt {attempt} failed in {stage}: {reason}"
         self._touch(at)
 
     @event("PodProvisionRecorded")
     def record_pod_provisioned(self, pod_name: str, pod_id: str, provider: str, gpu_type: str | None,
                                cost_per_hour: float | None, at: datetime, cause_id: str | None,
-                               traceparent: str | None) -> None:
+                               traceparent: str | None = None) -> None:
         live = self.pods[pod_name]["state"] == "requested"
         self._pod(pod_name, pod_id=pod_id, provider=provider, gpu_type=gpu_type, cost_per_hour=cost_per_hour,
                   **({"state": "provisioned"} if live else {}))
@@ -349,7 +350,7 @@ class Job(Aggregate):
 
     @event("RunStartRecorded")
     def record_run_started(self, run_id: str, agents: int, rounds: int, at: datetime, cause_id: str | None,
-                           traceparent: str | None) -> None:
+                           traceparent: str | None = None) -> None:
         self.agents, self.rounds = agents, rounds
         if not self.is_winding_down:
             self.stage = "running"
@@ -358,7 +359,7 @@ class Job(Aggregate):
 
     @event("ProgressRecorded")
     def record_progress(self, run_id: str, round: int, rounds: int, prices: dict[str, float], at: datetime,
-                        cause_id: str | None, traceparent: str | None) -> None:
+                        cause_id: str | None, traceparent: str | None = None) -> None:
         self.round = max(self.round, round)
         self.rounds = rounds or self.rounds
         if prices:
@@ -370,7 +371,7 @@ class Job(Aggregate):
 
     @event("CheckpointRecorded")
     def record_checkpoint(self, run_id: str, round: int, checkpoint_key: str, at: datetime,
-                          cause_id: str | None, traceparent: str | None) -> None:
+                          cause_id: str | None, traceparent: str | None = None) -> None:
         self.checkpoint_key = checkpoint_key
         if not self.is_winding_down:
             self._watch("running", at)
@@ -379,7 +380,7 @@ class Job(Aggregate):
     @event("RunCompletionRecorded")
     def record_run_completed(self, run_id: str, artifacts: list[dict[str, Any]], final_prices: dict[str, float],
                              engine_seconds: float, at: datetime, cause_id: str | None,
-                             traceparent: str | None) -> None:
+                             traceparent: str | None = None) -> None:
         known = {a["key"] for a in self.artifacts}
         self.artifacts = self.artifacts + [dict(a) for a in artifacts if a["key"] not in known]
         self.final_prices = dict(final_prices)
@@ -393,7 +394,7 @@ class Job(Aggregate):
     @event("PodTerminationRecorded")
     def record_pod_terminated(self, pod_name: str, pod_id: str | None, billed_seconds: float | None,
                               cost: float | None, at: datetime, cause_id: str | None,
-                              traceparent: str | None) -> None:
+                              traceparent: str | None = None) -> None:
         pod = self.pods[pod_name]
         self._pod(pod_name, state="terminated", teardown_due_at=None, pod_id=pod_id or pod["pod_id"],
                   cost=cost if cost is not None else pod["cost"])
@@ -401,14 +402,14 @@ class Job(Aggregate):
 
     @event("PodAbandoned")
     def record_pod_abandoned(self, pod_name: str, reason: str, at: datetime, cause_id: str | None,
-                             traceparent: str | None) -> None:
+                             traceparent: str | None = None) -> None:
         """Teardown was asked for too many times without an answer; the reaper owns it now."""
         self._pod(pod_name, state="abandoned", teardown_due_at=None)
         self._touch(at)
 
     @event("ReportRecorded")
     def record_report(self, report_key: str, artifacts: list[dict[str, Any]], verdict: str | None,
-                      at: datetime, cause_id: str | None, traceparent: str | None) -> None:
+                      at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
         known = {a["key"] for a in self.artifacts}
         self.artifacts = self.artifacts + [dict(a) for a in artifacts if a["key"] not in known]
         self.report_key = report_key
@@ -420,7 +421,7 @@ class Job(Aggregate):
 
     @event("GraphRecorded")
     def record_graph(self, graph_key: str | None, ok: bool, detail: str, at: datetime, cause_id: str | None,
-                     traceparent: str | None) -> None:
+                     traceparent: str | None = None) -> None:
         """An annotation, allowed on any job (even a finished one): never changes the status."""
         if ok:
             self.graph_key = graph_key

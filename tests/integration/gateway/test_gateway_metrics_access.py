@@ -7,12 +7,19 @@ import asyncio
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from services.gateway.accounts import ensure_local_user
 from services.gateway.main import serve
 from simswarm.stack import _wait_http, free_port
 
 pytestmark = pytest.mark.integration
+
+
+def _count_401(_token: str) -> float:
+    """Refused /metrics requests counted so far in this process (the families are process-wide)."""
+    labels = {"service": "gateway", "method": "GET", "route": "/metrics", "status": "401"}
+    return REGISTRY.get_sample_value("simswarm_http_request_duration_seconds_count", labels) or 0.0
 
 
 async def test_metrics_need_the_operator_token_on_the_public_port(settings, pg_pool):
@@ -27,6 +34,7 @@ async def test_metrics_need_the_operator_token_on_the_public_port(settings, pg_p
             _, user_key = await ensure_local_user(pg_pool)
             assert (await client.get("/api/jobs", headers={"Authorization": f"Bearer {user_key}"})).status_code == 200
 
+            before = _count_401(settings.metrics_token)
             anonymous = await client.get("/metrics")
             assert anonymous.status_code == 401 and anonymous.json()["code"] == "metrics_unauthorized"
             assert "simswarm_gateway" not in anonymous.text
@@ -37,7 +45,8 @@ async def test_metrics_need_the_operator_token_on_the_public_port(settings, pg_p
 
             operator = await client.get("/metrics", headers={"Authorization": f"Bearer {settings.metrics_token}"})
             assert operator.status_code == 200, operator.text
-            assert 'simswarm_gateway_requests_total{method="GET",route="/metrics",status="401"} 3' in operator.text
+            assert "simswarm_http_request_duration_seconds_bucket" in operator.text
+            assert _count_401(settings.metrics_token) - before == 3  # each refusal was counted
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)

@@ -84,11 +84,18 @@ def test_resume_point_prefers_last_event_id():
 
 
 def test_metrics_render_prometheus_text():
+    from prometheus_client import REGISTRY
+
+    labels = {"service": "gateway", "method": "GET", "route": "/api/jobs/{job_id}", "status": "200"}
+    before = REGISTRY.get_sample_value("simswarm_http_request_duration_seconds_count", labels) or 0.0
     m = Metrics()
     m.observe("GET", "/api/jobs/{job_id}", 200, 0.5)
+    m.open_streams += 1
     text = m.render()
-    assert 'simswarm_gateway_requests_total{method="GET",route="/api/jobs/{job_id}",status="200"} 1' in text
+    assert REGISTRY.get_sample_value("simswarm_http_request_duration_seconds_count", labels) == before + 1
+    assert 'simswarm_http_request_duration_seconds_bucket{le="0.5",method="GET",route="/api/jobs/{job_id}"' in text
     assert "# TYPE simswarm_gateway_open_streams gauge" in text
+    m.open_streams -= 1
 
 
 def test_openapi_documents_error_bodies_on_every_route():

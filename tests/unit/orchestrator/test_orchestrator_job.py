@@ -100,7 +100,7 @@ def test_deadline_fails_a_running_job():
 def test_decisions_map_to_contract_events_with_a_deterministic_envelope():
     run = new_job().run
     job = Job(job_id=JOB, owner_id="u", spec=new_job().spec, run=run, retry_of=None, at=T0, traceparent="tp")
-    pm.start(job, T0, traceparent="tp")
+    pm.start(job, T0)
     pm.react(job, ev.new_event(ev.PodProvisioned, JOB, attempt=1, pod_name=pod(), pod_id="p1", provider="local"), T0)
     cause = ev.new_event(ev.PodReady, JOB, attempt=1, pod_name=pod(), pod_id="p1")
     pm.react(job, cause, T0)
