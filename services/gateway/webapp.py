@@ -10,6 +10,7 @@ says how to build it; the API works either way.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from starlette.requests import Request
@@ -55,6 +56,15 @@ def _file_in(root: Path, path: str) -> Path | None:
     return None
 
 
+def og_tags(title: str, description: str, url: str) -> str:
+    """OpenGraph and Twitter card tags for a page's head; every value HTML-escaped."""
+    t, d, u = (html.escape(v, quote=True) for v in (title, description, url))
+    return (f'<meta property="og:type" content="article"><meta property="og:site_name" content="SimSwarm">'
+            f'<meta property="og:title" content="{t}"><meta property="og:description" content="{d}">'
+            f'<meta property="og:url" content="{u}"><meta name="twitter:card" content="summary">'
+            f'<meta name="twitter:title" content="{t}"><meta name="twitter:description" content="{d}">')
+
+
 class WebAppFallback:
     """ASGI app used as the router's default: the SPA for GET/HEAD outside /api, else the usual 404."""
 
@@ -70,6 +80,11 @@ class WebAppFallback:
             return
         response = self.response_for(Request(scope).url.path)
         await response(scope, receive, send)
+
+    @property
+    def index(self) -> Path | None:
+        """The bundle's index.html, when the app is built."""
+        return self.root / "index.html" if bundle_present(self.root) else None
 
     def response_for(self, path: str) -> Response:
         if not bundle_present(self.root):

@@ -34,6 +34,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     demo.add_argument("--agents", type=int, default=60, help="agents (default 60)")
     demo.add_argument("--rounds", type=int, default=24, help="rounds (default 24)")
     demo.add_argument("--keep", action="store_true", help="keep the temporary home (data, logs, artifacts)")
+    demo.add_argument("--open", action="store_true",
+                      help="open the finished job in the web app (browser) and keep the platform up until Ctrl-C")
     demo.set_defaults(func=cmd_demo)
 
     jobs = sub.add_parser("jobs", help="list your jobs (newest first, every page)")
@@ -117,9 +119,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             sup.start()
         console.print(f"[green]platform up[/] at {sup.api_url} (home {home})")
         console.print(f"seed: {DEMO_SEED}\nquestion: {DEMO_QUESTION}")
-        with Client(sup.api_url, (home / "api-key").read_text().strip()) as client:
-            return submit_and_follow(client, console, seed, DEMO_QUESTION, tier="small", policy="heuristic",
-                                     agents=args.agents, rounds=args.rounds, forecast_days=60, random_seed=42)
+        key = (home / "api-key").read_text().strip()
+        with Client(sup.api_url, key) as client:
+            rc = submit_and_follow(client, console, seed, DEMO_QUESTION, tier="small", policy="heuristic",
+                                   agents=args.agents, rounds=args.rounds, forecast_days=60, random_seed=42)
+            if rc == 0 and args.open:
+                job = next(iter(client.list(limit=1)))
+                open_in_browser(console, f"{sup.api_url}/jobs/{job.job_id}", key)
+            return rc
     except StackError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
@@ -130,6 +137,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
             console.print(f"kept {home}")
         else:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def open_in_browser(console: Console, url: str, key: str) -> None:
+    """Open the web app at `url`, logged in as the local user, and wait for Ctrl-C.
+
+    The key travels in the URL's fragment, which the browser never sends to a server; the app keeps
+    it like a session and removes it from the address bar (web/src/main.ts)."""
+    import time
+    import webbrowser
+
+    opened = webbrowser.open(f"{url}#key={key}")
+    console.print(f"{'opened' if opened else 'open'} [bold]{url}[/] in a browser"
+                  + ("" if opened else " (log in with the API key in the demo's home)")
+                  + "; Ctrl-C stops the platform")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 def submit_and_follow(client: Client, console: Console, seed: str, question: str, *, detach: bool = False,

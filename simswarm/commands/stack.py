@@ -39,6 +39,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from services.gateway.webapp import bundle_present
     from simswarm.stack import StackError
     from simswarm.supervisor import Supervisor
 
@@ -52,6 +53,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             console.print(f"[red]error:[/] {exc}")
             return 1
     console.print(f"[green]SimSwarm is up[/] at {sup.api_url}  (home {home})")
+    if not bundle_present():
+        console.print("  [yellow]the web app is not built[/] (the API works): install Node.js 18+ and npm, then "
+                      "cd web && npm ci && npm run build")
     console.print(f"  API key: {home / 'api-key'}   logs: {sup.log_dir}   Ctrl-C stops everything")
     console.print(f"  try: SIMSWARM_HOME={home} simswarm run seed.txt --question \"...\" --policy heuristic")
     try:

@@ -8,6 +8,9 @@
   Reusable within its minute so EventSource's own reconnect works; the app fetches a new one after.
 * `GET /api/jobs/{id}/artifacts/{name}` sends one artifact through the gateway: the presigned URLs of
   `sim-data` point at the object store, another origin, which a page cannot read without CORS there.
+  A share link reads the same through `GET /api/share/{token}/artifacts/{name}` and `.../report`.
+* `GET /share/{token}` is the app's page for a share link with the job's OpenGraph tags in its head,
+  so a link pasted in a chat previews with the question and the key insight.
 """
 
 from __future__ import annotations
@@ -17,20 +20,23 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from services.gateway.accounts import Principal
 from services.gateway.auth import Ctx, CurrentUser, _bearer, current_user
 from services.gateway.errors import ApiError, error_responses
+from services.gateway.results import job_result
 from services.gateway.routes.jobs import load_job
+from services.gateway.routes.share import OG_DESCRIPTION_CHARS, _public_row
 from services.gateway.shaping import artifact_list
 from services.gateway.tokens import hash_token
+from services.gateway.webapp import WebAppFallback, og_tags
 from services.kit.objectstore import ObjectNotFound
 
-router = APIRouter(prefix="/api/jobs", tags=["web app"])
+router = APIRouter(tags=["web app"])
 TICKET_MARK = "sts_"
 TICKET_TTL = timedelta(seconds=60)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -47,7 +53,7 @@ def _ticket_prefix(job_id: str) -> str:
 
 
 @router.post(
-    "/{job_id}/stream-ticket",
+    "/api/jobs/{job_id}/stream-ticket",
     status_code=201,
     summary="A 60-second ticket for this job's SSE stream (for EventSource)",
     responses={201: {"model": StreamTicket}, **error_responses(401, 404)},
@@ -90,7 +96,7 @@ StreamUser = Annotated[Principal, Depends(stream_user)]
 
 
 @router.get(
-    "/{job_id}/artifacts/{name}",
+    "/api/jobs/{job_id}/artifacts/{name}",
     summary="One artifact of the job (engine output or graph.json), through the gateway",
     response_class=Response,
     responses={
@@ -104,12 +110,64 @@ async def artifact(job_id: str, name: str, ctx: Ctx, user: CurrentUser) -> Respo
     return await send_artifact(ctx, row, name)
 
 
-async def send_artifact(ctx: Any, row: dict[str, Any], name: str) -> Response:
-    """The artifact `name` of the job `row`, read from the object store."""
-    keys = {a["name"]: a["key"] for a in artifact_list(row)}
-    if row.get("graph_key"):
-        keys.setdefault(_GRAPH_NAME, row["graph_key"])
-    key = keys.get(name)
+@router.get(
+    "/api/share/{token}/artifacts/{name}",
+    summary="One artifact of a shared job (public)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/json": {"schema": {}}}, "description": "The file as stored"},
+        **error_responses(404, 429, 503),
+    },
+)
+async def shared_artifact(token: str, name: str, ctx: Ctx, request: Request) -> Response:
+    """As `GET /api/jobs/{id}/artifacts/{name}`, for anyone with the share link."""
+    return await send_artifact(ctx, await _public_row(ctx, request, token), name)
+
+
+@router.get(
+    "/api/share/{token}/report",
+    summary="A shared job's report (public, markdown)",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/markdown": {"schema": {"type": "string"}}}, "description": "The report"},
+        **error_responses(404, 429, 503),
+    },
+)
+async def shared_report(token: str, ctx: Ctx, request: Request) -> Response:
+    """The markdown report of a shared job."""
+    row = await _public_row(ctx, request, token)
+    return await send_artifact(ctx, row, "report.md", key=row.get("report_key"))
+
+
+@router.get("/share/{token}", include_in_schema=False)
+async def share_page(token: str, ctx: Ctx, request: Request) -> Response:
+    """The app's page for a share link, with the job's OpenGraph tags (a revoked link: the plain page,
+    which then says the link is gone)."""
+    fallback: WebAppFallback = request.app.router.default
+    page = fallback.response_for(request.url.path)
+    try:
+        row = await _public_row(ctx, request, token)
+    except ApiError:
+        return page
+    if not isinstance(page, HTMLResponse) and fallback.index is not None:
+        result = await job_result(ctx.store, row)
+        description = str((result or {}).get("key_insight") or row.get("verdict") or "A completed swarm simulation")
+        if len(description) > OG_DESCRIPTION_CHARS:
+            description = description[: OG_DESCRIPTION_CHARS - 1] + "…"
+        title = f"SimSwarm: {row.get('goal') or 'a swarm simulation'}"
+        url = f"{ctx.settings.api_url.rstrip('/')}/share/{token}"
+        html = fallback.index.read_text("utf-8").replace("</head>", og_tags(title, description, url) + "</head>", 1)
+        return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+    return page
+
+
+async def send_artifact(ctx: Any, row: dict[str, Any], name: str, key: str | None = None) -> Response:
+    """The artifact `name` of the job `row` (or the object `key`), read from the object store."""
+    if key is None:
+        keys = {a["name"]: a["key"] for a in artifact_list(row)}
+        if row.get("graph_key"):
+            keys.setdefault(_GRAPH_NAME, row["graph_key"])
+        key = keys.get(name)
     missing = ApiError(404, "artifact_not_found", f"name: the job has no artifact {name!r}")
     if key is None:
         raise missing
@@ -120,7 +178,8 @@ async def send_artifact(ctx: Any, row: dict[str, Any], name: str) -> Response:
     except Exception as exc:
         raise ApiError(503, "object_store_unavailable", "the object store is unavailable; retry later",
                        {"Retry-After": "5"}) from exc
-    media = "application/json" if name.endswith(".json") else "application/octet-stream"
+    media = {".json": "application/json", ".md": "text/markdown; charset=utf-8"}.get(
+        name[name.rfind("."):], "application/octet-stream")
     return Response(data, media_type=media, headers={
         "Cache-Control": "private, max-age=300",
         "Content-Disposition": f'inline; filename="{name}"',

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def _bundle(root: Path) -> Path:
     (root / "assets").mkdir(parents=True)
-    (root / "index.html").write_text("<!doctype html><title>app</title><div id=app></div>")
+    (root / "index.html").write_text("<!doctype html><html><head><title>app</title></head><body><div id=app></div></body></html>")
     (root / "assets" / "index-abc123.js").write_text("console.log('app')")
     (root / "favicon.svg").write_text("<svg/>")
     (root.parent / "secret.txt").write_text("not part of the bundle")
@@ -114,3 +114,30 @@ async def test_artifacts_are_read_through_the_gateway_by_their_owner_only(gw):
     assert r.status_code == 404 and r.json()["code"] == "artifact_not_found"
     r = await gw.client.get(f"/api/jobs/{job_id}/artifacts/market_curves.json", headers=gw.as_bob)
     assert r.status_code == 404 and r.json()["code"] == "job_not_found"
+
+
+async def test_a_share_link_reads_artifacts_and_report_and_its_page_previews(gw, tmp_path):
+    install_webapp(gw.app, _bundle(tmp_path / "webapp"))
+    job_id = uuid.uuid4().hex
+    ref = await gw.store.put_bytes(f"jobs/{job_id}/artifacts/posts.json", b'[{"post_id": "p0"}]')
+    report = await gw.store.put_bytes(f"jobs/{job_id}/report.md", b"# Report\n", content_type="text/markdown")
+    await gw.put_job(job_id, status="completed", goal='Will "<b>it</b>" pass?', verdict="likely",
+                     report_key=report.key, artifacts=[{"name": ref.name, "key": ref.key, "size": ref.size,
+                                                        "sha256": ref.sha256}])
+    token = (await gw.client.post(f"/api/jobs/{job_id}/share", headers=gw.as_alice)).json()["share_token"]
+
+    r = await gw.client.get(f"/api/share/{token}/artifacts/posts.json")  # no credentials
+    assert r.status_code == 200 and r.json() == [{"post_id": "p0"}]
+    r = await gw.client.get(f"/api/share/{token}/report")
+    assert r.status_code == 200 and r.text == "# Report\n" and r.headers["content-type"].startswith("text/markdown")
+    page = await gw.client.get(f"/share/{token}")
+    assert page.status_code == 200 and "<div id=app>" in page.text
+    assert 'property="og:title" content="SimSwarm: Will &quot;&lt;b&gt;it&lt;/b&gt;&quot; pass?"' in page.text
+    assert "<b>it</b>" not in page.text and f"/share/{token}" in page.text
+
+    assert (await gw.client.delete(f"/api/jobs/{job_id}/share", headers=gw.as_alice)).status_code == 204
+    for path in (f"/api/share/{token}/artifacts/posts.json", f"/api/share/{token}/report"):
+        r = await gw.client.get(path)
+        assert r.status_code == 404 and r.json()["code"] == "share_not_found", path
+    page = await gw.client.get(f"/share/{token}")  # the app's page, which then says the link is gone
+    assert page.status_code == 200 and "og:title" not in page.text and "<div id=app>" in page.text
