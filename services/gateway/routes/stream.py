@@ -27,6 +27,7 @@ from services.kit.bus import Replay
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 FINISHED_IDLE_S = 3.0
+READ_MODEL_WAIT_S = 5.0  # how long a terminal event waits for the jobs projection to show it
 _TERMINAL_STATUS = {s.value for s in TERMINAL_STATUSES}
 
 _SSE_DOC = (
@@ -60,8 +61,23 @@ def _requested(last_event_id: str | None, after_seq: int | None) -> int:
     return after_seq or 0
 
 
+async def _read_model_caught_up(ctx: GatewayContext, user_id: str, job_id: str) -> None:
+    """Wait (bounded) until the jobs projection shows the job ended.
+
+    The log reaches JetStream before the projection applies it, so without this a client that reads
+    the job right after the stream's terminal event could still see it running. Past the bound the
+    event is sent anyway: the stream never hangs on a slow projection.
+    """
+    deadline = asyncio.get_running_loop().time() + READ_MODEL_WAIT_S
+    while asyncio.get_running_loop().time() < deadline:
+        row = await ctx.jobs.get_owned(job_id, user_id)
+        if row is None or row.get("status") in _TERMINAL_STATUS:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def _events(ctx: GatewayContext, job_id: str, replay: Replay, finished: bool,
-                  slot: StreamSlot) -> AsyncIterator[ServerSentEvent]:
+                  slot: StreamSlot, user_id: str) -> AsyncIterator[ServerSentEvent]:
     ctx.metrics.open_streams += 1
     try:
         if finished and replay.pending == 0:  # the client has everything already
@@ -76,9 +92,12 @@ async def _events(ctx: GatewayContext, job_id: str, replay: Replay, finished: bo
                     seq, ev = await (asyncio.wait_for(nxt, FINISHED_IDLE_S) if finished else nxt)
                 except (StopAsyncIteration, TimeoutError):
                     return
-                yield _sse(seq, ev)
                 if ev.type in TERMINAL_EVENTS:
+                    if not finished:
+                        await _read_model_caught_up(ctx, user_id, job_id)
+                    yield _sse(seq, ev)
                     return
+                yield _sse(seq, ev)
     except Exception:
         log.exception("event stream of job %s broke off", job_id)
     finally:
@@ -125,7 +144,7 @@ async def stream(
                            {"Retry-After": "5"}) from exc
         slot.attach(replay.close)
         return SlotResponse(
-            _events(ctx, job_id, replay, finished, slot),
+            _events(ctx, job_id, replay, finished, slot, user.user_id),
             slot,
             ping=ctx.sse_ping_s,
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
