@@ -3,8 +3,11 @@
 Every sweep lists the provider's pods, asks the orchestrator which of their jobs are still live, and
 terminates pods whose job is not live (past a grace period, so a pod being provisioned for a job the
 orchestrator has just created is never raced) or whose name is tombstoned (a teardown that did not
-finish). Each reaped pod is announced with StrayPodReaped. When the orchestrator does not answer,
-only tombstoned pods are reaped: liveness is never guessed.
+finish). Each reaped pod is announced with StrayPodReaped, and with the PodTerminated its teardown
+would have published (the same deterministic event id, so JetStream keeps one of the two): a
+teardown interrupted by a crash is then settled by the reaper's first sweep, not by the redelivery of
+its PodTeardownRequested. When the orchestrator does not answer, only tombstoned pods are reaped:
+liveness is never guessed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.commands import CommandReply, LiveJobsQuery
-from contracts.events import StrayPodReaped, deterministic_event_id, new_event
+from contracts.events import PodTerminated, StrayPodReaped, deterministic_event_id, new_event
 from contracts.subjects import CMD_LIVE_JOBS
 from services.podmanager.naming import parse_pod_name
 from services.podmanager.pods_repo import PodRepository
@@ -108,7 +111,8 @@ class Reaper:
         return set(reply.live)
 
     async def sweep(self) -> list[Stray]:
-        """One pass: find strays, terminate them, publish StrayPodReaped. Returns what was reaped."""
+        """One pass: find strays, terminate them, publish StrayPodReaped and PodTerminated. Returns
+        what was reaped."""
         pods = await self.provider.list_pods()
         now = time.time()
         names = {p.name for p in pods}
@@ -134,9 +138,17 @@ class Reaper:
             if await self.provider.find(name) is None:
                 return False  # a teardown got there first
             info = await self.provider.terminate(name)
-            parsed = parse_pod_name(name)
-            await self.pods.tombstone(name, stray.job_id, parsed[1] if parsed else 0, "reaped as stray")
+            attempt = parsed[1] if (parsed := parse_pod_name(name)) else 0
+            await self.pods.tombstone(name, stray.job_id, attempt, "reaped as stray")
             await self.pods.mark_terminated(name, info.pod_id)
+        # The removal is the pod's termination: the orchestrator waits for PodTerminated (per attempt)
+        # before a job can end. Same id as the teardown handler's, so only one is ever on the stream.
+        await self.bus.publish(new_event(
+            PodTerminated, stray.job_id,
+            event_id=deterministic_event_id(stray.job_id, "PodTerminated", attempt),
+            attempt=attempt, pod_name=name, pod_id=info.pod_id or stray.pod.pod_id,
+            billed_seconds=info.billed_seconds, cost=info.cost,
+        ))
         await self.bus.publish(new_event(
             StrayPodReaped, stray.job_id,
             event_id=deterministic_event_id(stray.job_id, "StrayPodReaped", name, stray.pod.pod_id),

@@ -30,6 +30,7 @@ from contracts.events import (
     PodRequested,
     PodTeardownRequested,
     RunRequested,
+    deterministic_event_id,
     new_event,
 )
 from contracts.spec import JobSpec, resolve_run
@@ -255,3 +256,31 @@ async def test_a_teardown_whose_reason_postgres_cannot_store_still_terminates_th
     assert gone(pid) and await real.provider.list_pods() == []
     row = await real.repo.get(pod_name(job, 1))
     assert row is not None and row["state"] == "terminated" and "\x00" not in row["reason"]
+
+
+async def test_a_teardown_cut_short_is_settled_by_the_reaper_with_one_pod_terminated(real: Harness) -> None:
+    """A pod manager killed mid-teardown leaves the name tombstoned, the pod up and PodTeardownRequested
+    un-acked. The restarted reaper's sweep removes the pod and publishes the PodTerminated the teardown
+    would have (so the job need not wait for the redelivery); the redelivered teardown's own
+    PodTerminated has the same id and is dropped by the stream: the job sees exactly one."""
+    job = await real.job()
+    await real.request_pod(job)
+    await real.wait_for(job, "PodReady")
+    pid = real.pid(job)
+    name = pod_name(job, 1)
+    await real.repo.tombstone(name, job, 1, "cancelled")  # what the killed handler had done
+    reaper = Reaper(bus=real.bus, provider=real.provider, pods=real.repo, lock=real.manager.lock,
+                    live_subject=f"test.live.{uuid.uuid4().hex}", grace_s=3600.0, request_timeout_s=1.0)
+    reaped = await reaper.sweep()  # nobody says which jobs are live: tombstoned pods are reaped anyway
+    assert [s.pod.name for s in reaped] == [name]
+    assert gone(pid)
+    terminated = await real.wait_for(job, "PodTerminated", timeout=10)
+    assert (terminated.attempt, terminated.pod_name) == (1, name)
+    assert terminated.event_id == deterministic_event_id(job, "PodTerminated", 1)
+
+    # The redelivered PodTeardownRequested, handled to its end (its PodTerminated published).
+    await real.manager.on_teardown_requested(new_event(PodTeardownRequested, job, attempt=1, pod_name=name,
+                                                       pod_id=None, reason="cancelled"))
+    await real.wait_for(job, "StrayPodReaped")
+    types = [e.type for e in await real.events(job)]
+    assert types.count("PodTerminated") == 1, types
