@@ -15,12 +15,14 @@ import contextlib
 import ipaddress
 import json
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+import trustme
 
 from services.gateway.fetcher import Fetcher, IPAddress, non_public_reason
 from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
@@ -53,14 +55,16 @@ class WebServer:
     routes: dict[str, Any] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     server: asyncio.Server | None = None
+    tls: ssl.SSLContext | None = None
 
     async def start(self) -> WebServer:
-        self.server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.server = await asyncio.start_server(self._handle, self.host, self.port, ssl=self.tls)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
     def url(self, path: str = "/", host: str | None = None) -> str:
-        return f"http://{host or self.host}:{self.port}{path}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host or self.host}:{self.port}{path}"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -226,6 +230,36 @@ async def test_dns_rebinding_cannot_redirect_the_connection(gw, servers):
     _inject(gw, Fetcher(check=test_public_check, resolver=mixed))
     _refused(await _fetch(gw, f"http://anything.test:{public.port}/article"))
     assert internal.requests == []
+
+
+async def test_https_checks_the_certificate_for_the_name_while_connecting_to_the_checked_address(gw):
+    """TLS keeps the name (SNI and the certificate check) although the socket goes to the pinned IP."""
+    ca = trustme.CA()
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+
+    async def resolve(host: str, port: int) -> list[IPAddress]:
+        return [TEST_PUBLIC]
+
+    for cert_name, url_host, ok in [("secure.test", "secure.test", True), ("other.test", "secure.test", False),
+                                     ("secure.test", "127.0.0.2", False)]:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(cert_name).configure_cert(tls)
+        server = await WebServer("127.0.0.2", tls=tls).start()
+        server.routes["/article"] = (200, {}, ARTICLE.encode())
+        try:
+            _inject(gw, Fetcher(check=test_public_check, resolver=resolve, ssl_context=trusting))
+            r = await _fetch(gw, server.url("/article", host=url_host))
+            if ok:
+                assert r.status_code == 200, r.text
+                assert "Dockworkers" in r.json()["text"]
+                assert server.requests[-1][1]["host"] == f"secure.test:{server.port}"
+            else:
+                assert r.status_code == 502 and r.json()["code"] == "fetch_failed", r.text
+                assert "certificate" in r.json()["detail"].lower() or "hostname" in r.json()["detail"].lower()
+                assert server.requests == []
+        finally:
+            await server.stop()
 
 
 async def test_the_size_cap_holds_while_streaming(gw, servers):
