@@ -202,8 +202,11 @@ class Bus:
 
         # The client retries a first connection forever (right for a NATS that is still starting),
         # but wrong credentials never start working: stop at the first refusal and say so.
+        # "nats://a:4222,nats://b:4222": every node of a cluster, so a node that is down at start-up is
+        # skipped (nats-py takes a list, not a comma-separated string).
+        servers = [u.strip() for u in url.split(",") if u.strip()]
         connecting = asyncio.ensure_future(nats.connect(
-            url,
+            servers if len(servers) > 1 else url,
             name=f"simswarm-{name}",
             connect_timeout=connect_timeout,
             max_reconnect_attempts=-1,
