@@ -77,12 +77,12 @@ async def bus(settings: Settings) -> AsyncIterator[object]:
 
 
 @pytest_asyncio.fixture
-async def store(settings: Settings) -> object:
+async def store(settings: Settings) -> AsyncIterator[object]:
     from services.kit.objectstore import ObjectStore
 
-    s = ObjectStore(settings)
-    await s.ensure_bucket()
-    return s
+    async with ObjectStore(settings) as s:  # one S3 client for the test, closed after it
+        await s.ensure_bucket()
+        yield s
 
 
 @pytest_asyncio.fixture

@@ -89,6 +89,7 @@ def create_app(
                 from services.kit.objectstore import ObjectStore
 
                 the_store = ObjectStore(settings)
+                closers.append(the_store.close)
                 try:
                     await the_store.ensure_bucket()
                 except Exception as exc:  # not fatal: /api/ready reports it until the store is back

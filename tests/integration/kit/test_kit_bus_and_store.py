@@ -7,11 +7,12 @@ import hashlib
 import uuid
 
 import httpx
+import nats.js.errors
 import pytest
 
 from contracts.events import JobFailed, RunProgressed, new_event
-from contracts.subjects import JOB_STREAM, job_subject
-from services.kit.objectstore import ObjectNotFound, artifact_key
+from contracts.subjects import DEADLETTER_STREAM, JOB_STREAM, deadletter_subject, job_subject
+from services.kit.objectstore import ObjectNotFound, ObjectStore, artifact_key
 
 pytestmark = pytest.mark.integration
 
@@ -54,17 +55,40 @@ async def test_consumer_delivers_in_order_and_retries_a_failing_handler(bus):
 async def test_malformed_message_is_dead_lettered_not_a_crash(bus):
     job = uuid.uuid4().hex
     got = asyncio.Event()
+    seen: list[object] = []
 
     async def handler(event, delivery):
         if event.job_id == job:
+            seen.append(event)
             got.set()
 
     durable = f"t{uuid.uuid4().hex[:10]}"
     await bus.consume(durable, ["JobFailed"], handler, deliver_new=True)
     await asyncio.sleep(0.2)
-    await bus.js.publish(job_subject(job, "JobFailed"), b'{"type":"JobFailed","nonsense":1}', stream=JOB_STREAM)
+    bad = b'{"type":"JobFailed","nonsense":1}'
+    await bus.js.publish(job_subject(job, "JobFailed"), bad, stream=JOB_STREAM)
     await bus.publish(new_event(JobFailed, job, reason="boom", stage="run"))
     await asyncio.wait_for(got.wait(), 10)  # the good one after the bad one still arrives
+    # the handler saw only the good event; the bad payload is set aside, with why and from where
+    assert [(type(e).__name__, e.reason) for e in seen] == [("JobFailed", "boom")]
+    dead = await _dead_letter_of(bus, job_subject(job, "JobFailed"))
+    assert dead.data == bad
+    assert dead.headers["Simswarm-Reason"].startswith("malformed")
+
+
+async def _dead_letter_of(bus, source_subject: str, deadline_s: float = 10.0):
+    """The last message the bus dead-lettered from `source_subject`, waiting for it up to a deadline."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while True:
+        try:
+            msg = await bus.js.get_last_msg(DEADLETTER_STREAM, deadletter_subject(bus.name))
+        except nats.js.errors.NotFoundError:
+            msg = None
+        if msg is not None and (msg.headers or {}).get("Simswarm-Source-Subject") == source_subject:
+            return msg
+        assert loop.time() < end, f"nothing dead-lettered from {source_subject}"
+        await asyncio.sleep(0.1)
 
 
 async def test_follow_job_resumes_after_a_sequence(bus):
@@ -96,3 +120,16 @@ async def test_object_store_round_trip_and_presigned_urls(store):
         assert (await client.get(tampered)).status_code == 403
     with pytest.raises(ObjectNotFound):
         await store.get_bytes(key + ".missing")
+
+
+async def test_object_store_keeps_one_client_until_closed(settings):
+    async with ObjectStore(settings) as store:
+        await store.ensure_bucket()
+        key = artifact_key(uuid.uuid4().hex, "a.json")
+        first = await store._shared_client()
+        await store.put_bytes(key, b"{}")
+        await asyncio.gather(*(store.presign_get(key) for _ in range(5)), store.get_bytes(key))
+        assert await store._shared_client() is first  # every call above went through the one client
+        await store.close()
+        assert await store.get_bytes(key) == b"{}"  # a closed store opens a new client when used again
+        assert await store._shared_client() is not first
