@@ -2,11 +2,17 @@
 
 Used by `simswarm up` and by the test fixtures. Every server binds to 127.0.0.1 on ports picked free
 at start, keeps its data under the given directory, and is stopped by `stop()`.
+
+A server process leaves its pid in its data directory (`server.pid`): a later start over the same
+directory stops one that outlived whoever started it (a SIGKILLed `simswarm up`) before starting
+anew. With `die_with_parent`, on Linux, the servers also get SIGTERM when the thread that started
+them ends (PR_SET_PDEATHSIG), so a killed `simswarm up` leaves none behind in their own sessions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -17,6 +23,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -71,6 +78,50 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None, w
     raise StackError(f"{what} did not become ready within {timeout:.0f}s; see {logfile}")
 
 
+PID_FILE = "server.pid"
+_PR_SET_PDEATHSIG = 1
+
+
+def child_options(die_with_parent: bool) -> dict[str, object]:
+    """`Popen` options making the child get SIGTERM when this thread ends (Linux; main thread only:
+    the signal follows the creating *thread*, and a helper thread may end long before the process)."""
+    if not (die_with_parent and sys.platform.startswith("linux")
+            and threading.current_thread() is threading.main_thread()):
+        return {}
+    parent = os.getpid()
+
+    def in_child() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return {"preexec_fn": in_child}
+
+
+def stop_stale(pid_file: Path, *marks: str, timeout: float = 10.0) -> bool:
+    """Stop the process `pid_file` names if it still runs and its command line holds every one of
+    `marks` (so a recycled pid of some other program is left alone). Returns whether one was stopped."""
+    import psutil
+
+    try:
+        pid = int(pid_file.read_text().strip())
+        proc = psutil.Process(pid)
+        cmdline = " ".join(proc.cmdline())
+    except (FileNotFoundError, ValueError, psutil.Error):
+        return False
+    if pid == os.getpid() or not all(m in cmdline for m in marks) or proc.status() == psutil.STATUS_ZOMBIE:
+        return False
+    log.warning("stopping pid %d left running from an earlier start (%s)", pid, pid_file)
+    with contextlib.suppress(psutil.Error):
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except psutil.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return True
+
+
 def _stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -92,10 +143,14 @@ class NatsServer:
     monitor_port: int = 0
     passwords: dict[str, str] | None = None
     proc: subprocess.Popen[bytes] | None = None
+    die_with_parent: bool = False
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 15.0) -> NatsServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -112,13 +167,18 @@ class NatsServer:
             conf = self.data_dir / "auth.conf"
             write_secret(conf, render_config(self.passwords))
             cmd += ["-c", str(conf)]
+        stop_stale(self.data_dir / PID_FILE, "nats-server", str(self.data_dir))
         with open(logfile, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                         **child_options(self.die_with_parent))  # type: ignore[call-overload]
+        (self.data_dir / PID_FILE).write_text(str(self.proc.pid))
         _wait_http(f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true", timeout, self.proc, "nats-server", logfile)
         return self
 
     def stop(self) -> None:
         _stop_process(self.proc)
+        with contextlib.suppress(FileNotFoundError):
+            (self.data_dir / PID_FILE).unlink()
 
 
 @dataclass
@@ -141,6 +201,25 @@ class PostgresServer:
             raise StackError(f"PostgreSQL (pgserver) did not start in {self.data_dir}: {exc}") from exc
         self.uri = self.server.get_uri()  # type: ignore[attr-defined]
         return self
+
+    def alive(self) -> bool:
+        """Whether the postmaster named in the data directory runs."""
+        from pgserver.utils import PostmasterInfo
+
+        with contextlib.suppress(Exception):
+            info = PostmasterInfo.read_from_pgdata(self.data_dir)
+            return info is not None and info.is_running()
+        return False
+
+    def restart(self) -> None:
+        """Start the postmaster again in the same directory (same socket, so the same URI)."""
+        if self.server is None:
+            self.start()
+            return
+        try:
+            self.server.ensure_postgres_running()  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise StackError(f"PostgreSQL (pgserver) did not restart in {self.data_dir}: {exc}") from exc
 
     def stop(self) -> None:
         if self.server is not None:
@@ -174,10 +253,14 @@ class SeaweedS3:
     s3_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] = field(default_factory=dict)
+    die_with_parent: bool = False
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.s3_port}"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 30.0) -> SeaweedS3:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -199,13 +282,18 @@ class SeaweedS3:
             *[f"-{n}={p}" for n, p in self.ports.items()],
         ]
         (self.data_dir / "data").mkdir(exist_ok=True)
+        stop_stale(self.data_dir / PID_FILE, "weed", str(self.data_dir), timeout=15)
         with open(logfile, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                         **child_options(self.die_with_parent))  # type: ignore[call-overload]
+        (self.data_dir / PID_FILE).write_text(str(self.proc.pid))
         _wait_http(f"{self.endpoint}/healthz", timeout, self.proc, "SeaweedFS S3", logfile)
         return self
 
     def stop(self) -> None:
         _stop_process(self.proc, timeout=15)
+        with contextlib.suppress(FileNotFoundError):
+            (self.data_dir / PID_FILE).unlink()
 
 
 @dataclass
@@ -223,6 +311,7 @@ class EmbeddedStack:
     postgres: PostgresServer | None = None
     s3: SeaweedS3 | None = None
     nats_passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    die_with_parent: bool = False  # `simswarm up`: servers end with it even when it is SIGKILLed
 
     def start(self) -> EmbeddedStack:
         from simswarm.nats_auth import ensure_credentials
@@ -231,14 +320,16 @@ class EmbeddedStack:
         data = private_dir(self.home / "data")
         try:
             self.nats_passwords = ensure_credentials(self.home)
-            self.nats = NatsServer(data / "nats", passwords=self.nats_passwords).start()
+            self.nats = NatsServer(data / "nats", passwords=self.nats_passwords,
+                                   die_with_parent=self.die_with_parent).start()
             if not self.database_url:
                 self.postgres = PostgresServer(data / "postgres").start()
                 self.database_url = self.postgres.url
                 self._close_home_again()
             if not self.s3_endpoint:
                 access_key, secret_key = s3_keys(self.home)
-                self.s3 = SeaweedS3(data / "seaweedfs", access_key=access_key, secret_key=secret_key).start()
+                self.s3 = SeaweedS3(data / "seaweedfs", access_key=access_key, secret_key=secret_key,
+                                    die_with_parent=self.die_with_parent).start()
                 self.s3_endpoint = self.s3.endpoint
         except BaseException:
             self.stop()

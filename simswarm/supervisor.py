@@ -1,8 +1,14 @@
 """`simswarm up`: the embedded stack plus one OS process per service, restarted when one dies.
 
+The servers (NATS, PostgreSQL, SeaweedFS) are watched the same way: one that dies is started again
+in the same directory on the same port, so the services reconnect to it. A restart waits 0.5 s,
+doubling (up to 30 s) while the same process keeps dying soon after its start, and the back-off
+starts over once it has run for `HEALTHY_AFTER_S`.
+
 Pid files live in `$SIMSWARM_HOME/run/`, logs in `$SIMSWARM_HOME/logs/`. Stopping (Ctrl-C) stops the
 services, then the local pods they left, then the servers; the data stays, so the next `up` finds
-the old jobs.
+the old jobs. Services and servers get SIGTERM when `up` itself dies, even by SIGKILL (Linux:
+PR_SET_PDEATHSIG); elsewhere, or for any left over, the next `up` stops them by their pid files.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,12 +32,19 @@ import msgspec
 from contracts.spec import local_tiers
 from services.kit.secretfiles import SECRET_MODE, private_dir, write_secret
 from services.kit.settings import load_settings, write_stack_file
-from simswarm.stack import EmbeddedStack, StackError
+from simswarm.stack import EmbeddedStack, StackError, child_options, stop_stale
 
 log = logging.getLogger(__name__)
 
 # Start order: the orchestrator first (it answers the gateway's commands), the gateway last.
 SERVICES: tuple[str, ...] = ("orchestrator", "podmanager", "reporter", "graph", "gateway")
+HEALTHY_AFTER_S = 30.0  # a process that ran this long before dying is restarted with no back-off
+MAX_BACKOFF_S = 30.0
+
+
+def restart_delay(quick_deaths: int) -> float:
+    """0.5 s after the first death, doubling with each death soon after a start, at most 30 s."""
+    return min(MAX_BACKOFF_S, 0.5 * 2 ** min(quick_deaths, 6))
 
 
 @dataclass
@@ -40,6 +54,20 @@ class ServiceProcess:
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = 0.0
+    quick_deaths: int = 0  # deaths in a row, each before HEALTHY_AFTER_S had passed since its start
+
+
+@dataclass
+class ServerPart:
+    """A server of the embedded stack, watched like a service: `alive()` and `restart()` in place."""
+
+    name: str
+    alive: Callable[[], bool]
+    restart: Callable[[], object]
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = 0.0
+    quick_deaths: int = 0
 
 
 @dataclass
@@ -50,6 +78,7 @@ class Supervisor:
     services: tuple[str, ...] = SERVICES
     stack: EmbeddedStack | None = None
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
+    parts: dict[str, ServerPart] = field(default_factory=dict)
     # Each service's Prometheus port (not the gateway's: its /metrics route), kept across restarts.
     metrics_ports: dict[str, int] = field(default_factory=dict)
 
@@ -73,11 +102,14 @@ class Supervisor:
         self.log_dir.mkdir(exist_ok=True)
         self._take_lock()
         try:
+            self._stop_stale_services()
             self.stack = EmbeddedStack(
                 self.home,
                 database_url=os.environ.get("DATABASE_URL") or None,
                 s3_endpoint=os.environ.get("S3_ENDPOINT") or None,
+                die_with_parent=True,
             ).start()
+            self.watch_parts()
             # One user on their own machine: the routing table's caps at their absolute maxima.
             write_stack_file(self.home, {**self.stack.settings_values(), "gateway_host": self.host,
                                          "gateway_port": self.port, "tiers": msgspec.to_builtins(local_tiers())})
@@ -100,6 +132,22 @@ class Supervisor:
                 if pid != os.getpid() and _alive(pid):
                     raise StackError(f"SimSwarm is already running from {self.home} (pid {pid}); stop it first")
         lock.write_text(str(os.getpid()))
+
+    def _stop_stale_services(self) -> None:
+        """Services an earlier `up` left running (it was killed where parent-death signals do not exist)."""
+        for name in self.services:
+            stop_stale(self.run_dir / f"{name}.pid", "simswarm.cli", "serve", name, timeout=15)
+
+    def watch_parts(self) -> None:
+        """Watch the servers this stack started (not those given by URL) from now on."""
+        stack = self.stack
+        if stack is None:
+            return
+        now = time.monotonic()
+        for name, part in (("nats", stack.nats), ("postgres", stack.postgres), ("seaweedfs", stack.s3)):
+            if part is not None:
+                restart = part.restart if name == "postgres" else part.start  # type: ignore[union-attr]
+                self.parts[name] = ServerPart(name, alive=part.alive, restart=restart, started_at=now)
 
     async def _bootstrap(self) -> None:
         """Streams, the bucket and the local user's API key (written to `$SIMSWARM_HOME/api-key`, 0600)."""
@@ -146,9 +194,10 @@ class Supervisor:
         if sp.name in self.metrics_ports:
             env["SIMSWARM_METRICS_PORT"] = str(self.metrics_ports[sp.name])
         logfile = open(self.log_dir / f"{sp.name}.log", "ab")  # noqa: SIM115 - owned by the child
-        sp.proc = subprocess.Popen(
+        sp.proc = subprocess.Popen(  # type: ignore[call-overload]
             [sys.executable, "-m", "simswarm.cli", "serve", sp.name],
             stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            **child_options(True),
         )
         logfile.close()
         sp.started_at = time.monotonic()
@@ -170,17 +219,18 @@ class Supervisor:
     # -- watch -------------------------------------------------------------------------------
 
     def check(self) -> list[str]:
-        """Restart any service that died (with backoff); returns the names restarted now."""
+        """Restart any server or service that died (with back-off); returns the names restarted now.
+        Servers first: a service restarted before its server would only die again."""
+        return self._check_parts() + self._check_services()
+
+    def _check_services(self) -> list[str]:
         restarted = []
         now = time.monotonic()
         for sp in self.procs.values():
             if sp.proc is None or sp.proc.poll() is None:
                 continue
             if sp.next_start == 0.0:
-                # Back off when a service keeps dying right after its start.
-                quick = now - sp.started_at < 10
-                delay = min(30.0, 0.5 * 2 ** min(sp.restarts, 6)) if quick else 0.5
-                sp.next_start = now + delay
+                delay = _schedule(sp, now)
                 log.warning("%s exited with code %s; restarting in %.1fs (see %s)",
                             sp.name, sp.proc.returncode, delay, self.log_dir / f"{sp.name}.log")
             elif now >= sp.next_start:
@@ -188,6 +238,27 @@ class Supervisor:
                 sp.next_start = 0.0
                 self._spawn(sp)
                 restarted.append(sp.name)
+        return restarted
+
+    def _check_parts(self) -> list[str]:
+        restarted = []
+        for part in self.parts.values():
+            now = time.monotonic()
+            if part.alive():
+                continue
+            if part.next_start == 0.0:
+                delay = _schedule(part, now)
+                log.warning("%s is down; restarting it in %.1fs", part.name, delay)
+            elif now >= part.next_start:
+                part.restarts += 1
+                part.next_start = 0.0
+                part.started_at = time.monotonic()
+                try:
+                    part.restart()
+                except Exception as exc:  # it died again at once: the next check backs off further
+                    log.warning("%s did not restart: %s", part.name, exc)
+                    continue
+                restarted.append(part.name)
         return restarted
 
     def watch(self, stop: asyncio.Event | None = None, interval: float = 0.5) -> None:
@@ -244,6 +315,17 @@ class Supervisor:
                         time.sleep(0.1)
                     else:
                         os.kill(pid, signal.SIGKILL)
+
+
+def _schedule(p: ServiceProcess | ServerPart, now: float) -> float:
+    """When to restart `p`, which has just been found dead: the back-off grows only while it keeps
+    dying soon after its starts, and starts over after a healthy period."""
+    if now - p.started_at >= HEALTHY_AFTER_S:
+        p.quick_deaths = 0
+    delay = restart_delay(p.quick_deaths)
+    p.quick_deaths += 1
+    p.next_start = now + delay
+    return delay
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,153 @@
+"""`simswarm up` supervises its servers like its services, and leaves nothing behind when it is killed.
+
+Real processes throughout: nats-server, PostgreSQL (pgserver) and SeaweedFS are SIGKILLed and must
+come back in place (same URL, data kept); a SIGKILLed `simswarm up` must take its servers and
+services with it (they get SIGTERM from the kernel when it dies), and a server left over by any
+other means is stopped by the next start over the same directory (its pid file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from services.kit.settings import NatsLogin
+from simswarm.stack import PID_FILE, EmbeddedStack, NatsServer, free_port
+from simswarm.supervisor import HEALTHY_AFTER_S, ServiceProcess, Supervisor, _schedule
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+def alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_until(cond: Callable[[], bool], timeout: float, what: str, tick: Callable[[], object] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if tick is not None:
+            tick()
+        if cond():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what} within {timeout:.0f}s")
+
+
+async def nats_works(url: str, login: NatsLogin) -> bool:
+    from services.kit.bus import Bus
+
+    bus = await Bus.connect(url, name="probe", login=login)
+    try:
+        await bus.ensure_streams()
+        return await bus.last_seq() >= 0
+    finally:
+        await bus.close()
+
+
+async def postgres_works(url: str) -> bool:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval("SELECT 1") == 1
+    finally:
+        await conn.close()
+
+
+def test_the_backoff_grows_with_quick_deaths_and_starts_over_after_a_healthy_period() -> None:
+    sp = ServiceProcess("orchestrator", started_at=100.0)
+    delays = []
+    for _ in range(4):  # dies 1 s after each start
+        delays.append(_schedule(sp, sp.started_at + 1.0))
+        sp.started_at = sp.next_start
+    assert delays == [0.5, 1.0, 2.0, 4.0]
+    # It then runs healthy for a while before dying: the next restart is prompt again.
+    assert _schedule(sp, sp.started_at + HEALTHY_AFTER_S + 1) == 0.5
+
+
+def test_every_server_killed_comes_back_in_place(tmp_path: Path) -> None:
+    sup = Supervisor(home=tmp_path / "home", services=())
+    sup.stack = EmbeddedStack(sup.home, die_with_parent=True).start()
+    try:
+        sup.watch_parts()
+        assert set(sup.parts) == {"nats", "postgres", "seaweedfs"}
+        stack = sup.stack
+        assert stack.nats is not None and stack.s3 is not None and stack.postgres is not None
+        nats_url, s3_url, pg_url = stack.nats.url, stack.s3.endpoint, stack.database_url
+        assert pg_url
+
+        postmaster = int((stack.postgres.data_dir / "postmaster.pid").read_text().split()[0])
+        for name, pid in (("nats", stack.nats.proc.pid), ("seaweedfs", stack.s3.proc.pid),  # type: ignore[union-attr]
+                          ("postgres", postmaster)):
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda n=name: sup.parts[n].restarts == 1 and sup.parts[n].alive(), 120,
+                       f"{name} was not restarted", tick=sup.check)
+
+        assert (stack.nats.url, stack.s3.endpoint, stack.database_url) == (nats_url, s3_url, pg_url)
+        assert asyncio.run(nats_works(nats_url, stack.nats_login("admin")))
+        with urllib.request.urlopen(f"{s3_url}/healthz", timeout=5) as resp:
+            assert resp.status == 200
+        assert asyncio.run(postgres_works(pg_url))
+    finally:
+        sup.stop()
+
+
+def test_a_server_left_running_is_stopped_by_the_next_start(tmp_path: Path) -> None:
+    first = NatsServer(tmp_path / "nats").start()
+    assert first.proc is not None
+    old = first.proc.pid
+    assert (tmp_path / "nats" / PID_FILE).read_text() == str(old)
+    # Its starter is gone without stopping it (as after a SIGKILL where no parent-death signal exists).
+    second = NatsServer(tmp_path / "nats").start()
+    try:
+        assert second.proc is not None and second.proc.pid != old
+        first.proc.wait(timeout=15)
+        assert not alive(old)
+    finally:
+        second.stop()
+        first.stop()
+
+
+def test_a_sigkilled_simswarm_up_leaves_no_server_or_service_running(tmp_path: Path) -> None:
+    home, port = tmp_path / "home", free_port()
+    env = dict(os.environ, SIMSWARM_HOME=str(home), PYTHONUNBUFFERED="1")
+    env.pop("DATABASE_URL", None)
+    env.pop("S3_ENDPOINT", None)
+    with open(tmp_path / "up.log", "wb") as out:
+        up = subprocess.Popen([sys.executable, "-m", "simswarm.cli", "up", "--port", str(port)],
+                              stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        def ready() -> bool:
+            assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/ready", timeout=2) as resp:
+                    return resp.status == 200
+            except Exception:
+                return False
+
+        wait_until(ready, 180, "simswarm up did not become ready")
+        pid_files = [home / "data" / "nats" / PID_FILE, home / "data" / "seaweedfs" / PID_FILE,
+                     *sorted((home / "run").glob("*.pid"))]
+        pids = {p.name if p.parent.name == "run" else p.parent.name: int(p.read_text()) for p in pid_files}
+        pids.pop("up.pid")
+        assert {"nats", "seaweedfs", "orchestrator.pid", "gateway.pid"} <= set(pids)
+        assert all(alive(pid) for pid in pids.values())
+    finally:
+        up.send_signal(signal.SIGKILL)
+        up.wait()
+    wait_until(lambda: not any(alive(pid) for pid in pids.values()), 60,
+               f"left running after a SIGKILL of up: {[n for n, p in pids.items() if alive(p)]}")
