@@ -35,6 +35,7 @@ The Metro Institute published a study finding that similar charges elsewhere cut
 The council's finance committee will vote in March; the full council votes in April.
 """
 LIVE = 180_000  # ms: a run on a shared two-core machine, including the pod's start
+AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def _skip_reason() -> str | None:
@@ -100,6 +101,17 @@ def _api(page: Any, method: str, path: str, body: Any = None) -> Any:
     )
 
 
+def assert_accessible(page: Any, what: str) -> None:
+    """axe-core (a devDependency of web/) finds no serious or critical WCAG 2 A/AA violation."""
+    if not AXE.is_file():
+        return  # web/node_modules absent: the app was built elsewhere; the other checks still run
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`)""")
+    assert not found, f"{what}: {found}"
+
+
 def test_register_wizard_live_results_share_and_revoke(platform, browser, shots, tmp_path):
     base = platform.api_url
     landing = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -123,6 +135,7 @@ def test_register_wizard_live_results_share_and_revoke(platform, browser, shots,
     page.locator("#f-rounds").fill("12")
     page.get_by_text(re.compile("Draft saved")).wait_for()  # saved as you type
     page.screenshot(path=str(shots / "wizard.png"), full_page=True)
+    assert_accessible(page, "wizard")
     tickets: list[str] = []
     page.on("request", lambda r: tickets.append(r.url) if "/stream?ticket=" in r.url else None)
     page.get_by_role("button", name="Start the simulation").click()
@@ -139,6 +152,7 @@ def test_register_wizard_live_results_share_and_revoke(platform, browser, shots,
     # Results: the page turns into the results once JobCompleted arrives on the stream.
     page.locator("[data-verdict]").wait_for(timeout=LIVE)
     page.screenshot(path=str(shots / "results-summary.png"), full_page=True)
+    assert_accessible(page, "results")
     page.get_by_role("tab", name="Report").click()
     page.locator(".report h1, .report h2").first.wait_for()
     page.screenshot(path=str(shots / "results-report.png"), full_page=True)
@@ -173,6 +187,7 @@ def test_register_wizard_live_results_share_and_revoke(platform, browser, shots,
     assert shared.get_by_role("button", name="Create a public read-only link").count() == 0
     assert shared.evaluate("localStorage.getItem('simswarm.token')") is None
     shared.screenshot(path=str(shots / "share-phone.png"), full_page=True)
+    assert shared.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "wider than a phone"
     page.get_by_role("button", name="Revoke link").click()
     page.get_by_text("The link is revoked").wait_for()
     shared.reload()
@@ -182,6 +197,7 @@ def test_register_wizard_live_results_share_and_revoke(platform, browser, shots,
     page.goto(base + "/jobs")
     page.locator(f"[data-job='{job_id}'] .badge", has_text="completed").wait_for()
     page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+    assert_accessible(page, "dashboard")
     ctx.close()
 
 
@@ -220,6 +236,7 @@ def test_a_validation_error_is_shown_on_its_field(platform, browser, shots):
     key = page.locator("[data-fresh-key]").input_value()
     assert key.startswith("ssk_")
     page.screenshot(path=str(shots / "keys.png"), full_page=True)
+    assert_accessible(page, "keys")
     page.get_by_role("button", name="Done").click()
     assert page.locator("[data-fresh-key]").count() == 0  # shown once
     page.once("dialog", lambda d: d.accept())
