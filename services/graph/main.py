@@ -1,8 +1,8 @@
 """The graph service's composition root: RunCompleted -> graph.json (+ Neo4j) -> GraphBuilt.
 
-Idempotent like the reporter: graph.json is rewritten in place, Neo4j writes are MERGEs keyed by
-job, and GraphBuilt/GraphFailed have deterministic ids. Neo4j is best effort: when it fails the graph
-is still built (GraphBuilt with neo4j=False, and a warning in the log).
+An artifact worker like the reporter (services/kit/worker.py): graph.json is rewritten in place,
+Neo4j writes are MERGEs keyed by job, and GraphBuilt/GraphFailed have deterministic ids. Neo4j is
+best effort: when it fails the graph is still built (GraphBuilt with neo4j=False, and a warning).
 """
 
 from __future__ import annotations
@@ -10,22 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from contracts.events import (
-    AnyEvent,
-    GraphBuilt,
-    GraphFailed,
-    RunCompleted,
-    deterministic_event_id,
-    new_event,
-)
+from contracts.events import GraphBuilt, GraphFailed, RunCompleted
 from services.graph.build import GRAPH_INPUTS, build_graph, decode_inputs
 from services.graph.neo4j_sink import write_graph
 from services.graph.schema import GraphDocument, encode_graph
-from services.kit.artifacts import ArtifactInvalid, fetch_verified
 from services.kit.bus import Bus, Delivery
-from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable, graph_key
-from services.kit.service import run_until_stopped
+from services.kit.objectstore import ObjectStore, graph_key
 from services.kit.settings import Settings
+from services.kit.worker import ArtifactWorker, serve_worker
 
 log = logging.getLogger(__name__)
 
@@ -36,46 +28,26 @@ def build_graph_json(files: dict[str, bytes], job_id: str) -> tuple[GraphDocumen
     return doc, encode_graph(doc)
 
 
-class GraphBuilder:
-    """Handles RunCompleted deliveries; holds the adapters it needs."""
+class GraphBuilder(ArtifactWorker):
+    """Handles RunCompleted deliveries (services/kit/worker.py does the consuming and failing)."""
+
+    trigger = RunCompleted
+    inputs = GRAPH_INPUTS
+    failed = GraphFailed
+    what = "graph"
 
     def __init__(self, bus: Bus, store: ObjectStore, settings: Settings, max_deliver: int) -> None:
-        self.bus = bus
-        self.store = store
+        super().__init__(bus, store, max_deliver)
         self.settings = settings
-        self.max_deliver = max_deliver
 
-    async def handle(self, event: AnyEvent, delivery: Delivery) -> None:
-        if not isinstance(event, RunCompleted):
-            return
-        try:
-            await self._build(event, delivery)
-        except ArtifactInvalid as exc:
-            await self._fail(event, str(exc))
-        except ObjectStoreUnavailable as exc:
-            if delivery.num_delivered >= self.max_deliver:
-                await self._fail(event, f"object store unreachable after {delivery.num_delivered} attempts: {exc}")
-                return
-            raise
-
-    async def _build(self, event: RunCompleted, delivery: Delivery) -> None:
-        files = await fetch_verified(self.store, event.artifacts, GRAPH_INPUTS)
+    async def produce(self, event: RunCompleted, files: dict[str, bytes], delivery: Delivery) -> None:
         doc, data = await asyncio.to_thread(build_graph_json, files, event.job_id)
         await delivery.in_progress()
         key = graph_key(event.job_id)
         await self.store.put_bytes(key, data, "application/json")
         in_neo4j = await self._to_neo4j(doc, event.job_id)
-        built = new_event(
-            GraphBuilt,
-            event.job_id,
-            cause=event,
-            event_id=deterministic_event_id(event.job_id, "GraphBuilt"),
-            graph_key=key,
-            nodes=len(doc.nodes),
-            edges=len(doc.edges),
-            neo4j=in_neo4j,
-        )
-        ack = await self.bus.publish(built)
+        ack = await self.publish_outcome(
+            GraphBuilt, event, graph_key=key, nodes=len(doc.nodes), edges=len(doc.edges), neo4j=in_neo4j)
         log.info("graph for job %s: %d nodes, %d edges, neo4j=%s (seq %s%s)", event.job_id, len(doc.nodes),
                  len(doc.edges), in_neo4j, ack.seq, ", duplicate" if ack.duplicate else "")
 
@@ -93,17 +65,6 @@ class GraphBuilder:
             return False
         return True
 
-    async def _fail(self, event: RunCompleted, reason: str) -> None:
-        log.warning("graph for job %s failed: %s", event.job_id, reason)
-        failed = new_event(
-            GraphFailed,
-            event.job_id,
-            cause=event,
-            event_id=deterministic_event_id(event.job_id, "GraphFailed"),
-            reason=reason,
-        )
-        await self.bus.publish(failed)
-
 
 async def serve(
     settings: Settings,
@@ -114,15 +75,5 @@ async def serve(
     max_deliver: int = 8,
 ) -> None:
     """Consume RunCompleted until `stop` is set. `durable`/`deliver_new` let tests run a private consumer."""
-    bus = await Bus.connect(settings.nats_url, name=durable, login=settings.nats_login("graph"))
-    try:
-        await bus.ensure_streams(settings.stream_replicas)
-        builder = GraphBuilder(bus, ObjectStore(settings), settings, max_deliver)
-        task = await bus.consume(
-            durable, ["RunCompleted"], builder.handle,
-            max_ack_pending=4, max_deliver=max_deliver, deliver_new=deliver_new,
-        )
-        log.info("graph consuming RunCompleted as %s", durable)
-        await run_until_stopped(stop, task)
-    finally:
-        await bus.close()
+    await serve_worker(settings, stop, lambda bus, store: GraphBuilder(bus, store, settings, max_deliver),
+                       service="graph", durable=durable, deliver_new=deliver_new, max_deliver=max_deliver)

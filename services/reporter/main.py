@@ -2,10 +2,11 @@
 
 With a model configured for the reporter (SIMSWARM_REPORTER_LLM_URL and _MODEL) the sections are
 written by it with tools over the artifacts and checked (llm_report.py); otherwise, or when that
-fails, they are computed. Idempotent: outputs are rewritten in place and the emitted event has a
-deterministic id, so a redelivered request yields a duplicate that the stream drops. Missing or corrupt artifacts fail the
-report at once (ReportFailed); an unreachable object store is retried through the bus's backoff
-and, on the last allowed delivery, also becomes ReportFailed so the job ends with a clear reason.
+fails, they are computed. It is an artifact worker (services/kit/worker.py): idempotent (outputs
+rewritten in place, the emitted event with a deterministic id, so a redelivered request yields a
+duplicate the stream drops); missing or corrupt artifacts fail the report at once (ReportFailed); an
+unreachable object store is retried through the bus's backoff and, on the last allowed delivery,
+also becomes ReportFailed so the job ends with a clear reason.
 """
 
 from __future__ import annotations
@@ -18,20 +19,12 @@ from datetime import UTC, datetime
 import msgspec
 
 from contracts.artifacts import REPORT_FILE, ArtifactRef
-from contracts.events import (
-    AnyEvent,
-    ReportFailed,
-    ReportRequested,
-    ReportWritten,
-    deterministic_event_id,
-    new_event,
-)
+from contracts.events import ReportFailed, ReportRequested, ReportWritten
 from contracts.results import RESULT_FILE
-from services.kit.artifacts import ArtifactInvalid, fetch_verified
 from services.kit.bus import Bus, Delivery
-from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable, report_key
-from services.kit.service import run_until_stopped
+from services.kit.objectstore import ObjectStore, report_key
 from services.kit.settings import Settings
+from services.kit.worker import ArtifactWorker, serve_worker
 from services.reporter.artifacts import REPORT_INPUTS, RunArtifacts, decode_artifacts
 from services.reporter.charts import render_charts
 from services.reporter.compose import Report, compose_report
@@ -83,32 +76,19 @@ def _manifest_time(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-class Reporter:
-    """Handles ReportRequested deliveries; holds the adapters it needs."""
+class Reporter(ArtifactWorker):
+    """Handles ReportRequested deliveries (services/kit/worker.py does the consuming and failing)."""
+
+    trigger = ReportRequested
+    inputs = REPORT_INPUTS
+    failed = ReportFailed
+    what = "report"
 
     def __init__(self, bus: Bus, store: ObjectStore, max_deliver: int, llm: ReporterLLM | None = None) -> None:
-        self.bus = bus
-        self.store = store
-        self.max_deliver = max_deliver
+        super().__init__(bus, store, max_deliver)
         self.llm = llm
 
-    async def handle(self, event: AnyEvent, delivery: Delivery) -> None:
-        if not isinstance(event, ReportRequested):
-            return
-        try:
-            await self._write(event, delivery)
-        except ArtifactInvalid as exc:
-            await self._fail(event, str(exc))
-        except ObjectStoreUnavailable as exc:
-            if delivery.num_delivered >= self.max_deliver:
-                await self._fail(
-                    event, f"object store unreachable after {delivery.num_delivered} attempts: {exc}"
-                )
-                return
-            raise
-
-    async def _write(self, event: ReportRequested, delivery: Delivery) -> None:
-        files = await fetch_verified(self.store, event.artifacts, REPORT_INPUTS)
+    async def produce(self, event: ReportRequested, files: dict[str, bytes], delivery: Delivery) -> None:
         await delivery.in_progress()
         art, report = await asyncio.to_thread(decode_and_compose, files)
         if self.llm is not None:
@@ -129,30 +109,15 @@ class Reporter:
         refs: list[ArtifactRef] = []
         for name, data, content_type in outputs:
             refs.append(await self.store.put_bytes(report_key(event.job_id, name), data, content_type))
-        written = new_event(
-            ReportWritten,
-            event.job_id,
-            cause=event,
-            event_id=deterministic_event_id(event.job_id, "ReportWritten"),
+        ack = await self.publish_outcome(
+            ReportWritten, event,
             report_key=report_key(event.job_id, REPORT_FILE),
             artifacts=refs,
             verdict=rendered.verdict,
             summary=rendered.summary,
         )
-        ack = await self.bus.publish(written)
         log.info("report for job %s written (seq %s%s)", event.job_id, ack.seq,
                  ", duplicate" if ack.duplicate else "")
-
-    async def _fail(self, event: ReportRequested, reason: str) -> None:
-        log.warning("report for job %s failed: %s", event.job_id, reason)
-        failed = new_event(
-            ReportFailed,
-            event.job_id,
-            cause=event,
-            event_id=deterministic_event_id(event.job_id, "ReportFailed"),
-            reason=reason,
-        )
-        await self.bus.publish(failed)
 
 
 def reporter_llm(settings: Settings) -> ReporterLLM | None:
@@ -172,16 +137,6 @@ async def serve(
     max_deliver: int = 8,
 ) -> None:
     """Consume ReportRequested until `stop` is set. `durable`/`deliver_new` let tests run a private consumer."""
-    bus = await Bus.connect(settings.nats_url, name=durable, login=settings.nats_login("reporter"))
-    try:
-        await bus.ensure_streams(settings.stream_replicas)
-        store = ObjectStore(settings)
-        reporter = Reporter(bus, store, max_deliver, reporter_llm(settings))
-        task = await bus.consume(
-            durable, ["ReportRequested"], reporter.handle,
-            max_ack_pending=4, max_deliver=max_deliver, deliver_new=deliver_new,
-        )
-        log.info("reporter consuming ReportRequested as %s", durable)
-        await run_until_stopped(stop, task)
-    finally:
-        await bus.close()
+    llm = reporter_llm(settings)
+    await serve_worker(settings, stop, lambda bus, store: Reporter(bus, store, max_deliver, llm),
+                       service="reporter", durable=durable, deliver_new=deliver_new, max_deliver=max_deliver)

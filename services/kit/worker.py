@@ -1,0 +1,106 @@
+"""The artifact worker: consume one event, fetch and verify its artifacts, produce, publish, or fail.
+
+The reporter (ReportRequested -> ReportWritten | ReportFailed) and the graph service (RunCompleted ->
+GraphBuilt | GraphFailed) are both this shape; a subclass names its trigger, the files it reads and
+its failure event, and writes `produce`. What the base guarantees for each:
+
+* Inputs are fetched once and each checked against its ArtifactRef (size and SHA-256).
+* A missing or corrupt artifact fails the job's step at once (the failure event, with the reason).
+* An unreachable object store is retried through the bus's backoff; on the last allowed delivery it
+  also becomes the failure event, so the job ends with a clear reason instead of waiting forever.
+* Every event it emits has a deterministic id (job id + type), so a redelivered trigger yields a
+  duplicate the stream drops: outputs are rewritten in place, the outcome is published once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from contracts.events import AnyEvent, Event, deterministic_event_id, new_event
+from services.kit.artifacts import ArtifactInvalid, fetch_verified
+from services.kit.bus import Bus, Delivery, PublishAck
+from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable
+from services.kit.service import run_until_stopped
+from services.kit.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ArtifactWorker:
+    """Handles deliveries of `trigger`: its artifacts in (verified), outputs and one outcome event out."""
+
+    trigger: ClassVar[type[Event]]
+    inputs: ClassVar[tuple[str, ...]]  # the artifact file names `produce` reads
+    failed: ClassVar[type[Event]]  # the failure event; it carries `reason`
+    what: ClassVar[str]  # in log lines: "report for job …", "graph for job …"
+
+    def __init__(self, bus: Bus, store: ObjectStore, max_deliver: int) -> None:
+        self.bus = bus
+        self.store = store
+        self.max_deliver = max_deliver
+
+    async def produce(self, event: Any, files: dict[str, bytes], delivery: Delivery) -> None:
+        """Build and store the outputs from `files` (name -> verified bytes), then publish the outcome."""
+        raise NotImplementedError
+
+    async def handle(self, event: AnyEvent, delivery: Delivery) -> None:
+        if not isinstance(event, self.trigger):
+            return
+        try:
+            files = await fetch_verified(self.store, getattr(event, "artifacts", []), self.inputs)
+            await self.produce(event, files, delivery)
+        except ArtifactInvalid as exc:
+            await self.fail(event, str(exc))
+        except ObjectStoreUnavailable as exc:
+            if delivery.num_delivered >= self.max_deliver:
+                await self.fail(event, f"object store unreachable after {delivery.num_delivered} attempts: {exc}")
+                return
+            raise
+
+    async def publish_outcome(self, event_type: type[Event], cause: Event, **fields: Any) -> PublishAck:
+        """Publish `event_type` for the cause's job with the deterministic id that makes it once-only."""
+        outcome = new_event(
+            event_type,
+            cause.job_id,
+            cause=cause,
+            event_id=deterministic_event_id(cause.job_id, event_type.__name__),
+            **fields,
+        )
+        return await self.bus.publish(outcome)
+
+    async def fail(self, event: Event, reason: str) -> None:
+        log.warning("%s for job %s failed: %s", self.what, event.job_id, reason)
+        await self.publish_outcome(self.failed, event, reason=reason)
+
+
+async def serve_worker(
+    settings: Settings,
+    stop: asyncio.Event,
+    make: Callable[[Bus, ObjectStore], ArtifactWorker],
+    *,
+    service: str,
+    durable: str,
+    deliver_new: bool,
+    max_deliver: int,
+) -> None:
+    """Run `make(bus, store)`'s worker on a durable consumer of its trigger until `stop` is set.
+
+    `service` is the NATS user it connects as; `durable`/`deliver_new` let tests run a private consumer.
+    """
+    bus = await Bus.connect(settings.nats_url, name=durable, login=settings.nats_login(service))
+    try:
+        await bus.ensure_streams(settings.stream_replicas)
+        async with ObjectStore(settings) as store:
+            worker = make(bus, store)
+            trigger = worker.trigger.__name__
+            task = await bus.consume(
+                durable, [trigger], worker.handle,
+                max_ack_pending=4, max_deliver=max_deliver, deliver_new=deliver_new,
+            )
+            log.info("%s consuming %s as %s", service, trigger, durable)
+            await run_until_stopped(stop, task)
+    finally:
+        await bus.close()
