@@ -128,6 +128,21 @@ def _safe_url(url: str) -> str:
     return re.sub(r"//[^@/]*@", "//***@", url)
 
 
+class ConsumerGone(RuntimeError):
+    """A consumer's durable no longer exists on the server (deleted): its consume task ends."""
+
+
+async def _consumer_gone(sub: Any) -> bool:
+    """True only when the server says the consumer does not exist (not on connection trouble)."""
+    try:
+        await sub.consumer_info()
+    except nats.js.errors.NotFoundError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
 class Delivery:
     """One delivery of a stream message to a consumer: its position and a way to keep it alive."""
 
@@ -392,6 +407,10 @@ class Bus:
                 except (TimeoutError, nats.errors.TimeoutError):
                     msgs = []
                 except Exception as exc:  # connection trouble: back off and try again
+                    if await _consumer_gone(sub):
+                        # Deleted on the server: fetching again would fail forever while the service
+                        # looks alive. End the task; run_until_stopped then stops the service.
+                        raise ConsumerGone(f"consumer {durable} no longer exists on the server") from exc
                     log.warning("fetch failed: %s", exc)
                     msgs = []
                     await asyncio.sleep(0.5)

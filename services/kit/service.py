@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from services.kit.logs import setup_logging
 from services.kit.metrics import start_metrics_server
@@ -16,7 +18,7 @@ ServeFn = Callable[[Settings, asyncio.Event], Awaitable[None]]
 # The gateway serves its metrics at its own /metrics route (behind the operator token), not a port.
 _OWN_METRICS_ROUTE = frozenset({"gateway"})
 
-__all__ = ["ServeFn", "run_service", "run_until_stopped", "setup_logging"]
+__all__ = ["ServeFn", "ServiceTaskEnded", "run_service", "run_until_stopped", "setup_logging"]
 
 
 async def _main(name: str, serve: ServeFn, settings: Settings) -> None:
@@ -49,15 +51,28 @@ def run_service(name: str, serve: ServeFn, settings: Settings | None = None) -> 
     return 0
 
 
-async def run_until_stopped(stop: asyncio.Event, *tasks: asyncio.Task[object]) -> None:
-    """Wait until `stop` is set or one of `tasks` ends (e.g. a consumer died), then cancel them all."""
-    import contextlib
+class ServiceTaskEnded(RuntimeError):
+    """A task the service cannot work without (a consumer, a relay) ended before the service was stopped."""
 
+
+async def run_until_stopped(stop: asyncio.Event, *tasks: asyncio.Task[Any]) -> None:
+    """Wait until `stop` is set or one of `tasks` ends, then cancel them all.
+
+    A task that ends first (a consumer whose subscription is gone, a loop that raised) leaves the
+    service deaf: rather than carry on quietly, raise ServiceTaskEnded naming it, so `run_service`
+    exits non-zero and the supervisor (or the orchestrator of containers) restarts the process.
+    """
     stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({*tasks, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({*tasks, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
+    ended = [t for t in tasks if t in done] if not stop.is_set() else []
     for task in tasks:
         task.cancel()
     for task in tasks:
         with contextlib.suppress(BaseException):
             await task
+    if ended:
+        task = ended[0]
+        why = "was cancelled" if task.cancelled() else (
+            f"failed: {task.exception()!r}" if task.exception() is not None else "returned")
+        raise ServiceTaskEnded(f"{task.get_name()} ended while the service was running ({why})")

@@ -14,6 +14,7 @@ import msgspec
 from contracts.subjects import CMD_ORCHESTRATOR_HEALTH, ORCHESTRATOR_QUEUE
 from services.kit.bus import Bus
 from services.kit.db import create_pool, eventsourcing_env, migrate
+from services.kit.service import run_until_stopped
 from services.kit.settings import Settings
 from services.orchestrator.application import OrchestratorApplication, SetAside
 from services.orchestrator.commands import CommandHandlers
@@ -118,7 +119,8 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
                                      deliver_new=opts.deliver_new))
         log.info("orchestrator ready (event store schema %s, projection schema %s)", opts.es_schema,
                  opts.projections_schema)
-        await stop.wait()
+        # a consumer, the relay or the projection that ends before `stop` exits the process (non-zero)
+        await run_until_stopped(stop, *tasks)
     finally:
         stop.set()
         for task in tasks:
