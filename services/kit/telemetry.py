@@ -14,9 +14,11 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult, _get_from_env_or_default
 from opentelemetry.trace import SpanKind
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,28 @@ def server_span(subject: str, headers: Mapping[str, str] | None) -> Iterator[tra
         yield span
 
 
+class _NoOrphanQueries(Sampler):
+    """A sampler that drops a database span with no parent and defers everything else to the
+    configured sampler (OTEL_TRACES_SAMPLER, parent-based always-on by default).
+
+    The relay, the projection and the timers poll Postgres every second outside any job; as roots,
+    those queries would be a trace each, every second, burying the jobs' traces.
+    """
+
+    def __init__(self) -> None:
+        self._delegate = _get_from_env_or_default()
+
+    def should_sample(self, parent_context: Context | None, trace_id: int, name: str, kind: SpanKind | None = None,
+                      attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if not parent.is_valid and attributes and ("db.system" in attributes or "db.system.name" in attributes):
+            return SamplingResult(Decision.DROP)
+        return self._delegate.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"NoOrphanQueries({self._delegate.get_description()})"
+
+
 def setup_tracing(service: str) -> bool:
     """Install an SDK tracer provider exporting OTLP over HTTP, and the instrumentation packages
     (httpx, asyncpg, psycopg), when the OTEL_* variables ask for it. Returns whether tracing is on.
@@ -133,7 +157,7 @@ def setup_tracing(service: str) -> bool:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     attrs = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: f"simswarm-{service}"}
-    provider = TracerProvider(resource=Resource.create(attrs))
+    provider = TracerProvider(resource=Resource.create(attrs), sampler=_NoOrphanQueries())
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _instrument_clients()
