@@ -12,7 +12,7 @@ import asyncio
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,15 @@ async def test_gateway_may_not_publish_an_orchestrator_event(stack, bus):
     assert await bus.job_events(job) == []
 
 
+async def _until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Until `check()` holds (the client's error callbacks run after the flush), or fail naming `what`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, f"not within {timeout:.0f} s: {what}"
+        await asyncio.sleep(0.02)
+
+
 @pytest.mark.parametrize("user", SERVICE_USERS)
 async def test_each_service_stores_exactly_its_own_event_types(stack, bus, user):
     """Every event type published by `user`: only those of EVENT_PUBLISHERS[user] reach the stream."""
@@ -96,7 +105,10 @@ async def test_each_service_stores_exactly_its_own_event_types(stack, bus, user)
         for event_type in EVENT_TYPES:
             await nc.publish(job_subject(job, event_type), b"probe")
         await nc.flush()  # the server has judged every publish before it answers the flush
-        await asyncio.sleep(0.2)  # ... and the client has run its error callbacks
+        # ... and the client runs an error callback for each refused one
+        refused = len(EVENT_TYPES) - len(EVENT_PUBLISHERS.get(user, ()))
+        await _until(lambda: sum("permissions violation" in e.lower() for e in errors) >= refused,
+                     f"{refused} permission errors for {user}")
     finally:
         await nc.close()
     stored = set()
@@ -139,7 +151,8 @@ async def test_only_the_orchestrator_answers_commands_and_only_senders_send_them
             await sneaky.subscribe(CMD_CREATE_JOB)
             await sneaky.subscribe(f"{inbox_prefix('gateway')}.>")
             await sneaky.flush()
-            await asyncio.sleep(0.2)
+            await _until(lambda: sum("permissions violation for subscription" in d.lower() for d in denied) >= 2,
+                         "both subscriptions refused")
         finally:
             await sneaky.close()
         assert sum("permissions violation for subscription" in d.lower() for d in denied) == 2

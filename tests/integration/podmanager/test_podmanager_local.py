@@ -55,6 +55,7 @@ class Harness:
     provider: LocalProvider
     manager: PodManager
     jobs: set[str] = field(default_factory=set)
+    handled: set[str] = field(default_factory=set)  # ids of the events the manager has finished handling
 
     async def job(self, rounds: int = 5, agents: int = 4) -> str:
         job_id = uuid.uuid4().hex
@@ -66,14 +67,17 @@ class Harness:
                                          run=resolve_run(spec, random_seed=3)))
         return job_id
 
-    async def request_pod(self, job_id: str, attempt: int = 1) -> None:
-        await self.bus.publish(new_event(PodRequested, job_id, attempt=attempt, pod_name=pod_name(job_id, attempt),
-                                         gpu_types=[], model="heuristic", policy="heuristic"))
+    async def request_pod(self, job_id: str, attempt: int = 1) -> Event:
+        event = new_event(PodRequested, job_id, attempt=attempt, pod_name=pod_name(job_id, attempt),
+                          gpu_types=[], model="heuristic", policy="heuristic")
+        await self.bus.publish(event)
+        return event
 
-    async def request_run(self, job_id: str, attempt: int = 1) -> None:
-        await self.bus.publish(new_event(RunRequested, job_id, attempt=attempt, run_id=run_id(job_id, attempt),
-                                         pod_name=pod_name(job_id, attempt),
-                                         artifact_prefix=f"jobs/{job_id}/artifacts"))
+    async def request_run(self, job_id: str, attempt: int = 1) -> Event:
+        event = new_event(RunRequested, job_id, attempt=attempt, run_id=run_id(job_id, attempt),
+                          pod_name=pod_name(job_id, attempt), artifact_prefix=f"jobs/{job_id}/artifacts")
+        await self.bus.publish(event)
+        return event
 
     async def teardown(self, job_id: str, attempt: int = 1) -> None:
         await self.bus.publish(new_event(PodTeardownRequested, job_id, attempt=attempt,
@@ -90,6 +94,10 @@ class Harness:
                     return ev
             await asyncio.sleep(0.2)
         raise AssertionError(f"no {type_} for {job_id}; got {[e.type for e in await self.events(job_id)]}")
+
+    async def wait_handled(self, event: Event, timeout: float = 30.0) -> None:
+        """Until the manager has finished handling `event`: what it would publish for it is published."""
+        await until(lambda: event.event_id in self.handled, f"{event.type} {event.event_id} handled", timeout)
 
     def pid(self, job_id: str, attempt: int = 1) -> int:
         raw = (self.provider.registry / f"{pod_name(job_id, attempt)}.json").read_bytes()
@@ -109,6 +117,7 @@ async def make_harness(settings: Any, bus: Any, store: Any, pg_pool: Any, comman
     async def only_ours(event: Any, delivery: Any) -> None:
         if event.job_id in h.jobs:  # the stream holds other tests' jobs too
             await manager.handle(event, delivery)
+            h.handled.add(event.event_id)
 
     consumer = await bus.consume(f"pm-test-{uuid.uuid4().hex[:8]}", HANDLED, only_ours, deliver_new=True)
     try:
@@ -149,12 +158,20 @@ def gone(pid: int) -> bool:
     return process_start_ticks(pid) is None
 
 
+async def until(check: Any, what: str, timeout: float = 30.0) -> None:
+    """Until `check()` is true; fails naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
+        await asyncio.sleep(0.05)
+
+
 async def test_repeated_pod_request_makes_one_real_worker_and_teardown_kills_it(real: Harness) -> None:
     job = await real.job()
     await real.request_pod(job)
-    await real.request_pod(job)  # a repeat (new event id): same pod name, so the same pod
+    repeat = await real.request_pod(job)  # a repeat (new event id): same pod name, so the same pod
     ready = await real.wait_for(job, "PodReady")
-    await asyncio.sleep(0.5)
+    await real.wait_handled(repeat)  # the marker: whatever the repeat would publish is out by now
     types = [e.type for e in await real.events(job)]
     assert types.count("PodProvisioned") == 1 and types.count("PodReady") == 1
     pods = await real.provider.list_pods()
@@ -169,9 +186,10 @@ async def test_repeated_pod_request_makes_one_real_worker_and_teardown_kills_it(
     assert gone(pid) and await real.provider.list_pods() == []
     row = await real.repo.get(pod_name(job, 1))
     assert row is not None and row["state"] == "terminated"
-    await real.request_pod(job)  # a late PodRequested for a torn-down name provisions nothing
-    await asyncio.sleep(1.5)
+    late = await real.request_pod(job)  # a late PodRequested for a torn-down name provisions nothing
+    await real.wait_handled(late)
     assert await real.provider.list_pods() == []
+    assert [e.type for e in await real.events(job)].count("PodProvisioned") == 1
 
 
 async def test_run_completes_with_verified_artifacts(scripted: Harness) -> None:
@@ -209,13 +227,13 @@ async def test_teardown_during_a_run_stops_following_quietly(slow: Harness) -> N
     job = await slow.job(rounds=200)
     await slow.request_pod(job)
     await slow.wait_for(job, "PodReady")
-    await slow.request_run(job)
+    run = await slow.request_run(job)
     await slow.wait_for(job, "RunProgressed")
     pid = slow.pid(job)
     await slow.teardown(job)
     await slow.wait_for(job, "PodTerminated")
-    await asyncio.sleep(3)
-    assert gone(pid)
+    await until(lambda: gone(pid), f"pod process {pid} gone")
+    await slow.wait_handled(run)  # the marker: the run's follower has stopped (a RunFailed would be out)
     assert "RunFailed" not in [e.type for e in await slow.events(job)]
 
 
