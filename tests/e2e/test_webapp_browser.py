@@ -242,5 +242,13 @@ def test_a_validation_error_is_shown_on_its_field(platform, browser, shots):
     page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Revoke notebook").click()
     page.get_by_text("No keys yet.").wait_for()
+
+    # The pages the account mails link to.
+    page.goto("/verify-email?token=not-a-real-token")
+    page.get_by_role("alert").filter(has_text=re.compile("token")).wait_for()
+    page.goto("/forgot-password")
+    page.get_by_label("E-mail").fill("nobody@example.org")
+    page.get_by_role("button", name="Send the link").click()
+    page.get_by_role("status").filter(has_text="reset link").wait_for()
     ctx.close()
 
