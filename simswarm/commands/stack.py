@@ -57,6 +57,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         console.print("  [yellow]the web app is not built[/] (the API works): install Node.js 18+ and npm, then "
                       "cd web && npm ci && npm run build")
     console.print(f"  API key: {home / 'api-key'}   logs: {sup.log_dir}   Ctrl-C stops everything")
+    console.print(f"  metrics: the scrape targets are in {home / 'metrics.json'} (docs/operations.md)")
     console.print(f"  try: SIMSWARM_HOME={home} simswarm run seed.txt --question \"...\" --policy heuristic")
     try:
         sup.watch()
