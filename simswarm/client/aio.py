@@ -197,7 +197,7 @@ class AsyncClient:
             raise transport_error(self.base_url, exc) from exc
 
     async def events(self, job_id: str, *, follow: bool = False, after_seq: int = 0,
-                     deadline: float | None = None) -> AsyncIterator[TimelineEvent]:
+                     ) -> AsyncIterator[TimelineEvent]:
         """The job's timeline after `after_seq`. With `follow`, live until a terminal event, resuming
         with Last-Event-ID after every dropped connection (never repeating or skipping an event)."""
         if not follow:
@@ -209,11 +209,8 @@ class AsyncClient:
         last, failures = after_seq, 0
         policy = self.retry_policy
         while True:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise WaitTimeout(0, f"job {job_id} did not finish in time", "wait_timeout")
             try:
-                async for event in self.stream(job_id, last_event_id=last or None, read_timeout=remaining):
+                async for event in self.stream(job_id, last_event_id=last or None):
                     if event.seq <= last:
                         continue
                     last, failures = event.seq, 0
@@ -242,17 +239,20 @@ class AsyncClient:
         A progress bar shows on a terminal (`progress=True/False` forces it). Dropped connections are
         resumed where they broke. `timeout` (seconds) raises WaitTimeout; the job goes on.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         with WaitProgress(job_id, enabled=want_progress(progress)) as bar:
             try:
-                async for event in self.events(job_id, follow=True, deadline=deadline):
-                    bar.update(event)
-                    if on_event is not None:
-                        on_event(event)
-            except ConnectionFailed as exc:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise WaitTimeout(0, f"job {job_id} did not finish within {timeout:g} s", "wait_timeout") from exc
-                raise
+                # The whole follow is bounded: heartbeats keep a quiet stream's reads alive.
+                async with asyncio.timeout(timeout):
+                    events = self.events(job_id, follow=True)
+                    try:
+                        async for event in events:
+                            bar.update(event)
+                            if on_event is not None:
+                                on_event(event)
+                    finally:
+                        await events.aclose()  # type: ignore[attr-defined]
+            except TimeoutError:
+                raise WaitTimeout(0, f"job {job_id} did not finish within {timeout:g} s", "wait_timeout") from None
         return await self._settled(job_id)
 
     async def _settled(self, job_id: str) -> Job:

@@ -148,10 +148,9 @@ class Client:
         """One SSE connection (no resume): the job's events after `last_event_id`, live."""
         return self._iterate(self._async.stream(job_id, last_event_id, read_timeout))
 
-    def events(self, job_id: str, *, follow: bool = False, after_seq: int = 0,
-               deadline: float | None = None) -> Iterator[TimelineEvent]:
+    def events(self, job_id: str, *, follow: bool = False, after_seq: int = 0) -> Iterator[TimelineEvent]:
         """The job's timeline; with `follow`, live until a terminal event, resuming after drops."""
-        return self._iterate(self._async.events(job_id, follow=follow, after_seq=after_seq, deadline=deadline))
+        return self._iterate(self._async.events(job_id, follow=follow, after_seq=after_seq))
 
     def wait(self, job_id: str, *, timeout: float | None = None, progress: bool | None = None,
              on_event: Callable[[TimelineEvent], Any] | None = None) -> Job:

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import socket
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from simswarm.client import (
     RateLimited,
     RetryPolicy,
     ValidationError,
+    WaitTimeout,
 )
 from tests.netproxy import DroppingProxy
 
@@ -203,3 +205,26 @@ async def test_the_blocking_client_does_the_same(gw, api, tmp_path):
 
     job, paths = await asyncio.to_thread(blocking)  # the gateway's responder runs on this loop
     assert job.goal == GOAL and [p.name for p in paths] == ["a.json"]
+
+
+async def test_wait_times_out_and_close_stops_a_wait_in_flight(gw, api):
+    job_id = await gw.put_job(status="running", stage="simulating")  # no events: the stream only pings
+    async with AsyncClient(api, gw.alice_key) as alice:
+        with pytest.raises(WaitTimeout) as err:
+            await alice.wait(job_id, timeout=1.0, progress=False)
+        assert err.value.code == "wait_timeout"
+    client = Client(api, gw.alice_key)
+    outcome: dict[str, BaseException] = {}
+
+    def waiter() -> None:
+        try:
+            client.wait(job_id, progress=False)
+        except BaseException as exc:  # whatever close() ends it with
+            outcome["exc"] = exc
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(client.close)  # must not wait for the job (which never ends)
+    await asyncio.to_thread(thread.join, 30)
+    assert not thread.is_alive() and "exc" in outcome
