@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -17,6 +16,7 @@ import pytest
 from contracts.events import AnyEvent
 from contracts.subjects import DEADLETTER_STREAM, JOB_STREAM
 from services.kit.bus import Bus
+from services.kit.procs import alive
 from simswarm.client import Client
 from simswarm.stack import free_port
 from simswarm.supervisor import Supervisor
@@ -175,17 +175,7 @@ async def _events(bus: Bus, job_id: str) -> list[AnyEvent]:
 
 def pid_alive(pid: int) -> bool:
     """True for a live process (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return alive(pid)
 
 
 def api_client(sup: Supervisor) -> Client:

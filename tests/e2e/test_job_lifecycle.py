@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 
 import httpx
 import pytest
 
+from services.kit.procs import alive
 from simswarm.client import ApiError
 
 pytestmark = pytest.mark.e2e
@@ -37,15 +37,6 @@ def local_pod_pids(platform) -> list[int]:
         if pid:
             pids.append(int(pid))
     return pids
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = open(f"/proc/{pid}/stat").read()
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_a_job_runs_to_completion_with_its_artifacts_and_report(platform, client):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import msgspec
 
+from services.kit.procs import start_ticks
 from services.kit.telemetry import otel_env
 from services.podmanager.naming import POD_PREFIX, pod_token
 from services.podmanager.providers.base import (
@@ -61,21 +62,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def process_start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux /proc), or None if it is gone/a zombie."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return _alive_fallback(pid)
-    # The command name (field 2) may hold spaces and parentheses: split after its closing ")".
-    fields = raw[raw.rfind(")") + 2 :].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[19])
-
-
 def reap_on_exit(proc: subprocess.Popen[bytes], name: str) -> None:
     """Wait for the child in a daemon thread, so it is reaped the moment it exits (teardown, crash).
 
@@ -85,16 +71,6 @@ def reap_on_exit(proc: subprocess.Popen[bytes], name: str) -> None:
     the pod outlives any one loop.
     """
     threading.Thread(target=proc.wait, name=f"reap-{name}", daemon=True).start()
-
-
-def _alive_fallback(pid: int) -> int | None:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return 0
-    return 0
 
 
 class LocalProvider:
@@ -161,7 +137,7 @@ class LocalProvider:
                 return True
             self._children.pop(entry.pid, None)
             return False
-        ticks = process_start_ticks(entry.pid)
+        ticks = start_ticks(entry.pid)
         if ticks is None:
             return False
         return entry.start_ticks is None or ticks == entry.start_ticks
@@ -221,7 +197,7 @@ class LocalProvider:
         reap_on_exit(proc, name)
         entry = _Entry(
             name=name, pid=proc.pid, port=port, created_at=time.time(),
-            start_ticks=process_start_ticks(proc.pid),
+            start_ticks=start_ticks(proc.pid),
         )
         self._write(entry)
         log.info("started local pod %s (pid %d, port %d)", name, proc.pid, port)

@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from services.kit.procs import alive
 from services.podmanager.naming import pod_name
 from services.podmanager.providers.local import LocalProvider
 
@@ -36,10 +37,7 @@ def is_our_zombie(pid: int) -> bool:
 
 def has_exited(pid: int) -> bool:
     """The process no longer runs: gone from the table, or a zombie."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    return not alive(pid)
 
 
 async def reaped_within(pid: int, seconds: float) -> bool:

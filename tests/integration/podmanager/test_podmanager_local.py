@@ -35,10 +35,11 @@ from contracts.events import (
 )
 from contracts.spec import JobSpec, resolve_run
 from services.kit.objectstore import artifact_key
+from services.kit.procs import alive
 from services.podmanager.handlers import HANDLED, PodManager
 from services.podmanager.naming import pod_name, run_id
 from services.podmanager.pods_repo import PodRepository
-from services.podmanager.providers.local import LocalProvider, process_start_ticks
+from services.podmanager.providers.local import LocalProvider
 from services.podmanager.reaper import Reaper
 
 pytestmark = pytest.mark.integration
@@ -155,7 +156,7 @@ async def slow(settings: Any, bus: Any, store: Any, pg_pool: Any) -> AsyncIterat
 
 
 def gone(pid: int) -> bool:
-    return process_start_ticks(pid) is None
+    return not alive(pid)
 
 
 async def until(check: Any, what: str, timeout: float = 30.0) -> None:
