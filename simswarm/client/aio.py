@@ -80,7 +80,7 @@ class AsyncClient:
         self.retries = 0  # retries made so far (every kind), for logs and tests
         agent = {"User-Agent": f"simswarm-sdk/{__version__}"}
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
-                                  headers={**agent, "Authorization": f"Bearer {api_key}"})
+                                       headers={**agent, "Authorization": f"Bearer {api_key}"})
         # Presigned object-store URLs: never send them the API key.
         self._files = httpx.AsyncClient(timeout=timeout, headers=agent)
 
@@ -108,8 +108,8 @@ class AsyncClient:
     def _retrying(self, idempotent: bool) -> AsyncRetrying:
         policy = self.retry_policy
         return AsyncRetrying(stop=stop_after_attempt(policy.attempts), wait=policy.wait_s, reraise=True,
-                        retry=retry_if_exception(lambda e: policy.should_retry(e, idempotent)),
-                        before_sleep=self._count_retry)
+                             retry=retry_if_exception(lambda e: policy.should_retry(e, idempotent)),
+                             before_sleep=self._count_retry)
 
     async def _send(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
         async for attempt in self._retrying(idempotent):
@@ -121,7 +121,7 @@ class AsyncClient:
                 if resp.status_code >= 400:
                     raise error_from(resp)
                 return resp
-        raise AssertionError("unreachable")  # Retrying re-raises the last error
+        raise AssertionError("unreachable")  # AsyncRetrying re-raises the last error
 
     async def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         return model.model_validate((await self._send(method, path, **kwargs)).json())
@@ -151,14 +151,16 @@ class AsyncClient:
     async def list(self, *, status: str | None = None, per_page: int = 100, limit: int | None = None,
                    ) -> AsyncIterator[Job]:
         """Every job of yours (or those in `status`), newest first, fetching pages as needed."""
-        seen = 0
+        seen: set[str] = set()  # a job created while paging shifts the pages: never yield one twice
         number = 1
         while True:
             body = await self.page(status=status, page=number, per_page=per_page)
             for job in body.jobs:
-                if limit is not None and seen >= limit:
+                if limit is not None and len(seen) >= limit:
                     return
-                seen += 1
+                if job.job_id in seen:
+                    continue
+                seen.add(job.job_id)
                 yield job
             if not body.jobs or number * per_page >= body.total:
                 return
@@ -178,15 +180,13 @@ class AsyncClient:
 
     # -- events ------------------------------------------------------------------------------------
 
-    async def stream(self, job_id: str, last_event_id: int | None = None,
-                     read_timeout: float | None = None) -> AsyncIterator[TimelineEvent]:
+    async def stream(self, job_id: str, last_event_id: int | None = None) -> AsyncIterator[TimelineEvent]:
         """One SSE connection: the job's events after `last_event_id`, live; ends after a terminal
         event. A broken connection raises ConnectionFailed (`events(follow=True)` resumes instead)."""
         headers = {"Last-Event-ID": str(last_event_id)} if last_event_id else {}
-        timeout = STREAM_TIMEOUT if read_timeout is None else httpx.Timeout(30.0, read=read_timeout)
         try:
             async with aconnect_sse(self._http, "GET", f"/api/jobs/{job_id}/stream", headers=headers,
-                             timeout=timeout) as source:
+                                    timeout=STREAM_TIMEOUT) as source:
                 if source.response.status_code >= 400:
                     await source.response.aread()
                     raise error_from(source.response)
@@ -233,7 +233,7 @@ class AsyncClient:
             await asyncio.sleep(wait if wait is not None else min(policy.backoff_max_s, policy.backoff_s * 2 ** (failures - 1)))
 
     async def wait(self, job_id: str, *, timeout: float | None = None, progress: bool | None = None,
-             on_event: Callable[[TimelineEvent], Any] | None = None) -> Job:
+                   on_event: Callable[[TimelineEvent], Any] | None = None) -> Job:
         """Follow the job's events until it completes, fails or is cancelled; the final job.
 
         A progress bar shows on a terminal (`progress=True/False` forces it). Dropped connections are
@@ -271,7 +271,7 @@ class AsyncClient:
         return await self._model(SimData, "GET", f"/api/jobs/{job_id}/sim-data")
 
     async def download(self, job_id: str, dest: str | Path, *, names: builtins.list[str] | None = None,
-                 ) -> builtins.list[Downloaded]:
+                       ) -> builtins.list[Downloaded]:
         """Download the job's files (or those in `names`) into `dest`, each verified by SHA-256 and size.
 
         A file is written to a temporary name and renamed once verified, so `dest` never holds a

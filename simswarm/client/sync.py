@@ -143,10 +143,9 @@ class Client:
 
     # -- events ------------------------------------------------------------------------------------
 
-    def stream(self, job_id: str, last_event_id: int | None = None,
-               read_timeout: float | None = None) -> Iterator[TimelineEvent]:
+    def stream(self, job_id: str, last_event_id: int | None = None) -> Iterator[TimelineEvent]:
         """One SSE connection (no resume): the job's events after `last_event_id`, live."""
-        return self._iterate(self._async.stream(job_id, last_event_id, read_timeout))
+        return self._iterate(self._async.stream(job_id, last_event_id))
 
     def events(self, job_id: str, *, follow: bool = False, after_seq: int = 0) -> Iterator[TimelineEvent]:
         """The job's timeline; with `follow`, live until a terminal event, resuming after drops."""
