@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import random
 
 import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +25,18 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _delay(attempt: int, base: float) -> float:
-    return base * (2 ** attempt) * (0.5 + random.random())
+class _Transient(Exception):
+    """A failure worth another attempt; its message says what happened (never the URL)."""
+
+
+def _retrying(attempts: int, backoff_s: float) -> AsyncRetrying:
+    """`attempts` tries of a transfer, `backoff_s` doubling (with jitter) between them, on _Transient only."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=backoff_s, max=30.0) + wait_random(0, backoff_s),
+        retry=retry_if_exception_type(_Transient),
+        reraise=True,
+    )
 
 
 def _unreachable(exc: httpx.TransportError) -> str:
@@ -48,47 +57,53 @@ async def put_bytes(
     attempts: int, backoff_s: float,
 ) -> int:
     """PUT `data` to a presigned URL; retries transient failures. Returns the number of retries."""
-    last = "no attempt made"
-    for attempt in range(attempts):
-        if attempt:
-            await asyncio.sleep(_delay(attempt - 1, backoff_s))
-        try:
-            response = await client.put(url, content=data, headers={"content-type": content_type})
-        except httpx.TransportError as exc:
-            last = _unreachable(exc)
-            log.warning("upload of %s failed (%s), attempt %d/%d", what, last, attempt + 1, attempts)
-            continue
-        if response.is_success:
-            if _etag_ok(response, data):
-                return attempt
-            last = "the stored object's ETag does not match the bytes sent"
-        elif response.status_code in _RETRYABLE_STATUS:
-            last = f"HTTP {response.status_code}"
-        else:
-            hint = " (presigned URL expired or invalid)" if response.status_code == 403 else ""
-            raise TransferError(f"upload of {what} to the object store rejected: HTTP {response.status_code}{hint}")
-        log.warning("upload of %s failed (%s), attempt %d/%d", what, last, attempt + 1, attempts)
-    raise TransferError(f"upload of {what} to the object store failed after {attempts} attempts: {last}")
+    try:
+        async for attempt in _retrying(attempts, backoff_s):
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                try:
+                    response = await client.put(url, content=data, headers={"content-type": content_type})
+                except httpx.TransportError as exc:
+                    raise _upload_failed(what, _unreachable(exc), number, attempts) from exc
+                if response.is_success:
+                    if _etag_ok(response, data):
+                        return number - 1
+                    raise _upload_failed(what, "the stored object's ETag does not match the bytes sent", number,
+                                         attempts)
+                if response.status_code in _RETRYABLE_STATUS:
+                    raise _upload_failed(what, f"HTTP {response.status_code}", number, attempts)
+                hint = " (presigned URL expired or invalid)" if response.status_code == 403 else ""
+                raise TransferError(
+                    f"upload of {what} to the object store rejected: HTTP {response.status_code}{hint}")
+    except _Transient as exc:
+        raise TransferError(f"upload of {what} to the object store failed after {attempts} attempts: {exc}") from exc
+    raise TransferError(f"upload of {what} to the object store failed: no attempt made")
+
+
+def _upload_failed(what: str, why: str, number: int, attempts: int) -> _Transient:
+    log.warning("upload of %s failed (%s), attempt %d/%d", what, why, number, attempts)
+    return _Transient(why)
 
 
 async def get_bytes(
     client: httpx.AsyncClient, url: str, *, what: str, attempts: int, backoff_s: float
 ) -> bytes:
     """GET a presigned URL; retries transient failures; NotFound on 404."""
-    last = "no attempt made"
-    for attempt in range(attempts):
-        if attempt:
-            await asyncio.sleep(_delay(attempt - 1, backoff_s))
-        try:
-            response = await client.get(url)
-        except httpx.TransportError as exc:
-            last = _unreachable(exc)
-            continue
-        if response.is_success:
-            return response.content
-        if response.status_code == 404:
-            raise NotFound(f"{what} does not exist (HTTP 404)")
-        if response.status_code not in _RETRYABLE_STATUS:
-            raise TransferError(f"download of {what} from the object store rejected: HTTP {response.status_code}")
-        last = f"HTTP {response.status_code}"
-    raise TransferError(f"download of {what} from the object store failed after {attempts} attempts: {last}")
+    try:
+        async for attempt in _retrying(attempts, backoff_s):
+            with attempt:
+                try:
+                    response = await client.get(url)
+                except httpx.TransportError as exc:
+                    raise _Transient(_unreachable(exc)) from exc
+                if response.is_success:
+                    return response.content
+                if response.status_code == 404:
+                    raise NotFound(f"{what} does not exist (HTTP 404)")
+                if response.status_code not in _RETRYABLE_STATUS:
+                    raise TransferError(
+                        f"download of {what} from the object store rejected: HTTP {response.status_code}")
+                raise _Transient(f"HTTP {response.status_code}")
+    except _Transient as exc:
+        raise TransferError(f"download of {what} from the object store failed after {attempts} attempts: {exc}") from exc
+    raise TransferError(f"download of {what} from the object store failed: no attempt made")
