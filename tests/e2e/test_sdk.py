@@ -157,3 +157,31 @@ def test_the_cli_downloads_through_the_sdk(platform, completed, tmp_path):
     second = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert second.returncode == 0 and "SHA-256 verified" not in second.stderr and "intact" in second.stderr
     assert Path(dest / "manifest.json").exists()
+
+
+def test_the_cli_runs_lists_and_retries_through_the_sdk(platform, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SIMSWARM_API_URL": platform.api_url, "SIMSWARM_API_KEY": _key(platform),
+           "COLUMNS": "200"}
+    seed = tmp_path / "seed.txt"
+    seed.write_text(SEED, encoding="utf-8")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "simswarm.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=300, check=False)
+
+    run = cli("run", str(seed), "-q", QUESTION, "--policy", "heuristic", "--agents", "8", "--rounds", "3",
+              "--seed", "31")
+    assert run.returncode == 0, run.stderr
+    assert "job completed" in run.stderr and "simswarm download" in run.stderr
+    job_id = run.stderr.split("job ", 1)[1].split()[0]
+    listed = cli("jobs", "--limit", "5")
+    assert listed.returncode == 0 and job_id[:8] in listed.stdout
+    # A completed job cannot be retried: the server's code reaches the user.
+    retried = cli("retry", job_id)
+    assert retried.returncode == 1 and "HTTP 409" in retried.stderr
+    waited = cli("wait", job_id, "--quiet")
+    assert waited.returncode == 0 and waited.stdout.strip() == "completed"
