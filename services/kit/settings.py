@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -195,9 +194,9 @@ def load_settings(env: Mapping[str, str] | None = None, home: Path | None = None
     if tiers_file:
         settings.tiers = load_tiers(Path(tiers_file).read_bytes())
     if not settings.podmanager_secret:
-        settings.podmanager_secret = _home_secret(home, "secret")
+        settings.podmanager_secret = _home_secret(home, "secret", "SIMSWARM_PODMANAGER_SECRET")
     if not settings.metrics_token:
-        settings.metrics_token = _home_secret(home, "metrics-token")
+        settings.metrics_token = _home_secret(home, "metrics-token", "SIMSWARM_METRICS_TOKEN")
     return settings
 
 
@@ -211,12 +210,18 @@ def _dec_hook(typ: type, value: object) -> object:
     raise NotImplementedError
 
 
-def _home_secret(home: Path, name: str) -> str:
+def _home_secret(home: Path, name: str, env_var: str) -> str:
+    """The secret kept in the home, made once; a home that cannot hold it is an error naming both ways out.
+
+    Never a random secret for this process only: another process would hold another one (the pod
+    manager's pod tokens, the gateway's metrics token) and nothing would say why they disagree.
+    """
     try:
         private_dir(home)
         return read_or_create_secret(home / name)
-    except OSError:  # a read-only home: a secret for this process only
-        return secrets.token_hex(32)
+    except OSError as exc:
+        raise SettingsError(f"cannot read or create {home / name} ({exc.strerror or exc}): set {env_var}, "
+                            f"or make SIMSWARM_HOME ({home}) writable") from exc
 
 
 def write_stack_file(home: Path, values: dict[str, object]) -> None:
