@@ -174,6 +174,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             if "requestBody" in op:
                 responses.setdefault("422", {"description": "Invalid input; `detail` names the field",
                                              "content": error_ref})
+                # A body that is not JSON text: `invalid_json` (services/gateway/errors.py).
+                responses.setdefault("400", {"description": "The body is not valid JSON (`invalid_json`)",
+                                             "content": error_ref})
             for status, resp in responses.items():
                 # Routes with a non-JSON response class (markdown, SSE, metrics) still fail in JSON.
                 if status[0] in "45" and "application/json" not in resp.get("content", {}):

@@ -56,6 +56,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+FASTAPI_BODY_ERROR = "There was an error parsing the body"  # FastAPI's 400 for a body it cannot decode
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -96,6 +98,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 400 and detail == FASTAPI_BODY_ERROR:
+            # A model-typed body that is not text (not UTF-8): the same answer as a hand-parsed body.
+            code, detail = "invalid_json", "body: is not valid JSON (it must be UTF-8 text)"
         return error_json(exc.status_code, code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from contracts.events import TERMINAL_EVENTS
+from contracts.events import EVENT_TYPES, TERMINAL_EVENTS
 from contracts.spec import TERMINAL_STATUSES
 from services.gateway.auth import Ctx
 from services.gateway.context import GatewayContext
@@ -37,6 +37,22 @@ _SSE_DOC = (
     "are capped per user (429 `too_many_streams`) and per gateway (503 `streams_full`), with `Retry-After`; "
     "503 `event_log_unavailable` when the event log cannot be read."
 )
+
+
+# One message of the stream, as OpenAPI 3.1 describes a `text/event-stream` item (3.2 calls it
+# `itemSchema`; schema checkers such as schemathesis read `schema` so on 3.0/3.1): the SSE fields, with
+# `data` a JSON text whose parsed value is a TimelineEvent.
+SSE_EVENT_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "required": ["event", "data", "id"],
+    "properties": {
+        "event": {"type": "string", "enum": sorted(EVENT_TYPES), "description": "the event type"},
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the stream sequence (`Last-Event-ID`)"},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "contentSchema": {"$ref": "#/components/schemas/TimelineEvent"}},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 
 
 def parse_resume_point(last_event_id: str | None, after_seq: int | None, last_seq: int = SEQ_MAX) -> int:
@@ -116,7 +132,7 @@ def _sse(seq: int, ev: object) -> ServerSentEvent:
     description=_SSE_DOC,
     response_class=EventSourceResponse,
     responses={
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "SSE stream"},
+        200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}, "description": "SSE stream"},
         **error_responses(400, 401, 404, 422, 429, 503),
     },
 )

@@ -7,9 +7,12 @@ Each test gets its own `gateway` and `projections` schemas, so tests never see e
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +20,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest_asyncio
+import uvicorn
 
 from contracts.commands import CancelJob, CommandReply, CreateJob, HealthReply
 from contracts.subjects import CMD_CANCEL_JOB, CMD_CREATE_JOB, CMD_ORCHESTRATOR_HEALTH
@@ -158,3 +162,25 @@ async def gw_no_orchestrator(settings: Any, bus: Any, store: Any, pg_pool: Any) 
     """The gateway with nobody answering commands."""
     async for g in make_gateway(settings, bus, store, pg_pool):
         yield g
+
+
+@asynccontextmanager
+async def serve_app(app: Any) -> AsyncIterator[str]:
+    """uvicorn on 127.0.0.1 over an app whose lifespan a fixture already entered: its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
+                                           log_level="warning", timeout_graceful_shutdown=2))
+    task = asyncio.create_task(server.serve())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not server.started:
+        assert not task.done(), task.exception()
+        assert loop.time() < deadline, "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)

@@ -7,50 +7,23 @@ drop TCP connections, as browsers do.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from contracts.events import JobCompleted, JobCreated, new_event
 from contracts.spec import JobSpec, resolve_run
 from contracts.subjects import JOB_STREAM
+from tests.integration.gateway.conftest import serve_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 STREAMS = 1500  # opened and dropped, as in the report of issue 9
 CONCURRENCY = 8  # clients at once: a bounded loop on loopback
 SLACK = 16  # consumers whose deletion is still on its way when the count is read
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@asynccontextmanager
-async def _serve(app: Any) -> AsyncIterator[str]:
-    """uvicorn on 127.0.0.1 over an app whose lifespan the `gw` fixture already entered."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
-                                           log_level="warning", timeout_graceful_shutdown=2))
-    task = asyncio.create_task(server.serve())
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while not server.started:
-        assert not task.done(), task.exception()
-        assert loop.time() < deadline, "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
 
 
 async def _job(gw: Any) -> str:
@@ -103,7 +76,7 @@ async def test_opened_and_dropped_streams_leave_no_consumers_behind(gw):
     baseline = await _consumers(gw)
     samples: list[int] = []
     failures: list[str] = []
-    async with _serve(gw.app) as base, httpx.AsyncClient(
+    async with serve_app(gw.app) as base, httpx.AsyncClient(
         base_url=base, timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY * 2)
     ) as client:
         queue: asyncio.Queue[int] = asyncio.Queue()
@@ -159,7 +132,7 @@ async def test_open_streams_are_capped_per_user_and_in_total(gw):
     bob_job = await gw.put_job(owner_id=gw.bob, status="running")
     spec = JobSpec(seed_text="A seed.", goal="Will it happen?")
     await gw.bus.publish(new_event(JobCreated, bob_job, owner_id=gw.bob, spec=spec, run=resolve_run(spec, 7)))
-    async with _serve(gw.app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with serve_app(gw.app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
         async with _open(client, job_id, gw.as_alice) as a1, _open(client, job_id, gw.as_alice) as a2, \
                 _open(client, job_id, gw.as_alice) as a3:
             assert [r.status_code for r in (a1, a2, a3)] == [200, 200, 200]
