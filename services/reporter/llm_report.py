@@ -14,7 +14,6 @@ Talks to any OpenAI-compatible chat-completions endpoint (vLLM, the test server 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from services.reporter import analysis as an
 from services.reporter import explain as ex
@@ -221,27 +221,36 @@ async def _complete(client: httpx.AsyncClient, cfg: ReporterLLM, messages: list[
     # Only write_report on offer (the last turn): name it, so the model must write now.
     choice: Any = {"type": "function", "function": {"name": "write_report"}} if len(tools) == 1 else "auto"
     body = {"model": cfg.model, "messages": messages, "tools": tools, "tool_choice": choice, "temperature": 0.2}
-    for attempt in range(3):
-        try:
-            resp = await client.post("/chat/completions", json=body)
-        except httpx.TransportError as exc:
-            if attempt == 2:
-                raise _Invalid(f"endpoint unreachable: {exc}") from exc
-            await asyncio.sleep(0.5 * (attempt + 1))
-            continue
-        if resp.status_code in (429, 500, 502, 503, 504) and attempt < 2:
-            await asyncio.sleep(0.5 * (attempt + 1))
-            continue
-        if resp.status_code != 200:
-            raise _Invalid(f"endpoint answered {resp.status_code}")
-        try:
-            message = resp.json()["choices"][0]["message"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise _Invalid(f"malformed completion: {exc}") from exc
-        if not isinstance(message, dict):
-            raise _Invalid("malformed completion: message is not an object")
-        return message
-    raise _Invalid("endpoint kept failing")
+    try:
+        async for attempt in AsyncRetrying(stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.5, max=2.0),
+                                           retry=retry_if_exception_type(_Transient), reraise=True):
+            with attempt:
+                resp = await _post(client, body)
+    except _Transient as exc:
+        raise _Invalid(str(exc)) from exc
+    if resp.status_code != 200:
+        raise _Invalid(f"endpoint answered {resp.status_code}")
+    try:
+        message = resp.json()["choices"][0]["message"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise _Invalid(f"malformed completion: {exc}") from exc
+    if not isinstance(message, dict):
+        raise _Invalid("malformed completion: message is not an object")
+    return message
+
+
+class _Transient(Exception):
+    """An answer worth asking again for: the endpoint unreachable, or busy (429/5xx)."""
+
+
+async def _post(client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
+    try:
+        resp = await client.post("/chat/completions", json=body)
+    except httpx.TransportError as exc:
+        raise _Transient(f"endpoint unreachable: {exc}") from exc
+    if resp.status_code in (429, 500, 502, 503, 504):
+        raise _Transient(f"endpoint answered {resp.status_code}")
+    return resp
 
 
 def _briefing(art: RunArtifacts, computed: Report) -> str:

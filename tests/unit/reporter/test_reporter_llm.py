@@ -164,3 +164,14 @@ async def test_every_turn_tells_the_bus_the_report_is_still_in_progress(fake: Fa
     report = await write_llm_report(art, compose_report(art), ReporterLLM(url=fake.url, model=MODEL),
                                     heartbeat=heartbeat)
     assert report is not None and len(beats) == 2
+
+
+async def test_a_busy_endpoint_is_asked_three_times_then_the_computed_report_stands(fake: FakeOpenAIServer,
+                                                                                    art: RunArtifacts) -> None:
+    fake.configure(error_rate=1.0, error_codes=[503], script=[])
+    try:
+        before = fake.stats()["errors"]
+        assert await write_llm_report(art, compose_report(art), ReporterLLM(url=fake.url, model=MODEL)) is None
+        assert fake.stats()["errors"] - before == 3  # the first try and two retries, then no more
+    finally:
+        fake.configure(error_rate=0.0)
