@@ -79,3 +79,8 @@ class PodProvider(Protocol):
     async def aclose(self) -> None:
         """Release clients; pods keep running."""
         ...
+
+
+async def terminate_all(provider: PodProvider) -> list[TerminationInfo]:
+    """Terminate every pod the provider lists, one after the other (a clean-up: tests, a shutdown)."""
+    return [await provider.terminate(pod.name) for pod in await provider.list_pods()]

@@ -39,6 +39,7 @@ from services.kit.procs import alive
 from services.podmanager.handlers import HANDLED, PodManager
 from services.podmanager.naming import pod_name, run_id
 from services.podmanager.pods_repo import PodRepository
+from services.podmanager.providers.base import terminate_all
 from services.podmanager.providers.local import LocalProvider
 from services.podmanager.reaper import Reaper
 
@@ -125,8 +126,7 @@ async def make_harness(settings: Any, bus: Any, store: Any, pg_pool: Any, comman
         yield h
     finally:
         consumer.cancel()
-        for pod in await provider.list_pods():
-            await provider.terminate(pod.name)
+        await terminate_all(provider)
         await manager.aclose()
 
 

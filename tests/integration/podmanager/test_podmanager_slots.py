@@ -22,6 +22,7 @@ from contracts.events import Event, JobCreated, PodRequested, PodTeardownRequest
 from contracts.spec import JobSpec, resolve_run
 from services.podmanager.main import PodManagerOptions, serve
 from services.podmanager.naming import pod_name, run_id
+from services.podmanager.providers.base import terminate_all
 from services.podmanager.providers.local import LocalProvider
 
 pytestmark = pytest.mark.integration
@@ -86,8 +87,7 @@ async def podmanager(settings: Any, provider: LocalProvider, max_runs: int, *, d
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(task, 30)
         if not keep_pods:
-            for pod in await provider.list_pods():
-                await provider.terminate(pod.name)
+            await terminate_all(provider)
 
 
 async def test_with_every_run_slot_taken_a_cancel_still_tears_its_pod_down(settings: Any, bus: Any) -> None:
@@ -147,5 +147,4 @@ async def test_a_restarted_podmanager_reattaches_to_the_run_in_flight(settings: 
             assert sorted(ev.round for ev in events if ev.type == "RunProgressed") == list(range(1, rounds + 1))
             assert done.run_id == run_id(job, 1)
     finally:
-        for leftover in await provider.list_pods():
-            await provider.terminate(leftover.name)
+        await terminate_all(provider)
