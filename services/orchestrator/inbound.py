@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from typing import Protocol
 
 from contracts.events import AnyEvent, encode_event
 from services.kit.bus import Delivery
+from services.kit.periodic import every
 from services.orchestrator.application import OrchestratorApplication
 from services.orchestrator.projection import JobsProjection
 
@@ -63,15 +63,13 @@ async def run_timers(app: OrchestratorApplication, projection: JobsProjection, s
                      on_saved: Callable[[], None], interval: float = 10.0) -> None:
     """Fire due durable timers. Due times live in the aggregates (indexed by the projection), so a
     restart loses none; firing is guarded by the aggregate, so firing twice changes nothing."""
-    while not stop.is_set():
-        try:
-            now = datetime.now(UTC)
-            for job_id in await projection.due_jobs(now):
-                result = await asyncio.to_thread(app.fire_timers, job_id, now)
-                if result.changed:
-                    log.info("job %s: timer fired", job_id)
-                    on_saved()
-        except Exception as exc:
-            log.warning("timer loop: %s; retrying", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+
+    async def fire_due() -> None:
+        now = datetime.now(UTC)
+        for job_id in await projection.due_jobs(now):
+            result = await asyncio.to_thread(app.fire_timers, job_id, now)
+            if result.changed:
+                log.info("job %s: timer fired", job_id)
+                on_saved()
+
+    await every(interval, stop, fire_due, what="timer loop", log=log)

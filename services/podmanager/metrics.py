@@ -8,7 +8,6 @@ duplicate is not counted twice (docs/operations.md#metrics).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -16,6 +15,7 @@ import asyncpg
 
 from contracts.events import PodTerminated, RunCompleted, RunProgressed
 from services.kit import metrics
+from services.kit.periodic import every
 from services.podmanager.runs import EventBus
 
 log = logging.getLogger(__name__)
@@ -62,16 +62,15 @@ async def refresh_pods_alive(pool: asyncpg.Pool, stop: asyncio.Event, provider: 
     """Keep `simswarm_pods_alive{provider}` equal to the table's live pods until `stop` is set (this
     service's provider is always a series, at 0 when none is alive)."""
     seen: set[str] = {provider}
-    while not stop.is_set():
-        try:
-            rows = await pool.fetch(
-                "SELECT coalesce(provider, 'unknown') AS provider, count(*) AS n FROM podmanager.pods "
-                "WHERE state = ANY($1::text[]) GROUP BY 1", list(ALIVE_STATES))
-            counts = {r["provider"]: int(r["n"]) for r in rows}
-            for provider in seen | counts.keys():
-                metrics.PODS_ALIVE.labels(provider).set(counts.get(provider, 0))
-            seen |= counts.keys()
-        except Exception as exc:  # the database away: keep the last values
-            log.debug("pods alive: %s", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+
+    async def refresh() -> None:
+        rows = await pool.fetch(
+            "SELECT coalesce(provider, 'unknown') AS provider, count(*) AS n FROM podmanager.pods "
+            "WHERE state = ANY($1::text[]) GROUP BY 1", list(ALIVE_STATES))
+        counts = {r["provider"]: int(r["n"]) for r in rows}
+        for name in seen | counts.keys():
+            metrics.PODS_ALIVE.labels(name).set(counts.get(name, 0))
+        seen.update(counts.keys())
+
+    # the database away: the gauge keeps its last values
+    await every(interval, stop, refresh, what="pods alive", log=log, level=logging.DEBUG)

@@ -22,6 +22,7 @@ from typing import Any
 from contracts.commands import CommandReply, LiveJobsQuery
 from contracts.events import PodTerminated, StrayPodReaped, deterministic_event_id, new_event
 from contracts.subjects import CMD_LIVE_JOBS
+from services.kit.periodic import every
 from services.podmanager.naming import parse_pod_name
 from services.podmanager.pods_repo import PodRepository
 from services.podmanager.providers.base import PodInfo, PodProvider
@@ -159,12 +160,4 @@ class Reaper:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sweep at once, then every `interval_s`, until `stop` is set; a failed sweep is logged."""
-        while not stop.is_set():
-            try:
-                await self.sweep()
-            except Exception as exc:
-                log.warning("reaper sweep failed: %s", exc)
-            try:
-                await asyncio.wait_for(stop.wait(), self.interval_s)
-            except TimeoutError:
-                pass
+        await every(self.interval_s, stop, self.sweep, what="reaper sweep", log=log)
