@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,6 +199,15 @@ def test_register_wizard_live_results_share_and_revoke(platform, browser, shots,
     page.locator(f"[data-job='{job_id}'] .badge", has_text="completed").wait_for()
     page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
     assert_accessible(page, "dashboard")
+    page.get_by_role("link", name="Will the Riverside council").first.click()
+    page.get_by_role("tab", name="Timeline").click()
+    page.get_by_text(re.compile(r"#\d+ JobCompleted")).click()  # the event log, for a post-mortem
+    page.locator("details[open] pre", has_text='"final_prices"').wait_for()
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.goto(base + "/jobs")
+    page.locator(f"[data-job='{job_id}']").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "wider than a phone"
+    page.screenshot(path=str(shots / "dashboard-phone.png"), full_page=True)
     ctx.close()
 
 
@@ -205,10 +215,29 @@ def test_cancel_from_the_live_page(platform, browser, shots):
     ctx, page = _register(browser, platform.api_url)
     r = _api(page, "POST", "/api/jobs", {
         "seed_text": SEED, "goal": "Will the council approve the charge?", "policy": "heuristic",
-        "agents": 200, "rounds": 100})
+        "agents": 1000, "rounds": 2000})  # minutes of work: it is still running when cancelled
     assert r["status"] == 201, r
     job_id = r["body"]["job_id"]
+    streams: list[str] = []
+    page.on("request", lambda req: streams.append(req.url) if "/stream?ticket=" in req.url else None)
     page.goto(f"/jobs/{job_id}")
+    page.wait_for_function(
+        "() => /Round [1-9]/.test(document.querySelector('[data-round]')?.textContent ?? '')", timeout=LIVE)
+    # The gateway dies mid-run: the page reconnects with a fresh ticket after the last event it saw.
+    seen = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-event]')].map((e) => +e.dataset.event))")
+    gateway = platform.procs["gateway"].proc
+    gateway.kill()
+    gateway.wait()
+    page.get_by_text("stream reconnecting").wait_for()
+    deadline = time.monotonic() + 60
+    while "gateway" not in platform.check() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    page.get_by_text("stream open").wait_for(timeout=90_000)
+    resumed = [u for u in streams if "after_seq=" in u]
+    assert resumed and all(u.startswith(f"{platform.api_url}/api/jobs/{job_id}/stream?ticket=sts_") for u in resumed)
+    assert int(resumed[0].rsplit("after_seq=", 1)[1]) >= seen, (resumed, seen)
+    rounds = page.evaluate("() => [...document.querySelectorAll('[data-event]')].map((e) => e.dataset.event)")
+    assert len(rounds) == len(set(rounds)), "an event arrived twice after the reconnect"
     page.get_by_role("button", name="Cancel simulation").click()
     page.wait_for_function(
         "() => document.querySelector('[data-status]')?.textContent === 'cancelled'", timeout=LIVE)
