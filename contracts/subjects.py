@@ -8,6 +8,9 @@ JOB_STREAM = "SIMSWARM_JOBS"
 JOB_SUBJECT_PREFIX = "simswarm.job"
 DEADLETTER_STREAM = "SIMSWARM_DEADLETTER"
 DEADLETTER_PREFIX = "simswarm.deadletter"
+# The orchestrator's own copy of the events it reacts to, partitioned by job id (sourced from the job
+# stream by the server: docs/orchestrator.md#partitions). Internal: no other service reads it.
+ORCH_INBOUND_STREAM = "SIMSWARM_ORCH_IN"
 
 # Request/reply commands to the orchestrator (core NATS, queue group "orchestrator").
 CMD_CREATE_JOB = "simswarm.cmd.job.create"
@@ -146,6 +149,12 @@ def nats_permissions(user: str) -> NatsPermissions:
         publish += [f"{api}.STREAM.CREATE.{s}" for s in streams]
     if user == "orchestrator":
         publish += [f"{api}.STREAM.UPDATE.{s}" for s in streams]
+        inbound = ORCH_INBOUND_STREAM  # its partitioned inbound stream: create, update, read, consume
+        publish += [
+            f"{api}.STREAM.CREATE.{inbound}", f"{api}.STREAM.UPDATE.{inbound}", f"{api}.STREAM.INFO.{inbound}",
+            f"{api}.CONSUMER.CREATE.{inbound}.>", f"{api}.CONSUMER.DURABLE.CREATE.{inbound}.>",
+            f"{api}.CONSUMER.INFO.{inbound}.>", f"{api}.CONSUMER.MSG.NEXT.{inbound}.>", f"$JS.ACK.{inbound}.>",
+        ]
         subscribe += list(ORCHESTRATOR_COMMANDS)
     publish += [event_filter(t) for t in EVENT_PUBLISHERS.get(user, ())]
     publish += list(COMMAND_SENDERS.get(user, ()))

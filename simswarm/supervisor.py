@@ -47,14 +47,44 @@ def restart_delay(quick_deaths: int) -> float:
     return min(MAX_BACKOFF_S, 0.5 * 2 ** min(quick_deaths, 6))
 
 
+MAX_REPLICAS = 16
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """`orchestrator=2,podmanager=2` -> {"orchestrator": 2, "podmanager": 2}; ValueError naming the problem."""
+    out: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, count = item.partition("=")
+        name = name.strip()
+        if not sep or name not in SERVICES:
+            raise ValueError(f"{item!r} is not SERVICE=N with SERVICE one of {', '.join(SERVICES)}")
+        try:
+            n = int(count)
+        except ValueError:
+            raise ValueError(f"{item!r}: N must be a whole number") from None
+        if not 1 <= n <= MAX_REPLICAS:
+            raise ValueError(f"{item!r}: N must be between 1 and {MAX_REPLICAS}")
+        if name == "gateway" and n != 1:
+            raise ValueError("the gateway runs once: it owns the port (run more behind a load balancer yourself)")
+        out[name] = n
+    return out
+
+
 @dataclass
 class ServiceProcess:
+    """One process of a service: `name` is `<service>` for the first replica, `<service>-<i>` after."""
+
     name: str
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = 0.0
     quick_deaths: int = 0  # deaths in a row, each before HEALTHY_AFTER_S had passed since its start
+    service: str = ""  # what it runs (`simswarm serve <service>`); the name's when empty
+
+    @property
+    def command(self) -> str:
+        return self.service or self.name
 
 
 @dataclass
@@ -79,6 +109,7 @@ class Supervisor:
     stack: EmbeddedStack | None = None
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
     parts: dict[str, ServerPart] = field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)  # processes per service (default 1)
     # Each service's Prometheus port (not the gateway's: its /metrics route), kept across restarts.
     metrics_ports: dict[str, int] = field(default_factory=dict)
 
@@ -115,9 +146,9 @@ class Supervisor:
                                          "gateway_port": self.port, "tiers": msgspec.to_builtins(local_tiers())})
             asyncio.run(self._bootstrap())
             self._assign_metrics_ports()
-            for name in self.services:
-                self.procs[name] = ServiceProcess(name)
-                self._spawn(self.procs[name])
+            for sp in self.process_plan():
+                self.procs[sp.name] = sp
+                self._spawn(sp)
             self._wait_ready(ready_timeout)
         except BaseException:
             self.stop()
@@ -133,10 +164,17 @@ class Supervisor:
                     raise StackError(f"SimSwarm is already running from {self.home} (pid {pid}); stop it first")
         lock.write_text(str(os.getpid()))
 
+    def process_plan(self) -> list[ServiceProcess]:
+        """One process per replica of each service, in start order."""
+        return [ServiceProcess(service if i == 1 else f"{service}-{i}", service=service)
+                for service in self.services for i in range(1, self.replicas.get(service, 1) + 1)]
+
     def _stop_stale_services(self) -> None:
         """Services an earlier `up` left running (it was killed where parent-death signals do not exist)."""
-        for name in self.services:
-            stop_stale(self.run_dir / f"{name}.pid", "simswarm.cli", "serve", name, timeout=15)
+        for pid_file in self.run_dir.glob("*.pid"):
+            service = pid_file.stem.rsplit("-", 1)[0] if pid_file.stem not in SERVICES else pid_file.stem
+            if service in SERVICES:
+                stop_stale(pid_file, "simswarm.cli", "serve", service, timeout=15)
 
     def watch_parts(self) -> None:
         """Watch the servers this stack started (not those given by URL) from now on."""
@@ -184,7 +222,7 @@ class Supervisor:
         (what to point Prometheus at; docs/operations.md#metrics)."""
         from simswarm.stack import free_port
 
-        self.metrics_ports = {name: free_port() for name in self.services if name != "gateway"}
+        self.metrics_ports = {sp.name: free_port() for sp in self.process_plan() if sp.command != "gateway"}
         targets = {name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}
         targets["gateway"] = f"{self.api_url}/metrics (bearer: the metrics token in {self.home / 'metrics-token'})"
         (self.home / "metrics.json").write_text(json.dumps(targets, indent=2) + "\n")
@@ -195,7 +233,7 @@ class Supervisor:
             env["SIMSWARM_METRICS_PORT"] = str(self.metrics_ports[sp.name])
         logfile = open(self.log_dir / f"{sp.name}.log", "ab")  # noqa: SIM115 - owned by the child
         sp.proc = subprocess.Popen(  # type: ignore[call-overload]
-            [sys.executable, "-m", "simswarm.cli", "serve", sp.name],
+            [sys.executable, "-m", "simswarm.cli", "serve", sp.command],
             stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             **child_options(True),
         )

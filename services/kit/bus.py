@@ -353,15 +353,18 @@ class Bus:
         ack_wait: float = ACK_WAIT_S,
         max_deliver: int = 10,
         deliver_new: bool = False,
+        stream: str = JOB_STREAM,
+        filter_subjects: list[str] | None = None,
     ) -> asyncio.Task[None]:
-        """Run a durable pull consumer over the job stream, filtered to `event_types`.
+        """Run a durable pull consumer over the job stream, filtered to `event_types` (or over
+        `stream`, filtered to `filter_subjects`: the orchestrator's partitions of its inbound events).
 
         A handler that returns acks the message; one that raises naks it with backoff, and on the
         last allowed delivery the message is dead-lettered. Malformed payloads are dead-lettered at once.
         While a handler runs, the message is kept alive with `in_progress()` every `ack_wait / 3`, so
         `ack_wait` only bounds how long a message held by a dead process waits for another one.
         """
-        filters = [event_filter(t) for t in event_types]
+        filters = filter_subjects or [event_filter(t) for t in event_types]
         cfg = api.ConsumerConfig(
             name=durable,
             durable_name=durable,
@@ -373,12 +376,12 @@ class Bus:
             **({"filter_subject": filters[0]} if len(filters) == 1 else {"filter_subjects": filters}),
         )
         try:
-            await self.js.add_consumer(JOB_STREAM, cfg)
+            await self.js.add_consumer(stream, cfg)
         except nats.js.errors.BadRequestError as exc:
             # An existing durable with a config that cannot change in place (e.g. deliver policy):
             # keep it, and say so instead of failing the service.
             log.warning("consumer %s exists with another config (%s); using it as it is", durable, exc)
-        sub = await self.js.pull_subscribe_bind(durable=durable, stream=JOB_STREAM)
+        sub = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
         task = asyncio.create_task(
             self._consume_loop(sub, handler, max_ack_pending, max_deliver, durable, ack_wait),
             name=f"consume:{durable}",

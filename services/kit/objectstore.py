@@ -118,7 +118,13 @@ class ObjectStore:
                 try:
                     await s3.head_bucket(Bucket=self.bucket)
                 except ClientError:
-                    await s3.create_bucket(Bucket=self.bucket)
+                    try:
+                        await s3.create_bucket(Bucket=self.bucket)
+                    except ClientError as exc:
+                        # Another replica created it between our HEAD and CREATE: it exists, fine.
+                        if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou",
+                                                                             "BucketAlreadyExists"):
+                            raise
         except (BotoCoreError, ClientError) as exc:
             raise ObjectStoreUnavailable(f"object store at {self.endpoint}: {exc}") from exc
 

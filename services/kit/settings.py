@@ -63,6 +63,9 @@ class Settings(msgspec.Struct, kw_only=True):
     metrics_host: str = "127.0.0.1"
     # Replicas of each JetStream stream when a service creates it: 3 on a 3-node cluster.
     stream_replicas: int = 1
+    # Partitions of the orchestrator's inbound events (by job id): how many jobs it advances at once,
+    # shared by its replicas (docs/orchestrator.md#partitions). Fixed once its inbound stream exists.
+    orchestrator_partitions: int = 8
     # Read-only showcase: no registration, no job creation (403 `demo_mode`); the jobs listed in
     # `demo_jobs` (comma-separated ids, completed) are public at GET /api/share/demos.
     demo_mode: bool = False
@@ -164,6 +167,7 @@ _ENV_FIELDS = {
     "SIMSWARM_METRICS_PORT": "metrics_port",
     "SIMSWARM_METRICS_HOST": "metrics_host",
     "SIMSWARM_STREAM_REPLICAS": "stream_replicas",
+    "SIMSWARM_ORCHESTRATOR_PARTITIONS": "orchestrator_partitions",
     "SIMSWARM_DEMO_MODE": "demo_mode",
     "SIMSWARM_DEMO_JOBS": "demo_jobs",
     "SIMSWARM_SMTP_URL": "smtp_url",

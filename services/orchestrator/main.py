@@ -16,6 +16,7 @@ from services.kit.bus import Bus
 from services.kit.db import create_pool, eventsourcing_env, migrate
 from services.kit.service import run_until_stopped
 from services.kit.settings import Settings
+from services.orchestrator import partitions
 from services.orchestrator.application import OrchestratorApplication, SetAside
 from services.orchestrator.commands import CommandHandlers
 from services.orchestrator.health import PipelineHealth
@@ -45,6 +46,10 @@ class OrchestratorOptions(msgspec.Struct, kw_only=True):
     # or a command or inbound event has been in progress for this long (services.orchestrator.health).
     health_stale_s: float = 30.0
     pool_size: int = 4
+    # Inbound events partitioned by job id (services.orchestrator.partitions), one consumer each,
+    # shared by replicas; 0: one consumer over the job stream, every job's events in one line.
+    # `simswarm serve orchestrator` takes settings.orchestrator_partitions.
+    partitions: int = 0
 
 
 def create_application(database_url: str, schema: str = "orchestrator", pool_size: int = 4) -> OrchestratorApplication:
@@ -63,7 +68,7 @@ async def open_application(database_url: str, pool: object, schema: str = "orche
 
 async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOptions | None = None) -> None:
     """Run the orchestrator until `stop` is set."""
-    opts = options or OrchestratorOptions()
+    opts = options or OrchestratorOptions(partitions=settings.orchestrator_partitions)
     pool = await create_pool(settings.database_url, max_size=opts.pool_size + 2)
     bus = await Bus.connect(settings.nats_url, name=opts.consumer, login=settings.nats_login("orchestrator"))
     app = await open_application(settings.database_url, pool, opts.es_schema, opts.pool_size)
@@ -113,10 +118,22 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
             for subject, handler in handlers.routes().items():
                 await bus.serve(subject, opts.command_queue, health.track(f"command {subject}", handler))
             await bus.serve(CMD_ORCHESTRATOR_HEALTH, opts.command_queue, health.answer)
-        inbound = InboundHandler(app, f"jetstream:{opts.consumer}", on_saved, dead_letter=bus.dead_letter)
-        tasks.append(await bus.consume(opts.consumer, INBOUND_EVENT_TYPES,
-                                     health.track("inbound event", inbound), max_ack_pending=1,
-                                     deliver_new=opts.deliver_new))
+        if opts.partitions > 0:
+            stream = await partitions.ensure_stream(bus, opts.consumer, opts.partitions, INBOUND_EVENT_TYPES,
+                                                    replicas=settings.stream_replicas,
+                                                    deliver_new=opts.deliver_new)
+            for k in range(opts.partitions):
+                inbound = InboundHandler(app, partitions.upstream(opts.consumer, k), on_saved,
+                                         dead_letter=bus.dead_letter)
+                tasks.append(await bus.consume(partitions.durable(opts.consumer, k), INBOUND_EVENT_TYPES,
+                                               health.track("inbound event", inbound), max_ack_pending=1,
+                                               stream=stream,
+                                               filter_subjects=[partitions.partition_filter(opts.consumer, k)]))
+        else:
+            inbound = InboundHandler(app, f"jetstream:{opts.consumer}", on_saved, dead_letter=bus.dead_letter)
+            tasks.append(await bus.consume(opts.consumer, INBOUND_EVENT_TYPES,
+                                           health.track("inbound event", inbound), max_ack_pending=1,
+                                           deliver_new=opts.deliver_new))
         log.info("orchestrator ready (event store schema %s, projection schema %s)", opts.es_schema,
                  opts.projections_schema)
         # a consumer, the relay or the projection that ends before `stop` exits the process (non-zero)

@@ -31,6 +31,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     up.add_argument("--home", type=Path, default=None, help="data, logs, pid files and the API key (default: $SIMSWARM_HOME or ~/.simswarm)")
     up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
     up.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
+    up.add_argument("--replicas", default="", metavar="SERVICE=N[,...]",
+                    help="run N processes of a service, e.g. orchestrator=2,podmanager=2 (default 1 each; "
+                    "they share work through their consumers; the gateway runs once: it owns the port)")
     up.set_defaults(func=cmd_up)
 
     serve = sub.add_parser("serve", help="run one service in the foreground (what `up` runs per process)")
@@ -41,11 +44,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 def cmd_up(args: argparse.Namespace) -> int:
     from services.gateway.webapp import bundle_present
     from simswarm.stack import StackError
-    from simswarm.supervisor import Supervisor
+    from simswarm.supervisor import Supervisor, parse_replicas
 
     console = Console(stderr=True)
     home = (args.home or default_home()).expanduser().resolve()
-    sup = Supervisor(home=home, port=args.port, host=args.host)
+    try:
+        replicas = parse_replicas(args.replicas)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] --replicas: {exc}")
+        return 2
+    sup = Supervisor(home=home, port=args.port, host=args.host, replicas=replicas)
     with console.status(f"starting SimSwarm in {home} ..."):
         try:
             sup.start()

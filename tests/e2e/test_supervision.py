@@ -151,3 +151,19 @@ def test_a_sigkilled_simswarm_up_leaves_no_server_or_service_running(tmp_path: P
         up.wait()
     wait_until(lambda: not any(alive(pid) for pid in pids.values()), 60,
                f"left running after a SIGKILL of up: {[n for n, p in pids.items() if alive(p)]}")
+
+
+def test_replicas_are_parsed_with_clear_errors_and_planned_one_process_each() -> None:
+    from simswarm.supervisor import parse_replicas
+
+    assert parse_replicas("orchestrator=2, podmanager=3") == {"orchestrator": 2, "podmanager": 3}
+    assert parse_replicas("") == {}
+    for bad, words in (("orchestrator", "SERVICE=N"), ("nope=2", "SERVICE=N"), ("graph=two", "whole number"),
+                       ("graph=0", "between 1"), ("gateway=2", "the gateway runs once")):
+        with pytest.raises(ValueError, match=words):
+            parse_replicas(bad)
+    sup = Supervisor(home=Path("/nonexistent"), replicas={"orchestrator": 2, "podmanager": 2})
+    plan = [(sp.name, sp.command) for sp in sup.process_plan()]
+    assert plan == [("orchestrator", "orchestrator"), ("orchestrator-2", "orchestrator"),
+                    ("podmanager", "podmanager"), ("podmanager-2", "podmanager"), ("reporter", "reporter"),
+                    ("graph", "graph"), ("gateway", "gateway")]
