@@ -60,7 +60,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         except StackError as exc:
             console.print(f"[red]error:[/] {exc}")
             return 1
-    console.print(f"[green]SimSwarm is up[/] at {sup.api_url}  (home {home})")
+    console.print(f"[green]SimSwarm is up[/] at {sup.api_url}  (the web app, and the API under /api; home {home})")
     if not bundle_present():
         console.print("  [yellow]the web app is not built[/] (the API works): install Node.js 18+ and npm, then "
                       "cd web && npm ci && npm run build")
