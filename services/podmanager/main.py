@@ -72,6 +72,7 @@ async def serve(settings: Settings, stop: asyncio.Event, options: PodManagerOpti
     bus = await Bus.connect(settings.nats_url, name="podmanager", login=settings.nats_login("podmanager"))
     pool = await create_pool(settings.database_url, max_size=6)
     manager: PodManager | None = None
+    store: ObjectStore | None = None
     try:
         await bus.ensure_streams(settings.stream_replicas)
         store = ObjectStore(settings)
@@ -102,5 +103,7 @@ async def serve(settings: Settings, stop: asyncio.Event, options: PodManagerOpti
         await bus.close()
         if manager is not None:
             await manager.aclose()
+        if store is not None:
+            await store.close()
         await provider.aclose()
         await pool.close()
