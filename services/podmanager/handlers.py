@@ -8,10 +8,8 @@ again. A per-name lock orders provisioning and teardown of the same pod within t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -42,24 +40,6 @@ PROVISIONING = ["PodRequested"]
 RUNS = ["RunRequested"]
 TEARDOWNS = ["PodTeardownRequested"]
 HANDLED = PROVISIONING + RUNS + TEARDOWNS
-
-
-@contextlib.asynccontextmanager
-async def keepalive(delivery: Any, every_s: float = 10.0) -> AsyncIterator[None]:
-    """Tell JetStream the message is being worked on, every `every_s`, for as long as the block runs."""
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            await delivery.in_progress()
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 class PodManager:
@@ -107,14 +87,17 @@ class PodManager:
         await self.http.aclose()
 
     async def handle(self, event: AnyEvent, delivery: Any) -> None:
-        """The consumer's entry point: dispatch by event type; raising means redeliver later."""
-        async with keepalive(delivery):
-            if isinstance(event, PodRequested):
-                await self.on_pod_requested(event)
-            elif isinstance(event, RunRequested):
-                await self.runs.follow(event)
-            elif isinstance(event, PodTeardownRequested):
-                await self.on_teardown_requested(event)
+        """The consumer's entry point: dispatch by event type; raising means redeliver later.
+
+        The bus keeps the message alive (in_progress) while this runs, however long a health wait or
+        a run's following takes (services/kit/bus.py).
+        """
+        if isinstance(event, PodRequested):
+            await self.on_pod_requested(event)
+        elif isinstance(event, RunRequested):
+            await self.runs.follow(event)
+        elif isinstance(event, PodTeardownRequested):
+            await self.on_teardown_requested(event)
 
     # -- provisioning ------------------------------------------------------------------------------
 
