@@ -258,6 +258,15 @@ def test_a_validation_error_is_shown_on_its_field(platform, browser, shots):
     assert page.evaluate("document.activeElement.id") == "f-agents"
     page.screenshot(path=str(shots / "wizard-error.png"), full_page=True)
     assert re.search(r"/new(\?draft=\w+)?$", page.url)  # nothing was launched
+    # Fixed, the draft saves itself; it waits on the dashboard and resumes where it was.
+    page.locator("#f-agents").fill("50")
+    page.get_by_text(re.compile("Draft saved")).wait_for()
+    page.goto("/jobs")
+    page.get_by_role("link", name="Will the council approve the charge?").click()
+    page.wait_for_url(re.compile(r"/new\?draft=\w+"))
+    page.get_by_text("Draft restored.").wait_for()
+    assert page.locator("#f-agents").input_value() == "50"
+    assert page.locator("#f-goal").input_value() == "Will the council approve the charge?"
 
     page.goto("/keys")
     page.get_by_label("Name").fill("notebook")
