@@ -184,3 +184,34 @@ async def serve_app(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)
+
+
+@asynccontextmanager
+async def served_gateway(settings: Any, timeout_s: float = 30.0) -> AsyncIterator[str]:
+    """`services.gateway.main.serve` exactly as `simswarm serve gateway` runs it, on a free port: its
+    base URL once /api/health answers (not /api/ready: no orchestrator runs here); stopped after."""
+    from services.gateway.main import serve
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        settings.gateway_port = int(s.getsockname()[1])
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop))
+    base = f"http://127.0.0.1:{settings.gateway_port}"
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+            while True:
+                try:
+                    if (await client.get("/api/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert not task.done(), task.exception()
+                assert loop.time() < deadline, "the gateway did not answer /api/health"
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)

@@ -18,40 +18,18 @@ import pytest_asyncio
 
 from services.gateway.accounts import ensure_local_user
 from services.gateway.limits import DEFAULT_BODY_LIMIT, JOB_BODY_LIMIT, MAX_JSON_DEPTH
-from services.gateway.main import serve
+from tests.integration.gateway.conftest import served_gateway
 
 pytestmark = pytest.mark.integration
 HUNDRED_MB = 100 * 1024 * 1024
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest_asyncio.fixture
 async def served(settings: Any, pg_pool: Any) -> AsyncIterator[tuple[str, int, str]]:
     """(host, port, API key) of a gateway under uvicorn, stopped after the test."""
-    settings.gateway_port = _free_port()
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop))
-    base = f"http://127.0.0.1:{settings.gateway_port}"
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-            for _ in range(200):
-                try:
-                    if (await client.get("/api/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert not task.done(), task.exception()
-                await asyncio.sleep(0.1)
+    async with served_gateway(settings):
         _, key = await ensure_local_user(pg_pool)
         yield "127.0.0.1", settings.gateway_port, key
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 def _recv(sock: socket.socket) -> bytes:

@@ -6,7 +6,6 @@ configured proxies (the attack: any local client claiming any address to dodge a
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from services.gateway.app import create_app
-from services.gateway.main import serve
+from tests.integration.gateway.conftest import served_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -168,36 +167,14 @@ async def test_defaults_leave_normal_local_use_alone(gw):
 # -- X-Forwarded-For: trusted only from configured proxies -------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @asynccontextmanager
 async def _served(settings: Any, pg_pool: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway served by uvicorn exactly as `simswarm serve gateway` does, on a free port."""
-    settings.gateway_port = _free_port()
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop))
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.gateway_port}", timeout=30) as client:
-            for _ in range(300):
-                try:
-                    # /api/health, not /api/ready: no orchestrator runs here, so it is never ready
-                    if (await client.get("/api/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert not task.done(), task.exception()
-                await asyncio.sleep(0.1)
-            # The served app uses the real `gateway` schema: start from fresh log-in buckets, and
-            # leave none behind for later tests that log in through the same schema.
-            await pg_pool.execute("DELETE FROM gateway.rate_limits WHERE key LIKE 'login%'")
-            yield client
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
+    async with served_gateway(settings) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        # The served app uses the real `gateway` schema: start from fresh log-in buckets, and
+        # leave none behind for later tests that log in through the same schema.
+        await pg_pool.execute("DELETE FROM gateway.rate_limits WHERE key LIKE 'login%'")
+        yield client
         await pg_pool.execute("DELETE FROM gateway.rate_limits WHERE key LIKE 'login%'")
 
 
