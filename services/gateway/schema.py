@@ -1,8 +1,10 @@
 """The gateway's own tables (schema `gateway` by default): users, API keys, sessions, job requests,
 rate-limit buckets, drafts, shares and e-mail tokens.
 
-Migrations are idempotent `CREATE ... IF NOT EXISTS`, run at start-up under an advisory lock so two
-replicas starting together do not race on the catalog.
+Versioned migrations (services.kit.db.apply_migrations): each applied once, in order, recorded in
+`<schema>.schema_migrations`, under an advisory lock so two replicas starting together take turns.
+Version 1 is the schema as it stood when versioning began (still `IF NOT EXISTS`, so databases made
+before adopt it unchanged); a change to the tables is a new version appended to `migrations()`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 
 import asyncpg
 
-from services.kit.db import migrate
+from services.kit.db import Migration, apply_migrations
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -110,6 +112,12 @@ def statements(schema: str) -> list[str]:
     ]
 
 
+def migrations(schema: str) -> list[Migration]:
+    """The gateway's schema, version by version (append; never edit an applied one)."""
+    return [Migration(1, "users, keys, sessions, job requests, rate limits, drafts, shares, tokens",
+                      statements(schema))]
+
+
 async def ensure_schema(pool: asyncpg.Pool, schema: str = "gateway") -> None:
-    """Create the gateway's tables if they are missing (idempotent, safe across replicas)."""
-    await migrate(pool, check_ident(schema), statements(schema))
+    """Bring the gateway's tables to the latest version (safe across replicas)."""
+    await apply_migrations(pool, check_ident(schema), "gateway", migrations(schema))

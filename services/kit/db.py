@@ -1,9 +1,10 @@
-"""Postgres access: an asyncpg pool, idempotent migrations, and the eventsourcing environment."""
+"""Postgres access: an asyncpg pool, versioned migrations, and the eventsourcing environment."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlparse
 
 import asyncpg
@@ -34,6 +35,62 @@ async def migrate(pool: asyncpg.Pool, schema: str, statements: Sequence[str]) ->
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         for stmt in statements:
             await conn.execute(stmt)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of a component's schema: applied once, in order of `version` (1, 2, 3 ...), in a transaction."""
+
+    version: int
+    name: str
+    statements: Sequence[str]
+
+
+class MigrationError(RuntimeError):
+    """The migrations cannot be applied: a gap in the versions, or a database newer than this code."""
+
+
+async def apply_migrations(pool: asyncpg.Pool, schema: str, component: str,
+                           migrations: Sequence[Migration]) -> list[int]:
+    """Bring `component`'s tables in `schema` to the latest version; returns the versions applied now.
+
+    Each schema keeps `schema_migrations (component, version, name, applied_at)`. Under an advisory
+    lock (so replicas starting together take turns) the versions not yet recorded are applied in
+    order, all in one transaction: a failing step leaves the database as it was. A database that
+    has a version this code does not know was migrated by newer code: an error, not a guess.
+    Version 1 of a component that used to run idempotent `CREATE ... IF NOT EXISTS` DDL keeps that
+    DDL, so an existing database adopts the versioning without a change.
+    """
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise MigrationError(f"{component} migrations must be numbered 1, 2, 3 ... in order, not {versions}")
+    table = f'"{schema}".schema_migrations'
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(f"""CREATE TABLE IF NOT EXISTS {table} (
+            component text NOT NULL,
+            version integer NOT NULL,
+            name text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (component, version)
+        )""")
+        applied = {int(r["version"]) for r in await conn.fetch(
+            f"SELECT version FROM {table} WHERE component = $1", component)}
+        unknown = sorted(applied - set(versions))
+        if unknown:
+            raise MigrationError(f"{schema} has {component} migration(s) {unknown} that this code does not know: "
+                                 "the database was migrated by a newer version")
+        done: list[int] = []
+        for m in migrations:
+            if m.version in applied:
+                continue
+            for stmt in m.statements:
+                await conn.execute(stmt)
+            await conn.execute(f"INSERT INTO {table} (component, version, name) VALUES ($1, $2, $3)",
+                               component, m.version, m.name)
+            done.append(m.version)
+        return done
 
 
 def parse_database_url(database_url: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services.kit.db import migrate
+from services.kit.db import Migration, apply_migrations
 from services.kit.pgtext import storable_text
 
 SCHEMA = "podmanager"
@@ -43,8 +43,8 @@ class PodRepository:
         self._pool = pool
 
     async def migrate(self) -> None:
-        """Create the schema and table (idempotent)."""
-        await migrate(self._pool, SCHEMA, DDL)
+        """Bring the schema and table to the latest version (services.kit.db.apply_migrations)."""
+        await apply_migrations(self._pool, SCHEMA, "pods", [Migration(1, "pods", DDL)])
 
     async def get(self, name: str) -> dict[str, Any] | None:
         """The row of this pod name, or None."""
