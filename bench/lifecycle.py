@@ -1,11 +1,13 @@
 """N small jobs at once through the embedded platform: jobs per minute and the cost of every hop.
 
-    python bench/lifecycle.py [--jobs 50] [--agents 10] [--rounds 5]
+    python bench/lifecycle.py [--jobs 50] [--agents 10] [--rounds 5] [--orchestrators 1,2]
 
-Starts `simswarm up` in a temporary home (real NATS, Postgres, SeaweedFS, one process per service,
-local pods), submits the jobs through the REST API, waits for them all, then reads each job's events
-from JetStream and prints p50/p99 of every hop from the events' `occurred_at`, and the end-to-end
-time minus the engine's own run time. Prints figures; asserts nothing about time.
+For each orchestrator replica count, starts `simswarm up --replicas orchestrator=<n>` in a temporary
+home (real NATS, Postgres, SeaweedFS, one process per service, local pods), submits the jobs through
+the REST API, waits for them all, then reads each job's events from JetStream and prints p50/p99 of
+every hop from the events' `occurred_at`, the orchestrator's own hops together (an inbound event to
+the decision it caused), and the end-to-end time minus the engine's own run time. Prints figures;
+asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ HOPS = [
     ("ReportWritten", "JobCompleted"),
     ("PodTerminated", "JobCompleted"),
 ]
+# The orchestrator's own hops: an inbound event -> the decision it caused (relay publish included).
+# JobCompleted follows whichever of ReportWritten / PodTerminated came last ("settled").
+ORCHESTRATOR_HOPS = [
+    ("PodReady", "RunRequested"),
+    ("RunCompleted", "ReportRequested"),
+    ("RunCompleted", "PodTeardownRequested"),
+    ("settled", "JobCompleted"),
+]
 SEED = (Path(__file__).resolve().parents[1] / "simswarm" / "seeds" / "laguardia-crash.txt").read_text()
 
 
@@ -74,14 +84,30 @@ def main() -> int:
     ap.add_argument("--agents", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--orchestrators", default="1,2", help="orchestrator replica counts to measure, e.g. 1,2")
     args = ap.parse_args()
 
     # One user submits every job at once: lift the per-user quota of live jobs and the per-user
     # job-creation rate limit for the run.
     os.environ["SIMSWARM_MAX_LIVE_JOBS"] = str(max(args.jobs, 20))
     os.environ["SIMSWARM_RATE_LIMITS"] = "jobs_user=off"
+    ok = True
+    summary = []
+    for n in (int(x) for x in args.orchestrators.split(",")):
+        print(f"\n=== {n} orchestrator replica(s), {args.jobs} jobs at once ===", flush=True)
+        line, good = run_once(args, n)
+        summary.append(line)
+        ok = ok and good
+    print("\n=== summary ===")
+    print(f"{'orchestrators':<15}{'own hops p50':>14}{'own hops p99':>14}{'jobs/min':>10}")
+    for line in summary:
+        print(line)
+    return 0 if ok else 1
+
+
+def run_once(args: argparse.Namespace, orchestrators: int) -> tuple[str, bool]:
     home = Path(tempfile.mkdtemp(prefix="simswarm-bench-"))
-    sup = Supervisor(home=home, port=free_port())
+    sup = Supervisor(home=home, port=free_port(), replicas={"orchestrator": orchestrators})
     print(f"starting the platform in {home} ...", flush=True)
     sup.start()
     try:
@@ -119,6 +145,8 @@ def main() -> int:
           f"{len(pending)} unfinished, in {wall:.1f}s wall -> {len(done) / wall * 60:.1f} jobs/min "
           f"({args.agents} agents x {args.rounds} rounds, heuristic policy, local pods)")
     hop_values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    own_values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    own: list[float] = []
     e2e, e2e_minus_engine, engine = [], [], []
     for jid in done:
         first: dict[str, object] = {}
@@ -127,6 +155,13 @@ def main() -> int:
         for a, b in HOPS:
             if a in first and b in first:
                 hop_values[(a, b)].append((first[b].occurred_at - first[a].occurred_at).total_seconds())
+        if "ReportWritten" in first and "PodTerminated" in first:
+            first["settled"] = max((first["ReportWritten"], first["PodTerminated"]), key=lambda e: e.occurred_at)
+        for a, b in ORCHESTRATOR_HOPS:
+            if a in first and b in first:
+                value = (first[b].occurred_at - first[a].occurred_at).total_seconds()
+                own_values[(a, b)].append(value)
+                own.append(value)
         total = (first["JobCompleted"].occurred_at - first["JobCreated"].occurred_at).total_seconds()
         eng = float(getattr(first.get("RunCompleted"), "engine_seconds", 0.0))
         e2e.append(total)
@@ -142,7 +177,13 @@ def main() -> int:
           f"{fmt_ms(pct(e2e_minus_engine, 0.99)):>13}")
     if e2e_minus_engine:
         print(f"mean platform overhead per job: {statistics.mean(e2e_minus_engine):.2f}s")
-    return 0 if len(done) == args.jobs else 1
+    print(f"\n{'orchestrator hops (own)':<46}{'p50':>13}{'p99':>13}{'n':>6}")
+    for a, b in ORCHESTRATOR_HOPS:
+        v = own_values[(a, b)]
+        print(f"{a + ' -> ' + b:<46}{fmt_ms(pct(v, 0.5)):>13}{fmt_ms(pct(v, 0.99)):>13}{len(v):>6}")
+    print(f"{'all of them':<46}{fmt_ms(pct(own, 0.5)):>13}{fmt_ms(pct(own, 0.99)):>13}{len(own):>6}")
+    line = f"{orchestrators:<15}{fmt_ms(pct(own, 0.5)):>14}{fmt_ms(pct(own, 0.99)):>14}{len(done) / wall * 60:>10.1f}"
+    return line, len(done) == args.jobs
 
 
 if __name__ == "__main__":
