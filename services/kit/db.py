@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlparse
 
 import asyncpg
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -15,17 +15,21 @@ class DatabaseUnavailable(RuntimeError):
 
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 8) -> asyncpg.Pool:
-    """An asyncpg pool; works with a TCP URL or pgserver's unix-socket form (`?host=<dir>`)."""
-    last: Exception | None = None
-    for _ in range(20):
-        try:
-            pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, command_timeout=30)
-            assert pool is not None
-            return pool
-        except (OSError, asyncpg.PostgresError) as exc:
-            last = exc
-            await asyncio.sleep(0.25)
-    raise DatabaseUnavailable(f"cannot connect to Postgres: {last}")
+    """An asyncpg pool; works with a TCP URL or pgserver's unix-socket form (`?host=<dir>`).
+
+    A server still starting is waited for: 20 tries, 0.25 s apart, then DatabaseUnavailable.
+    """
+    try:
+        async for attempt in AsyncRetrying(stop=stop_after_attempt(20), wait=wait_fixed(0.25), reraise=True,
+                                           retry=retry_if_exception_type((OSError, asyncpg.PostgresError))):
+            with attempt:
+                pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size,
+                                                 command_timeout=30)
+                assert pool is not None
+                return pool
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailable(f"cannot connect to Postgres: {exc}") from exc
+    raise AssertionError("unreachable")
 
 
 async def migrate(pool: asyncpg.Pool, schema: str, statements: Sequence[str]) -> None:
