@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -137,6 +138,16 @@ def _llm_sections(files: dict[str, bytes], cite_post: str) -> dict[str, str]:
     }
 
 
+async def _report_with_model(settings, bus, store, files, model_url: str) -> Any:
+    """One ReportRequested through a reporter whose model is at `model_url`: the outcome event."""
+    with_llm = msgspec.structs.replace(settings, reporter_llm_url=model_url, reporter_llm_model="fake/analyst")
+    job = uuid.uuid4().hex
+    refs = await upload(store, job, files)
+    async with running(serve, with_llm, bus, f"rep{uuid.uuid4().hex[:8]}"):
+        await bus.publish(_request(job, refs))
+        return await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
+
+
 async def test_with_a_model_configured_the_report_is_written_by_it_with_checked_citations(
         settings, bus, store, files) -> None:
     from contracts.artifacts import Post
@@ -149,13 +160,7 @@ async def test_with_a_model_configured_the_report_is_written_by_it_with_checked_
         {"tool": "write_report", "arguments": _llm_sections(files, post)},
     ]
     with FakeOpenAIServer(FakeBehaviour(model="fake/analyst", script=script)) as fake:
-        with_llm = msgspec.structs.replace(settings, reporter_llm_url=fake.url, reporter_llm_model="fake/analyst")
-        job = uuid.uuid4().hex
-        refs = await upload(store, job, files)
-        durable = f"rep{uuid.uuid4().hex[:8]}"
-        async with running(serve, with_llm, bus, durable):
-            await bus.publish(_request(job, refs))
-            event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
+        event = await _report_with_model(settings, bus, store, files, fake.url)
         assert fake.stats()["scripted"] == 3
     assert isinstance(event, ReportWritten), getattr(event, "reason", "")
     markdown = (await store.get_bytes(event.report_key)).decode()
@@ -169,13 +174,7 @@ async def test_a_model_that_fails_leaves_the_computed_report(settings, bus, stor
     from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
 
     with FakeOpenAIServer(FakeBehaviour(model="fake/analyst", error_rate=1.0, error_codes=(500,))) as fake:
-        with_llm = msgspec.structs.replace(settings, reporter_llm_url=fake.url, reporter_llm_model="fake/analyst")
-        job = uuid.uuid4().hex
-        refs = await upload(store, job, files)
-        durable = f"rep{uuid.uuid4().hex[:8]}"
-        async with running(serve, with_llm, bus, durable):
-            await bus.publish(_request(job, refs))
-            event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
+        event = await _report_with_model(settings, bus, store, files, fake.url)
         assert fake.stats()["errors"] >= 1
     assert isinstance(event, ReportWritten), getattr(event, "reason", "")
     markdown = (await store.get_bytes(event.report_key)).decode()
