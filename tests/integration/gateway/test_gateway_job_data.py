@@ -9,6 +9,7 @@ import uuid
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.events import JobCompleted, JobCreated, RunProgressed, RunStarted, new_event
 from contracts.spec import JobSpec, resolve_run
@@ -134,7 +135,11 @@ async def test_health_ready_metrics_and_openapi(gw):
     assert r.json()["checks"] == {"nats": "ok", "postgres": "ok", "object_store": "ok", "orchestrator": "ok"}
     token = gw.app.state.ctx.settings.metrics_token  # operators only (test_metrics_access.py)
     metrics = (await gw.client.get("/metrics", headers={"Authorization": f"Bearer {token}"})).text
-    assert 'route="/api/ready",status="200"' in metrics
+    answered = [
+        s.labels for fam in text_string_to_metric_families(metrics) for s in fam.samples
+        if s.name == "simswarm_http_request_duration_seconds_count"
+    ]
+    assert {"service": "gateway", "method": "GET", "route": "/api/ready", "status": "200"} in answered
     doc = (await gw.client.get("/api/openapi.json")).json()
     create = doc["paths"]["/api/jobs"]["post"]
     assert {"201", "401", "409", "422", "429", "503"} <= set(create["responses"])
