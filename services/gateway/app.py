@@ -144,6 +144,17 @@ def create_app(
     return app
 
 
+_RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+# Headers that errors carry: every 429 says when to retry; a 503 does when the outage is passing
+# (not e.g. `llm_not_configured`); a 401 for a missing or bad bearer token has the challenge.
+_ERROR_HEADERS: dict[str, dict[str, Any]] = {
+    "429": {"Retry-After": {**_RETRY_AFTER, "required": True}},
+    "503": {"Retry-After": _RETRY_AFTER},
+    "401": {"WWW-Authenticate": {"description": "`Bearer` when the bearer token is missing or invalid",
+                                 "schema": {"type": "string", "pattern": "^Bearer"}}},
+}
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document plus the msgspec schemas of the bodies parsed by hand (the job spec)."""
     if app.openapi_schema:
@@ -181,6 +192,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 # Routes with a non-JSON response class (markdown, SSE, metrics) still fail in JSON.
                 if status[0] in "45" and "application/json" not in resp.get("content", {}):
                     resp["content"] = error_ref
+                if header := _ERROR_HEADERS.get(status):
+                    resp.setdefault("headers", {}).update(header)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     app.openapi_schema = doc

@@ -56,10 +56,12 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # Nothing is excluded: the account deletion needs the account's address, logout refuses an API key,
 # and the key revoked by id is a spare one, never the fuzzing key.
 LAST_METHODS = ("DELETE",)
+VALID_SPEC = {"seed_text": "Dockworkers at Rotterdam began a strike on Monday.",
+              "goal": "Will the Rotterdam strike end within 10 days?"}
 ACCOUNT_LIMITS = ("login_ip", "login_account", "register_ip", "mail_ip", "mail_account", "token_ip")
 # Operations that must have answered with success at least once (on the real objects).
 AIMED_OK = {
-    "GET /api/health", "GET /api/ready", "GET /api/config", "GET /api/jobs", "POST /api/jobs",
+    "GET /api/health", "GET /api/ready", "GET /metrics", "GET /api/config", "GET /api/jobs", "POST /api/jobs",
     "GET /api/jobs/{job_id}", "GET /api/jobs/{job_id}/events", "GET /api/jobs/{job_id}/stream",
     "GET /api/jobs/{job_id}/sim-data", "GET /api/jobs/{job_id}/report", "GET /api/jobs/{job_id}/graph",
     "GET /api/jobs/{job_id}/export/pdf", "GET /api/jobs/{job_id}/artifacts/{name}",
@@ -94,13 +96,15 @@ async def _objects(gw: Any) -> dict[str, list[str]]:
     r = await gw.client.post(f"/api/jobs/{done}/share", headers=gw.as_alice)
     assert r.status_code == 201, r.text
     token = r.json()["share_token"]
-    r = await gw.client.post("/api/jobs/draft", json={"goal": "Will it rain?", "seed_text": "Clouds gather."},
-                             headers=gw.as_alice)  # complete: it can be launched
-    assert r.status_code == 201, r.text
-    draft = r.json()["draft_id"]
+    drafts = []
+    for _ in range(2):  # one for the fuzzer (its PATCHes may empty it), one that stays launchable
+        r = await gw.client.post("/api/jobs/draft", json={"goal": "Will it rain?", "seed_text": "Clouds gather."},
+                                 headers=gw.as_alice)
+        assert r.status_code == 201, r.text
+        drafts.append(r.json()["draft_id"])
     r = await gw.client.post("/api/keys", json={"name": "spare"}, headers=gw.as_alice)
     assert r.status_code == 201, r.text
-    return {"job_id": [done, running, failed], "draft_id": [draft], "token": [token], "name": [ref.name],
+    return {"job_id": [done, running, failed], "draft_id": drafts[:1], "launchable": drafts[1:], "token": [token], "name": [ref.name],
             "key_id": [r.json()["id"]]}
 
 
@@ -129,27 +133,32 @@ def _checks(operation: Any) -> list[Any]:
     return CHECKS
 
 
-def _fuzz(schema: Any, base_url: str, key: str, objects: dict[str, list[str]]) -> tuple[list[str], Counter[str]]:
+def _fuzz(schema: Any, base_url: str, keys: tuple[str, str], objects: dict[str, list[str]]
+          ) -> tuple[list[str], Counter[str]]:
     """Run every operation's cases (DELETEs last): the failures as readable texts, and the answers
     seen ("GET /api/jobs/{job_id} 200": count)."""
     failures: list[str] = []
     seen: Counter[str] = Counter()
     operations = [result.ok() for result in schema.get_all_operations()]
     operations.sort(key=lambda op: op.method.upper() in LAST_METHODS)
-    headers = {"Authorization": f"Bearer {key}"}
+    user_key, metrics_token = keys
 
-    def run(strategy: Any, examples: int) -> None:
+    def attempt(case: Any, key: str) -> None:
+        headers = {"Authorization": f"Bearer {key}"}
+        try:
+            response = case.call(base_url=base_url, headers=headers, timeout=60)
+            seen[f"{case.operation.label} {response.status_code}"] += 1
+            case.validate_response(response, checks=_checks(case.operation), headers=headers)
+        except (Exception, BaseExceptionGroup) as exc:  # collected: the run goes on over every route
+            text = "".join(traceback.format_exception_only(exc)).strip()
+            failures.append(f"{case.operation.label}\n{text[:3000]}\n{case.as_curl_command(headers)}")
+
+    def run(strategy: Any, examples: int, key: str = user_key) -> None:
         @hypothesis_settings(max_examples=examples, derandomize=True, deadline=None, database=None,
-                  phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+                             phases=[Phase.generate], suppress_health_check=list(HealthCheck))
         @given(case=strategy)
         def check(case: Any) -> None:
-            try:
-                response = case.call(base_url=base_url, headers=headers, timeout=60)
-                seen[f"{case.operation.label} {response.status_code}"] += 1
-                case.validate_response(response, checks=_checks(case.operation), headers=headers)
-            except (Exception, BaseExceptionGroup) as exc:  # collected: the run goes on over every route
-                text = "".join(traceback.format_exception_only(exc)).strip()
-                failures.append(f"{case.operation.label}\n{text[:3000]}\n{case.as_curl_command(headers)}")
+            attempt(case, key)
 
         try:
             check()
@@ -157,8 +166,16 @@ def _fuzz(schema: Any, base_url: str, key: str, objects: dict[str, list[str]]) -
             pass
 
     for operation in operations:
+        # A valid create is rare among generated specs: one is always made (and a complete draft
+        # launched), so their 201s are checked.
+        if operation.label == "POST /api/jobs":
+            attempt(operation.Case(body=VALID_SPEC, media_type="application/json"), user_key)
+        if operation.label == "POST /api/jobs/draft/{draft_id}/launch":
+            attempt(operation.Case(path_parameters={"draft_id": objects["launchable"][0]}), user_key)
         for mode in MODES:
-            run(operation.as_strategy(mode), GENERATED_EXAMPLES)
+            # /metrics takes the operator's token (a user's key is the 401 its negative cases check).
+            operator = operation.label == "GET /metrics" and mode is GenerationMode.POSITIVE
+            run(operation.as_strategy(mode), GENERATED_EXAMPLES, metrics_token if operator else user_key)
             if (aimed := _known(operation, objects, mode)) is not None:
                 run(aimed, KNOWN_EXAMPLES)
     return failures, seen
@@ -178,6 +195,10 @@ async def test_the_openapi_document_is_valid_and_declares_the_stream_events(gw):
     assert event["type"] == "object" and {"event", "data", "id"} <= set(event["required"])
     assert event["properties"]["data"]["contentSchema"] == {"$ref": "#/components/schemas/TimelineEvent"}
     assert "JobCompleted" in event["properties"]["event"]["enum"]
+    # Headers the errors carry are declared, so the fuzzer checks them where they occur.
+    create = doc["paths"]["/api/jobs"]["post"]["responses"]
+    assert create["429"]["headers"]["Retry-After"]["required"] is True
+    assert "Retry-After" in create["503"]["headers"] and "WWW-Authenticate" in create["401"]["headers"]
 
 
 async def test_fuzzing_every_route_finds_no_5xx_and_no_undeclared_response(gw, settings):
@@ -208,7 +229,8 @@ async def _run(gw: Any, objects: dict[str, list[str]]) -> tuple[list[str], Count
         async with httpx.AsyncClient() as client:
             doc = (await client.get(f"{base_url}/api/openapi.json")).json()
         schema = schemathesis.openapi.from_dict(doc)
-        failures, seen = await asyncio.to_thread(_fuzz, schema, base_url, gw.alice_key, objects)
+        keys = (gw.alice_key, gw.app.state.ctx.settings.metrics_token)
+        failures, seen = await asyncio.to_thread(_fuzz, schema, base_url, keys, objects)
     return failures, seen, doc
 
 
