@@ -16,7 +16,10 @@ def test_schemas_cover_every_action_with_required_args() -> None:
     names = [t["function"]["name"] for t in tool_schemas()]
     assert names == list(ACTION_TYPES)
     vote = next(t for t in tool_schemas() if t["function"]["name"] == "vote")["function"]["parameters"]
-    assert vote["required"] == ["post_id", "value"] and vote["properties"]["value"]["enum"] == [1, -1]
+    assert vote["required"] == ["post_id", "value", "probability"] and vote["properties"]["value"]["enum"] == [1, -1]
+    # Every action declares the agent's probability: its belief comes from it (docs/engine.md).
+    for tool in tool_schemas():
+        assert "probability" in tool["function"]["parameters"]["required"], tool["function"]["name"]
 
 
 def test_valid_calls_become_actions_in_order() -> None:
