@@ -129,6 +129,9 @@ def test_an_unreachable_object_store_fails_the_job_with_a_reason_naming_it(fresh
         # 8 rounds: no checkpoint is due, so the run reaches its artifact upload quickly.
         job_id = client.create_job(SEED, QUESTION, policy="heuristic", agents=20, rounds=8, random_seed=8)["job_id"]
         probe.wait_for_type(job_id, "PodRequested", timeout=60)
+        # `simswarm up` restarts a dead server it started; this outage is one it cannot mend (an
+        # external store gone), so the store leaves its care first.
+        sup.parts.pop("seaweedfs")
         sup.stack.s3.proc.kill()  # the store crashes (not a graceful stop): deterministic and immediate
         sup.stack.s3.stop()
         assert sup.stack.s3.proc.poll() is not None
