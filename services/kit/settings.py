@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -27,6 +28,9 @@ class Settings(msgspec.Struct, kw_only=True):
     podmanager_secret: str = ""
     runpod_api_key: str | None = None
     runpod_api_url: str = "https://api.runpod.io/graphql"
+    runpod_image: str = "ghcr.io/simswarm/pod:latest"  # the GPU pod's image (deploy/pod/)
+    # RunRequested followed at once by the pod manager; more wait on the stream (docs/podmanager.md).
+    podmanager_max_runs: Annotated[int, msgspec.Meta(ge=1)] = 64
     llm_url: str | None = None
     llm_model: str | None = None
     # The reporter's model (an OpenAI-compatible base URL ending in /v1, and a model id): when both are
@@ -142,6 +146,8 @@ _ENV_FIELDS = {
     "SIMSWARM_PODMANAGER_SECRET": "podmanager_secret",
     "RUNPOD_API_KEY": "runpod_api_key",
     "RUNPOD_API_URL": "runpod_api_url",
+    "SIMSWARM_RUNPOD_IMAGE": "runpod_image",
+    "SIMSWARM_PODMANAGER_MAX_RUNS": "podmanager_max_runs",
     "SIMSWARM_LLM_URL": "llm_url",
     "SIMSWARM_LLM_MODEL": "llm_model",
     "SIMSWARM_REPORTER_LLM_URL": "reporter_llm_url",
@@ -194,7 +200,7 @@ def load_settings(env: Mapping[str, str] | None = None, home: Path | None = None
     try:
         settings = msgspec.convert(values, Settings, strict=False, dec_hook=_dec_hook)
     except msgspec.ValidationError as exc:
-        raise SettingsError(f"invalid setting: {exc}") from exc
+        raise SettingsError(f"invalid setting: {exc}{_source_of(str(exc))}") from exc
     if tiers_file:
         settings.tiers = load_tiers(Path(tiers_file).read_bytes())
     if not settings.podmanager_secret:
@@ -206,6 +212,13 @@ def load_settings(env: Mapping[str, str] | None = None, home: Path | None = None
 
 class SettingsError(ValueError):
     """A setting that cannot be used; the message names it."""
+
+
+def _source_of(message: str) -> str:
+    """' (environment variable X)' for the field a validation message points at (`$.field`), if it has one."""
+    field = message.rsplit("`$.", 1)[-1].rstrip("`") if "`$." in message else ""
+    names = [var for var, name in _ENV_FIELDS.items() if name == field]
+    return f" (environment variable {names[0]})" if names else ""
 
 
 def _dec_hook(typ: type, value: object) -> object:

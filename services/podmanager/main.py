@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 import msgspec
 
@@ -28,7 +27,6 @@ from services.podmanager.reaper import Reaper
 log = logging.getLogger(__name__)
 
 DURABLE = "podmanager"
-MAX_RUNS_ENV = "SIMSWARM_PODMANAGER_MAX_RUNS"
 
 
 class PodManagerOptions(msgspec.Struct, kw_only=True):
@@ -46,18 +44,9 @@ class PodManagerOptions(msgspec.Struct, kw_only=True):
     reaper: bool = True
 
     @classmethod
-    def from_env(cls) -> PodManagerOptions:
-        """The defaults, with `SIMSWARM_PODMANAGER_MAX_RUNS` when set."""
-        raw = os.environ.get(MAX_RUNS_ENV)
-        if not raw:
-            return cls()
-        try:
-            max_runs = int(raw)
-        except ValueError:
-            raise ValueError(f"{MAX_RUNS_ENV} must be a whole number of runs, not {raw!r}") from None
-        if max_runs < 1:
-            raise ValueError(f"{MAX_RUNS_ENV} must be at least 1, not {max_runs}")
-        return cls(max_runs=max_runs)
+    def from_settings(cls, settings: Settings) -> PodManagerOptions:
+        """The defaults, with the run slots of `settings.podmanager_max_runs` (SIMSWARM_PODMANAGER_MAX_RUNS)."""
+        return cls(max_runs=settings.podmanager_max_runs)
 
 
 async def serve(settings: Settings, stop: asyncio.Event, options: PodManagerOptions | None = None, *,
@@ -67,7 +56,7 @@ async def serve(settings: Settings, stop: asyncio.Event, options: PodManagerOpti
     `provider` replaces the one `settings.pod_provider` names (tests pass a local provider whose
     worker they script). Returns when `stop` is set or a consumer dies.
     """
-    opts = options or PodManagerOptions.from_env()
+    opts = options or PodManagerOptions.from_settings(settings)
     provider = provider or make_provider(settings)
     bus = await Bus.connect(settings.nats_url, name="podmanager", login=settings.nats_login("podmanager"))
     pool = await create_pool(settings.database_url, max_size=6)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from services.podmanager.providers.base import (
@@ -43,6 +42,6 @@ def make_provider(settings: Settings) -> PodProvider:
             api_url=settings.runpod_api_url,
             api_key=settings.runpod_api_key,
             secret=settings.podmanager_secret,
-            image=os.environ.get("SIMSWARM_RUNPOD_IMAGE", "ghcr.io/simswarm/pod:latest"),
+            image=settings.runpod_image,
         )
     raise ProviderError(f"unknown pod_provider {settings.pod_provider!r}; expected 'local' or 'runpod'")

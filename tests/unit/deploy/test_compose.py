@@ -25,7 +25,7 @@ from simswarm.nats_auth import password_env_var, render_config
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 # Read by the code besides the settings table: the home, standard OTEL_* variables (tracing).
-OTHER_READ = {"SIMSWARM_HOME", "SIMSWARM_TIERS_FILE", "SIMSWARM_RUNPOD_IMAGE"}
+OTHER_READ = {"SIMSWARM_HOME", "SIMSWARM_TIERS_FILE"}
 OTEL_READ = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SERVICE_NAME",
              "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SDK_DISABLED"}
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}")
