@@ -148,3 +148,34 @@ async def test_a_second_instance_and_an_abrupt_stop_duplicate_nothing(service, b
     types = await _wait_for_types(bus, job_id, {"ReportRequested": 1}, timeout=30)
     assert "ReportRequested" in types, types
     assert types.count("RunRequested") == 1 and types.count("JobCreated") == 1, types
+
+
+async def test_the_orchestrator_stops_with_an_error_when_its_consumer_is_gone(settings, bus, pg_pool):
+    from contracts.subjects import JOB_STREAM
+    from services.kit.service import ServiceTaskEnded
+
+    suffix = uuid.uuid4().hex[:10]
+    opts = OrchestratorOptions(es_schema=f"orch_{suffix}", projections_schema=f"proj_{suffix}",
+                               consumer=f"orch-{suffix}", deliver_new=True, serve_commands=False, pool_size=2)
+    task = asyncio.create_task(serve(settings, asyncio.Event(), opts))
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while True:  # serving: its inbound consumer exists
+            try:
+                await bus.js.consumer_info(JOB_STREAM, opts.consumer)
+                break
+            except Exception:
+                assert not task.done(), task.exception()
+                assert loop.time() < deadline, "the orchestrator's consumer never appeared"
+                await asyncio.sleep(0.1)
+        await bus.js.delete_consumer(JOB_STREAM, opts.consumer)
+        with pytest.raises(ServiceTaskEnded, match=f"consume:{opts.consumer}"):
+            await asyncio.wait_for(task, 60)  # not a quiet life without its inbound events
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        async with pg_pool.acquire() as conn:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{opts.es_schema}" CASCADE')
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{opts.projections_schema}" CASCADE')
