@@ -148,3 +148,16 @@ async def test_a_restarted_podmanager_reattaches_to_the_run_in_flight(settings: 
             assert done.run_id == run_id(job, 1)
     finally:
         await terminate_all(provider)
+
+
+async def test_the_pod_manager_stops_with_an_error_when_a_consumer_is_gone(settings: Any, bus: Any) -> None:
+    from contracts.subjects import JOB_STREAM
+    from services.kit.service import ServiceTaskEnded
+
+    provider = LocalProvider(settings.home / "pods", secret=settings.podmanager_secret, command=SCRIPTED_WORKER)
+    durable = f"pm-{uuid.uuid4().hex[:8]}"
+    async with podmanager(settings, provider, max_runs=1, durable=durable) as task:
+        await bus.js.consumer_info(JOB_STREAM, f"{durable}-teardown")  # serving
+        await bus.js.delete_consumer(JOB_STREAM, f"{durable}-teardown")
+        with pytest.raises(ServiceTaskEnded, match=f"consume:{durable}-teardown"):
+            await asyncio.wait_for(asyncio.shield(task), 60)  # it would never tear a pod down again
