@@ -58,7 +58,7 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 LAST_METHODS = ("DELETE",)
 VALID_SPEC = {"seed_text": "Dockworkers at Rotterdam began a strike on Monday.",
               "goal": "Will the Rotterdam strike end within 10 days?"}
-ACCOUNT_LIMITS = ("login_ip", "login_account", "register_ip", "mail_ip", "mail_account", "token_ip")
+OFF_LIMITS = ("login_ip", "login_account", "register_ip", "mail_ip", "mail_account", "token_ip", "jobs_user")
 # Operations that must have answered with success at least once (on the real objects).
 AIMED_OK = {
     "GET /api/health", "GET /api/ready", "GET /metrics", "GET /api/config", "GET /api/jobs", "POST /api/jobs",
@@ -104,7 +104,7 @@ async def _objects(gw: Any) -> dict[str, list[str]]:
         drafts.append(r.json()["draft_id"])
     r = await gw.client.post("/api/keys", json={"name": "spare"}, headers=gw.as_alice)
     assert r.status_code == 201, r.text
-    return {"job_id": [done, running, failed], "draft_id": drafts[:1], "launchable": drafts[1:], "token": [token], "name": [ref.name],
+    return {"job_id": [done, running, failed], "draft_id": drafts[:1], "launchable": drafts[1:], "failed": [failed], "token": [token], "name": [ref.name],
             "key_id": [r.json()["id"]]}
 
 
@@ -166,12 +166,14 @@ def _fuzz(schema: Any, base_url: str, keys: tuple[str, str], objects: dict[str, 
             pass
 
     for operation in operations:
-        # A valid create is rare among generated specs: one is always made (and a complete draft
-        # launched), so their 201s are checked.
+        # A valid create is rare among generated specs: one is always made (a complete draft
+        # launched, a failed job retried), so their 201s are checked.
         if operation.label == "POST /api/jobs":
             attempt(operation.Case(body=VALID_SPEC, media_type="application/json"), user_key)
         if operation.label == "POST /api/jobs/draft/{draft_id}/launch":
             attempt(operation.Case(path_parameters={"draft_id": objects["launchable"][0]}), user_key)
+        if operation.label == "POST /api/jobs/{job_id}/retry":
+            attempt(operation.Case(path_parameters={"job_id": objects["failed"][0]}), user_key)
         for mode in MODES:
             # /metrics takes the operator's token (a user's key is the 401 its negative cases check).
             operator = operation.label == "GET /metrics" and mode is GenerationMode.POSITIVE
@@ -207,13 +209,14 @@ async def test_fuzzing_every_route_finds_no_5xx_and_no_undeclared_response(gw, s
     goal = {"content": json.dumps({"goal": "Will the strike end within 10 days?"})}
     with FakeOpenAIServer(FakeBehaviour(script=[goal] * 200)) as fake:
         settings.llm_url = fake.url
-        # The account limits (their own tests cover them) would answer most account cases with 429
+        # The limits (their own tests cover them) would answer most account and create cases with 429
         # before the handler reads them; off, the handlers themselves are fuzzed.
-        settings.rate_limits = ",".join(f"{name}=off" for name in ACCOUNT_LIMITS)
+        settings.rate_limits = ",".join(f"{name}=off" for name in OFF_LIMITS)
+        live_cap, settings.max_live_jobs_per_user = settings.max_live_jobs_per_user, 10_000
         try:
             failures, seen, doc = await _run(gw, objects)
         finally:
-            settings.llm_url, settings.rate_limits = None, ""
+            settings.llm_url, settings.rate_limits, settings.max_live_jobs_per_user = None, "", live_cap
     print("\n".join(f"{answer}: {count}" for answer, count in sorted(seen.items())))
     labels = {f"{method.upper()} {path}" for path, ops in doc["paths"].items() for method in ops}
     assert {answer.rsplit(" ", 1)[0] for answer in seen} == labels  # every route was called
