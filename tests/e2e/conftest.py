@@ -173,6 +173,14 @@ async def _events(bus: Bus, job_id: str) -> list[AnyEvent]:
     return [ev for _, ev in await bus.job_events(job_id)]
 
 
+# The brief and question most e2e tests submit (a small real news item; docs/engine.md).
+SEED = """Regulators opened an inquiry after a runway incursion at LaGuardia Airport. The Federal Aviation
+Administration said controllers cleared a Delta Air Lines jet onto a runway occupied by a regional jet.
+The National Transportation Safety Board sent investigators. Pilots' unions urged faster rules, while
+the Port Authority pointed to planned upgrades of surface radar at the airport."""
+QUESTION = "Will the FAA order new runway-incursion rules for LaGuardia within 60 days?"
+
+
 def pid_alive(pid: int) -> bool:
     """True for a live process (a zombie counts as gone)."""
     return alive(pid)

@@ -14,14 +14,10 @@ import httpx
 import pytest
 
 from contracts.subjects import job_subject
+from tests.e2e.conftest import QUESTION, SEED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
-SEED = """Regulators opened an inquiry after a runway incursion at LaGuardia Airport. The Federal Aviation
-Administration said controllers cleared a Delta Air Lines jet onto a runway occupied by a regional jet.
-The National Transportation Safety Board sent investigators. Pilots' unions urged faster rules, while
-the Port Authority pointed to planned upgrades of surface radar at the airport."""
-QUESTION = "Will the FAA order new runway-incursion rules for LaGuardia within 60 days?"
 SERVICES = ("orchestrator", "podmanager", "reporter", "graph", "gateway")
 
 

@@ -11,14 +11,9 @@ import pytest
 
 from services.kit.procs import alive
 from simswarm.client import ApiError
+from tests.e2e.conftest import QUESTION, SEED
 
 pytestmark = pytest.mark.e2e
-
-SEED = """Regulators opened an inquiry after a runway incursion at LaGuardia Airport. The Federal Aviation
-Administration said controllers cleared a Delta Air Lines jet onto a runway occupied by a regional jet.
-The National Transportation Safety Board sent investigators. Pilots' unions urged faster rules, while
-the Port Authority pointed to planned upgrades of surface radar at the airport."""
-QUESTION = "Will the FAA order new runway-incursion rules for LaGuardia within 60 days?"
 
 
 def wait_for_status(client, job_id: str, statuses: set[str], timeout: float = 180) -> dict:

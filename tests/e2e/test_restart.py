@@ -6,14 +6,10 @@ from __future__ import annotations
 import pytest
 
 from simswarm.stack import free_port
+from tests.e2e.conftest import QUESTION, SEED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-SEED = """Regulators opened an inquiry after a runway incursion at LaGuardia Airport. The Federal Aviation
-Administration said controllers cleared a Delta Air Lines jet onto a runway occupied by a regional jet.
-The National Transportation Safety Board sent investigators. Pilots' unions urged faster rules, while
-the Port Authority pointed to planned upgrades of surface radar at the airport."""
-QUESTION = "Will the FAA order new runway-incursion rules for LaGuardia within 60 days?"
 LIVE = {"queued", "provisioning", "running", "reporting"}
 
 
