@@ -133,3 +133,20 @@ async def test_object_store_keeps_one_client_until_closed(settings):
         await store.close()
         assert await store.get_bytes(key) == b"{}"  # a closed store opens a new client when used again
         assert await store._shared_client() is not first
+
+
+async def test_a_publish_the_stream_never_answers_is_retried_then_named(tmp_path):
+    from services.kit.bus import Bus, BusUnavailable
+    from simswarm.stack import NatsServer
+
+    server = await asyncio.to_thread(NatsServer(tmp_path / "nats").start)  # no streams: nobody answers
+    try:
+        lonely = await Bus.connect(server.url, name="lonely")
+        try:
+            job = uuid.uuid4().hex
+            with pytest.raises(BusUnavailable, match=f"publishing JobFailed for job {job} failed"):
+                await lonely.publish(new_event(JobFailed, job, reason="r", stage="run"), retries=2)
+        finally:
+            await lonely.close()
+    finally:
+        await asyncio.to_thread(server.stop)
