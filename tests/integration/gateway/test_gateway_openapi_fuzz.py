@@ -6,8 +6,11 @@ The gateway is served by uvicorn on loopback over the real NATS, PostgreSQL and 
 command responder of conftest.py answering for the orchestrator (so `/api/ready` is 200 and creates
 work), and authenticated with a real API key. Each operation is fuzzed twice: with generated path
 parameters (mostly 404s and 422s) and with the path parameters of real objects (a completed job with
-its report, graph, artifact and event log, a running job, a draft, a share), so the 200 answers are
-checked too. Hypothesis is derandomized and bounded, so a run is repeatable and takes minutes.
+its report, graph, artifact and event log, a running job, a failed one, a draft, a share), so the
+success answers are checked too; the successes no generated input reaches (a valid create, a launch,
+a retry, and a separate user's register, log-in, password change, logout and account deletion) are
+made once explicitly and checked the same way. Hypothesis is derandomized and bounded (a few
+hundred calls in all), so a run is repeatable and takes one to three minutes on two busy cores.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import json
 import traceback
+import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -72,7 +77,8 @@ AIMED_OK = {
     "POST /api/jobs/draft/{draft_id}/launch", "POST /api/jobs/{job_id}/retry", "POST /api/jobs/{job_id}/cancel",
     "POST /api/jobs/{job_id}/share", "POST /api/jobs/{job_id}/stream-ticket", "DELETE /api/jobs/{job_id}",
     "DELETE /api/jobs/draft/{draft_id}", "DELETE /api/keys/{key_id}", "POST /api/auth/verify-email/request",
-    "POST /api/auth/forgot-password",
+    "POST /api/auth/forgot-password", "POST /api/auth/register", "POST /api/auth/login",
+    "PUT /api/profile/password", "POST /api/auth/logout", "DELETE /api/profile/account",
 }
 
 
@@ -143,8 +149,10 @@ def _fuzz(schema: Any, base_url: str, keys: tuple[str, str], objects: dict[str, 
     operations.sort(key=lambda op: op.method.upper() in LAST_METHODS)
     user_key, metrics_token = keys
 
-    def attempt(case: Any, key: str) -> None:
+    def attempt(case: Any, key: str) -> Any:
+        """Call and check one case; its response (None when the call itself failed)."""
         headers = {"Authorization": f"Bearer {key}"}
+        response = None
         try:
             response = case.call(base_url=base_url, headers=headers, timeout=60)
             seen[f"{case.operation.label} {response.status_code}"] += 1
@@ -152,6 +160,7 @@ def _fuzz(schema: Any, base_url: str, keys: tuple[str, str], objects: dict[str, 
         except (Exception, BaseExceptionGroup) as exc:  # collected: the run goes on over every route
             text = "".join(traceback.format_exception_only(exc)).strip()
             failures.append(f"{case.operation.label}\n{text[:3000]}\n{case.as_curl_command(headers)}")
+        return response
 
     def run(strategy: Any, examples: int, key: str = user_key) -> None:
         @hypothesis_settings(max_examples=examples, derandomize=True, deadline=None, database=None,
@@ -165,6 +174,7 @@ def _fuzz(schema: Any, base_url: str, keys: tuple[str, str], objects: dict[str, 
         except Unsatisfiable:  # a negative case of an operation that has nothing to break
             pass
 
+    _account_lifecycle({op.label: op for op in operations}, attempt, user_key)
     for operation in operations:
         # A valid create is rare among generated specs: one is always made (a complete draft
         # launched, a failed job retried), so their 201s are checked.
@@ -181,6 +191,23 @@ def _fuzz(schema: Any, base_url: str, keys: tuple[str, str], objects: dict[str, 
             if (aimed := _known(operation, objects, mode)) is not None:
                 run(aimed, KNOWN_EXAMPLES)
     return failures, seen
+
+
+def _account_lifecycle(ops: dict[str, Any], attempt: Callable[[Any, str], Any], user_key: str) -> None:
+    """The account routes' successes, which generated input cannot reach (a new address, the right
+    password), for a user of its own: register, log in, change the password, log out, delete."""
+    email, password, new = f"fuzz-{uuid.uuid4().hex[:12]}@example.com", "first password 1", "second password 2"
+    json_body = {"media_type": "application/json"}
+    r = attempt(ops["POST /api/auth/register"].Case(body={"email": email, "password": password}, **json_body),
+                user_key)
+    token = r.json()["token"] if r is not None and r.status_code == 201 else user_key
+    attempt(ops["POST /api/auth/login"].Case(body={"email": email, "password": password}, **json_body), user_key)
+    r = attempt(ops["PUT /api/profile/password"].Case(
+        body={"current_password": password, "new_password": new}, **json_body), token)
+    token = r.json()["token"] if r is not None and r.status_code == 200 else token
+    r = attempt(ops["POST /api/auth/login"].Case(body={"email": email, "password": new}, **json_body), user_key)
+    attempt(ops["POST /api/auth/logout"].Case(), r.json()["token"] if r is not None and r.status_code == 200 else token)
+    attempt(ops["DELETE /api/profile/account"].Case(body={"password": new}, **json_body), token)
 
 
 async def test_the_openapi_document_is_valid_and_declares_the_stream_events(gw):
