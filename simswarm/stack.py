@@ -216,6 +216,14 @@ class PostgresServer:
         if self.server is None:
             self.start()
             return
+        if os.geteuid() == 0:
+            # pg_ctl runs as the `pgserver` OS user, which must still traverse to the data directory;
+            # a home re-made private since the first start (0700) would stop it: keep traversal only.
+            for parent in self.data_dir.parents:
+                with contextlib.suppress(OSError):
+                    mode = parent.stat().st_mode
+                    if not mode & 0o001:
+                        os.chmod(parent, (mode & 0o7777) | 0o011)
         try:
             self.server.ensure_postgres_running()  # type: ignore[attr-defined]
         except Exception as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from services.kit.settings import NatsLogin
+from services.kit.settings import NatsLogin, write_stack_file
 from simswarm.stack import PID_FILE, EmbeddedStack, NatsServer, free_port
 from simswarm.supervisor import HEALTHY_AFTER_S, ServiceProcess, Supervisor, _schedule
 
@@ -83,6 +83,7 @@ def test_every_server_killed_comes_back_in_place(tmp_path: Path) -> None:
     sup = Supervisor(home=tmp_path / "home", services=())
     sup.stack = EmbeddedStack(sup.home, die_with_parent=True).start()
     try:
+        write_stack_file(sup.home, sup.stack.settings_values())  # as `up` does: it makes the home 0700 again
         sup.watch_parts()
         assert set(sup.parts) == {"nats", "postgres", "seaweedfs"}
         stack = sup.stack
