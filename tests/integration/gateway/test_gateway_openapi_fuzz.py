@@ -11,6 +11,8 @@ success answers are checked too; the successes no generated input reaches (a val
 a retry, and a separate user's register, log-in, password change, logout and account deletion) are
 made once explicitly and checked the same way. Hypothesis is derandomized and bounded (a few
 hundred calls in all), so a run is repeatable and takes one to three minutes on two busy cores.
+The document's own shape (valid 3.1, the SSE event schema) is checked in
+tests/unit/gateway/test_gateway_openapi_document.py.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from openapi_spec_validator import validate as validate_spec
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -208,26 +209,6 @@ def _account_lifecycle(ops: dict[str, Any], attempt: Callable[[Any, str], Any], 
     r = attempt(ops["POST /api/auth/login"].Case(body={"email": email, "password": new}, **json_body), user_key)
     attempt(ops["POST /api/auth/logout"].Case(), r.json()["token"] if r is not None and r.status_code == 200 else token)
     attempt(ops["DELETE /api/profile/account"].Case(body={"password": new}, **json_body), token)
-
-
-async def test_the_openapi_document_is_valid_and_declares_the_stream_events(gw):
-    r = await gw.client.get("/api/openapi.json")
-    assert r.status_code == 200
-    doc = r.json()
-    validate_spec(doc)  # OpenAPI 3.1 with its JSON Schema dialect
-    schema = schemathesis.openapi.from_dict(doc)
-    labels = {op.ok().label for op in schema.get_all_operations()}
-    assert "GET /api/jobs/{job_id}/stream" in labels and "POST /api/jobs/draft" in labels
-    stream = doc["paths"]["/api/jobs/{job_id}/stream"]["get"]["responses"]["200"]["content"]["text/event-stream"]
-    event = stream["schema"]
-    # Each SSE message, not one string: `data` is JSON holding a TimelineEvent.
-    assert event["type"] == "object" and {"event", "data", "id"} <= set(event["required"])
-    assert event["properties"]["data"]["contentSchema"] == {"$ref": "#/components/schemas/TimelineEvent"}
-    assert "JobCompleted" in event["properties"]["event"]["enum"]
-    # Headers the errors carry are declared, so the fuzzer checks them where they occur.
-    create = doc["paths"]["/api/jobs"]["post"]["responses"]
-    assert create["429"]["headers"]["Retry-After"]["required"] is True
-    assert "Retry-After" in create["503"]["headers"] and "WWW-Authenticate" in create["401"]["headers"]
 
 
 async def test_fuzzing_every_route_finds_no_5xx_and_no_undeclared_response(gw, settings):
