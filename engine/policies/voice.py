@@ -80,7 +80,7 @@ _PLAIN_FRAMES = ('{source} says: “{claim}”', "Per {source}: {claim}", "{clai
 def frame(claim: ClaimView, u: float, limit: int = 170, plain: bool = False) -> str:
     """The claim, attributed and framed; `plain` when an opener already leads in."""
     source = claim.source if claim.source != "the seed" else "the record"
-    options = _PLAIN_FRAMES if plain else _FRAMES
+    options: tuple[str, ...] = _PLAIN_FRAMES if plain else _FRAMES
     if source in claim.text:  # "Per NTSB: The NTSB has ..." says it twice: use a frame without the source
         options = tuple(f for f in options if "{source}" not in f)
     return pick(options, u).format(source=source, claim=shorten(claim.text, limit).rstrip("."))
