@@ -13,6 +13,7 @@ A newcomer with only this repository must be able to follow each one. The scan c
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 import unicodedata
@@ -213,8 +214,28 @@ def check_code_path(where: str, root: Path, source: Path, span: str, problems: l
         return
     if candidate.endswith(".md") or ".md#" in candidate:
         return  # checked as a path, with its section or anchor
-    if not (root / candidate).exists():
+    if not (root / candidate).exists() and not is_build_output(root, candidate):
         problems.append(f"{where}: `{candidate}` does not exist in the repository")
+
+
+def is_build_output(root: Path, candidate: str) -> bool:
+    """A path .gitignore names (e.g. the web bundle an install builds): absent from a fresh clone by design."""
+    try:
+        lines = (root / ".gitignore").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    path = candidate.rstrip("/")
+    for line in lines:
+        pattern = line.strip()
+        if not pattern or pattern.startswith(("#", "!")):
+            continue
+        pattern = pattern.strip("/")
+        if "/" in pattern:
+            if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/"):
+                return True
+        elif any(fnmatch.fnmatch(part, pattern) for part in path.split("/")):
+            return True
+    return False
 
 
 # -- the repository --------------------------------------------------------------------------------
@@ -250,6 +271,7 @@ def tree(tmp_path: Path) -> Path:
         "# Guide\n\n## 1. Inputs\n\n## 2. Pipeline\n\n### Sections (computed, no LLM)\n\n```\n## 7. not a heading\n```\n"
     )
     (tmp_path / "pkg").mkdir()
+    (tmp_path / ".gitignore").write_text("# built by the install\nservices/web/bundle/\n*.pyc\n")
     return tmp_path
 
 
@@ -268,6 +290,7 @@ GOOD = [
     ("pkg/b.py", f"# {_D}/guide.md#sections-computed-no-llm, {_D}/guide.md §1, §2\n"),
     (f"{_D}/other.md", f"[the guide](guide.md#2-pipeline), [top](#other), `{_D}/guide.md`, `pkg/`\n\n# Other\n"),
     ("pkg/c.py", "KEY = 'jobs/<job_id>/report/report.md'  # an object key, not a doc\n"),
+    (f"{_D}/k.md", "the install builds the bundle into `services/web/" + "bundle/`\n"),
 ]
 BAD = [
     ("pkg/a.py", f'"""See {_D}/missing.md."""\n', "does not exist"),
