@@ -1,6 +1,6 @@
 """Chaos figures: many small jobs while random services are SIGKILLed, and once NATS and once PostgreSQL.
 
-    python bench/chaos.py [--jobs 100] [--agents 6] [--rounds 10] [--kill-every 4] [--timeout 900]
+    python bench/chaos.py [--jobs 100] [--agents 6] [--rounds 10] [--kill-every 10] [--timeout 900]
                           [--replicas orchestrator=2,podmanager=2]
 
 Starts `simswarm up` (a Supervisor watched as `simswarm up` watches it: dead services and servers are
@@ -162,7 +162,7 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=100)
     ap.add_argument("--agents", type=int, default=6)
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--kill-every", type=float, default=4.0, help="seconds between two SIGKILLs")
+    ap.add_argument("--kill-every", type=float, default=10.0, help="seconds between two SIGKILLs")
     ap.add_argument("--timeout", type=float, default=900, help="after this, unfinished jobs count as stuck")
     ap.add_argument("--replicas", default="", help="as `simswarm up --replicas`, e.g. orchestrator=2")
     ap.add_argument("--seed", type=int, default=7)
