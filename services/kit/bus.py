@@ -36,6 +36,7 @@ from contracts.events import AnyEvent, Event, MalformedEvent, decode_event, enco
 from contracts.subjects import (
     DEADLETTER_STREAM,
     JOB_STREAM,
+    JOB_SUBJECT_PREFIX,
     STREAMS,
     deadletter_subject,
     event_filter,
@@ -148,6 +149,16 @@ async def _consumer_gone(sub: Any) -> bool:
     return False
 
 
+def origin_subject(subject: str) -> str:
+    """The job-stream subject a delivered message stands for. The orchestrator's partitioned copy
+    (`<prefix>.<partition>.<job>.<Type>`, services/orchestrator/partitions.py) names its job and type in
+    its last two tokens; dead letters and logs speak of the job stream's subject."""
+    parts = subject.split(".")
+    if not subject.startswith(JOB_SUBJECT_PREFIX + ".") and len(parts) == 4 and parts[1].isdigit():
+        return job_subject(parts[2], parts[3])
+    return subject
+
+
 class Delivery:
     """One delivery of a stream message to a consumer: its position and a way to keep it alive."""
 
@@ -156,7 +167,7 @@ class Delivery:
         meta = msg.metadata
         self.seq: int = meta.sequence.stream
         self.num_delivered: int = meta.num_delivered
-        self.subject: str = msg.subject
+        self.subject: str = origin_subject(msg.subject)
         self.headers: dict[str, str] = dict(msg.headers or {})
 
     async def in_progress(self) -> None:
@@ -470,7 +481,7 @@ class Bus:
                 event = decode_event(msg.data)
             except MalformedEvent as exc:
                 log.error("malformed event on %s (seq %s) set aside: %s", msg.subject, delivery.seq, exc)
-                await self.dead_letter(msg.data, reason=f"malformed: {exc}", source_subject=msg.subject, seq=delivery.seq)
+                await self.dead_letter(msg.data, reason=f"malformed: {exc}", source_subject=delivery.subject, seq=delivery.seq)
                 await msg.term()
                 return "dead_letter"
             try:
@@ -485,7 +496,7 @@ class Bus:
                 if delivery.num_delivered >= max_deliver:
                     log.exception("giving up on %s after %d deliveries", msg.subject, delivery.num_delivered)
                     await self.dead_letter(
-                        msg.data, reason=f"failed {delivery.num_delivered}x: {exc}", source_subject=msg.subject, seq=delivery.seq
+                        msg.data, reason=f"failed {delivery.num_delivered}x: {exc}", source_subject=delivery.subject, seq=delivery.seq
                     )
                     await msg.term()
                     return "dead_letter"
