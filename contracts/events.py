@@ -17,6 +17,7 @@ import msgspec
 
 from contracts.artifacts import ArtifactRef
 from contracts.spec import JobSpec, ResolvedRun
+from contracts.worker import PostPreview
 
 EVENT_NAMESPACE = uuid.UUID("7d1c2f0e-5b0a-4c39-9a59-6a8f1e0b5c11")
 
@@ -171,6 +172,7 @@ class RunProgressed(Event, frozen=True, kw_only=True):
     rounds: int
     prices: dict[str, float] = {}
     counters: dict[str, float] = {}
+    posts: list[PostPreview] = []  # up to 5 of the round's newest top-level posts, newest first
 
 
 class RunCheckpointed(Event, frozen=True, kw_only=True):

@@ -57,6 +57,20 @@ class RunStatusBody(msgspec.Struct, kw_only=True):
 
 ProgressKind = Literal["started", "round", "checkpoint", "completed", "failed", "cancelled"]
 
+POST_PREVIEW_CHARS = 280  # a live preview's text is cut to this many characters
+POST_PREVIEW_LIMIT = 5  # previews per round event
+
+
+class PostPreview(msgspec.Struct, frozen=True, kw_only=True):
+    """One of the newest top-level posts of a round, for live views (the full posts are in posts.json)."""
+
+    post_id: str
+    author: str  # the agent's display name
+    stakeholder: str = ""  # the stakeholder the agent speaks for; empty when unknown
+    text: str  # at most POST_PREVIEW_CHARS characters
+    stance: float = 0.0  # in [-1, 1] toward YES on the goal
+    claim_id: str = ""  # the seed claim the post argues; empty when none
+
 
 class ProgressEvent(msgspec.Struct, kw_only=True):
     """One entry of GET /runs/{id}/events; `seq` starts at 1 and has no gaps."""
@@ -70,6 +84,7 @@ class ProgressEvent(msgspec.Struct, kw_only=True):
     message: str | None = None
     artifacts: list[ArtifactDigest] = []
     engine_seconds: float = 0.0
+    posts: list[PostPreview] = []  # kind "round": up to 5 of the round's newest top-level posts, newest first
 
 
 class ProgressPage(msgspec.Struct, kw_only=True):

@@ -20,10 +20,11 @@ import msgspec
 
 from contracts.artifacts import ChatLogEntry
 from contracts.spec import MarketSpec, dedupe_markets
-from contracts.worker import ArtifactDigest, RunSpec
+from contracts.worker import ArtifactDigest, PostPreview, RunSpec
 from engine.actions import apply_round
 from engine.artifacts import write_artifacts
 from engine.checkpoint import decode_checkpoint, encode_checkpoint
+from engine.live import round_post_previews
 from engine.market import build_markets
 from engine.personas import build_population
 from engine.policies.base import AgentPolicy
@@ -55,6 +56,7 @@ class RoundReport:
     counters: dict[str, float]
     active_agents: int
     chat: list[ChatLogEntry] = field(default_factory=list)  # the round's actions (a bounded tail)
+    posts: list[PostPreview] = field(default_factory=list)  # the round's newest top-level posts (engine/live.py)
 
 
 @dataclass
@@ -158,7 +160,8 @@ async def simulate_async(
             if progress is not None:
                 progress(RoundReport(round=rnd, rounds=spec.rounds, prices=world.prices(),
                                      counters=_counters(world, policy), active_agents=len(view.active),
-                                     chat=world.recorder.last_round_chat))
+                                     chat=world.recorder.last_round_chat,
+                                     posts=round_post_previews(world, rnd)))
             if checkpoint_sink is not None and spec.checkpoint_every and rnd % spec.checkpoint_every == 0 and rnd < spec.rounds:
                 checkpoint_sink(rnd, encode_checkpoint(spec, world.state()))
             await asyncio.sleep(0)

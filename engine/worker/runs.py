@@ -21,7 +21,15 @@ from typing import Any
 import httpx
 import msgspec
 
-from contracts.worker import ArtifactDigest, ProgressEvent, RunState, RunStatusBody, RunSubmission
+from contracts.worker import (
+    POST_PREVIEW_LIMIT,
+    ArtifactDigest,
+    PostPreview,
+    ProgressEvent,
+    RunState,
+    RunStatusBody,
+    RunSubmission,
+)
 from engine.worker import transfer
 from engine.worker.settings import WorkerSettings
 
@@ -229,7 +237,10 @@ class RunManager:
         record.counters["active_agents"] = float(report.active_agents)
         for entry in getattr(report, "chat", None) or getattr(report, "actions", None) or ():
             record.chat.append(entry if isinstance(entry, dict) else msgspec.to_builtins(entry))
-        record.emit("round", round=record.round, prices=dict(report.prices), counters=dict(record.counters))
+        posts = [p if isinstance(p, PostPreview) else msgspec.convert(p, PostPreview)
+                 for p in getattr(report, "posts", None) or ()][:POST_PREVIEW_LIMIT]
+        record.emit("round", round=record.round, prices=dict(report.prices), counters=dict(record.counters),
+                    posts=posts)
 
     async def _upload_checkpoint(self, record: RunRecord, round_: int, data: bytes) -> None:
         url = record.submission.checkpoint_put_url

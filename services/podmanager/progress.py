@@ -67,7 +67,7 @@ def progress_event(pe: ProgressEvent, ctx: RunContext) -> Event | None:
         return new_event(
             RunProgressed, ctx.job_id, cause=req, event_id=ctx.event_id("RunProgressed", pe.round),
             run_id=ctx.run_id, round=pe.round, rounds=pe.rounds or ctx.rounds,
-            prices=dict(pe.prices), counters=dict(pe.counters),
+            prices=dict(pe.prices), counters=dict(pe.counters), posts=list(pe.posts),
         )
     if pe.kind == "checkpoint":
         return new_event(

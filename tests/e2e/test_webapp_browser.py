@@ -223,6 +223,10 @@ def test_cancel_from_the_live_page(platform, browser, shots):
     page.goto(f"/jobs/{job_id}")
     page.wait_for_function(
         "() => /Round [1-9]/.test(document.querySelector('[data-round]')?.textContent ?? '')", timeout=LIVE)
+    # The newest posts arrive with the rounds (RunProgressed.posts), in an accessible list.
+    first_post = page.get_by_role("region", name="Newest posts").get_by_role("listitem").first
+    first_post.wait_for(timeout=LIVE)
+    assert first_post.inner_text().strip()
     # The gateway dies mid-run: the page reconnects with a fresh ticket after the last event it saw.
     seen = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-event]')].map((e) => +e.dataset.event))")
     gateway = platform.procs["gateway"].proc
@@ -238,6 +242,8 @@ def test_cancel_from_the_live_page(platform, browser, shots):
     assert int(resumed[0].rsplit("after_seq=", 1)[1]) >= seen, (resumed, seen)
     rounds = page.evaluate("() => [...document.querySelectorAll('[data-event]')].map((e) => e.dataset.event)")
     assert len(rounds) == len(set(rounds)), "an event arrived twice after the reconnect"
+    shown = page.evaluate("() => [...document.querySelectorAll('[data-post]')].map((e) => e.dataset.post)")
+    assert shown and len(shown) == len(set(shown)) and len(shown) <= 10, shown
     page.get_by_role("button", name="Cancel simulation").click()
     page.wait_for_function(
         "() => document.querySelector('[data-status]')?.textContent === 'cancelled'", timeout=LIVE)

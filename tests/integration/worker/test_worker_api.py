@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import threading
 import time
 import uuid
@@ -111,6 +112,22 @@ async def test_heuristic_run_uploads_verified_artifacts(worker: Worker, store: A
         for a in done["artifacts"]:
             data = await store.get_bytes(artifact_key(job_id, a["name"]))
             assert len(data) == a["size"] and hashlib.sha256(data).hexdigest() == a["sha256"]
+        # Live post previews: each round event carries up to 5 of that round's newest top-level posts,
+        # and every one is the post of that id in the run's posts.json (same round, author, text).
+        all_posts = {p["post_id"]: p for p in json.loads(await store.get_bytes(artifact_key(job_id, "posts.json")))}
+        assert any(e["posts"] for e in rounds)
+        for e in rounds:
+            assert len(e["posts"]) <= 5
+            ids = [int(p["post_id"][1:]) for p in e["posts"]]
+            assert ids == sorted(ids, reverse=True)  # newest first
+            for p in e["posts"]:
+                full = all_posts[p["post_id"]]
+                assert full["round"] == e["round"] and full["parent_id"] is None
+                assert p["text"] == full["text"][:280] and p["claim_id"] == full["claim_id"]
+                assert p["author"] and p["stakeholder"]
+            newest = sorted((int(k[1:]) for k, v in all_posts.items()
+                             if v["round"] == e["round"] and v["parent_id"] is None), reverse=True)[:5]
+            assert ids == newest
 
         again = await client.post("/runs", json=body)  # idempotent resubmit
         assert again.status_code == 200 and again.json()["status"] == "completed"

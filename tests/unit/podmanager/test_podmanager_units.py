@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 from contracts.events import JobCreated, RunCheckpointed, RunProgressed, RunRequested, RunStarted, new_event
 from contracts.spec import JobSpec, MarketSpec, resolve_run
-from contracts.worker import ArtifactDigest, ProgressEvent
+from contracts.worker import ArtifactDigest, PostPreview, ProgressEvent
 from services.podmanager.naming import parse_pod_name, pod_name, pod_token, run_id
 from services.podmanager.progress import (
     RunContext,
@@ -67,6 +68,7 @@ def test_progress_maps_to_events_with_deterministic_ids() -> None:
     ck = progress_event(ProgressEvent(seq=4, kind="checkpoint", round=2, rounds=6), ctx)
     assert isinstance(ck, RunCheckpointed) and ck.checkpoint_key.endswith("latest.ckpt")
     assert progress_event(ProgressEvent(seq=5, kind="completed"), ctx) is None
+    assert r2.posts == []  # an older worker sends no previews: the event still validates
     assert r1.causation_id == ctx.request.event_id and r1.correlation_id == ctx.request.correlation_id
 
 
@@ -125,3 +127,15 @@ def test_reaper_never_guesses_liveness() -> None:
     strays = decide_strays(pods, live_job_ids=None, tombstoned={"simswarm-gone-a1"}, first_seen={},
                            now=1_000_000.0, grace_s=120)
     assert [s.pod.name for s in strays] == ["simswarm-gone-a1"]
+
+
+def test_round_event_carries_the_workers_post_previews() -> None:
+    ctx = _ctx()
+    previews = [PostPreview(post_id="p9", author="Ada", stakeholder="Regulator", text="Rates will hold.",
+                            stance=0.4, claim_id="c1"),
+                PostPreview(post_id="p7", author="Bo", text="No way.", stance=-0.5)]
+    r1 = progress_event(ProgressEvent(seq=2, kind="round", round=1, rounds=6, posts=previews), ctx)
+    assert isinstance(r1, RunProgressed) and r1.posts == previews
+    # It survives the wire (JetStream JSON) as the same previews.
+    back = msgspec.json.decode(msgspec.json.encode(r1), type=RunProgressed)
+    assert back.posts == previews
