@@ -33,8 +33,13 @@ def _say(message: str) -> None:
 
 
 def _newest(paths: list[Path]) -> float:
-    stamps = [p.stat().st_mtime for base in paths if base.exists()
-              for p in ([base] if base.is_file() else base.rglob("*")) if p.is_file()]
+    stamps = [
+        p.stat().st_mtime
+        for base in paths
+        if base.exists()
+        for p in ([base] if base.is_file() else base.rglob("*"))
+        if p.is_file()
+    ]
     return max(stamps, default=0.0)
 
 
@@ -45,7 +50,13 @@ def build_webapp() -> bool:
     if os.environ.get("SIMSWARM_SKIP_WEB_BUILD") == "1":
         _say(HOW_TO.format(why="SIMSWARM_SKIP_WEB_BUILD=1"))
         return False
-    sources = [WEB / "src", WEB / "public", WEB / "index.html", WEB / "package-lock.json", WEB / "vite.config.ts"]
+    sources = [
+        WEB / "src",
+        WEB / "public",
+        WEB / "index.html",
+        WEB / "package-lock.json",
+        WEB / "vite.config.ts",
+    ]
     index = BUNDLE / "index.html"
     if index.is_file() and index.stat().st_mtime >= _newest(sources):
         return True

@@ -64,8 +64,10 @@ class Chaos:
         self.rng = random.Random(seed)
         self.kills: list[tuple[float, str]] = []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._watch, daemon=True),
-                         threading.Thread(target=self._kill, daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._watch, daemon=True),
+            threading.Thread(target=self._kill, daemon=True),
+        ]
         self.lock = threading.Lock()
 
     def start(self) -> Chaos:
@@ -182,8 +184,16 @@ def main() -> int:
             for _ in range(120):  # the gateway may be the one just killed: try again
                 try:
                     with Client(sup.api_url, key) as c:
-                        return str(c.create_job(SEED, f"Will the FAA order new rules? (chaos {i})", policy="heuristic",
-                                                agents=args.agents, rounds=args.rounds, random_seed=i)["job_id"])
+                        return str(
+                            c.create_job(
+                                SEED,
+                                f"Will the FAA order new rules? (chaos {i})",
+                                policy="heuristic",
+                                agents=args.agents,
+                                rounds=args.rounds,
+                                random_seed=i,
+                            )["job_id"]
+                        )
                 except Exception:
                     time.sleep(1)
             raise RuntimeError(f"job {i} could not be submitted")
@@ -192,8 +202,10 @@ def main() -> int:
         chaos = Chaos(sup, args.kill_every, args.seed).start()
         with ThreadPoolExecutor(max_workers=8) as pool:
             job_ids = list(pool.map(submit, range(args.jobs)))
-        print(f"submitted {len(job_ids)} jobs in {time.monotonic() - t0:.1f}s; killing every {args.kill_every}s ...",
-              flush=True)
+        print(
+            f"submitted {len(job_ids)} jobs in {time.monotonic() - t0:.1f}s; killing every {args.kill_every}s ...",
+            flush=True,
+        )
         ended: dict[str, list[Any]] = {}
         while time.monotonic() - t0 < args.timeout:
             with contextlib.suppress(Exception):
@@ -235,10 +247,14 @@ def main() -> int:
         if d := duplicates(tl):
             dups[jid] = d
     kinds = Counter(k for _, k in chaos_kills)
-    print(f"\n{args.jobs} jobs ({args.agents} agents x {args.rounds} rounds, heuristic, local pods); "
-          f"{len(chaos_kills)} SIGKILLs: {dict(kinds)}")
-    print(f"completed {status['JobCompleted']}, failed {status['JobFailed']}, cancelled {status['JobCancelled']}, "
-          f"stuck {status['stuck']}")
+    print(
+        f"\n{args.jobs} jobs ({args.agents} agents x {args.rounds} rounds, heuristic, local pods); "
+        f"{len(chaos_kills)} SIGKILLs: {dict(kinds)}"
+    )
+    print(
+        f"completed {status['JobCompleted']}, failed {status['JobFailed']}, cancelled {status['JobCancelled']}, "
+        f"stuck {status['stuck']}"
+    )
     print(f"leaked pods: {len(leaked)}")
     print(f"duplicated effects: {sum(len(d) for d in dups.values())}" + (f" {dups}" if dups else ""))
     print(f"slowest job, JobCreated -> its end: {slowest:.1f} s")

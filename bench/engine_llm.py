@@ -25,25 +25,55 @@ from contracts.worker import RunSpec
 from engine.llm import LLMConfig, build_llm_components
 from engine.policies.base import Action, FeedPost, FeedReply, MarketView, Observation
 
-SEED = ("The city council of Springfield votes next month on a new light-rail line. Mayor Ana Ruiz backs it; "
-        "the Taxpayers Alliance and several business owners oppose it; the Transit Workers Union wants jobs "
-        "guaranteed. Polls show residents split, with younger voters in favour.")
+SEED = (
+    "The city council of Springfield votes next month on a new light-rail line. Mayor Ana Ruiz backs it; "
+    "the Taxpayers Alliance and several business owners oppose it; the Transit Workers Union wants jobs "
+    "guaranteed. Polls show residents split, with younger voters in favour."
+)
 GOAL = "Will the Springfield council approve the light-rail line by the end of next month?"
 
 
 def synthetic_observations(n: int, round_: int, rounds: int) -> list[Observation]:
     """`n` agents' observations with a realistic amount of text (a 10-post feed with replies)."""
-    feed = [FeedPost(post_id=f"p{round_}-{i}", author_id=f"a{(i * 37) % n}", author_name=f"Resident {i}",
-                     text=f"Post {i}: the rail line would change how the east side commutes, and here is why. " * 2,
-                     round=max(0, round_ - 1), likes=i, dislikes=i % 3,
-                     replies=[FeedReply(post_id=f"r{round_}-{i}", author_id=f"a{i}", author_name="Neighbour",
-                                        text="Not convinced at all.")], reply_count=1)
-            for i in range(10)]
+    feed = [
+        FeedPost(
+            post_id=f"p{round_}-{i}",
+            author_id=f"a{(i * 37) % n}",
+            author_name=f"Resident {i}",
+            text=f"Post {i}: the rail line would change how the east side commutes, and here is why. " * 2,
+            round=max(0, round_ - 1),
+            likes=i,
+            dislikes=i % 3,
+            replies=[
+                FeedReply(
+                    post_id=f"r{round_}-{i}",
+                    author_id=f"a{i}",
+                    author_name="Neighbour",
+                    text="Not convinced at all.",
+                )
+            ],
+            reply_count=1,
+        )
+        for i in range(10)
+    ]
     markets = [MarketView(market_id="council-approves-rail", question=GOAL, price_yes=0.47)]
-    return [Observation(agent_id=f"a{i}", agent_name=f"Agent {i}", persona="A commuter who cares about costs.",
-                        traits={"activity": 0.6, "stubbornness": 0.3}, round=round_, rounds=rounds, question=GOAL,
-                        position=((i % 21) - 10) / 10, confidence=0.5, cash=100.0, markets=markets, feed=feed)
-            for i in range(n)]
+    return [
+        Observation(
+            agent_id=f"a{i}",
+            agent_name=f"Agent {i}",
+            persona="A commuter who cares about costs.",
+            traits={"activity": 0.6, "stubbornness": 0.3},
+            round=round_,
+            rounds=rounds,
+            question=GOAL,
+            position=((i % 21) - 10) / 10,
+            confidence=0.5,
+            cash=100.0,
+            markets=markets,
+            feed=feed,
+        )
+        for i in range(n)
+    ]
 
 
 def config(url: str, model: str, concurrency: int) -> LLMConfig:
@@ -51,8 +81,15 @@ def config(url: str, model: str, concurrency: int) -> LLMConfig:
 
 
 async def bench_policy(url: str, model: str, agents: int, rounds: int, concurrency: int) -> dict[str, float]:
-    spec = RunSpec(seed_text=SEED, goal=GOAL, policy="llm", llm_url=url, model=model or None,
-                   agents=agents, rounds=rounds)
+    spec = RunSpec(
+        seed_text=SEED,
+        goal=GOAL,
+        policy="llm",
+        llm_url=url,
+        model=model or None,
+        agents=agents,
+        rounds=rounds,
+    )
     comps = build_llm_components(spec, config(url, model, concurrency))
     obs_rounds = [synthetic_observations(agents, r, rounds) for r in range(1, rounds + 1)]
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -63,11 +100,20 @@ async def bench_policy(url: str, model: str, agents: int, rounds: int, concurren
     await comps.aclose()
     calls = counters.calls
     client_seconds = sum(counters.latencies) if len(counters.latencies) == counters.requests else 0.0
-    overhead_ms = (client_seconds - counters.server_seconds) / calls * 1000 if counters.server_seconds else float("nan")
-    return {"calls": calls, "wall_s": wall, "calls_per_s": calls / wall, "cpu_ms_per_call": cpu / calls * 1000,
-            "client_overhead_ms_per_call": overhead_ms, "mean_in_flight": counters.in_flight_area / wall,
-            "mean_in_flight_busy": counters.in_flight_area / max(counters.busy_seconds, 1e-9),
-            "latency_mean_ms": comps.counters()["llm_latency_mean_ms"], "errors": counters.errors}
+    overhead_ms = (
+        (client_seconds - counters.server_seconds) / calls * 1000 if counters.server_seconds else float("nan")
+    )
+    return {
+        "calls": calls,
+        "wall_s": wall,
+        "calls_per_s": calls / wall,
+        "cpu_ms_per_call": cpu / calls * 1000,
+        "client_overhead_ms_per_call": overhead_ms,
+        "mean_in_flight": counters.in_flight_area / wall,
+        "mean_in_flight_busy": counters.in_flight_area / max(counters.busy_seconds, 1e-9),
+        "latency_mean_ms": comps.counters()["llm_latency_mean_ms"],
+        "errors": counters.errors,
+    }
 
 
 class TimedPolicy:
@@ -98,19 +144,39 @@ def bench_engine(url: str, model: str, agents: int, rounds: int, concurrency: in
         from engine import simulate
     except ImportError as exc:
         return f"engine core not available ({exc})"
-    spec = RunSpec(seed_text=SEED, goal=GOAL, policy="llm", llm_url=url, model=model or None, agents=agents,
-                   rounds=rounds, checkpoint_every=0, markets=[MarketSpec(question=GOAL, initial_price_yes=0.5)])
+    spec = RunSpec(
+        seed_text=SEED,
+        goal=GOAL,
+        policy="llm",
+        llm_url=url,
+        model=model or None,
+        agents=agents,
+        rounds=rounds,
+        checkpoint_every=0,
+        markets=[MarketSpec(question=GOAL, initial_price_yes=0.5)],
+    )
     comps = build_llm_components(spec, config(url, model, concurrency))
     timed = TimedPolicy(comps.policy)
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        simulate(spec, Path(out), progress=None, should_stop=None, checkpoint_sink=None, resume_from=None,
-                 policy=timed)
+        simulate(
+            spec,
+            Path(out),
+            progress=None,
+            should_stop=None,
+            checkpoint_sink=None,
+            resume_from=None,
+            policy=timed,
+        )
         wall = time.perf_counter() - t0
     outside = wall - timed.decide_seconds
-    return {"wall_s": wall, "decide_s": timed.decide_seconds, "actions": timed.actions,
-            "engine_ms_per_action_outside_llm": outside / max(timed.actions, 1) * 1000,
-            "calls_per_s": comps.client.counters.calls / wall}
+    return {
+        "wall_s": wall,
+        "decide_s": timed.decide_seconds,
+        "actions": timed.actions,
+        "engine_ms_per_action_outside_llm": outside / max(timed.actions, 1) * 1000,
+        "calls_per_s": comps.client.counters.calls / wall,
+    }
 
 
 def _print(title: str, figures: dict[str, float] | str) -> None:
@@ -139,20 +205,30 @@ def main(argv: list[str] | None = None) -> None:
         from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
 
         lo, _, hi = args.latency_ms.partition(":")
-        fake = FakeOpenAIServer(FakeBehaviour(latency_ms=(float(lo), float(hi or lo))), subprocess_mode=True).start()
+        fake = FakeOpenAIServer(
+            FakeBehaviour(latency_ms=(float(lo), float(hi or lo))), subprocess_mode=True
+        ).start()
         url = fake.url
     try:
-        print(f"LLM policy bench: {args.agents} agents x {args.rounds} rounds, concurrency {args.concurrency}, "
-              f"{'fake server ' + args.latency_ms + ' ms' if fake else url}")
-        _print("policy alone (decide per round)",
-               asyncio.run(bench_policy(url, args.model, args.agents, args.rounds, args.concurrency)))
+        print(
+            f"LLM policy bench: {args.agents} agents x {args.rounds} rounds, concurrency {args.concurrency}, "
+            f"{'fake server ' + args.latency_ms + ' ms' if fake else url}"
+        )
+        _print(
+            "policy alone (decide per round)",
+            asyncio.run(bench_policy(url, args.model, args.agents, args.rounds, args.concurrency)),
+        )
         if not args.skip_engine:
-            _print("whole engine (engine.simulate, policy=llm)",
-                   bench_engine(url, args.model, args.agents, args.rounds, args.concurrency))
+            _print(
+                "whole engine (engine.simulate, policy=llm)",
+                bench_engine(url, args.model, args.agents, args.rounds, args.concurrency),
+            )
         if fake is not None:
             s = fake.stats()
-            print(f"\nfake server: {s['requests']} requests, max in flight {s['max_in_flight']}, "
-                  f"{s['distinct_system_prompts']} distinct system prompt(s)")
+            print(
+                f"\nfake server: {s['requests']} requests, max in flight {s['max_in_flight']}, "
+                f"{s['distinct_system_prompts']} distinct system prompt(s)"
+            )
     finally:
         if fake is not None:
             fake.stop()

@@ -39,9 +39,15 @@ from contracts.worker import RunSpec  # noqa: E402
 from engine import simulate  # noqa: E402
 
 SEEDS_DIR = Path(__file__).resolve().parent / "forecast_seeds"
-TARGETS = {"direction": ">= 0.85", "negation_gap": "<= 0.10", "sentiment_corr": "|r| <= 0.3",
-           "distinct_posts": ">= 0.60", "top5_engagement": "<= 0.25", "lag1_autocorr": ">= -0.3",
-           "belief_spread": "> 0.05"}
+TARGETS = {
+    "direction": ">= 0.85",
+    "negation_gap": "<= 0.10",
+    "sentiment_corr": "|r| <= 0.3",
+    "distinct_posts": ">= 0.60",
+    "top5_engagement": "<= 0.25",
+    "lag1_autocorr": ">= -0.3",
+    "belief_spread": "> 0.05",
+}
 
 
 def load_seeds(directory: Path = SEEDS_DIR) -> list[dict[str, Any]]:
@@ -65,11 +71,27 @@ def _lag1(x: np.ndarray) -> float:
     return float(np.corrcoef(d[:-1], d[1:])[0, 1])
 
 
-def run(seed_text: str, question: str, *, agents: int, rounds: int, policy: str, llm_url: str | None,
-        random_seed: int) -> dict[str, Any]:
+def run(
+    seed_text: str,
+    question: str,
+    *,
+    agents: int,
+    rounds: int,
+    policy: str,
+    llm_url: str | None,
+    random_seed: int,
+) -> dict[str, Any]:
     """One simulation; the figures of its artifacts."""
-    spec = RunSpec(seed_text=seed_text, goal=question, agents=agents, rounds=rounds, policy=policy,  # type: ignore[arg-type]
-                   llm_url=llm_url, random_seed=random_seed, checkpoint_every=0)
+    spec = RunSpec(
+        seed_text=seed_text,
+        goal=question,
+        agents=agents,
+        rounds=rounds,
+        policy=policy,  # type: ignore[arg-type]
+        llm_url=llm_url,
+        random_seed=random_seed,
+        checkpoint_every=0,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         result = simulate(spec, tmp)
         out = Path(tmp)
@@ -85,7 +107,8 @@ def run(seed_text: str, question: str, *, agents: int, rounds: int, policy: str,
     top = max(1, int(round(0.05 * agents)))
     finals = np.array([t["points"][-1]["position"] for t in trajectories if t["points"]])
     return {
-        "price": float(prices[-1]), "lag1": _lag1(prices),
+        "price": float(prices[-1]),
+        "lag1": _lag1(prices),
         "texts": [p["text"] for p in posts],
         "top5": float(eng[:top].sum() / eng.sum()) if eng.sum() > 0 else 0.0,
         "spread": float(np.std(0.5 + 0.5 * finals)) if len(finals) else 0.0,
@@ -93,26 +116,57 @@ def run(seed_text: str, question: str, *, agents: int, rounds: int, policy: str,
     }
 
 
-def evaluate(seeds: list[dict[str, Any]], *, agents: int, rounds: int, policy: str = "heuristic",
-             llm_url: str | None = None, random_seed: int = 7, verbose: bool = True) -> dict[str, float]:
+def evaluate(
+    seeds: list[dict[str, Any]],
+    *,
+    agents: int,
+    rounds: int,
+    policy: str = "heuristic",
+    llm_url: str | None = None,
+    random_seed: int = 7,
+    verbose: bool = True,
+) -> dict[str, float]:
     """Run A and not-A for every seed; the benchmark's figures."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     vader = SentimentIntensityAnalyzer()
     rows = []
     for item in seeds:
-        a = run(item["seed"], item["question"], agents=agents, rounds=rounds, policy=policy, llm_url=llm_url,
-                random_seed=random_seed)
-        b = run(item["seed"], item["negated_question"], agents=agents, rounds=rounds, policy=policy,
-                llm_url=llm_url, random_seed=random_seed)
+        a = run(
+            item["seed"],
+            item["question"],
+            agents=agents,
+            rounds=rounds,
+            policy=policy,
+            llm_url=llm_url,
+            random_seed=random_seed,
+        )
+        b = run(
+            item["seed"],
+            item["negated_question"],
+            agents=agents,
+            rounds=rounds,
+            policy=policy,
+            llm_url=llm_url,
+            random_seed=random_seed,
+        )
         label = 1.0 if item["expected"] == "yes" else 0.0
-        row = {"name": item.get("name", "?"), "p_a": a["price"], "p_not_a": b["price"], "y": label,
-               "sentiment": vader.polarity_scores(item["seed"])["compound"], "runs": (a, b)}
+        row = {
+            "name": item.get("name", "?"),
+            "p_a": a["price"],
+            "p_not_a": b["price"],
+            "y": label,
+            "sentiment": vader.polarity_scores(item["seed"])["compound"],
+            "runs": (a, b),
+        }
         rows.append(row)
         if verbose:
             ok = (a["price"] > 0.5) == (label == 1.0)
-            print(f"  {row['name']:<18} expected {item['expected']:<3} P(A) {a['price']:.3f}  P(not A) {b['price']:.3f}"
-                  f"  {'ok' if ok else 'WRONG'}  ({a['seconds'] + b['seconds']:.1f} s)", flush=True)
+            print(
+                f"  {row['name']:<18} expected {item['expected']:<3} P(A) {a['price']:.3f}  P(not A) {b['price']:.3f}"
+                f"  {'ok' if ok else 'WRONG'}  ({a['seconds'] + b['seconds']:.1f} s)",
+                flush=True,
+            )
     runs = [r for row in rows for r in row["runs"]]
     p = np.array([row["p_a"] for row in rows])
     y = np.array([row["y"] for row in rows])
@@ -155,8 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     _print("heuristic", evaluate(seeds, agents=args.agents, rounds=args.rounds, random_seed=args.seed))
     if args.llm_url:
         print(f"\nllm policy at {args.llm_url}, {args.llm_agents} agents x {args.llm_rounds} rounds:")
-        _print("llm", evaluate(seeds, agents=args.llm_agents, rounds=args.llm_rounds, policy="llm",
-                               llm_url=args.llm_url, random_seed=args.seed))
+        _print(
+            "llm",
+            evaluate(
+                seeds,
+                agents=args.llm_agents,
+                rounds=args.llm_rounds,
+                policy="llm",
+                llm_url=args.llm_url,
+                random_seed=args.seed,
+            ),
+        )
     print(f"\nwall {time.perf_counter() - started:.1f} s")
     return 0
 

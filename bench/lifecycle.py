@@ -116,8 +116,14 @@ def run_once(args: argparse.Namespace, orchestrators: int) -> tuple[str, bool]:
 
         def submit(i: int) -> str:
             with Client(sup.api_url, key) as c:
-                job = c.create_job(SEED, f"Will the FAA order new rules within 60 days? (bench {i})",
-                                   policy="heuristic", agents=args.agents, rounds=args.rounds, random_seed=i)
+                job = c.create_job(
+                    SEED,
+                    f"Will the FAA order new rules within 60 days? (bench {i})",
+                    policy="heuristic",
+                    agents=args.agents,
+                    rounds=args.rounds,
+                    random_seed=i,
+                )
                 return str(job["job_id"])
 
         with ThreadPoolExecutor(max_workers=16) as pool:
@@ -141,9 +147,11 @@ def run_once(args: argparse.Namespace, orchestrators: int) -> tuple[str, bool]:
         shutil.rmtree(home, ignore_errors=True)
 
     done = [j for j, s in statuses.items() if s == "completed"]
-    print(f"\n{len(done)}/{args.jobs} completed, {sum(1 for s in statuses.values() if s == 'failed')} failed, "
-          f"{len(pending)} unfinished, in {wall:.1f}s wall -> {len(done) / wall * 60:.1f} jobs/min "
-          f"({args.agents} agents x {args.rounds} rounds, heuristic policy, local pods)")
+    print(
+        f"\n{len(done)}/{args.jobs} completed, {sum(1 for s in statuses.values() if s == 'failed')} failed, "
+        f"{len(pending)} unfinished, in {wall:.1f}s wall -> {len(done) / wall * 60:.1f} jobs/min "
+        f"({args.agents} agents x {args.rounds} rounds, heuristic policy, local pods)"
+    )
     hop_values: dict[tuple[str, str], list[float]] = defaultdict(list)
     own_values: dict[tuple[str, str], list[float]] = defaultdict(list)
     own: list[float] = []
@@ -156,7 +164,9 @@ def run_once(args: argparse.Namespace, orchestrators: int) -> tuple[str, bool]:
             if a in first and b in first:
                 hop_values[(a, b)].append((first[b].occurred_at - first[a].occurred_at).total_seconds())
         if "ReportWritten" in first and "PodTerminated" in first:
-            first["settled"] = max((first["ReportWritten"], first["PodTerminated"]), key=lambda e: e.occurred_at)
+            first["settled"] = max(
+                (first["ReportWritten"], first["PodTerminated"]), key=lambda e: e.occurred_at
+            )
         for a, b in ORCHESTRATOR_HOPS:
             if a in first and b in first:
                 value = (first[b].occurred_at - first[a].occurred_at).total_seconds()
@@ -171,10 +181,16 @@ def run_once(args: argparse.Namespace, orchestrators: int) -> tuple[str, bool]:
     for a, b in HOPS:
         v = hop_values[(a, b)]
         print(f"{a + ' -> ' + b:<46}{fmt_ms(pct(v, 0.5)):>13}{fmt_ms(pct(v, 0.99)):>13}{len(v):>6}")
-    print(f"\n{'end to end (JobCreated -> JobCompleted)':<46}{fmt_ms(pct(e2e, 0.5)):>13}{fmt_ms(pct(e2e, 0.99)):>13}")
-    print(f"{'engine run time (RunCompleted.engine_seconds)':<46}{fmt_ms(pct(engine, 0.5)):>13}{fmt_ms(pct(engine, 0.99)):>13}")
-    print(f"{'end to end minus engine time':<46}{fmt_ms(pct(e2e_minus_engine, 0.5)):>13}"
-          f"{fmt_ms(pct(e2e_minus_engine, 0.99)):>13}")
+    print(
+        f"\n{'end to end (JobCreated -> JobCompleted)':<46}{fmt_ms(pct(e2e, 0.5)):>13}{fmt_ms(pct(e2e, 0.99)):>13}"
+    )
+    print(
+        f"{'engine run time (RunCompleted.engine_seconds)':<46}{fmt_ms(pct(engine, 0.5)):>13}{fmt_ms(pct(engine, 0.99)):>13}"
+    )
+    print(
+        f"{'end to end minus engine time':<46}{fmt_ms(pct(e2e_minus_engine, 0.5)):>13}"
+        f"{fmt_ms(pct(e2e_minus_engine, 0.99)):>13}"
+    )
     if e2e_minus_engine:
         print(f"mean platform overhead per job: {statistics.mean(e2e_minus_engine):.2f}s")
     print(f"\n{'orchestrator hops (own)':<46}{'p50':>13}{'p99':>13}{'n':>6}")

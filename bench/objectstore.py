@@ -35,8 +35,15 @@ async def per_call(calls: int, fn: Callable[[], Awaitable[object]]) -> float:
 
 
 async def bench(endpoint: str, access_key: str, secret_key: str, calls: int) -> None:
-    settings = load_settings({"S3_ENDPOINT": endpoint, "S3_ACCESS_KEY": access_key, "S3_SECRET_KEY": secret_key,
-                              "S3_BUCKET": "bench", "SIMSWARM_HOME": tempfile.mkdtemp()})
+    settings = load_settings(
+        {
+            "S3_ENDPOINT": endpoint,
+            "S3_ACCESS_KEY": access_key,
+            "S3_SECRET_KEY": secret_key,
+            "S3_BUCKET": "bench",
+            "SIMSWARM_HOME": tempfile.mkdtemp(),
+        }
+    )
     key, payload = "bench/object.json", b"{}" * 512
     async with ObjectStore(settings) as store:
         await store.ensure_bucket()
@@ -44,7 +51,9 @@ async def bench(endpoint: str, access_key: str, secret_key: str, calls: int) -> 
 
         async def fresh_presign() -> object:
             async with store._session.client("s3", endpoint_url=store.endpoint, config=store._config) as s3:
-                return await s3.generate_presigned_url("get_object", Params={"Bucket": store.bucket, "Key": key})
+                return await s3.generate_presigned_url(
+                    "get_object", Params={"Bucket": store.bucket, "Key": key}
+                )
 
         async def fresh_get() -> object:
             async with store._session.client("s3", endpoint_url=store.endpoint, config=store._config) as s3:
@@ -53,8 +62,16 @@ async def bench(endpoint: str, access_key: str, secret_key: str, calls: int) -> 
                     return await body.read()
 
         rows = [
-            ("presign_get", await per_call(calls, fresh_presign), await per_call(calls, lambda: store.presign_get(key))),
-            ("get_bytes", await per_call(calls, fresh_get), await per_call(calls, lambda: store.get_bytes(key))),
+            (
+                "presign_get",
+                await per_call(calls, fresh_presign),
+                await per_call(calls, lambda: store.presign_get(key)),
+            ),
+            (
+                "get_bytes",
+                await per_call(calls, fresh_get),
+                await per_call(calls, lambda: store.get_bytes(key)),
+            ),
             ("put_bytes", None, await per_call(calls, lambda: store.put_bytes(key, payload))),
         ]
     print(f"{'call':<12} {'client per call':>16} {'one client':>12}   ({calls} calls each)")

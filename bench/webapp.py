@@ -71,19 +71,37 @@ def main() -> None:
     sup = Supervisor(home=home, port=free_port()).start(ready_timeout=180)
     try:
         key = (home / "api-key").read_text().strip()
-        with httpx.Client(base_url=sup.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
+        with httpx.Client(
+            base_url=sup.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as api:
             t = time.perf_counter()
-            job = api.post("/api/jobs", json={"seed_text": SEED, "goal": "Will the council approve the charge?",
-                                              "policy": "heuristic", "agents": args.agents, "rounds": args.rounds})
+            job = api.post(
+                "/api/jobs",
+                json={
+                    "seed_text": SEED,
+                    "goal": "Will the council approve the charge?",
+                    "policy": "heuristic",
+                    "agents": args.agents,
+                    "rounds": args.rounds,
+                },
+            )
             job.raise_for_status()
             job_id = job.json()["job_id"]
-            while (status := api.get(f"/api/jobs/{job_id}").json()["status"]) not in ("completed", "failed", "cancelled"):
+            while (status := api.get(f"/api/jobs/{job_id}").json()["status"]) not in (
+                "completed",
+                "failed",
+                "cancelled",
+            ):
                 time.sleep(2)
-            print(f"job {job_id}: {status} in {time.perf_counter() - t:.1f} s ({args.agents:,} agents x {args.rounds} rounds)")
+            print(
+                f"job {job_id}: {status} in {time.perf_counter() - t:.1f} s ({args.agents:,} agents x {args.rounds} rounds)"
+            )
             graph = api.get(f"/api/jobs/{job_id}/artifacts/graph.json")
             print(f"graph.json: {len(graph.content):,} bytes")
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+            )
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(300_000)
             t0 = time.perf_counter()
@@ -98,19 +116,27 @@ def main() -> None:
             page.get_by_role("tab", name="Graph").click()
             page.wait_for_function("() => (window.__graph?.nodes ?? 0) > 0")
             graph_s = time.perf_counter() - t2
-            info = page.evaluate("() => ({nodes: window.__graph.nodes, edges: window.__graph.edges, "
-                                 "layoutMs: window.__graph.layoutMs})")
+            info = page.evaluate(
+                "() => ({nodes: window.__graph.nodes, edges: window.__graph.edges, "
+                "layoutMs: window.__graph.layoutMs})"
+            )
             fps, renders = drag_fps(page, args.fps_seconds)
-            renderer = page.evaluate("() => { const c = document.createElement('canvas').getContext('webgl');"
-                                     " const d = c && c.getExtension('WEBGL_debug_renderer_info');"
-                                     " return d ? c.getParameter(d.UNMASKED_RENDERER_WEBGL) : 'unknown'; }")
+            renderer = page.evaluate(
+                "() => { const c = document.createElement('canvas').getContext('webgl');"
+                " const d = c && c.getExtension('WEBGL_debug_renderer_info');"
+                " return d ? c.getParameter(d.UNMASKED_RENDERER_WEBGL) : 'unknown'; }"
+            )
             browser.close()
         print(f"results page, summary drawn:      {summary:6.2f} s (navigation, app, job, result)")
         print(f"market chart drawn:               {markets:6.2f} s")
-        print(f"graph drawn ({info['nodes']:,} nodes, {info['edges']:,} edges): {graph_s:6.2f} s "
-              f"(of which layout {info['layoutMs'] / 1000:.2f} s)")
-        print(f"while dragging the graph:         {fps:6.1f} frames/s, {renders:.1f} graph renders/s "
-              f"(WebGL renderer: {renderer})")
+        print(
+            f"graph drawn ({info['nodes']:,} nodes, {info['edges']:,} edges): {graph_s:6.2f} s "
+            f"(of which layout {info['layoutMs'] / 1000:.2f} s)"
+        )
+        print(
+            f"while dragging the graph:         {fps:6.1f} frames/s, {renders:.1f} graph renders/s "
+            f"(WebGL renderer: {renderer})"
+        )
     finally:
         sup.stop()
         shutil.rmtree(home, ignore_errors=True)

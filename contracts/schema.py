@@ -22,13 +22,29 @@ GROUPS: dict[str, list[Any]] = {
     "job_spec": [JobSpec],
     "resolved_run": [ResolvedRun],
     "tier_config": [TierConfig],
-    "commands": [commands.CreateJob, commands.CancelJob, commands.LiveJobsQuery, commands.CommandReply,
-                 commands.HealthQuery, commands.HealthReply],
+    "commands": [
+        commands.CreateJob,
+        commands.CancelJob,
+        commands.LiveJobsQuery,
+        commands.CommandReply,
+        commands.HealthQuery,
+        commands.HealthReply,
+    ],
     "artifacts": [
-        artifacts.ArtifactRef, list[artifacts.ChatLogEntry], list[artifacts.Post], list[artifacts.TopPost],
-        list[artifacts.Trade], list[artifacts.MarketCurve], list[artifacts.AgentTrajectory],
-        list[artifacts.EngagementRound], artifacts.SocialGraph, list[artifacts.Profile],
-        list[artifacts.Relation], artifacts.ClaimsFile, artifacts.StakeholdersFile, artifacts.Manifest,
+        artifacts.ArtifactRef,
+        list[artifacts.ChatLogEntry],
+        list[artifacts.Post],
+        list[artifacts.TopPost],
+        list[artifacts.Trade],
+        list[artifacts.MarketCurve],
+        list[artifacts.AgentTrajectory],
+        list[artifacts.EngagementRound],
+        artifacts.SocialGraph,
+        list[artifacts.Profile],
+        list[artifacts.Relation],
+        artifacts.ClaimsFile,
+        artifacts.StakeholdersFile,
+        artifacts.Manifest,
     ],
     "worker_api": [worker.RunSubmission, worker.RunStatusBody, worker.ProgressPage],
     "result": [results.JobResult],
@@ -64,4 +80,8 @@ def write(directory: Path = SCHEMA_DIR) -> list[Path]:
 
 def stale(directory: Path = SCHEMA_DIR) -> list[str]:
     """Names of schema files that are missing or differ from the code."""
-    return [f for f, text in render().items() if not (directory / f).exists() or (directory / f).read_text() != text]
+    return [
+        f
+        for f, text in render().items()
+        if not (directory / f).exists() or (directory / f).read_text() != text
+    ]

@@ -120,19 +120,37 @@ class TierConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 DEFAULT_TIERS: dict[Tier, TierConfig] = {
     Tier.SMALL: TierConfig(
-        model="Qwen/Qwen3-14B", gpu_types=["NVIDIA RTX A6000", "NVIDIA L40S", "NVIDIA H100 80GB HBM3"],
-        agents=10, rounds=15, timeout_s=45 * 60, max_markets=3,
-        max_agents=200, max_rounds=100, max_forecast_days=90,
+        model="Qwen/Qwen3-14B",
+        gpu_types=["NVIDIA RTX A6000", "NVIDIA L40S", "NVIDIA H100 80GB HBM3"],
+        agents=10,
+        rounds=15,
+        timeout_s=45 * 60,
+        max_markets=3,
+        max_agents=200,
+        max_rounds=100,
+        max_forecast_days=90,
     ),
     Tier.MEDIUM: TierConfig(
-        model="Qwen/Qwen3-14B", gpu_types=["NVIDIA L40S", "NVIDIA H100 80GB HBM3"],
-        agents=20, rounds=100, timeout_s=5 * 3600, max_markets=4,
-        max_agents=500, max_rounds=300, max_forecast_days=180,
+        model="Qwen/Qwen3-14B",
+        gpu_types=["NVIDIA L40S", "NVIDIA H100 80GB HBM3"],
+        agents=20,
+        rounds=100,
+        timeout_s=5 * 3600,
+        max_markets=4,
+        max_agents=500,
+        max_rounds=300,
+        max_forecast_days=180,
     ),
     Tier.LARGE: TierConfig(
-        model="Qwen/Qwen3-14B", gpu_types=["NVIDIA H100 80GB HBM3", "NVIDIA H200"],
-        agents=35, rounds=200, timeout_s=12 * 3600, max_markets=5,
-        max_agents=1_000, max_rounds=1_000, max_forecast_days=MAX_FORECAST_DAYS,
+        model="Qwen/Qwen3-14B",
+        gpu_types=["NVIDIA H100 80GB HBM3", "NVIDIA H200"],
+        agents=35,
+        rounds=200,
+        timeout_s=12 * 3600,
+        max_markets=5,
+        max_agents=1_000,
+        max_rounds=1_000,
+        max_forecast_days=MAX_FORECAST_DAYS,
     ),
 }
 
@@ -141,7 +159,10 @@ def local_tiers() -> dict[Tier, TierConfig]:
     """The routing table of `simswarm up`: one user on their own machine, so caps at the absolute maxima."""
     return {
         tier: msgspec.structs.replace(
-            cfg, max_agents=MAX_AGENTS, max_rounds=MAX_ROUNDS, max_forecast_days=MAX_FORECAST_DAYS,
+            cfg,
+            max_agents=MAX_AGENTS,
+            max_rounds=MAX_ROUNDS,
+            max_forecast_days=MAX_FORECAST_DAYS,
             max_markets=max(cfg.max_markets, MAX_MARKETS),
         )
         for tier, cfg in DEFAULT_TIERS.items()
@@ -193,8 +214,10 @@ def check_tier_caps(spec: JobSpec, tiers: dict[Tier, TierConfig]) -> None:
     for field, value, cap, name in asked:
         if value is not None and value > cap:
             raise TierCapError(
-                field, f"{value:,} is over the {spec.tier.value} tier's cap of {cap:,} ({name}); "
-                "ask for less or choose a larger tier", name,
+                field,
+                f"{value:,} is over the {spec.tier.value} tier's cap of {cap:,} ({name}); "
+                "ask for less or choose a larger tier",
+                name,
             )
 
 
@@ -204,10 +227,13 @@ def validate_spec(spec: JobSpec, tiers: dict[Tier, TierConfig] | None = None) ->
     if not spec.seed_text.strip():
         raise SpecError("seed_text", "must not be empty")
     if len(spec.seed_text) > SEED_MAX_CHARS:
-        raise SpecError("seed_text", f"is {len(spec.seed_text):,} characters; the limit is {SEED_MAX_CHARS:,}")
+        raise SpecError(
+            "seed_text", f"is {len(spec.seed_text):,} characters; the limit is {SEED_MAX_CHARS:,}"
+        )
     if (total := spec_text_chars(spec)) > SPEC_MAX_CHARS:
         raise SpecError(
-            "spec", f"its texts (seed, goal, market questions and rationales) total {total:,} characters; "
+            "spec",
+            f"its texts (seed, goal, market questions and rationales) total {total:,} characters; "
             f"the limit is {SPEC_MAX_CHARS:,}",
         )
     goal = _clean_question(spec.goal)
@@ -216,13 +242,17 @@ def validate_spec(spec: JobSpec, tiers: dict[Tier, TierConfig] | None = None) ->
     if len(spec.goal) > GOAL_MAX_CHARS:
         raise SpecError("goal", f"is {len(spec.goal):,} characters; the limit is {GOAL_MAX_CHARS:,}")
     if spec.tier not in tiers:
-        raise SpecError("tier", f"unknown tier {spec.tier!r}; expected one of {', '.join(t.value for t in tiers)}")
+        raise SpecError(
+            "tier", f"unknown tier {spec.tier!r}; expected one of {', '.join(t.value for t in tiers)}"
+        )
     if spec.markets is not None:
         limit = tiers[spec.tier].max_markets
         if len(spec.markets) > limit:
             raise TierCapError(
-                "markets", f"{len(spec.markets)} markets given; the {spec.tier.value} tier's cap is {limit} "
-                "(max_markets)", "max_markets",
+                "markets",
+                f"{len(spec.markets)} markets given; the {spec.tier.value} tier's cap is {limit} "
+                "(max_markets)",
+                "max_markets",
             )
         for i, m in enumerate(spec.markets):
             q = _clean_question(m.question)
@@ -255,9 +285,7 @@ def dedupe_markets(markets: list[MarketSpec], limit: int) -> list[MarketSpec]:
     return out
 
 
-def resolve_run(
-    spec: JobSpec, random_seed: int, tiers: dict[Tier, TierConfig] | None = None
-) -> ResolvedRun:
+def resolve_run(spec: JobSpec, random_seed: int, tiers: dict[Tier, TierConfig] | None = None) -> ResolvedRun:
     """Apply the routing table. Markets default to the goal itself (the engine may derive more)."""
     tiers = tiers or DEFAULT_TIERS
     validate_spec(spec, tiers)

@@ -82,19 +82,40 @@ NATS_OPERATOR = "operator"
 # The job events each service emits, by the service's NATS user. Every event type has one author.
 EVENT_PUBLISHERS: dict[str, tuple[str, ...]] = {
     "orchestrator": (
-        "JobCreated", "JobCancellationRequested", "JobCompleted", "JobFailed", "JobCancelled",
-        "PodRequested", "PodTeardownRequested", "RunRequested", "ReportRequested",
+        "JobCreated",
+        "JobCancellationRequested",
+        "JobCompleted",
+        "JobFailed",
+        "JobCancelled",
+        "PodRequested",
+        "PodTeardownRequested",
+        "RunRequested",
+        "ReportRequested",
     ),
     "podmanager": (
-        "PodProvisioned", "PodProvisionFailed", "PodReady", "PodUnhealthy", "PodTerminated", "StrayPodReaped",
-        "RunStarted", "RunProgressed", "RunCheckpointed", "RunCompleted", "RunFailed",
+        "PodProvisioned",
+        "PodProvisionFailed",
+        "PodReady",
+        "PodUnhealthy",
+        "PodTerminated",
+        "StrayPodReaped",
+        "RunStarted",
+        "RunProgressed",
+        "RunCheckpointed",
+        "RunCompleted",
+        "RunFailed",
     ),
     "reporter": ("ReportWritten", "ReportFailed"),
     "graph": ("GraphBuilt", "GraphFailed"),
 }
 
 # Core request/reply commands: who sends them; the orchestrator answers every one.
-ORCHESTRATOR_COMMANDS: tuple[str, ...] = (CMD_CREATE_JOB, CMD_CANCEL_JOB, CMD_LIVE_JOBS, CMD_ORCHESTRATOR_HEALTH)
+ORCHESTRATOR_COMMANDS: tuple[str, ...] = (
+    CMD_CREATE_JOB,
+    CMD_CANCEL_JOB,
+    CMD_LIVE_JOBS,
+    CMD_ORCHESTRATOR_HEALTH,
+)
 COMMAND_SENDERS: dict[str, tuple[str, ...]] = {
     "gateway": (CMD_CREATE_JOB, CMD_CANCEL_JOB, CMD_LIVE_JOBS, CMD_ORCHESTRATOR_HEALTH),
     "podmanager": (CMD_LIVE_JOBS,),  # the reaper asks which jobs are live
@@ -134,10 +155,17 @@ def nats_permissions(user: str) -> NatsPermissions:
     publish = [f"{api}.INFO", *(f"{api}.STREAM.INFO.{s}" for s in streams)]
     for s in readable:
         publish += [
-            f"{api}.STREAM.MSG.GET.{s}", f"{api}.DIRECT.GET.{s}", f"{api}.DIRECT.GET.{s}.>",
+            f"{api}.STREAM.MSG.GET.{s}",
+            f"{api}.DIRECT.GET.{s}",
+            f"{api}.DIRECT.GET.{s}.>",
             # consumers: create (named, filtered, ephemeral), look up, fetch, ack/nak/in-progress, flow control
-            f"{api}.CONSUMER.CREATE.{s}", f"{api}.CONSUMER.CREATE.{s}.>", f"{api}.CONSUMER.DURABLE.CREATE.{s}.>",
-            f"{api}.CONSUMER.INFO.{s}.>", f"{api}.CONSUMER.MSG.NEXT.{s}.>", f"$JS.ACK.{s}.>", f"$JS.FC.{s}.>",
+            f"{api}.CONSUMER.CREATE.{s}",
+            f"{api}.CONSUMER.CREATE.{s}.>",
+            f"{api}.CONSUMER.DURABLE.CREATE.{s}.>",
+            f"{api}.CONSUMER.INFO.{s}.>",
+            f"{api}.CONSUMER.MSG.NEXT.{s}.>",
+            f"$JS.ACK.{s}.>",
+            f"$JS.FC.{s}.>",
         ]
     subscribe = [f"{inbox_prefix(user)}.>"]
     if user in ("gateway", NATS_OPERATOR):
@@ -151,9 +179,14 @@ def nats_permissions(user: str) -> NatsPermissions:
         publish += [f"{api}.STREAM.UPDATE.{s}" for s in streams]
         inbound = ORCH_INBOUND_STREAM  # its partitioned inbound stream: create, update, read, consume
         publish += [
-            f"{api}.STREAM.CREATE.{inbound}", f"{api}.STREAM.UPDATE.{inbound}", f"{api}.STREAM.INFO.{inbound}",
-            f"{api}.CONSUMER.CREATE.{inbound}.>", f"{api}.CONSUMER.DURABLE.CREATE.{inbound}.>",
-            f"{api}.CONSUMER.INFO.{inbound}.>", f"{api}.CONSUMER.MSG.NEXT.{inbound}.>", f"$JS.ACK.{inbound}.>",
+            f"{api}.STREAM.CREATE.{inbound}",
+            f"{api}.STREAM.UPDATE.{inbound}",
+            f"{api}.STREAM.INFO.{inbound}",
+            f"{api}.CONSUMER.CREATE.{inbound}.>",
+            f"{api}.CONSUMER.DURABLE.CREATE.{inbound}.>",
+            f"{api}.CONSUMER.INFO.{inbound}.>",
+            f"{api}.CONSUMER.MSG.NEXT.{inbound}.>",
+            f"$JS.ACK.{inbound}.>",
         ]
         subscribe += list(ORCHESTRATOR_COMMANDS)
     publish += [event_filter(t) for t in EVENT_PUBLISHERS.get(user, ())]
@@ -162,5 +195,6 @@ def nats_permissions(user: str) -> NatsPermissions:
         # consumers set aside what they cannot process, and hear when the server gives up on a message
         publish.append(f"{DEADLETTER_PREFIX}.>")
         subscribe.append(f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{JOB_STREAM}.>")
-    return NatsPermissions(user=user, publish=publish, subscribe=subscribe,
-                           allow_responses=user == "orchestrator")
+    return NatsPermissions(
+        user=user, publish=publish, subscribe=subscribe, allow_responses=user == "orchestrator"
+    )

@@ -37,5 +37,7 @@ def control_character_problem(value: str, *, multiline: bool) -> str | None:
     m = (_TEXT_BAD if multiline else _LINE_BAD).search(value)
     if m is None:
         return None
-    allowed = "only tab, newline and carriage return are allowed" if multiline else "it must be one line of text"
+    allowed = (
+        "only tab, newline and carriage return are allowed" if multiline else "it must be one line of text"
+    )
     return f"contains the control character U+{ord(m.group()):04X} at position {m.start()}; {allowed}"

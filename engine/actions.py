@@ -19,8 +19,14 @@ from engine.recorder import INTERACTIONS, TOTAL_KEYS
 from engine.world import World
 
 MAX_ACTIONS_PER_ROUND = 8
-_COUNTED = {"create_post": "posts", "reply": "replies", "vote": "votes", "repost": "reposts",
-            "follow": "follows", "comment_on_market": "market_comments"}
+_COUNTED = {
+    "create_post": "posts",
+    "reply": "replies",
+    "vote": "votes",
+    "repost": "reposts",
+    "follow": "follows",
+    "comment_on_market": "market_comments",
+}
 
 
 class _Fail(Exception):
@@ -47,9 +53,16 @@ class RoundApplier:
     def __init__(self, world: World, rnd: int) -> None:
         self.w, self.rnd = world, rnd
         n, m = world.n, len(world.book.markets)
-        self.stats: dict[str, Any] = {k: 0 for k in ("posts", "replies", "votes", "reposts", "follows", "trades")}
-        self.stats.update(likes_received=np.zeros(n), dislikes_received=np.zeros(n), volume=np.zeros(m),
-                          agent_posts=np.zeros(n, dtype=np.int32), agent_actions=np.zeros(n, dtype=np.int32))
+        self.stats: dict[str, Any] = {
+            k: 0 for k in ("posts", "replies", "votes", "reposts", "follows", "trades")
+        }
+        self.stats.update(
+            likes_received=np.zeros(n),
+            dislikes_received=np.zeros(n),
+            volume=np.zeros(m),
+            agent_posts=np.zeros(n, dtype=np.int32),
+            agent_actions=np.zeros(n, dtype=np.int32),
+        )
         self.chat: list[ChatLogEntry] = []
 
     def _post(self, args: dict[str, Any]) -> int:
@@ -110,8 +123,11 @@ class RoundApplier:
             self.stats["likes_received" if value == 1 else "dislikes_received"][author] += 1
             self.w.recorder.total("likes_received" if value == 1 else "dislikes_received")[author] += 1
             self._interact("upvotes" if value == 1 else "downvotes", agent, author)
-            return {"post_id": w.post_id(post), "likes": int(plat.cols["likes"][post]),
-                    "dislikes": int(plat.cols["dislikes"][post])}
+            return {
+                "post_id": w.post_id(post),
+                "likes": int(plat.cols["likes"][post]),
+                "dislikes": int(plat.cols["dislikes"][post]),
+            }
         if kind == "repost":
             err = plat.repost(agent, post)
             if err:
@@ -127,7 +143,10 @@ class RoundApplier:
             if not isinstance(market_id, str) or market_id not in book.index:
                 raise _Fail(f"unknown market_id {market_id!r}")
             self._text(args)
-            return {"market_id": market_id, "price_yes": round(book.markets[book.index[market_id]].price(), 6)}
+            return {
+                "market_id": market_id,
+                "price_yes": round(book.markets[book.index[market_id]].price(), 6),
+            }
         outcome = _arg(args, "outcome")
         outcome = outcome.strip().lower() if isinstance(outcome, str) else outcome
         if kind == "buy":
@@ -140,13 +159,21 @@ class RoundApplier:
             return {"filled": False, "reason": res.error, "price_yes": round(res.price_yes, 6)}
         known = isinstance(market_id, str) and market_id in book.index
         rec = w.recorder
-        rec.trades.append(Trade(
-            trade_id=f"t{len(rec.trades) + 1}", round=self.rnd, agent=w.pop.ids[agent],
-            market_id=str(market_id)[:80], side="buy" if kind == "buy" else "sell",
-            outcome="no" if outcome == "no" else "yes", shares=round(res.shares, 6),
-            cost=round(res.cost, 6),
-            price_after=round(book.markets[book.index[market_id]].price(), 6) if known else 0.0,
-            success=res.ok, error=res.error))
+        rec.trades.append(
+            Trade(
+                trade_id=f"t{len(rec.trades) + 1}",
+                round=self.rnd,
+                agent=w.pop.ids[agent],
+                market_id=str(market_id)[:80],
+                side="buy" if kind == "buy" else "sell",
+                outcome="no" if outcome == "no" else "yes",
+                shares=round(res.shares, 6),
+                cost=round(res.cost, 6),
+                price_after=round(book.markets[book.index[market_id]].price(), 6) if known else 0.0,
+                success=res.ok,
+                error=res.error,
+            )
+        )
         if not res.ok:
             raise _Fail(res.error or "trade failed")
         self.stats["trades"] += 1
@@ -154,8 +181,13 @@ class RoundApplier:
         self.stats["volume"][book.index[market_id]] += abs(res.cost)
         trade_id = rec.trades[-1].trade_id
         self._keep_coherent()
-        return {"trade_id": trade_id, "shares": round(res.shares, 6), "cost": round(res.cost, 6),
-                "price_yes": round(res.price_yes, 6), "cash": round(res.cash, 6)}
+        return {
+            "trade_id": trade_id,
+            "shares": round(res.shares, 6),
+            "cost": round(res.cost, 6),
+            "price_yes": round(res.price_yes, 6),
+            "cash": round(res.cash, 6),
+        }
 
     def _keep_coherent(self) -> None:
         """After a trade, arbitrage nested markets back into order (engine/coherence.py); each fill
@@ -168,11 +200,21 @@ class RoundApplier:
                 for fill in book.arbitrage(short, long):
                     moved = True
                     market = book.markets[fill.market]
-                    rec.trades.append(Trade(
-                        trade_id=f"t{len(rec.trades) + 1}", round=self.rnd, agent=ARBITRAGEUR,
-                        market_id=market.market_id, side="buy", outcome="yes" if fill.outcome == "yes" else "no",
-                        shares=round(fill.shares, 6), cost=round(fill.cost, 6),
-                        price_after=round(fill.price_yes, 6), success=True, error=None))
+                    rec.trades.append(
+                        Trade(
+                            trade_id=f"t{len(rec.trades) + 1}",
+                            round=self.rnd,
+                            agent=ARBITRAGEUR,
+                            market_id=market.market_id,
+                            side="buy",
+                            outcome="yes" if fill.outcome == "yes" else "no",
+                            shares=round(fill.shares, 6),
+                            cost=round(fill.cost, 6),
+                            price_after=round(fill.price_yes, 6),
+                            success=True,
+                            error=None,
+                        )
+                    )
                     self.stats["volume"][fill.market] += abs(fill.cost)
             if not moved:
                 return
@@ -212,12 +254,23 @@ class RoundApplier:
             if not success:
                 totals[agent, 1] += 1
             self.stats["agent_actions"][agent] += 1
-            self.chat.append(ChatLogEntry(
-                round=self.rnd, agent_id=w.pop.ids[agent], agent_name=w.pop.names[agent],
-                action_type=kind[:40], platform="market" if kind in MARKET_ACTIONS else "social",
-                args=args, result=result if success else {"error": error}, success=success))
-            results.append(ActionResult(round=self.rnd, action=kind[:40], args=args, success=success,
-                                        result=result, error=error))
+            self.chat.append(
+                ChatLogEntry(
+                    round=self.rnd,
+                    agent_id=w.pop.ids[agent],
+                    agent_name=w.pop.names[agent],
+                    action_type=kind[:40],
+                    platform="market" if kind in MARKET_ACTIONS else "social",
+                    args=args,
+                    result=result if success else {"error": error},
+                    success=success,
+                )
+            )
+            results.append(
+                ActionResult(
+                    round=self.rnd, action=kind[:40], args=args, success=success, result=result, error=error
+                )
+            )
         w.last_results[agent] = results
 
 
@@ -237,5 +290,3 @@ def apply_round(world: World, rnd: int, active: np.ndarray, decisions: list[list
         applier.apply_agent(agent, acts)
     world.recorder.add_chat(applier.chat)
     return applier.stats
-
-

@@ -102,9 +102,16 @@ def novelty(seen: np.ndarray, reader: np.ndarray, claim: np.ndarray) -> np.ndarr
     return out
 
 
-def update_beliefs(logodds: np.ndarray, anchor: np.ndarray, confidence: np.ndarray, stubbornness: np.ndarray,
-                   contrarianism: np.ndarray, reader: np.ndarray, stance: np.ndarray,
-                   weight: np.ndarray) -> np.ndarray:
+def update_beliefs(
+    logodds: np.ndarray,
+    anchor: np.ndarray,
+    confidence: np.ndarray,
+    stubbornness: np.ndarray,
+    contrarianism: np.ndarray,
+    reader: np.ndarray,
+    stance: np.ndarray,
+    weight: np.ndarray,
+) -> np.ndarray:
     """New log-odds of all agents after reading (reader[k] read a post of stance[k] with weight[k]).
 
     Pure function of arrays; never NaN; an agent that read nothing only relaxes toward its anchor.
@@ -138,8 +145,9 @@ def mark_seen(seen: np.ndarray, known: np.ndarray, reader: np.ndarray, claim: np
     known[r, c] = True
 
 
-def update_trust(trust: TrustStore, reader: np.ndarray, author: np.ndarray, stance: np.ndarray,
-                 new_position: np.ndarray) -> None:
+def update_trust(
+    trust: TrustStore, reader: np.ndarray, author: np.ndarray, stance: np.ndarray, new_position: np.ndarray
+) -> None:
     """Trust rises when a post agrees with the reader's new view (stance x position > 0) and falls
     when it disagrees, in proportion to both (a neutral post or an undecided reader changes nothing)."""
     if len(reader) == 0:
@@ -154,7 +162,9 @@ def update_trust(trust: TrustStore, reader: np.ndarray, author: np.ndarray, stan
     trust.set(u_reader, u_author, np.nan_to_num(updated, nan=DEFAULT_TRUST))
 
 
-def update_confidence(confidence: np.ndarray, likes_received: np.ndarray, dislikes_received: np.ndarray) -> np.ndarray:
+def update_confidence(
+    confidence: np.ndarray, likes_received: np.ndarray, dislikes_received: np.ndarray
+) -> np.ndarray:
     """Confidence rises with likes on one's own posts and falls with dislikes."""
     delta = CONFIDENCE_RATE * (np.log1p(likes_received) - np.log1p(dislikes_received))
     return np.clip(np.nan_to_num(confidence + delta, nan=0.5), 0.0, 1.0)

@@ -52,7 +52,9 @@ def spec_fingerprint(spec: RunSpec) -> str:
     return hashlib.sha256(msgspec.json.encode(d, order="sorted")).hexdigest()
 
 
-def encode_checkpoint(spec: RunSpec, world_state: dict[str, Any], extra: dict[str, Any] | None = None) -> bytes:
+def encode_checkpoint(
+    spec: RunSpec, world_state: dict[str, Any], extra: dict[str, Any] | None = None
+) -> bytes:
     payload = {"format": FORMAT, "spec": spec_fingerprint(spec), "world": world_state, "extra": extra or {}}
     raw = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode(payload)
     return _MAGIC + zlib.compress(raw, 1)

@@ -41,37 +41,58 @@ def _stems(words: list[str]) -> frozenset[str]:
 PROGRESS: frozenset[str] = _stems(
     """agree agreed approv pass sign ratif breakthrough progress back backs support endors secur reach clear
     resum complet launch commit improv greenlit greenlight adopt accept confirm finaliz finalis settl succeed
-    succes win won ready boost expand accelerat advanc unanim""".split())
+    succes win won ready boost expand accelerat advanc unanim""".split()
+)
 OBSTACLE: frozenset[str] = _stems(
     """collaps stall reject block delay postpon oppos veto suspend cancel shortfall fail halt freez boycott
     impasse deadlock disput resist withdraw withdrew scrap lawsuit injunction sued refus obstacl setback
-    derail stalemat abandon miss lost lose shelv walkout quit resign objection hurdle against""".split())
+    derail stalemat abandon miss lost lose shelv walkout quit resign objection hurdle against""".split()
+)
 RISING: frozenset[str] = _stems(
-    "rise rose risen surg soar jump gain climb rall increas higher record exceed beat strong boom".split())
+    "rise rose risen surg soar jump gain climb rall increas higher record exceed beat strong boom".split()
+)
 FALLING: frozenset[str] = _stems(
-    "fall fell fallen drop declin plung slump slip sank sink lower weak tumbl crash decreas shrink shrank".split())
+    "fall fell fallen drop declin plung slump slip sank sink lower weak tumbl crash decreas shrink shrank".split()
+)
 SUPPORT_VERBS: frozenset[str] = _stems(
-    "back support favour favor endors approv accept ratif sign agree vote_for join pledg commit".split())
-OPPOSE_VERBS: frozenset[str] = frozenset("oppos reject against block refus resist boycott vote_against".split())
+    "back support favour favor endors approv accept ratif sign agree vote_for join pledg commit".split()
+)
+OPPOSE_VERBS: frozenset[str] = frozenset(
+    "oppos reject against block refus resist boycott vote_against".split()
+)
 NEGATORS: frozenset[str] = frozenset(
     "not no never n't without nor cannot can't won't didn't doesn't don't isn't wasn't aren't weren't hasn't "
-    "haven't fail failed fails refus refused unable lack lacks lacked".split())
+    "haven't fail failed fails refus refused unable lack lacks lacked".split()
+)
 HEDGES: frozenset[str] = frozenset("only just merely barely mere scarcely".split())
 MODALS: frozenset[str] = frozenset("could might may would possibly perhaps".split())
 _MONTHS = ("january february march april may june july august september october november december").split()
 _DATE = re.compile(
-    r"\b(?:(\d{4})-(\d{2})-(\d{2})|(" + "|".join(m.capitalize() for m in _MONTHS) + r"|"
-    + "|".join(m[:3].capitalize() for m in _MONTHS) + r")\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?:,\s*(\d{4}))?"
+    r"\b(?:(\d{4})-(\d{2})-(\d{2})|("
+    + "|".join(m.capitalize() for m in _MONTHS)
+    + r"|"
+    + "|".join(m[:3].capitalize() for m in _MONTHS)
+    + r")\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?:,\s*(\d{4}))?"
     r"|(\d{1,2})\s+(" + "|".join(m.capitalize() for m in _MONTHS) + r")(?:\s+(\d{4}))?"
-    r"|(?:in|since|during|by)\s+(" + "|".join(m.capitalize() for m in _MONTHS) + r")\s+(\d{4}))\b")
-_FRACTION = re.compile(r"\b(\d[\d,]*)\s+(?:of|out of|in)\s+(?:the\s+|its\s+|their\s+)?(\d[\d,]*)\b", re.IGNORECASE)
-_REQUIRED = re.compile(r"\b(?:needs?|requires?|required|requiring|threshold of|majority of|at least)\s+"
-                       r"(?:a\s+)?(?:at least\s+)?(\d[\d,]*)\b", re.IGNORECASE)
-_COUNT_SUPPORT = re.compile(r"\b(\d[\d,]*)\s+(?:[a-z]+\s+){0,3}?(?:have\s+|has\s+)?(?:publicly\s+)?"
-                            r"(back|support|favou?r|endorse|sign|approve|oppose|reject)", re.IGNORECASE)
+    r"|(?:in|since|during|by)\s+(" + "|".join(m.capitalize() for m in _MONTHS) + r")\s+(\d{4}))\b"
+)
+_FRACTION = re.compile(
+    r"\b(\d[\d,]*)\s+(?:of|out of|in)\s+(?:the\s+|its\s+|their\s+)?(\d[\d,]*)\b", re.IGNORECASE
+)
+_REQUIRED = re.compile(
+    r"\b(?:needs?|requires?|required|requiring|threshold of|majority of|at least)\s+"
+    r"(?:a\s+)?(?:at least\s+)?(\d[\d,]*)\b",
+    re.IGNORECASE,
+)
+_COUNT_SUPPORT = re.compile(
+    r"\b(\d[\d,]*)\s+(?:[a-z]+\s+){0,3}?(?:have\s+|has\s+)?(?:publicly\s+)?"
+    r"(back|support|favou?r|endorse|sign|approve|oppose|reject)",
+    re.IGNORECASE,
+)
 _CHANGE_OR_BASELINE = frozenset(
     "rose rise risen fell fall fallen up down grew increased decreased dropped by gained lost jumped climbed "
-    "slipped against versus vs compared from than while".split())
+    "slipped against versus vs compared from than while".split()
+)
 _TOKEN = re.compile(r"[a-z][a-z']*|\d[\d,.]*%?")
 _STANCE = StanceScorer()  # for its probability-language reader only (no sentiment is used here)
 
@@ -95,7 +116,7 @@ def _date(text: str) -> tuple[str, int]:
 
 def _negated(tokens: list[str], i: int) -> bool:
     """A negator within the three tokens before tokens[i] (a clause boundary stops the look-back)."""
-    for tok in reversed(tokens[max(0, i - 3):i]):
+    for tok in reversed(tokens[max(0, i - 3) : i]):
         if tok in (",", ";", "but", "while", "although", "yet"):
             return False
         if tok in NEGATORS or stem(tok) in NEGATORS or tok.endswith("n't"):
@@ -129,10 +150,10 @@ def _threshold_signal(sentence: str, prop: Proposition, reasons: list[str]) -> f
         value, unit = parse_number(m.group(1), m.group(2), m.group(3))
         if unit == "" and 1900 <= value <= 2100 and "." not in m.group(2):
             continue  # a year
-        before = re.findall(r"[a-z]+", sentence[max(0, m.start() - 24): m.start()].lower())[-2:]
+        before = re.findall(r"[a-z]+", sentence[max(0, m.start() - 24) : m.start()].lower())[-2:]
         if any(b in _CHANGE_OR_BASELINE for b in before):
             continue  # a change ("rose 20%") or a baseline ("against 36%"), not the level itself
-        tail = sentence[m.end(): m.end() + 14].lower()
+        tail = sentence[m.end() : m.end() + 14].lower()
         if re.match(r"\s*(?:of|out of)\s+\d", tail):
             continue  # a count "9 of 31", read by the fraction rule
         for t in prop.thresholds:
@@ -142,7 +163,9 @@ def _threshold_signal(sentence: str, prop: Proposition, reasons: list[str]) -> f
             ok = value > t.value if t.op == ">" else value < t.value
             size = min(1.0, 0.5 + 3.0 * abs(gap))
             total += size if ok else -size
-            reasons.append(f"{m.group(0).strip()} {'meets' if ok else 'misses'} '{t.phrase or t.op + str(t.value)}'")
+            reasons.append(
+                f"{m.group(0).strip()} {'meets' if ok else 'misses'} '{t.phrase or t.op + str(t.value)}'"
+            )
     return total
 
 
@@ -158,24 +181,27 @@ def _group_sign(after: str) -> tuple[float, str]:
     return 1.0, ""
 
 
-def _count_signal(sentence: str, prop: Proposition, required: float | None, orient: float,
-                  reasons: list[str]) -> float:
+def _count_signal(
+    sentence: str, prop: Proposition, required: float | None, orient: float, reasons: list[str]
+) -> float:
     total = 0.0
     ref = next((t.value / 100.0 for t in prop.thresholds if t.unit == "%"), 0.5)
     for m in _FRACTION.finditer(sentence):
         part, whole = float(m.group(1).replace(",", "")), float(m.group(2).replace(",", ""))
         if whole <= 0 or part > whole or whole in range(1900, 2101):
             continue
-        sign, verb = _group_sign(sentence[m.end():])
+        sign, verb = _group_sign(sentence[m.end() :])
         f = part / whole
         gap = f - ref
         total += orient * sign * math.copysign(min(1.0, 0.4 + abs(gap) / 0.15), gap)
-        reasons.append(f"{m.group(1)} of {m.group(2)} = {f:.0%} {'above' if gap > 0 else 'below'} {ref:.0%}"
-                       + (f" ({verb})" if verb else ""))
+        reasons.append(
+            f"{m.group(1)} of {m.group(2)} = {f:.0%} {'above' if gap > 0 else 'below'} {ref:.0%}"
+            + (f" ({verb})" if verb else "")
+        )
     if required:
         for m in _COUNT_SUPPORT.finditer(sentence):
             count = float(m.group(1).replace(",", ""))
-            if count == required or _FRACTION.search(sentence[max(0, m.start() - 12): m.end()]):
+            if count == required or _FRACTION.search(sentence[max(0, m.start() - 12) : m.end()]):
                 continue
             sign = -1.0 if stem(m.group(2).lower()) in OPPOSE_VERBS else 1.0
             gap = (count - required) / required
@@ -187,8 +213,9 @@ def _count_signal(sentence: str, prop: Proposition, required: float | None, orie
 _DETERMINER = frozenset("a an the any its this that their his her no".split())
 
 
-def _cue_signal(tokens: list[str], ev: _Event, overlap: int, reasons: list[str],
-                counted: bool = False) -> tuple[float, int]:
+def _cue_signal(
+    tokens: list[str], ev: _Event, overlap: int, reasons: list[str], counted: bool = False
+) -> tuple[float, int]:
     total, hits = 0.0, 0
     quantity = bool(ev.prop.thresholds) or ev.rising != 0.0
     # progress/obstacle words say nothing about a price or a count; off-topic ones say little
@@ -213,7 +240,7 @@ def _cue_signal(tokens: list[str], ev: _Event, overlap: int, reasons: list[str],
             continue
         if _negated(tokens, i):
             val, why = -val, "negated " + why
-        if any(t in MODALS for t in tokens[max(0, i - 3):i]):
+        if any(t in MODALS for t in tokens[max(0, i - 3) : i]):
             val *= 0.6
         total += val
         hits += 1
@@ -221,7 +248,9 @@ def _cue_signal(tokens: list[str], ev: _Event, overlap: int, reasons: list[str],
     return total, hits
 
 
-def read_direction(sentence: str, prop: Proposition, required: float | None = None) -> tuple[float, float, list[str]]:
+def read_direction(
+    sentence: str, prop: Proposition, required: float | None = None
+) -> tuple[float, float, list[str]]:
     """(direction toward A in [-1, 1], relevance in [0, 1], reasons) of one sentence."""
     ev = _Event(prop)
     reasons: list[str] = []
@@ -266,9 +295,13 @@ def _who(sentence: str, entities: list[Entity]) -> tuple[str, str, list[str]]:
             mentions.append((best, -size, e))
     mentions.sort(key=lambda x: (x[0], x[1]))  # at the same place, the longest name ("Taxpayers Alliance")
     ids = [e.entity_id for _, _, e in mentions]
-    speech = re.search(r"\b(said|says|argued|argues|warned|warns|told|stated|claimed|claims|announced|insisted|"
-                       r"noted|predicted|believes|estimated|estimates|expects|reported|wrote|added|confirmed|"
-                       r"denied|according to)\b", sentence, re.IGNORECASE)
+    speech = re.search(
+        r"\b(said|says|argued|argues|warned|warns|told|stated|claimed|claims|announced|insisted|"
+        r"noted|predicted|believes|estimated|estimates|expects|reported|wrote|added|confirmed|"
+        r"denied|according to)\b",
+        sentence,
+        re.IGNORECASE,
+    )
     if speech and mentions:
         if speech.group(1).lower() == "according to":
             after = [(p, e) for p, _, e in mentions if p > speech.start()]
@@ -282,7 +315,9 @@ def _who(sentence: str, entities: list[Entity]) -> tuple[str, str, list[str]]:
     return "", "the seed", ids
 
 
-def read_claims(lines: list[str], prop: Proposition, entities: list[Entity], max_claims: int = 120) -> list[Claim]:
+def read_claims(
+    lines: list[str], prop: Proposition, entities: list[Entity], max_claims: int = 120
+) -> list[Claim]:
     """The claims of the seed's prose lines, in order, each with source, direction and strength."""
     from engine.text import sentences
 
@@ -303,11 +338,25 @@ def read_claims(lines: list[str], prop: Proposition, entities: list[Entity], max
             stance = direction * prop.polarity
             strength = round(min(1.0, abs(direction) * relevance / 0.85), 4)
             label: Literal["for", "against", "neutral"] = (
-                "neutral" if strength < 0.1 else ("for" if stance > 0 else "against"))
-            out.append(Claim(claim_id=f"c{order}", text=sent[:400], source_id=source_id, source=source,
-                             mentions=ids, direction=round(direction, 4), stance=round(stance, 4),
-                             strength=strength, label=label, order=order, date=date, date_key=key,
-                             reasons=reasons[:6]))
+                "neutral" if strength < 0.1 else ("for" if stance > 0 else "against")
+            )
+            out.append(
+                Claim(
+                    claim_id=f"c{order}",
+                    text=sent[:400],
+                    source_id=source_id,
+                    source=source,
+                    mentions=ids,
+                    direction=round(direction, 4),
+                    stance=round(stance, 4),
+                    strength=strength,
+                    label=label,
+                    order=order,
+                    date=date,
+                    date_key=key,
+                    reasons=reasons[:6],
+                )
+            )
             if len(out) >= max_claims:
                 return out
     return out
@@ -321,5 +370,7 @@ def schedule_arrivals(claims: list[Claim], rounds: int) -> list[Claim]:
         return [msgspec.structs.replace(c, arrival_round=0) for c in claims]
     span = max(0, rounds // 2)
     rank = {k: i / (len(keys) - 1) for i, k in enumerate(keys)}
-    return [msgspec.structs.replace(c, arrival_round=int(round(rank[c.date_key] * span)) if c.date_key else 0)
-            for c in claims]
+    return [
+        msgspec.structs.replace(c, arrival_round=int(round(rank[c.date_key] * span)) if c.date_key else 0)
+        for c in claims
+    ]

@@ -26,23 +26,45 @@ from engine.text import clean
 LinkKind = Literal["main", "deadline", "threshold", "actor", "other"]
 
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
-_WORD_NUM = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-             "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "fourteen": 14, "thirty": 30}
+_WORD_NUM = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "twelve": 12,
+    "fourteen": 14,
+    "thirty": 30,
+}
 # "within 30 days", "in the next two weeks", "within the first 15 days", "over the coming 3 months"
 _WINDOW = re.compile(
     r"\s*,?\s*\b(?:within|in|over|during)\s+(?:the\s+)?(?:next|first|coming|following)?\s*"
     r"(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fourteen|thirty)\s+"
-    r"(day|week|month|year)s?\b", re.IGNORECASE)
+    r"(day|week|month|year)s?\b",
+    re.IGNORECASE,
+)
 # "by June 30", "before the end of March", "by the end of the year", "by 2027"
-_BY_DATE = re.compile(r"\s*,?\s*\b(?:by|before|until|no later than)\s+(?:the\s+end\s+of\s+)?(?:the\s+)?"
-                      r"(?:[A-Z][a-z]+\.?(?:\s+\d{1,2}(?:st|nd|rd|th)?)?(?:,?\s+\d{4})?|\d{1,2}\s+[A-Z][a-z]+(?:\s+\d{4})?"
-                      r"|\d{4}|year|month|week|quarter|summer|winter|spring|autumn|fall)\b"
-                      r"(?:\s+(?:deadline|meeting|vote|summit|session|break))?")
+_BY_DATE = re.compile(
+    r"\s*,?\s*\b(?:by|before|until|no later than)\s+(?:the\s+end\s+of\s+)?(?:the\s+)?"
+    r"(?:[A-Z][a-z]+\.?(?:\s+\d{1,2}(?:st|nd|rd|th)?)?(?:,?\s+\d{4})?|\d{1,2}\s+[A-Z][a-z]+(?:\s+\d{4})?"
+    r"|\d{4}|year|month|week|quarter|summer|winter|spring|autumn|fall)\b"
+    r"(?:\s+(?:deadline|meeting|vote|summit|session|break))?"
+)
 # A fixed time for the event rather than a countdown: "this year", "this season", "at its March
 # meeting", "in its opening weekend". A shorter deadline makes no sense for such a question.
-_ANCHOR = re.compile(r"\b(?:this|next|the coming)\s+(?:year|season|month|week|quarter|weekend|term|session)\b"
-                     r"|\b(?:at|in|during)\s+(?:its|the|their|his|her)\s+[\w' -]{0,30}?"
-                     r"(?:meeting|weekend|election|vote|summit|session|final|season|debut)\b", re.IGNORECASE)
+_ANCHOR = re.compile(
+    r"\b(?:this|next|the coming)\s+(?:year|season|month|week|quarter|weekend|term|session)\b"
+    r"|\b(?:at|in|during)\s+(?:its|the|their|his|her)\s+[\w' -]{0,30}?"
+    r"(?:meeting|weekend|election|vote|summit|session|final|season|debut)\b",
+    re.IGNORECASE,
+)
 _AUX = re.compile(r"^(will|would|is|are|was|does|do|did|can|could|should|has|have)\s+", re.IGNORECASE)
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
@@ -61,18 +83,20 @@ def split_horizon(question: str) -> tuple[str, int | None, bool]:
     if m:
         n = m.group(1).lower()
         days = (int(n) if n.isdigit() else _WORD_NUM[n]) * _UNIT_DAYS[m.group(2).lower()]
-        text = text[: m.start()] + text[m.end():]
+        text = text[: m.start()] + text[m.end() :]
     d = _BY_DATE.search(text)
     has_date = d is not None
     if d:
-        text = text[: d.start()] + text[d.end():]
+        text = text[: d.start()] + text[d.end() :]
     event = _NON_WORD.sub(" ", _AUX.sub("", text.strip()).lower()).strip()
     return event, days, has_date
 
 
 _THRESHOLD = re.compile(
     r"\b(more than|over|above|at least|exceeds?|exceeding|tops?|surpass(?:es)?|greater than|higher than|"
-    r"less than|fewer than|under|below|at most|lower than)\s+(?:the\s+)?[$€£]?(\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
+    r"less than|fewer than|under|below|at most|lower than)\s+(?:the\s+)?[$€£]?(\d[\d,]*(?:\.\d+)?)",
+    re.IGNORECASE,
+)
 _BELOW_WORDS = ("less", "fewer", "under", "below", "at most", "lower")
 
 
@@ -108,7 +132,7 @@ def stricter_threshold(question: str) -> str | None:
     t = find_threshold(question)
     if t is None:
         return None
-    percent = question[t.end:t.end + 9].lstrip().lower().startswith(("%", "percent"))
+    percent = question[t.end : t.end + 9].lstrip().lower().startswith(("%", "percent"))
     if t.above:
         new = _nice(t.value * 1.25)
         if percent and new > 100:
@@ -117,8 +141,12 @@ def stricter_threshold(question: str) -> str | None:
         new = _nice(t.value * 0.8)
     if new == t.value or new <= 0:
         return None
-    text = f"{new:,.0f}" if "," in question[t.start:t.end] else (f"{new:.0f}" if new.is_integer() else f"{new}")
-    return question[: t.start] + text + question[t.end:]
+    text = (
+        f"{new:,.0f}"
+        if "," in question[t.start : t.end]
+        else (f"{new:.0f}" if new.is_integer() else f"{new}")
+    )
+    return question[: t.start] + text + question[t.end :]
 
 
 def _threshold_exponent(question: str, goal: str) -> float | None:
@@ -126,7 +154,9 @@ def _threshold_exponent(question: str, goal: str) -> float | None:
     tq, tg = find_threshold(question), find_threshold(goal)
     if tq is None or tg is None or tq.above != tg.above or tq.value == tg.value:
         return None
-    if (question[: tq.start] + "#" + question[tq.end:]).casefold() != (goal[: tg.start] + "#" + goal[tg.end:]).casefold():
+    if (question[: tq.start] + "#" + question[tq.end :]).casefold() != (
+        goal[: tg.start] + "#" + goal[tg.end :]
+    ).casefold():
         return None
     harder = tq.value > tg.value if tq.above else tq.value < tg.value
     return 2.0 if harder else 0.5
@@ -154,8 +184,9 @@ class MarketLink:
     entity: int = -1  # actor: index of the stakeholder whose stance the market asks about
 
 
-def link_markets(questions: list[str], goal: str, forecast_days: int, actors: dict[str, int] | None = None
-                 ) -> list[MarketLink]:
+def link_markets(
+    questions: list[str], goal: str, forecast_days: int, actors: dict[str, int] | None = None
+) -> list[MarketLink]:
     """A link per market. The main question is the goal (else the first market); a market on the
     same event with a window in days is a `deadline` market; one whose question names a stakeholder
     in `actors` (name -> entity index) and asks whether it backs the goal is an `actor` market."""
@@ -163,7 +194,14 @@ def link_markets(questions: list[str], goal: str, forecast_days: int, actors: di
         return []
     goal_event, goal_days, _ = split_horizon(goal)
     horizon = goal_days or max(1, forecast_days)
-    main = next((i for i, q in enumerate(questions) if clean(q).rstrip("?").casefold() == clean(goal).rstrip("?").casefold()), 0)
+    main = next(
+        (
+            i
+            for i, q in enumerate(questions)
+            if clean(q).rstrip("?").casefold() == clean(goal).rstrip("?").casefold()
+        ),
+        0,
+    )
     links: list[MarketLink] = []
     for i, q in enumerate(questions):
         if i == main:
@@ -185,8 +223,9 @@ def link_markets(questions: list[str], goal: str, forecast_days: int, actors: di
 def _actor_of(question: str, actors: dict[str, int]) -> int:
     q = clean(question)
     for name, idx in sorted(actors.items(), key=lambda kv: -len(kv[0])):
-        if name and re.match(rf"(?:will|would|does|is)\s+(?:the\s+)?{re.escape(name)}\s+publicly\s+back\b", q,
-                             re.IGNORECASE):
+        if name and re.match(
+            rf"(?:will|would|does|is)\s+(?:the\s+)?{re.escape(name)}\s+publicly\s+back\b", q, re.IGNORECASE
+        ):
             return idx
     return -1
 
@@ -203,8 +242,14 @@ def deadline_probability(p: float, ratio: float) -> float:
     return 1.0 - (1.0 - p) ** max(ratio, 0.0)
 
 
-def market_belief(p_main: float, link: MarketLink, *, actor_position: float = 0.0, own_position: float = 0.0,
-                  corr: float = 0.7) -> float:
+def market_belief(
+    p_main: float,
+    link: MarketLink,
+    *,
+    actor_position: float = 0.0,
+    own_position: float = 0.0,
+    corr: float = 0.7,
+) -> float:
     """An agent's probability of YES on a market, given its probability for the main question.
 
     `actor` markets ask whether a stakeholder will back the outcome: the agent reads the
@@ -229,5 +274,9 @@ def nested_pairs(links: list[MarketLink]) -> list[tuple[int, int]]:
     pairs = [(a, b) for (ra, a), (rb, b) in zip(timed, timed[1:], strict=False) if ra < rb]
     main = next((i for i, link in enumerate(links) if link.kind == "main"), None)
     if main is not None:  # a harder threshold is passed less often than the goal's, an easier one more
-        pairs += [(i, main) if link.ratio > 1 else (main, i) for i, link in enumerate(links) if link.kind == "threshold"]
+        pairs += [
+            (i, main) if link.ratio > 1 else (main, i)
+            for i, link in enumerate(links)
+            if link.kind == "threshold"
+        ]
     return pairs

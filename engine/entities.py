@@ -51,15 +51,36 @@ _PERSON_TITLES = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|President|Senator|Minister|CE
 
 # Role words: groups of people a seed talks about without naming them.
 ROLE_WORDS: dict[str, str] = {
-    "investors": "Investors", "regulators": "Regulators", "voters": "Voters",
-    "consumers": "Consumers", "customers": "Customers", "employees": "Employees",
-    "workers": "Workers", "unions": "Unions", "analysts": "Analysts", "shareholders": "Shareholders",
-    "critics": "Critics", "supporters": "Supporters", "scientists": "Scientists",
-    "economists": "Economists", "lawmakers": "Lawmakers", "residents": "Residents",
-    "farmers": "Farmers", "students": "Students", "patients": "Patients", "doctors": "Doctors",
-    "activists": "Activists", "journalists": "Journalists", "traders": "Traders",
-    "developers": "Developers", "users": "Users", "citizens": "Citizens", "competitors": "Competitors",
-    "suppliers": "Suppliers", "lenders": "Lenders", "taxpayers": "Taxpayers",
+    "investors": "Investors",
+    "regulators": "Regulators",
+    "voters": "Voters",
+    "consumers": "Consumers",
+    "customers": "Customers",
+    "employees": "Employees",
+    "workers": "Workers",
+    "unions": "Unions",
+    "analysts": "Analysts",
+    "shareholders": "Shareholders",
+    "critics": "Critics",
+    "supporters": "Supporters",
+    "scientists": "Scientists",
+    "economists": "Economists",
+    "lawmakers": "Lawmakers",
+    "residents": "Residents",
+    "farmers": "Farmers",
+    "students": "Students",
+    "patients": "Patients",
+    "doctors": "Doctors",
+    "activists": "Activists",
+    "journalists": "Journalists",
+    "traders": "Traders",
+    "developers": "Developers",
+    "users": "Users",
+    "citizens": "Citizens",
+    "competitors": "Competitors",
+    "suppliers": "Suppliers",
+    "lenders": "Lenders",
+    "taxpayers": "Taxpayers",
 }
 
 ARCHETYPES: tuple[tuple[str, str, float, str], ...] = (
@@ -74,16 +95,20 @@ ARCHETYPES: tuple[tuple[str, str, float, str], ...] = (
 _PUBLIC = re.compile(
     r"\b(Ministry|Department|Agency|Authority|Commission|Council|Parliament|Congress|Senate|House of|Court|"
     r"Government|Administration|Board|Bureau|Regulator|Police|Army|Navy|Treasury|Central Bank|Reserve|"
-    r"Federal|National|Legislature|Assembly|Cabinet|Office of|Inspectorate|Tribunal|Municipality|City Council)\b")
-_GROUPISH = re.compile(r"\b(Caucus|Coalition|Bloc|Alliance|Movement|Campaign|Members|Residents|Workers|Voters|"
-                       r"Fans|Creators|Parents|Families|Group|Faction)\b")
+    r"Federal|National|Legislature|Assembly|Cabinet|Office of|Inspectorate|Tribunal|Municipality|City Council)\b"
+)
+_GROUPISH = re.compile(
+    r"\b(Caucus|Coalition|Bloc|Alliance|Movement|Campaign|Members|Residents|Workers|Voters|"
+    r"Fans|Creators|Parents|Families|Group|Faction)\b"
+)
 # Nouns that make the capitalised phrase before them an object or a product, not an actor.
 _OBJECT_NOUNS = frozenset(
     """aircraft jet jets plane planes airliner helicopter helicopters vehicle vehicles truck trucks car cars ship
     ships tanker tankers vessel vessels drone drones phone phones device devices model models engine engines
     rocket rockets satellite satellites software app apps game games film films movie movies trailer trailers
     album song book drug drugs vaccine pill token tokens coin chip chips console consoles flight flights runway
-    runways bridge highway pipeline reactor headset lineup series episode franchise""".split())
+    runways bridge highway pipeline reactor headset lineup series episode franchise""".split()
+)
 _AFTER_PLACE = re.compile(r"\b(?:in|at|from|to|near)\s+[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*,\s*$")
 # Words after a one-word name that make it the actor of the sentence ("NTSB has", "Meta said").
 _ACTOR_VERBS = frozenset(
@@ -91,13 +116,21 @@ _ACTOR_VERBS = frozenset(
     say told tells warned warns argued argues claims claimed announced announces plans planned wants wanted
     expects expected believes believed hopes needs owns holds agrees agreed opposes opposed supports
     supported backs backed insists insisted denies denied confirms confirmed reports reported wrote writes
-    and or""".split())
-_DOCUMENTS = frozenset("Act Bill Law Treaty Directive Regulation Amendment Accord Protocol Convention Charter".split())
-_LOCATIVE = frozenset("in at from to near across into outside inside off via through around toward towards".split())
-_SPEECH = re.compile(r"\b(said|says|say|argued|argues|warned|warns|told|stated|states|claimed|claims|announced|"
-                     r"announces|insisted|insists|noted|notes|predicted|predicts|believes|believe|estimated|"
-                     r"estimates|expects|expect|reported|reports|wrote|writes|added|adds|according to|confirmed|"
-                     r"confirms|denied|denies|argue|warn|projected|projects|forecast|forecasts)\b", re.IGNORECASE)
+    and or""".split()
+)
+_DOCUMENTS = frozenset(
+    "Act Bill Law Treaty Directive Regulation Amendment Accord Protocol Convention Charter".split()
+)
+_LOCATIVE = frozenset(
+    "in at from to near across into outside inside off via through around toward towards".split()
+)
+_SPEECH = re.compile(
+    r"\b(said|says|say|argued|argues|warned|warns|told|stated|states|claimed|claims|announced|"
+    r"announces|insisted|insists|noted|notes|predicted|predicts|believes|believe|estimated|"
+    r"estimates|expects|expect|reported|reports|wrote|writes|added|adds|according to|confirmed|"
+    r"confirms|denied|denies|argue|warn|projected|projects|forecast|forecasts)\b",
+    re.IGNORECASE,
+)
 _JOINERS = {"of", "the", "and", "for", "&", "de", "la", "von", "van"}
 
 
@@ -136,10 +169,14 @@ def _headline_line(line: str, first: bool) -> bool:
     return first and not stripped.endswith((".", "!", "?", '"', "”")) and len(stripped.split()) <= 16
 
 
-_DATELINE = re.compile(r"^\s*[A-Z][A-Za-z0-9 .,'-]{1,40}(?:\([A-Za-z ]+\))?\s+[—–]\s+|^\s*[A-Z][A-Z .,]{1,30}\s*[—–-]{1,2}\s+")
+_DATELINE = re.compile(
+    r"^\s*[A-Z][A-Za-z0-9 .,'-]{1,40}(?:\([A-Za-z ]+\))?\s+[—–]\s+|^\s*[A-Z][A-Z .,]{1,30}\s*[—–-]{1,2}\s+"
+)
 # Acronyms of things and concepts, not actors.
-_GENERIC_ACRONYMS = frozenset("AI ML IT TV PC GDP IPO ETF EV EVS VR AR API CPU GPU USD EUR GBP OK PR HR ID CEO CFO "
-                              "CTO COO NOTAM LLM LLMS AGI SUV Q1 Q2 Q3 Q4 FY PM AM GMT UTC ESG KPI".split())
+_GENERIC_ACRONYMS = frozenset(
+    "AI ML IT TV PC GDP IPO ETF EV EVS VR AR API CPU GPU USD EUR GBP OK PR HR ID CEO CFO "
+    "CTO COO NOTAM LLM LLMS AGI SUV Q1 Q2 Q3 Q4 FY PM AM GMT UTC ESG KPI".split()
+)
 
 
 def body_text(seed: str) -> list[str]:
@@ -157,14 +194,24 @@ def body_text(seed: str) -> list[str]:
         line = re.sub(r"^[-*•·]\s+|^\d+[.)]\s+", "", line)
         m = _DATELINE.match(line)
         if m and len(m.group(0).split()) <= 6:
-            line = line[m.end():]
+            line = line[m.end() :]
         out.append(line)
     return out
 
 
 class _Candidate:
-    __slots__ = ("name", "mentions", "first", "titled", "object_uses", "place_uses", "subject_uses", "aliases",
-                 "inner_uses", "personal")
+    __slots__ = (
+        "name",
+        "mentions",
+        "first",
+        "titled",
+        "object_uses",
+        "place_uses",
+        "subject_uses",
+        "aliases",
+        "inner_uses",
+        "personal",
+    )
 
     def __init__(self, name: str, first: int) -> None:
         self.name, self.first = name, first
@@ -196,7 +243,9 @@ def _scan(lines: list[str]) -> tuple[dict[str, _Candidate], dict[str, str]]:
             start = match.start()
             titled = match.titled
             sentence_start = start == 0 or bool(re.search(r"[.!?:;\"“(]\s*$", line[:start]))
-            while words and (words[0] in _CAP_STOP or words[0].rstrip(".") in _TITLES or words[0] in _JOINERS):
+            while words and (
+                words[0] in _CAP_STOP or words[0].rstrip(".") in _TITLES or words[0] in _JOINERS
+            ):
                 titled = titled or words[0].rstrip(".") in _TITLES
                 words = words[1:]
                 sentence_start = False
@@ -218,8 +267,11 @@ def _scan(lines: list[str]) -> tuple[dict[str, _Candidate], dict[str, str]]:
             while len(words) > 1 and words[-1].lower() in _OBJECT_NOUNS:
                 words = words[:-1]  # "Air Canada Express Flight" -> the operator
                 name = " ".join(words)
-            if re.fullmatch(r"[\d\W]+", name) or (name.isupper() and len(name) > 6 and " " not in name) \
-                    or name.upper() in _GENERIC_ACRONYMS:
+            if (
+                re.fullmatch(r"[\d\W]+", name)
+                or (name.isupper() and len(name) > 6 and " " not in name)
+                or name.upper() in _GENERIC_ACRONYMS
+            ):
                 continue
             cand = cands.get(name)
             if cand is None:
@@ -227,26 +279,43 @@ def _scan(lines: list[str]) -> tuple[dict[str, _Candidate], dict[str, str]]:
             cand.mentions += 1
             cand.titled = cand.titled or titled
             before = re.findall(r"[A-Za-z]+", line[:start])[-1:]
-            after = re.findall(r"[A-Za-z]+", line[match.end():])[:2]
-            if re.search(r"\d", name) and re.search(r"[A-Za-z]", name) and not name.isupper() \
-                    or (before and before[0].lower() in ("a", "an")) \
-                    or any(a.lower() in _OBJECT_NOUNS for a in after[:1]) or words[0] == "Flight" \
-                    or (len(words) == 1 and re.search(r"(ian|ean|ese|ish)$", name) and after
-                        and line[match.end():match.end() + 1] == " " and after[0].islower()):
+            after = re.findall(r"[A-Za-z]+", line[match.end() :])[:2]
+            if (
+                re.search(r"\d", name)
+                and re.search(r"[A-Za-z]", name)
+                and not name.isupper()
+                or (before and before[0].lower() in ("a", "an"))
+                or any(a.lower() in _OBJECT_NOUNS for a in after[:1])
+                or words[0] == "Flight"
+                or (
+                    len(words) == 1
+                    and re.search(r"(ian|ean|ese|ish)$", name)
+                    and after
+                    and line[match.end() : match.end() + 1] == " "
+                    and after[0].islower()
+                )
+            ):
                 cand.object_uses += 1
             elif before and before[0].lower() in _LOCATIVE or _AFTER_PLACE.search(line[:start]):
                 cand.place_uses += 1  # "in Montreal", and "from Montreal, Quebec"
-            elif len(words) == 1 and after and line[match.end():match.end() + 1] == " " and after[0].islower() \
-                    and after[0] not in _ACTOR_VERBS and not after[0].endswith(("ed", "ly")) \
-                    and not match.group(0).endswith(("'s", "’s")):
+            elif (
+                len(words) == 1
+                and after
+                and line[match.end() : match.end() + 1] == " "
+                and after[0].islower()
+                and after[0] not in _ACTOR_VERBS
+                and not after[0].endswith(("ed", "ly"))
+                and not match.group(0).endswith(("'s", "’s"))
+            ):
                 cand.object_uses += 1  # a modifier: "US flights", "Bitcoin price", not "NTSB has ..."
-            if _SPEECH.match(line[match.end():].strip()) or sentence_start:
+            if _SPEECH.match(line[match.end() :].strip()) or sentence_start:
                 cand.subject_uses += 1
             if not sentence_start:
                 cand.inner_uses += 1
             if len(words) in (2, 3) and re.match(
-                    r"\s*(?:,\s*)?(?:said|says|told|argued|warned|wrote)\b|\W{0,3}\s*(?:\w+\s+){0,8}?(?:he|she|his|her)\b",
-                    line[match.end():match.end() + 60]):
+                r"\s*(?:,\s*)?(?:said|says|told|argued|warned|wrote)\b|\W{0,3}\s*(?:\w+\s+){0,8}?(?:he|she|his|her)\b",
+                line[match.end() : match.end() + 60],
+            ):
                 cand.personal = True
         pos += len(line) + 1
     return cands, explicit
@@ -274,7 +343,10 @@ def _pieces(line: str) -> list[_Piece]:
     out: list[_Piece] = []
     for m in _PHRASE.finditer(line):
         text, start = m.group(0), m.start()
-        parts = re.split(r"('s\s+|’s\s+|\s+(?:CEO|CFO|CTO|COO|Chair|Chairman|Chairwoman|President|Director|chief)\s+)", text)
+        parts = re.split(
+            r"('s\s+|’s\s+|\s+(?:CEO|CFO|CTO|COO|Chair|Chairman|Chairwoman|President|Director|chief)\s+)",
+            text,
+        )
         offset = 0
         for k, part in enumerate(parts):
             if k % 2 == 0 and part.strip():
@@ -305,9 +377,13 @@ def _merge(cands: dict[str, _Candidate], explicit: dict[str, str]) -> dict[str, 
                     continue
                 person = guess_type(other, cands[other].titled) == "person"
                 namesakes = sum(1 for o in names if o != name and o.split()[-1] == name)
-                if (person and words[-1] == name and namesakes == 1) or (
-                        words[0] == name and len(words) == 2 and _ORG_HINTS.search(words[1])) or (
-                        not person and words[-1] == name and (_PUBLIC.search(name) or _ORG_HINTS.search(name))):
+                if (
+                    (person and words[-1] == name and namesakes == 1)
+                    or (words[0] == name and len(words) == 2 and _ORG_HINTS.search(words[1]))
+                    or (
+                        not person and words[-1] == name and (_PUBLIC.search(name) or _ORG_HINTS.search(name))
+                    )
+                ):
                     target[name] = other
                     break
     out: dict[str, _Candidate] = {}
@@ -353,15 +429,21 @@ def extract_stakeholders(seed_text: str, goal: str, agents: int = 1000) -> list[
             continue  # a law or a treaty is what stakeholders argue about, not one of them
         if c.inner_uses == 0 and " " not in name and not name.isupper():
             continue  # a word that is capitalised only because it starts sentences
-        in_goal = any(re.search(rf"(?<![\w-]){re.escape(a)}(?![\w-])", goal, flags=0 if a.isupper() else re.IGNORECASE)
-                      for a in [name, *c.aliases])
-        if not in_goal and (c.object_uses * 2 > c.mentions or (
-                c.place_uses == c.mentions and not _ORG_HINTS.search(name) and not _PUBLIC.search(name))):
+        in_goal = any(
+            re.search(rf"(?<![\w-]){re.escape(a)}(?![\w-])", goal, flags=0 if a.isupper() else re.IGNORECASE)
+            for a in [name, *c.aliases]
+        )
+        if not in_goal and (
+            c.object_uses * 2 > c.mentions
+            or (c.place_uses == c.mentions and not _ORG_HINTS.search(name) and not _PUBLIC.search(name))
+        ):
             continue  # an object, a product, or a place standing for nothing (unless the question is about it)
         kind = guess_type(name, c.titled)
         if kind == "organization" and " " not in name and not name.isupper() and (c.personal or c.titled):
             kind = "person"
-        if kind == "person" and not (c.titled or c.personal or any(" " not in a and not a.isupper() for a in c.aliases)):
+        if kind == "person" and not (
+            c.titled or c.personal or any(" " not in a and not a.isupper() for a in c.aliases)
+        ):
             kind = "organization"  # two capitalised words are a person only with some evidence
         score = c.mentions + 0.5 * c.subject_uses + (3.0 if in_goal else 0.0)
         scored.append((score, c, kind))
@@ -377,9 +459,17 @@ def extract_stakeholders(seed_text: str, goal: str, agents: int = 1000) -> list[
     top = max((s for s, _, _ in kept), default=1.0)
     raw: list[dict[str, Any]] = []
     for score, c, kind in kept:
-        raw.append({"name": c.name, "type": kind, "aliases": sorted(set(c.aliases)),
-                    "summary": f"{c.name} ({kind.replace('_', ' ')}, {c.mentions} mention{'s' if c.mentions != 1 else ''})",
-                    "stance": 0.0, "weight": float(c.mentions), "salience": round(score / top, 4)})
+        raw.append(
+            {
+                "name": c.name,
+                "type": kind,
+                "aliases": sorted(set(c.aliases)),
+                "summary": f"{c.name} ({kind.replace('_', ' ')}, {c.mentions} mention{'s' if c.mentions != 1 else ''})",
+                "stance": 0.0,
+                "weight": float(c.mentions),
+                "salience": round(score / top, 4),
+            }
+        )
     return normalise_entities(raw)
 
 
@@ -392,8 +482,9 @@ def lean(stance: float) -> str:
     return "is undecided"
 
 
-def extract_entities_fallback(seed_text: str, goal: str, scorer: StanceScorer | None = None,
-                              agents: int = 1000) -> list[Entity]:
+def extract_entities_fallback(
+    seed_text: str, goal: str, scorer: StanceScorer | None = None, agents: int = 1000
+) -> list[Entity]:
     """Deterministic stakeholders with their stance from the claims they assert (engine.reading).
 
     A seed with nothing recognisable still yields generic stakeholder archetypes for the goal.
@@ -407,8 +498,13 @@ def archetype_entities(goal: str, start: int = 0) -> list[dict[str, Any]]:
     """Generic stakeholders for a goal when the seed names none."""
     need = max(2, 5 - start)
     return [
-        {"name": name, "type": kind, "stance": stance, "weight": 1.0,
-         "summary": f"{name}: {what} on “{shorten(goal, 120)}”"}
+        {
+            "name": name,
+            "type": kind,
+            "stance": stance,
+            "weight": 1.0,
+            "summary": f"{name}: {what} on “{shorten(goal, 120)}”",
+        }
         for name, kind, stance, what in ARCHETYPES[:need]
     ]
 
@@ -454,7 +550,9 @@ def normalise_entities(raw: list[dict[str, Any]]) -> list[Entity]:
                 summary=clean(str(item.get("summary") or item.get("description") or name))[:400],
                 stance=max(-1.0, min(1.0, stance)),
                 weight=weight if weight == weight else 1.0,
-                aliases=[clean(str(a))[:80] for a in (item.get("aliases") or []) if isinstance(a, str) and clean(a)][:8],
+                aliases=[
+                    clean(str(a))[:80] for a in (item.get("aliases") or []) if isinstance(a, str) and clean(a)
+                ][:8],
                 salience=_unit(item.get("salience", 0.0)),
             )
         )

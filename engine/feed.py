@@ -59,10 +59,19 @@ def prominence_prior(entity_index: np.ndarray, salience: Sequence[float]) -> np.
     return prior
 
 
-def rank_feeds(platform: Platform, readers: np.ndarray, positions: np.ndarray, rnd: int, *,
-               rng: np.random.Generator | None = None, prominence: np.ndarray | None = None,
-               last_read: np.ndarray | None = None, size: int = FEED_SIZE, echo: float = ECHO,
-               pool: int = POOL) -> np.ndarray:
+def rank_feeds(
+    platform: Platform,
+    readers: np.ndarray,
+    positions: np.ndarray,
+    rnd: int,
+    *,
+    rng: np.random.Generator | None = None,
+    prominence: np.ndarray | None = None,
+    last_read: np.ndarray | None = None,
+    size: int = FEED_SIZE,
+    echo: float = ECHO,
+    pool: int = POOL,
+) -> np.ndarray:
     """Post indices of each reader's feed, best first: int array [len(readers), size], -1 padded.
 
     `rng` breaks ties (pass the run's generator for the round; without one a fixed generator is
@@ -84,8 +93,11 @@ def rank_feeds(platform: Platform, readers: np.ndarray, positions: np.ndarray, r
     dislikes = platform.col("dislikes")[cand].astype(float)
     age = (rnd - rounds[cand]).astype(float)
     fade = DECAY ** np.maximum(age - 1.0, 0.0)
-    base = (-RECENCY * age + fade * (POPULARITY * np.log1p(likes + reposts) + VIRAL_BOOST * platform.col("viral")[cand])
-            - DISLIKE * np.log1p(dislikes))
+    base = (
+        -RECENCY * age
+        + fade * (POPULARITY * np.log1p(likes + reposts) + VIRAL_BOOST * platform.col("viral")[cand])
+        - DISLIKE * np.log1p(dislikes)
+    )
     if prominence is not None:
         base = base + PROMINENCE * prominence[platform.col("author")[cand]]
     if len(cand) > pool:

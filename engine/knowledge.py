@@ -49,15 +49,22 @@ def knowing_probability(entities: list[Entity], claims: list[Claim]) -> np.ndarr
     return prob
 
 
-def _draw(entity_index: np.ndarray, principal: np.ndarray, prob: np.ndarray, own: np.ndarray,
-          columns: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _draw(
+    entity_index: np.ndarray,
+    principal: np.ndarray,
+    prob: np.ndarray,
+    own: np.ndarray,
+    columns: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     p = prob[entity_index][:, columns]
     p = np.where(principal[:, None] & own[entity_index][:, columns], P_OWN, p)
     return rng.random(p.shape) < p
 
 
-def initial_knowledge(entities: list[Entity], claims: list[Claim], entity_index: np.ndarray,
-                      principal: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def initial_knowledge(
+    entities: list[Entity], claims: list[Claim], entity_index: np.ndarray, principal: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(known bool[N, C], prior log-odds float[N]) for a population; deterministic for the seed."""
     n, c = len(entity_index), len(claims)
     rng = np.random.default_rng([seed, 0x5EED, 7])
@@ -88,8 +95,15 @@ def own_matrix(entities: list[Entity], claims: list[Claim]) -> np.ndarray:
     return own
 
 
-def arrivals(entities: list[Entity], claims: list[Claim], entity_index: np.ndarray, principal: np.ndarray,
-             known: np.ndarray, rnd: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def arrivals(
+    entities: list[Entity],
+    claims: list[Claim],
+    entity_index: np.ndarray,
+    principal: np.ndarray,
+    known: np.ndarray,
+    rnd: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Claims arriving this round: (who newly learned which, bool[N, C]) and the log-odds it adds, float[N]."""
     n = len(entity_index)
     ev, arrival = claim_arrays(claims)
@@ -98,8 +112,14 @@ def arrivals(entities: list[Entity], claims: list[Claim], entity_index: np.ndarr
     if len(cols) == 0 or rnd <= 0:
         return learned, np.zeros(n)
     rng = np.random.default_rng([seed, rnd, 41])
-    draw = _draw(entity_index, principal, knowing_probability(entities, claims), own_matrix(entities, claims),
-                 cols, rng)
+    draw = _draw(
+        entity_index,
+        principal,
+        knowing_probability(entities, claims),
+        own_matrix(entities, claims),
+        cols,
+        rng,
+    )
     learned[:, cols] = draw & ~known[:, cols]
     return learned, learned.astype(float) @ (PRIOR_GAIN * ev)
 

@@ -27,10 +27,14 @@ def round_post_previews(world: World, rnd: int, limit: int = POST_PREVIEW_LIMIT)
         agent = int(plat.cols["author"][idx])
         entity = int(world.pop.entity_index[agent])
         claim = int(plat.claim[idx])
-        out.append(PostPreview(
-            post_id=world.post_id(idx), author=str(world.pop.names[agent]),
-            stakeholder=world.entities[entity].name if 0 <= entity < len(world.entities) else "",
-            text=plat.texts[idx][:POST_PREVIEW_CHARS], stance=round(float(plat.stance[idx]), 4),
-            claim_id=claims[claim] if 0 <= claim < len(claims) else "",
-        ))
+        out.append(
+            PostPreview(
+                post_id=world.post_id(idx),
+                author=str(world.pop.names[agent]),
+                stakeholder=world.entities[entity].name if 0 <= entity < len(world.entities) else "",
+                text=plat.texts[idx][:POST_PREVIEW_CHARS],
+                stance=round(float(plat.stance[idx]), 4),
+                claim_id=claims[claim] if 0 <= claim < len(claims) else "",
+            )
+        )
     return out

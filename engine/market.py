@@ -64,7 +64,9 @@ class Market:
 
     def cost_function(self) -> float:
         hi = max(self.q_yes, self.q_no)
-        return hi + self.b * math.log(math.exp((self.q_yes - hi) / self.b) + math.exp((self.q_no - hi) / self.b))
+        return hi + self.b * math.log(
+            math.exp((self.q_yes - hi) / self.b) + math.exp((self.q_no - hi) / self.b)
+        )
 
     def shares_for(self, outcome: str, amount: float) -> float:
         """Shares of `outcome` that `amount` cash buys: s = a + b·ln(1 - p_o'·e^{-a/b}) - b·ln p_o."""
@@ -97,12 +99,22 @@ class Market:
     def maker_collected(self) -> float:
         """Net cash the maker has taken in: C(q) - C(q0)."""
         hi = max(self.q_yes0, self.q_no0)
-        c0 = hi + self.b * math.log(math.exp((self.q_yes0 - hi) / self.b) + math.exp((self.q_no0 - hi) / self.b))
+        c0 = hi + self.b * math.log(
+            math.exp((self.q_yes0 - hi) / self.b) + math.exp((self.q_no0 - hi) / self.b)
+        )
         return self.cost_function() - c0
 
     def state(self) -> list[Any]:
-        return [self.market_id, self.question, self.initial_price, self.b, self.q_yes, self.q_no,
-                self.q_yes0, self.q_no0]
+        return [
+            self.market_id,
+            self.question,
+            self.initial_price,
+            self.b,
+            self.q_yes,
+            self.q_no,
+            self.q_yes0,
+            self.q_no0,
+        ]
 
     @classmethod
     def from_state(cls, s: list[Any]) -> Market:
@@ -116,8 +128,16 @@ class TradeOutcome:
 
     __slots__ = ("ok", "error", "shares", "cost", "price_yes", "cash", "unfilled")
 
-    def __init__(self, ok: bool, error: str | None = None, shares: float = 0.0, cost: float = 0.0,
-                 price_yes: float = 0.0, cash: float = 0.0, unfilled: bool = False) -> None:
+    def __init__(
+        self,
+        ok: bool,
+        error: str | None = None,
+        shares: float = 0.0,
+        cost: float = 0.0,
+        price_yes: float = 0.0,
+        cash: float = 0.0,
+        unfilled: bool = False,
+    ) -> None:
         self.ok, self.error, self.shares, self.cost = ok, error, shares, cost
         self.price_yes, self.cash = price_yes, cash
         self.unfilled = unfilled  # a valid limit order whose price was already past its limit
@@ -169,7 +189,9 @@ class MarketBook:
             return None, f"{name} must be strictly between 0 and 1"
         return limit, None
 
-    def buy(self, agent: int, market_id: Any, outcome: Any, amount: Any, max_price: Any = None) -> TradeOutcome:
+    def buy(
+        self, agent: int, market_id: Any, outcome: Any, amount: Any, max_price: Any = None
+    ) -> TradeOutcome:
         """Spend up to `amount` cash on `outcome` shares, stopping where its price reaches `max_price`.
 
         Fails (never raises) on bad input, insufficient cash, or a price already at the limit.
@@ -194,16 +216,24 @@ class MarketBook:
         if limit is not None:
             amount = min(amount, market.spend_to_reach(outcome, limit))
             if amount <= EPS:
-                return TradeOutcome(False, f"{outcome} price {market.price(outcome):.4f} is already at or above max_price {limit:.4f}",
-                                    cash=cash, price_yes=market.price("yes"), unfilled=True)
+                return TradeOutcome(
+                    False,
+                    f"{outcome} price {market.price(outcome):.4f} is already at or above max_price {limit:.4f}",
+                    cash=cash,
+                    price_yes=market.price("yes"),
+                    unfilled=True,
+                )
         shares = market.shares_for(outcome, amount)
         market._move(outcome, shares)
         self.holdings[m, agent, o] += shares
         self.cash[agent] = cash - amount
-        return TradeOutcome(True, shares=shares, cost=amount, price_yes=market.price("yes"),
-                            cash=float(self.cash[agent]))
+        return TradeOutcome(
+            True, shares=shares, cost=amount, price_yes=market.price("yes"), cash=float(self.cash[agent])
+        )
 
-    def sell(self, agent: int, market_id: Any, outcome: Any, shares: Any, min_price: Any = None) -> TradeOutcome:
+    def sell(
+        self, agent: int, market_id: Any, outcome: Any, shares: Any, min_price: Any = None
+    ) -> TradeOutcome:
         """Sell up to `shares` of `outcome` (at most what is held), stopping where its price falls to `min_price`."""
         m, o, err = self._lookup(market_id, outcome)
         if err:
@@ -225,15 +255,20 @@ class MarketBook:
         if limit is not None:
             shares = min(shares, market.shares_to_reach(outcome, limit))
             if shares <= EPS:
-                return TradeOutcome(False, f"{outcome} price {market.price(outcome):.4f} is already at or below min_price {limit:.4f}",
-                                    cash=float(self.cash[agent]), price_yes=market.price("yes"), unfilled=True)
+                return TradeOutcome(
+                    False,
+                    f"{outcome} price {market.price(outcome):.4f} is already at or below min_price {limit:.4f}",
+                    cash=float(self.cash[agent]),
+                    price_yes=market.price("yes"),
+                    unfilled=True,
+                )
         proceeds = market.proceeds_for(outcome, shares)
         market._move(outcome, -shares)
         self.holdings[m, agent, o] = held - shares
         self.cash[agent] += proceeds
-        return TradeOutcome(True, shares=shares, cost=-proceeds, price_yes=market.price("yes"),
-                            cash=float(self.cash[agent]))
-
+        return TradeOutcome(
+            True, shares=shares, cost=-proceeds, price_yes=market.price("yes"), cash=float(self.cash[agent])
+        )
 
     def arbitrage(self, short: int, long: int, tol: float = 1e-9) -> list[ArbitrageFill]:
         """Restore P(short) <= P(long) for a market nested in another ("within 15 days" inside
@@ -285,11 +320,17 @@ def crowd_liquidity(budget: float, initial_price_yes: float, agents: int) -> flo
     return liquidity_for(budget, initial_price_yes) * max(1.0, math.sqrt(agents / REFERENCE_AGENTS))
 
 
-def build_markets(specs: list[MarketSpec], budget: float = STARTING_CASH, agents: int = REFERENCE_AGENTS) -> list[Market]:
+def build_markets(
+    specs: list[MarketSpec], budget: float = STARTING_CASH, agents: int = REFERENCE_AGENTS
+) -> list[Market]:
     """Markets from specs, in order, with ids unique among them, as deep as the crowd needs."""
     taken: set[str] = set()
     return [
-        Market(market_id_for(s.question, taken), s.question, s.initial_price_yes,
-               crowd_liquidity(budget, s.initial_price_yes, agents))
+        Market(
+            market_id_for(s.question, taken),
+            s.question,
+            s.initial_price_yes,
+            crowd_liquidity(budget, s.initial_price_yes, agents),
+        )
         for s in specs
     ]

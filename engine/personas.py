@@ -22,8 +22,16 @@ def _describe(value: float, low: str, mid: str, high: str) -> str:
 class Population:
     """Agent identities and traits; beliefs live beside them (positions, confidence)."""
 
-    def __init__(self, ids: list[str], names: list[str], entity_index: np.ndarray, traits: np.ndarray,
-                 initial_position: np.ndarray, initial_confidence: np.ndarray, personas: list[str]) -> None:
+    def __init__(
+        self,
+        ids: list[str],
+        names: list[str],
+        entity_index: np.ndarray,
+        traits: np.ndarray,
+        initial_position: np.ndarray,
+        initial_confidence: np.ndarray,
+        personas: list[str],
+    ) -> None:
         self.ids = ids
         self.names = names
         self.entity_index = entity_index  # int32[N]
@@ -44,19 +52,33 @@ class Population:
         """Agent i's traits, rounded (built once for all agents: traits never change in a run)."""
         cache: list[dict[str, float]] | None = getattr(self, "_trait_dicts", None)
         if cache is None:
-            cache = self._trait_dicts = [{t: round(v, 4) for t, v in zip(TRAITS, row, strict=True)}
-                                         for row in self.traits.tolist()]
+            cache = self._trait_dicts = [
+                {t: round(v, 4) for t, v in zip(TRAITS, row, strict=True)} for row in self.traits.tolist()
+            ]
         return cache[i]
 
     def state(self) -> dict[str, Any]:
-        return {"ids": self.ids, "names": self.names, "entity_index": self.entity_index,
-                "traits": self.traits, "initial_position": self.initial_position,
-                "initial_confidence": self.initial_confidence, "personas": self.personas}
+        return {
+            "ids": self.ids,
+            "names": self.names,
+            "entity_index": self.entity_index,
+            "traits": self.traits,
+            "initial_position": self.initial_position,
+            "initial_confidence": self.initial_confidence,
+            "personas": self.personas,
+        }
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> Population:
-        return cls(s["ids"], s["names"], s["entity_index"], s["traits"], s["initial_position"],
-                   s["initial_confidence"], s["personas"])
+        return cls(
+            s["ids"],
+            s["names"],
+            s["entity_index"],
+            s["traits"],
+            s["initial_position"],
+            s["initial_confidence"],
+            s["personas"],
+        )
 
 
 def _clone_plan(entities: list[Entity], n: int) -> np.ndarray:

@@ -27,14 +27,20 @@ def validate_run_spec(spec: RunSpec) -> None:
     if not spec.seed_text or not spec.seed_text.strip():
         raise SpecError("seed_text", "must not be empty; give the text the simulation starts from")
     if len(spec.seed_text) > SEED_MAX_CHARS:
-        raise SpecError("seed_text", f"is {len(spec.seed_text):,} characters; the limit is {SEED_MAX_CHARS:,}")
+        raise SpecError(
+            "seed_text", f"is {len(spec.seed_text):,} characters; the limit is {SEED_MAX_CHARS:,}"
+        )
     goal = clean(spec.goal or "")
     if len(goal) < 5:
-        raise SpecError("goal", "must be a prediction question of at least 5 characters, e.g. 'Will X happen by June?'")
+        raise SpecError(
+            "goal", "must be a prediction question of at least 5 characters, e.g. 'Will X happen by June?'"
+        )
     if len(goal) > GOAL_MAX_CHARS:
         raise SpecError("goal", f"is {len(goal):,} characters; the limit is {GOAL_MAX_CHARS:,}")
     if len(re.findall(r"[^\W\d_]", goal)) < 3 or not content_words(goal):
-        raise SpecError("goal", f"{shorten(goal, 60)!r} is not a question in words; ask e.g. 'Will X happen by June?'")
+        raise SpecError(
+            "goal", f"{shorten(goal, 60)!r} is not a question in words; ask e.g. 'Will X happen by June?'"
+        )
     if not 1 <= spec.agents <= MAX_AGENTS:
         raise SpecError("agents", f"must be between 1 and {MAX_AGENTS:,}, got {spec.agents}")
     if not 1 <= spec.rounds <= MAX_ROUNDS:
@@ -60,20 +66,28 @@ def as_question(text: str) -> str:
 ACTOR_TYPES = frozenset({"person", "organization", "organisation", "public_body", "public body"})
 
 
-_INSTITUTION = re.compile(r"^(?:federal|european|national|central|state|city|county|metro|royal|supreme|"
-                          r"international|world|united)\b|\b(?:authority|commission|council|union|bank|association|"
-                          r"agency|board|court|ministry|department|senate|parliament|congress|committee|government|"
-                          r"regulator|assembly|federation|office|party|police|army|navy)$", re.IGNORECASE)
+_INSTITUTION = re.compile(
+    r"^(?:federal|european|national|central|state|city|county|metro|royal|supreme|"
+    r"international|world|united)\b|\b(?:authority|commission|council|union|bank|association|"
+    r"agency|board|court|ministry|department|senate|parliament|congress|committee|government|"
+    r"regulator|assembly|federation|office|party|police|army|navy)$",
+    re.IGNORECASE,
+)
 
 
 def _actor(goal: str, entities: list[Entity]) -> Entity | None:
     """The most salient concrete stakeholder (a person, organisation or public body) that the goal
     does not name: the question's own subject (a product, a candidate, a team) cannot back it."""
+
     def named_in_goal(e: Entity) -> bool:
         names = [e.name, *getattr(e, "aliases", [])]
-        return any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", goal, re.IGNORECASE) for n in names if len(n) > 1)
+        return any(
+            re.search(rf"(?<!\w){re.escape(n)}(?!\w)", goal, re.IGNORECASE) for n in names if len(n) > 1
+        )
 
-    named = [e for e in entities if e.type.lower() in ACTOR_TYPES and len(e.name) > 2 and not named_in_goal(e)]
+    named = [
+        e for e in entities if e.type.lower() in ACTOR_TYPES and len(e.name) > 2 and not named_in_goal(e)
+    ]
     if not named:
         return None
     return max(named, key=lambda e: (float(getattr(e, "salience", 0.0) or 0.0), e.weight, e.entity_id))
@@ -87,7 +101,9 @@ def _with_article(entity: Entity) -> str:
     return name
 
 
-def derive_markets_heuristic(goal: str, entities: list[Entity], limit: int, forecast_days: int) -> list[MarketSpec]:
+def derive_markets_heuristic(
+    goal: str, entities: list[Entity], limit: int, forecast_days: int
+) -> list[MarketSpec]:
     """Up to `limit` binary markets from the goal and the seed's stakeholders, goal first, each
     asking something different (docs/engine.md, "Derived markets"):
 
@@ -115,27 +131,44 @@ def derive_markets_heuristic(goal: str, entities: list[Entity], limit: int, fore
     timed = bool(_AUX.match(core)) and (goal_days is not None or has_date) and not time_anchor(goal)
     if timed and horizon >= 2:
         short = max(1, horizon // 2)
-        out.append(MarketSpec(
-            question=as_question(f"{core} within {short} days"),
-            initial_price_yes=round(deadline_probability(0.5, short / horizon), 2),
-            rationale=f"the same event on a tighter deadline ({short} of {horizon} days); never above the question"))
+        out.append(
+            MarketSpec(
+                question=as_question(f"{core} within {short} days"),
+                initial_price_yes=round(deadline_probability(0.5, short / horizon), 2),
+                rationale=f"the same event on a tighter deadline ({short} of {horizon} days); never above the question",
+            )
+        )
     actor = _actor(goal, entities)
     if actor is not None:
         price = min(0.8, max(0.2, 0.5 + 0.3 * actor.stance))
         window = f" within {horizon} days" if timed else ""
-        question = as_question(f"Will {_with_article(actor)} publicly back a yes to “{shorten(core, 110)}?”{window}")
-        out.append(MarketSpec(
-            question=question[:-1] if question.endswith("?”?") else question,
-            initial_price_yes=round(price, 2), rationale=f"where {actor.name} ends up; its stance in the seed"))
+        question = as_question(
+            f"Will {_with_article(actor)} publicly back a yes to “{shorten(core, 110)}?”{window}"
+        )
+        out.append(
+            MarketSpec(
+                question=question[:-1] if question.endswith("?”?") else question,
+                initial_price_yes=round(price, 2),
+                rationale=f"where {actor.name} ends up; its stance in the seed",
+            )
+        )
     harder = stricter_threshold(as_question(goal))
     if harder is not None:
-        out.append(MarketSpec(question=harder, initial_price_yes=0.25,
-                              rationale="the same question with a harder threshold; never above the question"))
+        out.append(
+            MarketSpec(
+                question=harder,
+                initial_price_yes=0.25,
+                rationale="the same question with a harder threshold; never above the question",
+            )
+        )
     if timed:
-        out.append(MarketSpec(
-            question=as_question(f"{core} within {2 * horizon} days"),
-            initial_price_yes=round(deadline_probability(0.5, 2.0), 2),
-            rationale=f"the same event on a longer deadline ({2 * horizon} days); never below the question"))
+        out.append(
+            MarketSpec(
+                question=as_question(f"{core} within {2 * horizon} days"),
+                initial_price_yes=round(deadline_probability(0.5, 2.0), 2),
+                rationale=f"the same event on a longer deadline ({2 * horizon} days); never below the question",
+            )
+        )
     seen: set[str] = set()
     unique = []
     for m in out:

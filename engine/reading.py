@@ -67,8 +67,9 @@ def read_seed_rules(seed_text: str, goal: str, *, agents: int = 1000, rounds: in
     claims = schedule_arrivals(read_claims(lines, prop, entities), rounds)
     entities = with_stances(entities, claims)
     if len(entities) < 2:
-        entities = normalise_entities([msgspec.to_builtins(e) for e in entities]
-                                      + archetype_entities(goal, start=len(entities)))
+        entities = normalise_entities(
+            [msgspec.to_builtins(e) for e in entities] + archetype_entities(goal, start=len(entities))
+        )
     return SeedReading(proposition=prop, entities=entities, claims=claims)
 
 
@@ -80,7 +81,9 @@ def _num(value: Any, lo: float, hi: float, default: float) -> float:
     return max(lo, min(hi, x)) if x == x else default
 
 
-def from_llm(doc: dict[str, Any], seed_text: str, goal: str, *, agents: int, rounds: int) -> SeedReading | None:
+def from_llm(
+    doc: dict[str, Any], seed_text: str, goal: str, *, agents: int, rounds: int
+) -> SeedReading | None:
     """A SeedReading from the LLM's JSON (already schema-checked), or None when it is unusable.
 
     The proposition's polarity comes from the LLM when it says so, else from the rules; claims
@@ -91,16 +94,27 @@ def from_llm(doc: dict[str, Any], seed_text: str, goal: str, *, agents: int, rou
     p = doc.get("proposition") or {}
     polarity = -1 if p.get("negated") is True else (1 if p.get("negated") is False else rules_prop.polarity)
     statement = clean(str(p.get("statement") or "")) or rules_prop.statement
-    prop = msgspec.structs.replace(rules_prop, polarity=polarity, statement=statement[:300],
-                                   subject=clean(str(p.get("subject") or rules_prop.subject))[:120])
+    prop = msgspec.structs.replace(
+        rules_prop,
+        polarity=polarity,
+        statement=statement[:300],
+        subject=clean(str(p.get("subject") or rules_prop.subject))[:120],
+    )
     raw_entities = []
     for s in doc.get("stakeholders") or []:
         if not isinstance(s, dict) or not clean(str(s.get("name") or "")):
             continue
-        raw_entities.append({"name": s["name"], "type": s.get("type") or "organization",
-                             "aliases": s.get("aliases") or [], "salience": _num(s.get("salience"), 0, 1, 0.5),
-                             "weight": 1.0 + 9.0 * _num(s.get("salience"), 0, 1, 0.5),
-                             "summary": s.get("wants") or s.get("summary") or s["name"], "stance": 0.0})
+        raw_entities.append(
+            {
+                "name": s["name"],
+                "type": s.get("type") or "organization",
+                "aliases": s.get("aliases") or [],
+                "salience": _num(s.get("salience"), 0, 1, 0.5),
+                "weight": 1.0 + 9.0 * _num(s.get("salience"), 0, 1, 0.5),
+                "summary": s.get("wants") or s.get("summary") or s["name"],
+                "stance": 0.0,
+            }
+        )
     entities = normalise_entities(raw_entities)
     if len(entities) < 2:
         return None
@@ -116,17 +130,32 @@ def from_llm(doc: dict[str, Any], seed_text: str, goal: str, *, agents: int, rou
         strength = _num(c.get("strength"), 0, 1, abs(direction))
         src = by_name.get(clean(str(c.get("source") or "")).casefold())
         text = clean(str(c["text"]))[:400]
-        mentions = [e.entity_id for e in entities
-                    if any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text) for n in (e.name, *e.aliases))]
+        mentions = [
+            e.entity_id
+            for e in entities
+            if any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text) for n in (e.name, *e.aliases))
+        ]
         stance = direction * polarity
         label: Literal["for", "against", "neutral"] = (
-            "neutral" if strength * abs(direction) < 0.1 else ("for" if stance > 0 else "against"))
-        claims.append(Claim(claim_id=f"c{len(claims) + 1}", text=text, source_id=src.entity_id if src else "",
-                            source=src.name if src else "the seed", mentions=mentions, direction=round(direction, 4),
-                            stance=round(stance, 4), strength=round(strength * abs(direction), 4), label=label,
-                            order=int(_num(c.get("order"), 0, 10_000, k)), date=clean(str(c.get("date") or ""))[:40],
-                            date_key=int(_num(re.sub(r"\D", "", str(c.get("date") or ""))[:8] or 0, 0, 99_991_231, 0)),
-                            reasons=["read by the model"]))
+            "neutral" if strength * abs(direction) < 0.1 else ("for" if stance > 0 else "against")
+        )
+        claims.append(
+            Claim(
+                claim_id=f"c{len(claims) + 1}",
+                text=text,
+                source_id=src.entity_id if src else "",
+                source=src.name if src else "the seed",
+                mentions=mentions,
+                direction=round(direction, 4),
+                stance=round(stance, 4),
+                strength=round(strength * abs(direction), 4),
+                label=label,
+                order=int(_num(c.get("order"), 0, 10_000, k)),
+                date=clean(str(c.get("date") or ""))[:40],
+                date_key=int(_num(re.sub(r"\D", "", str(c.get("date") or ""))[:8] or 0, 0, 99_991_231, 0)),
+                reasons=["read by the model"],
+            )
+        )
     if not claims:
         return None
     claims = schedule_arrivals(claims, rounds)
@@ -136,9 +165,15 @@ def from_llm(doc: dict[str, Any], seed_text: str, goal: str, *, agents: int, rou
 def reading_for_question(reading: SeedReading, question: str) -> SeedReading:
     """The same reading for another phrasing of the question (polarity re-applied to every claim)."""
     prop = parse_proposition(question)
-    claims = [msgspec.structs.replace(c, stance=round(c.direction * prop.polarity, 4)) for c in reading.claims]
-    return SeedReading(proposition=prop, entities=with_stances(reading.entities, claims), claims=claims,
-                       source=reading.source)
+    claims = [
+        msgspec.structs.replace(c, stance=round(c.direction * prop.polarity, 4)) for c in reading.claims
+    ]
+    return SeedReading(
+        proposition=prop,
+        entities=with_stances(reading.entities, claims),
+        claims=claims,
+        source=reading.source,
+    )
 
 
 async def read_seed(seed_text: str, goal: str, *, agents: int, rounds: int, llm: Any = None) -> SeedReading:

@@ -13,10 +13,20 @@ import numpy as np
 
 from contracts.artifacts import ChatLogEntry, CurvePoint, EngagementRound, Trade
 
-TOTAL_KEYS = ("actions", "failed", "posts", "replies", "votes", "reposts", "follows", "trades",
-              "market_comments", "likes_received", "dislikes_received")
+TOTAL_KEYS = (
+    "actions",
+    "failed",
+    "posts",
+    "replies",
+    "votes",
+    "reposts",
+    "follows",
+    "trades",
+    "market_comments",
+    "likes_received",
+    "dislikes_received",
+)
 INTERACTIONS = ("upvotes", "downvotes", "reposts", "replies", "follows", "reads")
-
 
 
 LIVE_CHAT_TAIL = 500
@@ -83,13 +93,17 @@ class Recorder:
 
     def state(self) -> dict[str, Any]:
         return {
-            "chat_chunks": self.chat_chunks, "chat_count": self.chat_count,
+            "chat_chunks": self.chat_chunks,
+            "chat_count": self.chat_count,
             "trades": msgspec.to_builtins(self.trades, enc_hook=numpy_hook),
-            "positions": self.positions, "confidences": self.confidences,
-            "round_posts": self.round_posts, "round_actions": self.round_actions,
+            "positions": self.positions,
+            "confidences": self.confidences,
+            "round_posts": self.round_posts,
+            "round_actions": self.round_actions,
             "engagement": msgspec.to_builtins(self.engagement),
             "curves": {k: msgspec.to_builtins(v) for k, v in self.curves.items()},
-            "totals": self.totals, "interactions": self.interactions,
+            "totals": self.totals,
+            "interactions": self.interactions,
         }
 
     @classmethod

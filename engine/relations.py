@@ -28,8 +28,13 @@ def _pos(name: str) -> str:
     return name + ("'" if name.endswith("s") else "'s")
 
 
-def derive_relations(entities: list[Entity], entity_index: np.ndarray, initial: np.ndarray, final: np.ndarray,
-                     interactions: np.ndarray) -> list[Relation]:
+def derive_relations(
+    entities: list[Entity],
+    entity_index: np.ndarray,
+    initial: np.ndarray,
+    final: np.ndarray,
+    interactions: np.ndarray,
+) -> list[Relation]:
     """Relations between entities, strongest first (at most MAX_RELATIONS)."""
     e = len(entities)
     if e < 2:
@@ -37,7 +42,9 @@ def derive_relations(entities: list[Entity], entity_index: np.ndarray, initial: 
     counts = np.bincount(entity_index, minlength=e).astype(float)
     start = np.bincount(entity_index, weights=initial, minlength=e) / np.maximum(counts, 1)
     end = np.bincount(entity_index, weights=final, minlength=e) / np.maximum(counts, 1)
-    up, down, rep, repl, fol, reads = (interactions[INTERACTIONS.index(k)].astype(float) for k in INTERACTIONS)
+    up, down, rep, repl, fol, reads = (
+        interactions[INTERACTIONS.index(k)].astype(float) for k in INTERACTIONS
+    )
     out: list[tuple[float, Relation]] = []
     for a in range(e):
         for b in range(e):
@@ -48,31 +55,73 @@ def derive_relations(entities: list[Entity], entity_index: np.ndarray, initial: 
             oppose = down[a, b] + (repl[a, b] if end[a] * end[b] < 0 else 0)
             if endorse + oppose >= 1:
                 if endorse > oppose:
-                    out.append((endorse - oppose, Relation(
-                        source=ea.entity_id, target=eb.entity_id, type="SUPPORTS", weight=round(float(endorse - oppose), 3),
-                        fact=(f"{_pos(ea.name)} agents up-voted {eb.name} {int(up[a, b])}×, reposted {int(rep[a, b])}× "
-                              f"and followed {int(fol[a, b])}×; both end {_lean(end[a])}/{_lean(end[b])} "
-                              f"({end[a]:+.2f} vs {end[b]:+.2f})."))))
+                    out.append(
+                        (
+                            endorse - oppose,
+                            Relation(
+                                source=ea.entity_id,
+                                target=eb.entity_id,
+                                type="SUPPORTS",
+                                weight=round(float(endorse - oppose), 3),
+                                fact=(
+                                    f"{_pos(ea.name)} agents up-voted {eb.name} {int(up[a, b])}×, reposted {int(rep[a, b])}× "
+                                    f"and followed {int(fol[a, b])}×; both end {_lean(end[a])}/{_lean(end[b])} "
+                                    f"({end[a]:+.2f} vs {end[b]:+.2f})."
+                                ),
+                            ),
+                        )
+                    )
                 elif oppose > endorse:
-                    out.append((oppose - endorse, Relation(
-                        source=ea.entity_id, target=eb.entity_id, type="DISAGREES_WITH", weight=round(float(oppose - endorse), 3),
-                        fact=(f"{_pos(ea.name)} agents down-voted {eb.name} {int(down[a, b])}× and replied {int(repl[a, b])}×; "
-                              f"final positions {end[a]:+.2f} vs {end[b]:+.2f}."))))
+                    out.append(
+                        (
+                            oppose - endorse,
+                            Relation(
+                                source=ea.entity_id,
+                                target=eb.entity_id,
+                                type="DISAGREES_WITH",
+                                weight=round(float(oppose - endorse), 3),
+                                fact=(
+                                    f"{_pos(ea.name)} agents down-voted {eb.name} {int(down[a, b])}× and replied {int(repl[a, b])}×; "
+                                    f"final positions {end[a]:+.2f} vs {end[b]:+.2f}."
+                                ),
+                            ),
+                        )
+                    )
             # b read a's posts and moved toward a
             moved = abs(start[b] - end[a]) - abs(end[b] - end[a])
             if reads[b, a] >= 3 and moved > 0.02:
                 w = float(moved * np.log1p(reads[b, a]))
-                out.append((w, Relation(
-                    source=ea.entity_id, target=eb.entity_id, type="INFLUENCES", weight=round(w, 3),
-                    fact=(f"{eb.name} read {int(reads[b, a])} posts by {ea.name} and moved from {start[b]:+.2f} "
-                          f"to {end[b]:+.2f}, toward {_pos(ea.name)} {end[a]:+.2f}."))))
+                out.append(
+                    (
+                        w,
+                        Relation(
+                            source=ea.entity_id,
+                            target=eb.entity_id,
+                            type="INFLUENCES",
+                            weight=round(w, 3),
+                            fact=(
+                                f"{eb.name} read {int(reads[b, a])} posts by {ea.name} and moved from {start[b]:+.2f} "
+                                f"to {end[b]:+.2f}, toward {_pos(ea.name)} {end[a]:+.2f}."
+                            ),
+                        ),
+                    )
+                )
     if not out:
         for a in range(e):
             for b in range(a + 1, e):
                 if abs(end[a]) > 0.15 and abs(end[b]) > 0.15:
                     kind = "SUPPORTS" if end[a] * end[b] > 0 else "DISAGREES_WITH"
-                    out.append((abs(end[a] - end[b]), Relation(
-                        source=entities[a].entity_id, target=entities[b].entity_id, type=kind, weight=0.5,
-                        fact=f"No direct interaction; final positions {end[a]:+.2f} vs {end[b]:+.2f}.")))
+                    out.append(
+                        (
+                            abs(end[a] - end[b]),
+                            Relation(
+                                source=entities[a].entity_id,
+                                target=entities[b].entity_id,
+                                type=kind,
+                                weight=0.5,
+                                fact=f"No direct interaction; final positions {end[a]:+.2f} vs {end[b]:+.2f}.",
+                            ),
+                        )
+                    )
     out.sort(key=lambda x: (-x[0], x[1].source, x[1].target, x[1].type))
     return [r for _, r in out[:MAX_RELATIONS]]

@@ -56,7 +56,9 @@ class RoundReport:
     counters: dict[str, float]
     active_agents: int
     chat: list[ChatLogEntry] = field(default_factory=list)  # the round's actions (a bounded tail)
-    posts: list[PostPreview] = field(default_factory=list)  # the round's newest top-level posts (engine/live.py)
+    posts: list[PostPreview] = field(
+        default_factory=list
+    )  # the round's newest top-level posts (engine/live.py)
 
 
 @dataclass
@@ -101,18 +103,31 @@ async def _build_world(spec: RunSpec, scorer: StanceScorer, llm: Any) -> World:
     if spec.markets:
         specs = dedupe_markets(list(spec.markets), max(len(spec.markets), 1))
     else:
-        derived = await llm.derive_markets(spec.seed_text, goal, DEFAULT_MARKET_LIMIT) if llm is not None else None
-        specs = dedupe_markets(list(derived or []) or derive_markets_heuristic(goal, entities, DEFAULT_MARKET_LIMIT,
-                                                                                spec.forecast_days),
-                               DEFAULT_MARKET_LIMIT)
+        derived = (
+            await llm.derive_markets(spec.seed_text, goal, DEFAULT_MARKET_LIMIT) if llm is not None else None
+        )
+        specs = dedupe_markets(
+            list(derived or [])
+            or derive_markets_heuristic(goal, entities, DEFAULT_MARKET_LIMIT, spec.forecast_days),
+            DEFAULT_MARKET_LIMIT,
+        )
     if not specs:
         specs = [MarketSpec(question=goal)]
     markets = build_markets(specs, agents=spec.agents)
     corr = [1.0] + [0.7 if scorer.score(m.question, goal) >= -0.1 else -0.7 for m in markets[1:]]
     population = build_population(entities, spec.agents, spec.random_seed)
-    return World(question=goal, rounds=spec.rounds, seed=spec.random_seed, forecast_days=spec.forecast_days,
-                 entities=entities, population=population, markets=markets, market_corr=corr, scorer=scorer,
-                 reading=reading)
+    return World(
+        question=goal,
+        rounds=spec.rounds,
+        seed=spec.random_seed,
+        forecast_days=spec.forecast_days,
+        entities=entities,
+        population=population,
+        markets=markets,
+        market_corr=corr,
+        scorer=scorer,
+        reading=reading,
+    )
 
 
 async def simulate_async(
@@ -158,22 +173,40 @@ async def simulate_async(
             stats = apply_round(world, rnd, view.active, decisions or [])
             world.end_round(rnd, view, stats)
             if progress is not None:
-                progress(RoundReport(round=rnd, rounds=spec.rounds, prices=world.prices(),
-                                     counters=_counters(world, policy), active_agents=len(view.active),
-                                     chat=world.recorder.last_round_chat,
-                                     posts=round_post_previews(world, rnd)))
-            if checkpoint_sink is not None and spec.checkpoint_every and rnd % spec.checkpoint_every == 0 and rnd < spec.rounds:
+                progress(
+                    RoundReport(
+                        round=rnd,
+                        rounds=spec.rounds,
+                        prices=world.prices(),
+                        counters=_counters(world, policy),
+                        active_agents=len(view.active),
+                        chat=world.recorder.last_round_chat,
+                        posts=round_post_previews(world, rnd),
+                    )
+                )
+            if (
+                checkpoint_sink is not None
+                and spec.checkpoint_every
+                and rnd % spec.checkpoint_every == 0
+                and rnd < spec.rounds
+            ):
                 checkpoint_sink(rnd, encode_checkpoint(spec, world.state()))
             await asyncio.sleep(0)
         counters = _counters(world, policy)
         llm_counters = {k: v for k, v in counters.items() if k.startswith("llm_")} or None
-        files = write_artifacts(world, _public_spec(spec), out, policy_name=policy.name,
-                                model=spec.model if policy.name == "llm" else None,
-                                llm_counters=llm_counters)
+        files = write_artifacts(
+            world,
+            _public_spec(spec),
+            out,
+            policy_name=policy.name,
+            model=spec.model if policy.name == "llm" else None,
+            llm_counters=llm_counters,
+        )
         elapsed = time.perf_counter() - started
         counters["engine_seconds"] = elapsed
-        return SimulationResult(out_dir=out, files=files, final_prices=world.prices(), engine_seconds=elapsed,
-                                counters=counters)
+        return SimulationResult(
+            out_dir=out, files=files, final_prices=world.prices(), engine_seconds=elapsed, counters=counters
+        )
     finally:
         if own_policy and policy is not None:
             await policy.aclose()
@@ -192,5 +225,14 @@ def simulate(
     policy: AgentPolicy | None = None,
 ) -> SimulationResult:
     """Synchronous wrapper of simulate_async (runs its own event loop; call it from a thread)."""
-    return asyncio.run(simulate_async(spec, out_dir, progress=progress, should_stop=should_stop,
-                                      checkpoint_sink=checkpoint_sink, resume_from=resume_from, policy=policy))
+    return asyncio.run(
+        simulate_async(
+            spec,
+            out_dir,
+            progress=progress,
+            should_stop=should_stop,
+            checkpoint_sink=checkpoint_sink,
+            resume_from=resume_from,
+            policy=policy,
+        )
+    )

@@ -146,7 +146,9 @@ class Platform:
         """Top-level posts whose likes + reposts crossed the threshold for the first time."""
         n = self.count
         engagement = self.cols["likes"][:n] + self.cols["reposts"][:n]
-        hits = np.flatnonzero((engagement >= threshold) & (self.cols["viral"][:n] == 0) & (self.cols["parent"][:n] < 0))
+        hits = np.flatnonzero(
+            (engagement >= threshold) & (self.cols["viral"][:n] == 0) & (self.cols["parent"][:n] < 0)
+        )
         for i in hits:
             self.cols["viral"][i] = 1
             self.viral_events.append(int(i))
@@ -156,12 +158,17 @@ class Platform:
 
     def state(self) -> dict[str, Any]:
         return {
-            "n_agents": self.n_agents, "count": self.count,
-            "cols": {c: self.col(c).copy() for c in self.INT_COLS}, "stance": self.stance[: self.count].copy(),
+            "n_agents": self.n_agents,
+            "count": self.count,
+            "cols": {c: self.col(c).copy() for c in self.INT_COLS},
+            "stance": self.stance[: self.count].copy(),
             "claim": self.claim[: self.count].copy(),
-            "texts": self.texts, "children": [[k, v] for k, v in self.children.items()],
-            "votes": [[k, v] for k, v in self.votes.items()], "reposted": sorted(self.reposted),
-            "follow_edges": self.follow_edges, "viral_events": self.viral_events,
+            "texts": self.texts,
+            "children": [[k, v] for k, v in self.children.items()],
+            "votes": [[k, v] for k, v in self.votes.items()],
+            "reposted": sorted(self.reposted),
+            "follow_edges": self.follow_edges,
+            "viral_events": self.viral_events,
         }
 
     @classmethod

@@ -23,21 +23,69 @@ from engine.text import content_words
 
 # Probability language, weights in [-1, 1]. Multi-word cues are matched before single words.
 _PHRASES: dict[str, float] = {
-    "no way": -0.9, "no chance": -0.9, "not going to": -0.8, "won't happen": -0.9,
-    "on track": 0.6, "going to happen": 0.8, "bound to": 0.7, "set to": 0.4, "poised to": 0.5,
-    "bet on": 0.5, "betting on": 0.5, "mark my words": 0.3, "for sure": 0.7, "no doubt": 0.7,
-    "long shot": -0.6, "dead end": -0.6, "far from": -0.4,
+    "no way": -0.9,
+    "no chance": -0.9,
+    "not going to": -0.8,
+    "won't happen": -0.9,
+    "on track": 0.6,
+    "going to happen": 0.8,
+    "bound to": 0.7,
+    "set to": 0.4,
+    "poised to": 0.5,
+    "bet on": 0.5,
+    "betting on": 0.5,
+    "mark my words": 0.3,
+    "for sure": 0.7,
+    "no doubt": 0.7,
+    "long shot": -0.6,
+    "dead end": -0.6,
+    "far from": -0.4,
 }
 _WORDS: dict[str, float] = {
-    "likely": 0.6, "probably": 0.5, "probable": 0.5, "certainly": 0.8, "definitely": 0.8,
-    "surely": 0.6, "expect": 0.5, "expects": 0.5, "expected": 0.4, "inevitable": 0.9,
-    "confident": 0.5, "convinced": 0.6, "imminent": 0.7, "soon": 0.3, "will": 0.25,
-    "yes": 0.6, "bullish": 0.6, "momentum": 0.3, "happening": 0.5, "certain": 0.7,
-    "unlikely": -0.6, "improbable": -0.6, "doubt": -0.6, "doubts": -0.5, "doubtful": -0.6,
-    "never": -0.7, "impossible": -0.9, "won't": -0.7, "wont": -0.7, "cannot": -0.5, "can't": -0.5,
-    "fail": -0.5, "fails": -0.5, "failing": -0.5, "stall": -0.4, "stalled": -0.4, "bearish": -0.6,
-    "skeptical": -0.5, "sceptical": -0.5, "overhyped": -0.5, "no": -0.35, "delay": -0.3,
-    "delayed": -0.3, "hardly": -0.4,
+    "likely": 0.6,
+    "probably": 0.5,
+    "probable": 0.5,
+    "certainly": 0.8,
+    "definitely": 0.8,
+    "surely": 0.6,
+    "expect": 0.5,
+    "expects": 0.5,
+    "expected": 0.4,
+    "inevitable": 0.9,
+    "confident": 0.5,
+    "convinced": 0.6,
+    "imminent": 0.7,
+    "soon": 0.3,
+    "will": 0.25,
+    "yes": 0.6,
+    "bullish": 0.6,
+    "momentum": 0.3,
+    "happening": 0.5,
+    "certain": 0.7,
+    "unlikely": -0.6,
+    "improbable": -0.6,
+    "doubt": -0.6,
+    "doubts": -0.5,
+    "doubtful": -0.6,
+    "never": -0.7,
+    "impossible": -0.9,
+    "won't": -0.7,
+    "wont": -0.7,
+    "cannot": -0.5,
+    "can't": -0.5,
+    "fail": -0.5,
+    "fails": -0.5,
+    "failing": -0.5,
+    "stall": -0.4,
+    "stalled": -0.4,
+    "bearish": -0.6,
+    "skeptical": -0.5,
+    "sceptical": -0.5,
+    "overhyped": -0.5,
+    "no": -0.35,
+    "delay": -0.3,
+    "delayed": -0.3,
+    "hardly": -0.4,
 }
 _TOKEN = re.compile(r"[a-z][a-z']*")
 
@@ -89,7 +137,9 @@ class StanceScorer:
         sentiment = self._vader.polarity_scores(text)["compound"]
         # quoting the question ("Will X?") states no stance: drop it before reading cues
         core = question.strip().rstrip("?").strip()
-        likelihood = self.likelihood(re.sub(re.escape(core), " ", text, flags=re.IGNORECASE) if core else text)
+        likelihood = self.likelihood(
+            re.sub(re.escape(core), " ", text, flags=re.IGNORECASE) if core else text
+        )
         raw = 0.65 * likelihood + 0.35 * orientation * sentiment
         overlap = len(content_words(text) & q_words) / max(1, min(len(q_words), 4))
         relevance = 0.6 + 0.4 * min(1.0, overlap)

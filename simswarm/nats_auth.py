@@ -57,8 +57,9 @@ def render_config(passwords: dict[str, str] | None = None) -> str:
         }
         if perms.allow_responses:
             entry["allow_responses"] = True  # type: ignore[assignment]
-        users.append(f"    {{user: {json.dumps(user)}, password: {password},\n"
-                     f"     permissions: {json.dumps(entry)}}}")
+        users.append(
+            f"    {{user: {json.dumps(user)}, password: {password},\n     permissions: {json.dumps(entry)}}}"
+        )
     return (
         "# SimSwarm NATS users: one per service, each allowed only its own subjects.\n"
         "# Generated from contracts/subjects.py (nats_permissions); see docs/security.md.\n"

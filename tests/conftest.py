@@ -68,7 +68,9 @@ def settings(stack: EmbeddedStack, tmp_path: Path) -> Settings:
 async def bus(settings: Settings) -> AsyncIterator[object]:
     from services.kit.bus import Bus
 
-    b = await Bus.connect(settings.nats_url, name=f"test-{uuid.uuid4().hex[:8]}", login=settings.nats_login("admin"))
+    b = await Bus.connect(
+        settings.nats_url, name=f"test-{uuid.uuid4().hex[:8]}", login=settings.nats_login("admin")
+    )
     await b.ensure_streams()
     try:
         yield b

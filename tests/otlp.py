@@ -64,13 +64,23 @@ class OtlpReceiver:
     def _accept(self, request: ExportTraceServiceRequest) -> None:
         got = []
         for rs in request.resource_spans:
-            service = next((a.value.string_value for a in rs.resource.attributes if a.key == "service.name"), "")
+            service = next(
+                (a.value.string_value for a in rs.resource.attributes if a.key == "service.name"), ""
+            )
             for ss in rs.scope_spans:
                 for span in ss.spans:
                     attrs = {a.key: _value(a.value) for a in span.attributes}
-                    got.append(ReceivedSpan(service=service, name=span.name, trace_id=span.trace_id.hex(),
-                                            span_id=span.span_id.hex(), parent_span_id=span.parent_span_id.hex(),
-                                            kind=span.kind, attributes=attrs))
+                    got.append(
+                        ReceivedSpan(
+                            service=service,
+                            name=span.name,
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            parent_span_id=span.parent_span_id.hex(),
+                            kind=span.kind,
+                            attributes=attrs,
+                        )
+                    )
         with self._lock:
             self.requests += 1
             self.spans.extend(got)

@@ -25,8 +25,16 @@ from engine.llm.policy import LLMPolicy, LLMUnavailable
 from engine.llm.prompts import PromptBuilder
 
 __all__ = [
-    "ChatClient", "Counters", "LLMCallFailed", "LLMComponents", "LLMConfig", "LLMPolicy", "LLMUnavailable",
-    "PromptBuilder", "build_llm_components", "config_from_env",
+    "ChatClient",
+    "Counters",
+    "LLMCallFailed",
+    "LLMComponents",
+    "LLMConfig",
+    "LLMPolicy",
+    "LLMUnavailable",
+    "PromptBuilder",
+    "build_llm_components",
+    "config_from_env",
 ]
 
 
@@ -63,7 +71,9 @@ def build_llm_components(spec: RunSpec, config: LLMConfig | None = None) -> LLMC
     if config is None:
         url = spec.llm_url or os.environ.get("SIMSWARM_LLM_URL")
         if not url:
-            raise ValueError("policy 'llm' needs an OpenAI-compatible endpoint: set spec.llm_url or SIMSWARM_LLM_URL")
+            raise ValueError(
+                "policy 'llm' needs an OpenAI-compatible endpoint: set spec.llm_url or SIMSWARM_LLM_URL"
+            )
         config = config_from_env(url, spec.model or os.environ.get("SIMSWARM_MODEL") or "")
     client = ChatClient(config)
     prompts = PromptBuilder(config, spec.seed_text, spec.goal, spec.forecast_days)

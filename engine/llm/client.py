@@ -88,10 +88,16 @@ class Counters:
             return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else 0.0
 
         values = {
-            "calls": self.calls, "requests": self.requests, "errors": self.errors, "retries": self.retries,
-            "timeouts": self.timeouts, "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens, "cached_prompt_tokens": self.cached_prompt_tokens,
-            "latency_p50_ms": pct(0.5), "latency_p95_ms": pct(0.95),
+            "calls": self.calls,
+            "requests": self.requests,
+            "errors": self.errors,
+            "retries": self.retries,
+            "timeouts": self.timeouts,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
+            "latency_p50_ms": pct(0.5),
+            "latency_p95_ms": pct(0.95),
             "latency_mean_ms": (sum(lat) / len(lat) * 1000) if lat else 0.0,
             "in_flight_mean": self.in_flight_area / self.busy_seconds if self.busy_seconds else 0.0,
         }
@@ -121,7 +127,9 @@ class ChatClient:
             per_pool = -(-c.concurrency // shards)
             self._pools = [
                 httpx.AsyncClient(
-                    base_url=c.url, headers=headers, verify=_ssl_context(),
+                    base_url=c.url,
+                    headers=headers,
+                    verify=_ssl_context(),
                     timeout=httpx.Timeout(c.timeout_s, connect=c.connect_timeout_s),
                     limits=httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool),
                 )

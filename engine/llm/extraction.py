@@ -125,8 +125,10 @@ async def _ask_json(
     body: dict[str, Any] = {
         "max_tokens": max_tokens,
         "temperature": 0.2,
-        "response_format": {"type": "json_schema",
-                            "json_schema": {"name": name, "schema": msgspec.json.schema(kind)}},
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": name, "schema": msgspec.json.schema(kind)},
+        },
         "chat_template_kwargs": {"enable_thinking": client.config.enable_thinking},
     }
     for attempt in range(2):
@@ -140,10 +142,17 @@ async def _ask_json(
             return msgspec.json.decode(_strip(content).encode(), type=kind)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             error = str(exc)
-        log.info("%s extraction: invalid JSON (%s)%s", name, error, "; asking for a repair" if not attempt else "")
-        messages = [*messages, {"role": "assistant", "content": content},
-                    {"role": "user", "content": f"That is not valid: {error}. "
-                                                "Reply with the corrected JSON object only."}]
+        log.info(
+            "%s extraction: invalid JSON (%s)%s", name, error, "; asking for a repair" if not attempt else ""
+        )
+        messages = [
+            *messages,
+            {"role": "assistant", "content": content},
+            {
+                "role": "user",
+                "content": f"That is not valid: {error}. Reply with the corrected JSON object only.",
+            },
+        ]
     log.warning("%s extraction: still invalid after one repair; using the fallback", name)
     return None
 
@@ -155,28 +164,52 @@ def _user_text(seed_text: str, goal: str) -> str:
 
 async def extract_entities(client: ChatClient, seed_text: str, goal: str) -> list[dict[str, Any]] | None:
     """Stakeholder dicts (name, type, summary, stance, weight) for engine.entities, or None."""
-    doc = await _ask_json(client, "entities", EntitiesDoc, ENTITIES_INSTRUCTIONS, _user_text(seed_text, goal),
-                          client.config.extraction_max_tokens)
+    doc = await _ask_json(
+        client,
+        "entities",
+        EntitiesDoc,
+        ENTITIES_INSTRUCTIONS,
+        _user_text(seed_text, goal),
+        client.config.extraction_max_tokens,
+    )
     if doc is None:
         return None
     return [msgspec.to_builtins(e) for e in doc.entities]
 
 
-async def derive_markets(client: ChatClient, seed_text: str, goal: str, limit: int) -> list[MarketSpec] | None:
+async def derive_markets(
+    client: ChatClient, seed_text: str, goal: str, limit: int
+) -> list[MarketSpec] | None:
     """Up to `limit` de-duplicated markets, prices clamped to [0.05, 0.95], or None."""
-    doc = await _ask_json(client, "markets", MarketsDoc, MARKETS_INSTRUCTIONS, _user_text(seed_text, goal),
-                          client.config.extraction_max_tokens)
+    doc = await _ask_json(
+        client,
+        "markets",
+        MarketsDoc,
+        MARKETS_INSTRUCTIONS,
+        _user_text(seed_text, goal),
+        client.config.extraction_max_tokens,
+    )
     if doc is None:
         return None
     markets = dedupe_markets(
-        [MarketSpec(question=m.question, initial_price_yes=m.initial_price_yes, rationale=m.rationale)
-         for m in doc.markets], limit)
+        [
+            MarketSpec(question=m.question, initial_price_yes=m.initial_price_yes, rationale=m.rationale)
+            for m in doc.markets
+        ],
+        limit,
+    )
     return markets or None
 
 
 async def read_seed(client: ChatClient, seed_text: str, goal: str) -> dict[str, Any] | None:
     """The seed read by the model (proposition, stakeholders, claims) as a dict for
     engine.reading.from_llm, or None: the engine then reads the seed with its rules."""
-    doc = await _ask_json(client, "seed_reading", SeedDoc, SEED_INSTRUCTIONS, _user_text(seed_text, goal),
-                          2 * client.config.extraction_max_tokens)  # claims take room
+    doc = await _ask_json(
+        client,
+        "seed_reading",
+        SeedDoc,
+        SEED_INSTRUCTIONS,
+        _user_text(seed_text, goal),
+        2 * client.config.extraction_max_tokens,
+    )  # claims take room
     return msgspec.to_builtins(doc) if doc is not None else None

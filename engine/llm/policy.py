@@ -86,8 +86,13 @@ class LLMPolicy:
     def counters(self) -> dict[str, float]:
         """Client counters plus outcome counts, as `llm_*` floats."""
         out = self.client.counters.snapshot()
-        out.update({"llm_refusals": float(self.refusals), "llm_malformed_calls": float(self.malformed),
-                    "llm_failed_calls": float(self.failed_calls)})
+        out.update(
+            {
+                "llm_refusals": float(self.refusals),
+                "llm_malformed_calls": float(self.malformed),
+                "llm_failed_calls": float(self.failed_calls),
+            }
+        )
         return out
 
     async def aclose(self) -> None:

@@ -106,29 +106,44 @@ class PromptBuilder:
             lines.append(f"You speak for or belong to: {obs.entity_name}.")
         lines.append(f"Persona: {_cut(obs.persona, 600)}")
         if obs.traits:
-            lines.append("Temperament: " + ", ".join(f"{k.replace('_', ' ')} {_level(v)}"
-                                                      for k, v in sorted(obs.traits.items())) + ".")
-        lines.append(f"Your view: you are {describe_position(obs.position)} (about "
-                     f"{round(50 * (1 + obs.position))}% YES) and {describe_confidence(obs.confidence)}.")
+            lines.append(
+                "Temperament: "
+                + ", ".join(f"{k.replace('_', ' ')} {_level(v)}" for k, v in sorted(obs.traits.items()))
+                + "."
+            )
+        lines.append(
+            f"Your view: you are {describe_position(obs.position)} (about "
+            f"{round(50 * (1 + obs.position))}% YES) and {describe_confidence(obs.confidence)}."
+        )
         if obs.claims:
             lines.append("\n## What you know")
             strongest = sorted(obs.claims, key=lambda c: (-abs(c.stance), c.claim_id))[: c.known_claims]
-            lines.extend(f"- [claim_id={k.claim_id}] {k.source}: {_cut(k.text, c.text_chars)} "
-                         f"(points {'to YES' if k.stance > 0.05 else 'to NO' if k.stance < -0.05 else 'nowhere'})"
-                         for k in sorted(strongest, key=lambda k: int(k.claim_id[1:]) if k.claim_id[1:].isdigit() else 0))
-        holdings = [f"{m.market_id}: {m.yes_shares:.2f} YES, {m.no_shares:.2f} NO shares"
-                    for m in obs.markets if m.yes_shares or m.no_shares]
+            lines.extend(
+                f"- [claim_id={k.claim_id}] {k.source}: {_cut(k.text, c.text_chars)} "
+                f"(points {'to YES' if k.stance > 0.05 else 'to NO' if k.stance < -0.05 else 'nowhere'})"
+                for k in sorted(
+                    strongest, key=lambda k: int(k.claim_id[1:]) if k.claim_id[1:].isdigit() else 0
+                )
+            )
+        holdings = [
+            f"{m.market_id}: {m.yes_shares:.2f} YES, {m.no_shares:.2f} NO shares"
+            for m in obs.markets
+            if m.yes_shares or m.no_shares
+        ]
         lines.append(f"Cash: {obs.cash:.2f}. Holdings: {'; '.join(holdings) if holdings else 'none'}.")
         if obs.following:
             shown = ", ".join(obs.following[:20]) + (" …" if len(obs.following) > 20 else "")
             lines.append(f"You follow: {shown}.")
         if obs.last_results:
             lines.append("\n## Your last actions and what they returned")
-            lines.extend(self._result_line(r) for r in obs.last_results[-c.last_results:])
+            lines.extend(self._result_line(r) for r in obs.last_results[-c.last_results :])
         if obs.events:
             lines.append("\n## Everyone is talking about")
-            lines.extend(f"- [post_id={e.post_id} author_id={e.author_id}] {e.author_name}: "
-                         f"{_cut(e.text, c.text_chars)}" for e in obs.events[-3:])
+            lines.extend(
+                f"- [post_id={e.post_id} author_id={e.author_id}] {e.author_name}: "
+                f"{_cut(e.text, c.text_chars)}"
+                for e in obs.events[-3:]
+            )
         lines.append("\n## Your feed")
         if obs.feed:
             lines.extend(self._post_lines(p) for p in obs.feed[: c.feed_posts])
@@ -138,7 +153,9 @@ class PromptBuilder:
         return "\n".join(lines)
 
     def _result_line(self, r: ActionResult) -> str:
-        outcome = f"ok {_compact(r.result)}" if r.success else f"FAILED: {_cut(r.error or 'no reason given', 160)}"
+        outcome = (
+            f"ok {_compact(r.result)}" if r.success else f"FAILED: {_cut(r.error or 'no reason given', 160)}"
+        )
         return f"- round {r.round}: {r.action} {_compact(r.args, 160)} -> {outcome}"
 
     def _post_lines(self, p: FeedPost) -> str:
@@ -152,11 +169,15 @@ class PromptBuilder:
             notes.append("you follow the author")
         if p.my_vote:
             notes.append("you liked it" if p.my_vote > 0 else "you disliked it")
-        out = [f"- [post_id={p.post_id} author_id={p.author_id}] {p.author_name} ({', '.join(notes)}): "
-               f"{_cut(p.text, c.text_chars)}"]
+        out = [
+            f"- [post_id={p.post_id} author_id={p.author_id}] {p.author_name} ({', '.join(notes)}): "
+            f"{_cut(p.text, c.text_chars)}"
+        ]
         for r in p.replies[: c.replies_per_post]:
-            out.append(f"    ↳ [post_id={r.post_id} author_id={r.author_id}] {r.author_name} "
-                       f"(+{r.likes}/-{r.dislikes}): {_cut(r.text, c.text_chars)}")
+            out.append(
+                f"    ↳ [post_id={r.post_id} author_id={r.author_id}] {r.author_name} "
+                f"(+{r.likes}/-{r.dislikes}): {_cut(r.text, c.text_chars)}"
+            )
         return "\n".join(out)
 
     def messages(self, obs: Observation) -> list[dict[str, str]]:

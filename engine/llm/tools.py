@@ -20,24 +20,45 @@ _TEXT = {"type": "string", "description": "What you write, in your own voice (at
 _POST = {"type": "string", "description": "The post_id of a post in your feed."}
 _MARKET = {"type": "string", "description": "The market_id of a market."}
 _OUTCOME = {"type": "string", "enum": ["yes", "no"]}
-PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1,
-               "description": "Your probability, now, that the question resolves YES (0 to 1). It is your belief."}
-_CLAIM = {"type": "string", "description": "Optional: the claim_id of the claim you argue (from 'What you know')."}
+PROBABILITY = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": 1,
+    "description": "Your probability, now, that the question resolves YES (0 to 1). It is your belief.",
+}
+_CLAIM = {
+    "type": "string",
+    "description": "Optional: the claim_id of the claim you argue (from 'What you know').",
+}
 
 _TOOLS: dict[str, tuple[str, dict[str, Any]]] = {
     "create_post": ("Publish a new post.", {"text": _TEXT, "claim_id": _CLAIM}),
     "reply": ("Reply to a post in your feed.", {"post_id": _POST, "text": _TEXT, "claim_id": _CLAIM}),
-    "vote": ("Like (1) or dislike (-1) a post in your feed; once per post.",
-             {"post_id": _POST, "value": {"type": "integer", "enum": [1, -1]}}),
+    "vote": (
+        "Like (1) or dislike (-1) a post in your feed; once per post.",
+        {"post_id": _POST, "value": {"type": "integer", "enum": [1, -1]}},
+    ),
     "repost": ("Share a post from your feed with your followers.", {"post_id": _POST}),
-    "follow": ("Follow another participant by their agent_id.",
-               {"agent_id": {"type": "string", "description": "The author_id of a post author."}}),
-    "buy": ("Buy shares of an outcome, spending `amount` of your cash.",
-            {"market_id": _MARKET, "outcome": _OUTCOME,
-             "amount": {"type": "number", "exclusiveMinimum": 0, "description": "Cash to spend."}}),
-    "sell": ("Sell shares of an outcome you hold.",
-             {"market_id": _MARKET, "outcome": _OUTCOME,
-              "shares": {"type": "number", "exclusiveMinimum": 0, "description": "How many shares."}}),
+    "follow": (
+        "Follow another participant by their agent_id.",
+        {"agent_id": {"type": "string", "description": "The author_id of a post author."}},
+    ),
+    "buy": (
+        "Buy shares of an outcome, spending `amount` of your cash.",
+        {
+            "market_id": _MARKET,
+            "outcome": _OUTCOME,
+            "amount": {"type": "number", "exclusiveMinimum": 0, "description": "Cash to spend."},
+        },
+    ),
+    "sell": (
+        "Sell shares of an outcome you hold.",
+        {
+            "market_id": _MARKET,
+            "outcome": _OUTCOME,
+            "shares": {"type": "number", "exclusiveMinimum": 0, "description": "How many shares."},
+        },
+    ),
     "comment_on_market": ("Comment publicly on a market.", {"market_id": _MARKET, "text": _TEXT}),
     "do_nothing": ("Skip this round.", {}),
 }
@@ -52,11 +73,20 @@ def tool_schemas() -> list[dict[str, Any]]:
     for name in ACTION_TYPES:
         description, props = _TOOLS[name]
         required = [p for p in props if p != "claim_id"] + ["probability"]
-        out.append({"type": "function", "function": {
-            "name": name, "description": description,
-            "parameters": {"type": "object", "properties": {**props, "probability": PROBABILITY},
-                           "required": required},
-        }})
+        out.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "description": description,
+                    "parameters": {
+                        "type": "object",
+                        "properties": {**props, "probability": PROBABILITY},
+                        "required": required,
+                    },
+                },
+            }
+        )
     return out
 
 

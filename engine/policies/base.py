@@ -25,9 +25,7 @@ ActionType = Literal[
     "comment_on_market",
 ]
 
-SOCIAL_ACTIONS: frozenset[str] = frozenset(
-    {"create_post", "reply", "vote", "repost", "follow", "do_nothing"}
-)
+SOCIAL_ACTIONS: frozenset[str] = frozenset({"create_post", "reply", "vote", "repost", "follow", "do_nothing"})
 MARKET_ACTIONS: frozenset[str] = frozenset({"buy", "sell", "comment_on_market"})
 ACTION_TYPES: tuple[str, ...] = (
     "create_post",
@@ -56,10 +54,18 @@ ACTION_ARGS: dict[str, dict[str, str]] = {
     "repost": {"post_id": "string"},
     "follow": {"agent_id": "string"},
     "do_nothing": {},
-    "buy": {"market_id": "string", "outcome": "'yes' or 'no'", "amount": "number (cash to spend)",
-            "max_price": "optional number in (0, 1): stop buying when the outcome's price reaches it"},
-    "sell": {"market_id": "string", "outcome": "'yes' or 'no'", "shares": "number",
-             "min_price": "optional number in (0, 1): stop selling when the outcome's price falls to it"},
+    "buy": {
+        "market_id": "string",
+        "outcome": "'yes' or 'no'",
+        "amount": "number (cash to spend)",
+        "max_price": "optional number in (0, 1): stop buying when the outcome's price reaches it",
+    },
+    "sell": {
+        "market_id": "string",
+        "outcome": "'yes' or 'no'",
+        "shares": "number",
+        "min_price": "optional number in (0, 1): stop selling when the outcome's price falls to it",
+    },
     "comment_on_market": {"market_id": "string", "text": "string"},
 }
 

@@ -19,9 +19,11 @@ from engine.policies.base import Action, ClaimView, FeedPost, Observation
 from engine.stance import StanceScorer
 
 _CROSS = 0.03  # how far past its belief the seen price may be for the far-side order still to be sent
-_MARKET_NOTES = ("The price on {market} looks off to me.", "Trading {market} on my read of the evidence.",
-                 "{market} is mispriced; I am putting money behind my view.")
-
+_MARKET_NOTES = (
+    "The price on {market} looks off to me.",
+    "Trading {market} on my read of the evidence.",
+    "{market} is mispriced; I am putting money behind my view.",
+)
 
 
 class HeuristicPolicy:
@@ -34,7 +36,9 @@ class HeuristicPolicy:
         self.scorer = scorer or StanceScorer()
         self._corr: dict[tuple[str, str], float] = {}
 
-    def post_text(self, obs: Observation, position: float, u1: float, u2: float, u3: float = 0.5) -> tuple[str, str]:
+    def post_text(
+        self, obs: Observation, position: float, u1: float, u2: float, u3: float = 0.5
+    ) -> tuple[str, str]:
         """(text, claim_id) of a post in the agent's voice arguing one of the claims it knows."""
         view = obs if position == obs.position else msgspec.structs.replace(obs, position=position)
         claim = voice.choose_claim(obs.claims, position, u3)
@@ -57,17 +61,28 @@ class HeuristicPolicy:
     def decide_one(self, obs: Observation, u: np.ndarray) -> list[Action]:
         """The actions of one agent given 32 uniform draws."""
         t = obs.traits
-        stub, contra, risk = t.get("stubbornness", 0.5), t.get("contrarianism", 0.1), t.get("risk_appetite", 0.5)
+        stub, contra, risk = (
+            t.get("stubbornness", 0.5),
+            t.get("contrarianism", 0.1),
+            t.get("risk_appetite", 0.5),
+        )
         pos, conf = obs.position, obs.confidence
         acts: list[Action] = []
         if u[0] < (0.7 if not obs.feed else 0.25 + 0.3 * conf):
             text, claim_id = self.post_text(obs, pos, u[1], u[2], u[11])
-            acts.append(Action(type="create_post", args={"text": text, "claim_id": claim_id} if claim_id else {"text": text}))
+            acts.append(
+                Action(
+                    type="create_post",
+                    args={"text": text, "claim_id": claim_id} if claim_id else {"text": text},
+                )
+            )
         scored = []
         for post in obs.feed[:8]:
             if post.author_id == obs.agent_id:
                 continue
-            scored.append((1.0 - abs(post.stance - pos) / 2.0, post))  # the post's stance comes from its claim
+            scored.append(
+                (1.0 - abs(post.stance - pos) / 2.0, post)
+            )  # the post's stance comes from its claim
         votes = 0
         for k, (agreement, post) in enumerate(scored):
             if votes >= 3 or post.my_vote:
@@ -91,7 +106,12 @@ class HeuristicPolicy:
             following = set(obs.following)
             candidates = [(a, p) for a, p in scored if a > 0.75 and p.author_id not in following]
             if candidates and u[16] < 0.3:
-                acts.append(Action(type="follow", args={"agent_id": max(candidates, key=lambda x: (x[0], x[1].post_id))[1].author_id}))
+                acts.append(
+                    Action(
+                        type="follow",
+                        args={"agent_id": max(candidates, key=lambda x: (x[0], x[1].post_id))[1].author_id},
+                    )
+                )
         acts.extend(self._trades(obs, u, pos, risk))
         return acts or [Action(type="do_nothing")]
 
@@ -110,8 +130,11 @@ class HeuristicPolicy:
         for k, m in enumerate(obs.markets[:6]):
             if u[18 + k] > 0.2 + 0.5 * risk:
                 continue
-            belief = m.belief_yes if m.belief_yes is not None else \
-                0.5 + 0.45 * pos * self.market_direction(obs.question, m.question, k == 0)
+            belief = (
+                m.belief_yes
+                if m.belief_yes is not None
+                else 0.5 + 0.45 * pos * self.market_direction(obs.question, m.question, k == 0)
+            )
             if abs(belief - m.price_yes) < margin:
                 continue  # too close to its belief to bother
             up = round(min(0.99, max(0.01, belief - margin)), 4)  # YES price to buy up to
@@ -124,13 +147,30 @@ class HeuristicPolicy:
                 other = "no" if want == "yes" else "yes"
                 if held > 1e-6:
                     floor = round(1.0 - limit if other == "no" else limit, 4)
-                    acts.append(Action(type="sell", args={"market_id": m.market_id, "outcome": other,
-                                                          "shares": round(float(held * (0.5 + 0.5 * u[24 + k])), 6),
-                                                          "min_price": floor}))
+                    acts.append(
+                        Action(
+                            type="sell",
+                            args={
+                                "market_id": m.market_id,
+                                "outcome": other,
+                                "shares": round(float(held * (0.5 + 0.5 * u[24 + k])), 6),
+                                "min_price": floor,
+                            },
+                        )
+                    )
                 elif budget >= 0.1:
                     cap = round(limit if want == "yes" else 1.0 - limit, 4)
-                    acts.append(Action(type="buy", args={"market_id": m.market_id, "outcome": want,
-                                                         "amount": budget, "max_price": cap}))
+                    acts.append(
+                        Action(
+                            type="buy",
+                            args={
+                                "market_id": m.market_id,
+                                "outcome": want,
+                                "amount": budget,
+                                "max_price": cap,
+                            },
+                        )
+                    )
                     spent = True
             if spent:
                 cash -= budget  # at most one of the two buys fills
@@ -139,13 +179,17 @@ class HeuristicPolicy:
                 acts.append(Action(type="comment_on_market", args={"market_id": m.market_id, "text": note}))
         return acts
 
-    def _reply(self, obs: Observation, post: FeedPost, agree: bool, u1: float, u2: float, u3: float) -> Action:
+    def _reply(
+        self, obs: Observation, post: FeedPost, agree: bool, u1: float, u2: float, u3: float
+    ) -> Action:
         """A reply that answers the claim of `post`: a supporting claim when agreeing, a counter-claim
         (one the agent knows, pointing the other way) when not."""
         known = {c.claim_id: c for c in obs.claims}
         their: ClaimView | None = known.get(post.claim_id) if post.claim_id else None
         if their is None and post.claim_id:
-            their = ClaimView(claim_id=post.claim_id, text=post.text, source=post.author_name, stance=post.stance)
+            their = ClaimView(
+                claim_id=post.claim_id, text=post.text, source=post.author_name, stance=post.stance
+            )
         if agree:
             others = [c for c in obs.claims if c.claim_id != post.claim_id]
             mine = voice.choose_claim(others, post.stance or obs.position, u2) if u2 < 0.6 else None

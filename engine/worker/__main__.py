@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", type=Path, help="where runs write their files (else $SIMSWARM_WORK_DIR)")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = settings_from_env(token_file=args.token_file)
     except (ValueError, OSError) as exc:
@@ -40,8 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         settings.model = args.model
     if args.work_dir:
         settings.work_dir = args.work_dir
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
     return 0
 
 

@@ -41,7 +41,9 @@ def create_app(settings: WorkerSettings, *, simulate: SimulateFn | None = None) 
             return
         header = connection.headers.get("authorization", "")
         scheme, _, supplied = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), settings.token.encode()):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            supplied.strip().encode(), settings.token.encode()
+        ):
             raise NotAuthorizedException("missing or wrong bearer token")
 
     def find(run_id: str) -> RunRecord:
@@ -93,7 +95,9 @@ def create_app(settings: WorkerSettings, *, simulate: SimulateFn | None = None) 
         return ProgressPage(events=found, status=record.status)
 
     @get("/runs/{run_id:str}/chat")
-    async def chat(run_id: FromPath[str], tail: int = Parameter(default=100, ge=0, le=MAX_TAIL)) -> dict[str, Any]:
+    async def chat(
+        run_id: FromPath[str], tail: int = Parameter(default=100, ge=0, le=MAX_TAIL)
+    ) -> dict[str, Any]:
         """The last `tail` chat-log entries so far."""
         record = find(run_id)
         entries = list(record.chat)[-tail:] if tail else []

@@ -90,8 +90,13 @@ class RunRecord:
 
     def body(self) -> RunStatusBody:
         return RunStatusBody(
-            run_id=self.run_id, status=self.status, round=self.round, rounds=self.rounds,
-            counters=dict(self.counters), error=self.error, artifacts=list(self.artifacts),
+            run_id=self.run_id,
+            status=self.status,
+            round=self.round,
+            rounds=self.rounds,
+            counters=dict(self.counters),
+            error=self.error,
+            artifacts=list(self.artifacts),
             engine_seconds=self.engine_seconds,
         )
 
@@ -130,9 +135,16 @@ class RunManager:
         )
         record = RunRecord(msgspec.structs.replace(submission, spec=spec))
         self.runs[record.run_id] = record
-        record.task = asyncio.get_running_loop().create_task(self._execute(record), name=f"run-{record.run_id}")
-        log.info("run %s accepted: policy=%s agents=%d rounds=%d", record.run_id, spec.policy, spec.agents,
-                 spec.rounds)
+        record.task = asyncio.get_running_loop().create_task(
+            self._execute(record), name=f"run-{record.run_id}"
+        )
+        log.info(
+            "run %s accepted: policy=%s agents=%d rounds=%d",
+            record.run_id,
+            spec.policy,
+            spec.agents,
+            spec.rounds,
+        )
         return record, True
 
     def cancel(self, record: RunRecord) -> None:
@@ -175,8 +187,13 @@ class RunManager:
             if record.stop.is_set():
                 self._finish(record, "cancelled", message="cancelled during upload")
                 return
-            self._finish(record, "completed", artifacts=list(record.artifacts),
-                         engine_seconds=record.engine_seconds, prices=dict(result.final_prices or {}))
+            self._finish(
+                record,
+                "completed",
+                artifacts=list(record.artifacts),
+                engine_seconds=record.engine_seconds,
+                prices=dict(result.final_prices or {}),
+            )
             log.info("run %s completed in %.1f s of engine time", record.run_id, record.engine_seconds)
         except transfer.TransferError as exc:
             record.error = str(exc)
@@ -197,9 +214,13 @@ class RunManager:
         if not url:
             return None
         try:
-            data = await transfer.get_bytes(self.http, url, what="the resume checkpoint",
-                                            attempts=self.settings.upload_attempts,
-                                            backoff_s=self.settings.upload_backoff_s)
+            data = await transfer.get_bytes(
+                self.http,
+                url,
+                what="the resume checkpoint",
+                attempts=self.settings.upload_attempts,
+                backoff_s=self.settings.upload_backoff_s,
+            )
         except transfer.NotFound:
             log.warning("run %s: resume checkpoint not found; starting from round 0", record.run_id)
             return None
@@ -223,8 +244,13 @@ class RunManager:
         checkpoint_sink = sink if record.submission.checkpoint_put_url else None
         try:
             return await asyncio.to_thread(
-                simulate, record.submission.spec, out_dir, progress=on_round,
-                should_stop=record.stop.is_set, checkpoint_sink=checkpoint_sink, resume_from=resume,
+                simulate,
+                record.submission.spec,
+                out_dir,
+                progress=on_round,
+                should_stop=record.stop.is_set,
+                checkpoint_sink=checkpoint_sink,
+                resume_from=resume,
                 policy=None,
             )
         except engine.SimulationCancelled:
@@ -237,18 +263,30 @@ class RunManager:
         record.counters["active_agents"] = float(report.active_agents)
         for entry in getattr(report, "chat", None) or getattr(report, "actions", None) or ():
             record.chat.append(entry if isinstance(entry, dict) else msgspec.to_builtins(entry))
-        posts = [p if isinstance(p, PostPreview) else msgspec.convert(p, PostPreview)
-                 for p in getattr(report, "posts", None) or ()][:POST_PREVIEW_LIMIT]
-        record.emit("round", round=record.round, prices=dict(report.prices), counters=dict(record.counters),
-                    posts=posts)
+        posts = [
+            p if isinstance(p, PostPreview) else msgspec.convert(p, PostPreview)
+            for p in getattr(report, "posts", None) or ()
+        ][:POST_PREVIEW_LIMIT]
+        record.emit(
+            "round",
+            round=record.round,
+            prices=dict(report.prices),
+            counters=dict(record.counters),
+            posts=posts,
+        )
 
     async def _upload_checkpoint(self, record: RunRecord, round_: int, data: bytes) -> None:
         url = record.submission.checkpoint_put_url
         assert url is not None
         try:
             retries = await transfer.put_bytes(
-                self.http, url, data, what=f"checkpoint of round {round_}", content_type="application/octet-stream",
-                attempts=self.settings.upload_attempts, backoff_s=self.settings.upload_backoff_s,
+                self.http,
+                url,
+                data,
+                what=f"checkpoint of round {round_}",
+                content_type="application/octet-stream",
+                attempts=self.settings.upload_attempts,
+                backoff_s=self.settings.upload_backoff_s,
             )
         except transfer.TransferError as exc:
             # A lost checkpoint costs only resumability; the run itself goes on.
@@ -272,8 +310,13 @@ class RunManager:
             if len(data) != digest.size or transfer.sha256_hex(data) != digest.sha256:
                 raise transfer.TransferError(f"{digest.name} on disk does not match the engine's digest")
             retries = await transfer.put_bytes(
-                self.http, url, data, what=digest.name, content_type=_content_type(digest.name),
-                attempts=self.settings.upload_attempts, backoff_s=self.settings.upload_backoff_s,
+                self.http,
+                url,
+                data,
+                what=digest.name,
+                content_type=_content_type(digest.name),
+                attempts=self.settings.upload_attempts,
+                backoff_s=self.settings.upload_backoff_s,
             )
             record.counters["upload_retries"] = record.counters.get("upload_retries", 0.0) + retries
             uploaded.append(digest)

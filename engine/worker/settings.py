@@ -25,10 +25,14 @@ class WorkerSettings(msgspec.Struct, kw_only=True):
     log_lines: int = 2000  # kept for GET /logs
 
     def __repr__(self) -> str:  # keep the token out of any accidental log line or traceback
-        return f"WorkerSettings(llm_url={self.llm_url!r}, model={self.model!r}, work_dir={str(self.work_dir)!r})"
+        return (
+            f"WorkerSettings(llm_url={self.llm_url!r}, model={self.model!r}, work_dir={str(self.work_dir)!r})"
+        )
 
 
-def settings_from_env(env: Mapping[str, str] | None = None, *, token_file: Path | None = None) -> WorkerSettings:
+def settings_from_env(
+    env: Mapping[str, str] | None = None, *, token_file: Path | None = None
+) -> WorkerSettings:
     """Read `SIMSWARM_POD_TOKEN` (or `token_file`), `SIMSWARM_LLM_URL`, `SIMSWARM_MODEL`,
     `SIMSWARM_WORK_DIR`. Raises ValueError with what to do when no token is available."""
     env = os.environ if env is None else env

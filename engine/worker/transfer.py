@@ -53,8 +53,14 @@ def _etag_ok(response: httpx.Response, data: bytes) -> bool:
 
 
 async def put_bytes(
-    client: httpx.AsyncClient, url: str, data: bytes, *, what: str, content_type: str,
-    attempts: int, backoff_s: float,
+    client: httpx.AsyncClient,
+    url: str,
+    data: bytes,
+    *,
+    what: str,
+    content_type: str,
+    attempts: int,
+    backoff_s: float,
 ) -> int:
     """PUT `data` to a presigned URL; retries transient failures. Returns the number of retries."""
     try:
@@ -68,15 +74,19 @@ async def put_bytes(
                 if response.is_success:
                     if _etag_ok(response, data):
                         return number - 1
-                    raise _upload_failed(what, "the stored object's ETag does not match the bytes sent", number,
-                                         attempts)
+                    raise _upload_failed(
+                        what, "the stored object's ETag does not match the bytes sent", number, attempts
+                    )
                 if response.status_code in _RETRYABLE_STATUS:
                     raise _upload_failed(what, f"HTTP {response.status_code}", number, attempts)
                 hint = " (presigned URL expired or invalid)" if response.status_code == 403 else ""
                 raise TransferError(
-                    f"upload of {what} to the object store rejected: HTTP {response.status_code}{hint}")
+                    f"upload of {what} to the object store rejected: HTTP {response.status_code}{hint}"
+                )
     except _Transient as exc:
-        raise TransferError(f"upload of {what} to the object store failed after {attempts} attempts: {exc}") from exc
+        raise TransferError(
+            f"upload of {what} to the object store failed after {attempts} attempts: {exc}"
+        ) from exc
     raise TransferError(f"upload of {what} to the object store failed: no attempt made")
 
 
@@ -102,8 +112,11 @@ async def get_bytes(
                     raise NotFound(f"{what} does not exist (HTTP 404)")
                 if response.status_code not in _RETRYABLE_STATUS:
                     raise TransferError(
-                        f"download of {what} from the object store rejected: HTTP {response.status_code}")
+                        f"download of {what} from the object store rejected: HTTP {response.status_code}"
+                    )
                 raise _Transient(f"HTTP {response.status_code}")
     except _Transient as exc:
-        raise TransferError(f"download of {what} from the object store failed after {attempts} attempts: {exc}") from exc
+        raise TransferError(
+            f"download of {what} from the object store failed after {attempts} attempts: {exc}"
+        ) from exc
     raise TransferError(f"download of {what} from the object store failed: no attempt made")

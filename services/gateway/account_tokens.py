@@ -28,16 +28,22 @@ class AccountTokens:
             await conn.execute(
                 f"""UPDATE {self.s}.account_tokens SET used_at = now()
                      WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL""",
-                user_id, purpose,
+                user_id,
+                purpose,
             )
             await conn.execute(
                 f"""INSERT INTO {self.s}.account_tokens (hash, user_id, purpose, expires_at)
                     VALUES ($1, $2, $3, $4)""",
-                hash_token(token), user_id, purpose, datetime.now(UTC) + TTL[purpose],
+                hash_token(token),
+                user_id,
+                purpose,
+                datetime.now(UTC) + TTL[purpose],
             )
         return token
 
-    async def consume(self, token: str, purpose: Purpose, conn: asyncpg.Connection | None = None) -> str | None:
+    async def consume(
+        self, token: str, purpose: Purpose, conn: asyncpg.Connection | None = None
+    ) -> str | None:
         """The user id of a live token, marking it used in the same statement (so it works once); else None."""
         if not token.startswith(MARK[purpose]) or len(token) > 200:
             return None
@@ -47,6 +53,7 @@ class AccountTokens:
                  WHERE t.hash = $1 AND t.purpose = $2 AND t.used_at IS NULL AND t.expires_at > now()
                    AND u.id = t.user_id AND u.deleted_at IS NULL
              RETURNING t.user_id""",
-            hash_token(token), purpose,
+            hash_token(token),
+            purpose,
         )
         return str(user_id) if user_id is not None else None

@@ -65,7 +65,8 @@ class Accounts:
 
     async def user_by_email(self, email: str) -> asyncpg.Record | None:
         return await self.pool.fetchrow(
-            f"SELECT * FROM {self.s}.users WHERE lower(email) = lower($1) AND deleted_at IS NULL", email.strip()
+            f"SELECT * FROM {self.s}.users WHERE lower(email) = lower($1) AND deleted_at IS NULL",
+            email.strip(),
         )
 
     async def create_user(self, email: str, password: str | None = None) -> dict[str, Any]:
@@ -80,7 +81,9 @@ class Accounts:
         try:
             row = await self.pool.fetchrow(
                 f"INSERT INTO {self.s}.users (id, email, password_hash) VALUES ($1, $2, $3) RETURNING *",
-                user_id, email, pw_hash,
+                user_id,
+                email,
+                pw_hash,
             )
         except asyncpg.UniqueViolationError as exc:
             raise AccountError("email_taken", "email: is already registered") from exc
@@ -108,7 +111,12 @@ class Accounts:
         row = await self.pool.fetchrow(
             f"""INSERT INTO {self.s}.api_keys (id, user_id, name, prefix, hash, expires_at)
                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
-            _new_id(), user_id, name, token_prefix(key), hash_token(key), expires_at,
+            _new_id(),
+            user_id,
+            name,
+            token_prefix(key),
+            hash_token(key),
+            expires_at,
         )
         assert row is not None
         return key_dict(row), key
@@ -125,7 +133,8 @@ class Accounts:
         status = await self.pool.execute(
             f"""UPDATE {self.s}.api_keys SET revoked_at = now()
                 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL""",
-            key_id, user_id,
+            key_id,
+            user_id,
         )
         return status.endswith(" 1")
 
@@ -134,7 +143,10 @@ class Accounts:
         expires = datetime.now(UTC) + ttl
         await self.pool.execute(
             f"INSERT INTO {self.s}.sessions (id, user_id, hash, expires_at) VALUES ($1, $2, $3, $4)",
-            _new_id(), user_id, hash_token(token), expires,
+            _new_id(),
+            user_id,
+            hash_token(token),
+            expires,
         )
         return token, expires
 
@@ -143,7 +155,8 @@ class Accounts:
         status = await self.pool.execute(
             f"""UPDATE {self.s}.sessions SET revoked_at = now()
                 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL""",
-            session_id, user_id,
+            session_id,
+            user_id,
         )
         return status.endswith(" 1")
 
@@ -158,7 +171,9 @@ class Accounts:
         await self._check_password(user_id, current)
         new_hash = await asyncio.to_thread(_hasher.hash, new)
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(f"UPDATE {self.s}.users SET password_hash = $2 WHERE id = $1", user_id, new_hash)
+            await conn.execute(
+                f"UPDATE {self.s}.users SET password_hash = $2 WHERE id = $1", user_id, new_hash
+            )
             await self._revoke_all(conn, user_id)
 
     async def reset_password(self, tokens: AccountTokens, token: str, new: str) -> dict[str, Any] | None:
@@ -177,7 +192,8 @@ class Accounts:
             row = await conn.fetchrow(
                 f"""UPDATE {self.s}.users SET password_hash = $2, email_verified_at = coalesce(email_verified_at, now())
                      WHERE id = $1 RETURNING *""",
-                user_id, new_hash,
+                user_id,
+                new_hash,
             )
             await self._revoke_all(conn, user_id)
         return user_dict(row) if row is not None else None
@@ -201,7 +217,9 @@ class Accounts:
 
         AccountError `password_required`, `wrong_password` or `confirmation_required` otherwise.
         """
-        row = await self.pool.fetchrow(f"SELECT email, password_hash FROM {self.s}.users WHERE id = $1", user_id)
+        row = await self.pool.fetchrow(
+            f"SELECT email, password_hash FROM {self.s}.users WHERE id = $1", user_id
+        )
         if row is None:
             return
         if row["password_hash"]:
@@ -243,7 +261,8 @@ class Accounts:
     async def _revoke_all(self, conn: asyncpg.Connection, user_id: str) -> None:
         for table in ("sessions", "api_keys"):
             await conn.execute(
-                f"UPDATE {self.s}.{table} SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", user_id
+                f"UPDATE {self.s}.{table} SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+                user_id,
             )
 
     async def principal_for(self, token: str) -> Principal | None:
@@ -271,8 +290,12 @@ class Accounts:
 
 
 def user_dict(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": row["id"], "email": row["email"], "created_at": row["created_at"].isoformat(),
-            "email_verified": row.get("email_verified_at") is not None}
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "created_at": row["created_at"].isoformat(),
+        "email_verified": row.get("email_verified_at") is not None,
+    }
 
 
 def key_dict(row: asyncpg.Record) -> dict[str, Any]:

@@ -67,7 +67,8 @@ class Job(_Open):
     links: dict[str, str]
     retry_of: str | None = None
     result: dict[str, Any] | None = Field(
-        default=None, description="Once complete: the structured result (schema JobResult, from result.json)")
+        default=None, description="Once complete: the structured result (schema JobResult, from result.json)"
+    )
 
 
 class JobList(_Open):
@@ -234,7 +235,9 @@ class PublicConfig(_Open):
     demo_mode: bool
     registration: bool
     job_creation: bool
-    policies: list[str] = Field(description="Policies this server can run: heuristic always, llm with a model server")
+    policies: list[str] = Field(
+        description="Policies this server can run: heuristic always, llm with a model server"
+    )
     tiers: dict[str, TierInfo]
     limits: dict[str, Any]
     mail: str = Field(description="`smtp` when mail is sent, `log` when it is written to the gateway's log")

@@ -80,8 +80,9 @@ def create_app(
             if the_bus is None:
                 from services.kit.bus import Bus
 
-                the_bus = await Bus.connect(settings.nats_url, name="gateway",
-                                            login=settings.nats_login("gateway"))
+                the_bus = await Bus.connect(
+                    settings.nats_url, name="gateway", login=settings.nats_login("gateway")
+                )
                 closers.append(the_bus.close)
                 await the_bus.ensure_streams(settings.stream_replicas)
             the_store = store
@@ -118,7 +119,7 @@ def create_app(
     app = FastAPI(
         title="SimSwarm API",
         version=API_VERSION,
-        description="Swarm simulations as a service. Errors are `{\"detail\", \"code\"}`.",
+        description='Swarm simulations as a service. Errors are `{"detail", "code"}`.',
         lifespan=lifespan,
         docs_url=None,  # served by routes/docs.py with local assets (no CDN)
         redoc_url=None,
@@ -131,7 +132,21 @@ def create_app(
         # Outermost: the client address is the proxy's claim before anything reads it.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
     # drafts before jobs: `/api/jobs/draft` must not be read as the job id `draft`.
-    for module in (health, config, auth, account_mail, drafts, jobs, job_data, results, share, stream, webapp_api, helpers, docs):
+    for module in (
+        health,
+        config,
+        auth,
+        account_mail,
+        drafts,
+        jobs,
+        job_data,
+        results,
+        share,
+        stream,
+        webapp_api,
+        helpers,
+        docs,
+    ):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     install_webapp(app)  # the web app at `/`, only where no route matched (services/gateway/webapp.py)
@@ -144,14 +159,21 @@ def create_app(
     return app
 
 
-_RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying",
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
 # Headers that errors carry: every 429 says when to retry; a 503 does when the outage is passing
 # (not e.g. `llm_not_configured`); a 401 for a missing or bad bearer token has the challenge.
 _ERROR_HEADERS: dict[str, dict[str, Any]] = {
     "429": {"Retry-After": {**_RETRY_AFTER, "required": True}},
     "503": {"Retry-After": _RETRY_AFTER},
-    "401": {"WWW-Authenticate": {"description": "`Bearer` when the bearer token is missing or invalid",
-                                 "schema": {"type": "string", "pattern": "^Bearer"}}},
+    "401": {
+        "WWW-Authenticate": {
+            "description": "`Bearer` when the bearer token is missing or invalid",
+            "schema": {"type": "string", "pattern": "^Bearer"},
+        }
+    },
 }
 
 
@@ -160,15 +182,19 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    _, components = msgspec.json.schema_components([JobSpec, DraftSpec, JobResult], ref_template="#/components/schemas/{name}")
+    _, components = msgspec.json.schema_components(
+        [JobSpec, DraftSpec, JobResult], ref_template="#/components/schemas/{name}"
+    )
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(components)
     schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
     # The result is the reporter's msgspec contract (contracts.results), not a second pydantic copy.
     for model in ("Job", "SharedJob", "DemoJob"):
         if "result" in (props := schemas.get(model, {}).get("properties", {})):
-            props["result"] = {"anyOf": [{"$ref": "#/components/schemas/JobResult"}, {"type": "null"}],
-                               "description": props["result"].get("description", "")}
+            props["result"] = {
+                "anyOf": [{"$ref": "#/components/schemas/JobResult"}, {"type": "null"}],
+                "description": props["result"].get("description", ""),
+            }
     if "spec" in (draft := schemas.get("Draft", {}).get("properties", {})):
         draft["spec"] = {"$ref": "#/components/schemas/DraftSpec"}
     # Validation errors leave through our handler as ErrorBody, not FastAPI's default shape.
@@ -177,17 +203,24 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for op in ops.values():
             responses = op.get("responses", {})
             if "422" in responses:
-                responses["422"] = {"description": "Invalid input; `detail` names the field", "content": error_ref}
+                responses["422"] = {
+                    "description": "Invalid input; `detail` names the field",
+                    "content": error_ref,
+                }
             responses.setdefault("500", {"description": "Internal error", "content": error_ref})
             # Every route sits behind the body limits (services/gateway/limits.py).
-            responses.setdefault("413", {"description": "Request body too large (`body_too_large`)",
-                                         "content": error_ref})
+            responses.setdefault(
+                "413", {"description": "Request body too large (`body_too_large`)", "content": error_ref}
+            )
             if "requestBody" in op:
-                responses.setdefault("422", {"description": "Invalid input; `detail` names the field",
-                                             "content": error_ref})
+                responses.setdefault(
+                    "422", {"description": "Invalid input; `detail` names the field", "content": error_ref}
+                )
                 # A body that is not JSON text: `invalid_json` (services/gateway/errors.py).
-                responses.setdefault("400", {"description": "The body is not valid JSON (`invalid_json`)",
-                                             "content": error_ref})
+                responses.setdefault(
+                    "400",
+                    {"description": "The body is not valid JSON (`invalid_json`)", "content": error_ref},
+                )
             for status, resp in responses.items():
                 # Routes with a non-JSON response class (markdown, SSE, metrics) still fail in JSON.
                 if status[0] in "45" and "application/json" not in resp.get("content", {}):

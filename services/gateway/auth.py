@@ -23,11 +23,15 @@ async def current_user(
 ) -> Principal:
     """The authenticated caller; 401 `missing_credentials` or `invalid_credentials` otherwise."""
     if creds is None or not creds.credentials:
-        raise ApiError(401, "missing_credentials", "an API key is required: Authorization: Bearer <key>", _CHALLENGE)
+        raise ApiError(
+            401, "missing_credentials", "an API key is required: Authorization: Bearer <key>", _CHALLENGE
+        )
     token = creds.credentials.strip()
     principal = await ctx.accounts.principal_for(token) if looks_like_token(token) else None
     if principal is None:
-        raise ApiError(401, "invalid_credentials", "the API key or token is invalid, expired or revoked", _CHALLENGE)
+        raise ApiError(
+            401, "invalid_credentials", "the API key or token is invalid, expired or revoked", _CHALLENGE
+        )
     return principal
 
 
@@ -41,7 +45,9 @@ async def rate_limit(ctx: GatewayContext, name: str, subject: str) -> None:
         await ctx.limiter.hit(name, subject)
     except RateLimited as exc:
         raise ApiError(
-            429, "rate_limited", f"too many requests ({name}); retry in {exc.retry_after_s} s",
+            429,
+            "rate_limited",
+            f"too many requests ({name}); retry in {exc.retry_after_s} s",
             {"Retry-After": str(exc.retry_after_s)},
         ) from None
 

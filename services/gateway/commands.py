@@ -36,7 +36,9 @@ async def send(bus: Any, subject: str, command: msgspec.Struct, what: str, timeo
         raise _unavailable(what, exc) from exc
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         log.error("%s: malformed reply from orchestrator: %s", what, exc)
-        raise ApiError(502, "orchestrator_error", f"{what}: the orchestrator sent an unreadable reply") from exc
+        raise ApiError(
+            502, "orchestrator_error", f"{what}: the orchestrator sent an unreadable reply"
+        ) from exc
     if not reply.ok:
         code = reply.code or "orchestrator_error"
         status = _REPLY_STATUS.get(code, 502)

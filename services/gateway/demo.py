@@ -16,8 +16,11 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 def refuse_in_demo_mode(ctx: Ctx) -> None:
     """Dependency for every route that registers a user or creates a job: 403 `demo_mode` in a showcase."""
     if ctx.settings.demo_mode:
-        raise ApiError(403, "demo_mode",
-                       "this server is a read-only demo: registration and job creation are switched off")
+        raise ApiError(
+            403,
+            "demo_mode",
+            "this server is a read-only demo: registration and job creation are switched off",
+        )
 
 
 WritesAllowed = Depends(refuse_in_demo_mode)

@@ -37,7 +37,9 @@ def parse_draft(body: bytes) -> dict[str, Any]:
     return raw
 
 
-def merge_draft(current: dict[str, Any], patch: dict[str, Any], tiers: dict[Tier, TierConfig]) -> dict[str, Any]:
+def merge_draft(
+    current: dict[str, Any], patch: dict[str, Any], tiers: dict[Tier, TierConfig]
+) -> dict[str, Any]:
     """`current` with `patch` applied as a JSON merge patch (a null removes the field), then checked
     field by field with the spec's types: InputError 422 `invalid_draft` naming the field."""
     merged = {**current}
@@ -75,7 +77,11 @@ def draft_dict(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
         "launched_job_id": launched,
-        "links": {"self": base, "launch": f"{base}/launch", **({"job": f"/api/jobs/{launched}"} if launched else {})},
+        "links": {
+            "self": base,
+            "launch": f"{base}/launch",
+            **({"job": f"/api/jobs/{launched}"} if launched else {}),
+        },
     }
 
 
@@ -98,7 +104,9 @@ class DraftsStore:
                 raise DraftLimit()
             row = await conn.fetchrow(
                 f"INSERT INTO {self.s}.drafts (id, owner_id, spec) VALUES ($1, $2, $3::jsonb) RETURNING *",
-                uuid.uuid4().hex, owner_id, json.dumps(spec),
+                uuid.uuid4().hex,
+                owner_id,
+                json.dumps(spec),
             )
         assert row is not None
         return draft_dict(row)
@@ -113,23 +121,31 @@ class DraftsStore:
         row = await self.pool.fetchrow(
             f"""UPDATE {self.s}.drafts SET spec = $3::jsonb, updated_at = now()
                  WHERE id = $1 AND owner_id = $2 AND launched_job_id IS NULL RETURNING *""",
-            draft_id, owner_id, json.dumps(spec),
+            draft_id,
+            owner_id,
+            json.dumps(spec),
         )
         return draft_dict(row) if row is not None else None
 
     async def list(self, owner_id: str, *, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
-        total = await self.pool.fetchval(f"SELECT count(*) FROM {self.s}.drafts WHERE owner_id = $1", owner_id)
+        total = await self.pool.fetchval(
+            f"SELECT count(*) FROM {self.s}.drafts WHERE owner_id = $1", owner_id
+        )
         rows = await self.pool.fetch(
             f"""SELECT * FROM {self.s}.drafts WHERE owner_id = $1
                  ORDER BY updated_at DESC, id DESC LIMIT $2 OFFSET $3""",
-            owner_id, per_page, (page - 1) * per_page,
+            owner_id,
+            per_page,
+            (page - 1) * per_page,
         )
         return [draft_dict(r) for r in rows], int(total or 0)
 
     async def mark_launched(self, owner_id: str, draft_id: str, job_id: str) -> None:
         await self.pool.execute(
             f"UPDATE {self.s}.drafts SET launched_job_id = $3, updated_at = now() WHERE id = $1 AND owner_id = $2",
-            draft_id, owner_id, job_id,
+            draft_id,
+            owner_id,
+            job_id,
         )
 
     async def delete(self, owner_id: str, draft_id: str) -> bool:

@@ -113,7 +113,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConnectionRefusedError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return error_json(503, "database_unavailable", "the database is unavailable; retry shortly", {"Retry-After": "5"})
+        return error_json(
+            503, "database_unavailable", "the database is unavailable; retry shortly", {"Retry-After": "5"}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -51,7 +51,9 @@ TOTAL_TIMEOUT_S = 25.0
 USER_AGENT = "SimSwarm-SeedFetcher/1.0 (+https://github.com/simswarm)"
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdown")
 _REDIRECTS = {301, 302, 303, 307, 308}
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$"
+)
 _LEGACY_IPV4 = re.compile(r"^[0-9a-fA-FxX.]+$")
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -111,7 +113,9 @@ def non_public_reason(ip: IPAddress) -> str | None:
     if ip in _NAT64_LOCAL:
         return "local-use NAT64"
     embedded: list[ipaddress.IPv4Address] = []
-    if int(ip) >> 32 == 0 and int(ip) > 1:  # IPv4-compatible ::a.b.c.d (deprecated, still routed by some stacks)
+    if (
+        int(ip) >> 32 == 0 and int(ip) > 1
+    ):  # IPv4-compatible ::a.b.c.d (deprecated, still routed by some stacks)
         embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     if ip.sixtofour is not None:
         embedded.append(ip.sixtofour)
@@ -192,7 +196,9 @@ class Target:
 def parse_target(url: str) -> Target:
     """Check a URL's shape: http(s), a host, no credentials, a valid port. 422 `invalid_url` otherwise."""
     if len(url) > MAX_URL_CHARS:
-        raise FetchError(422, "invalid_url", f"url: is {len(url):,} characters; the limit is {MAX_URL_CHARS:,}")
+        raise FetchError(
+            422, "invalid_url", f"url: is {len(url):,} characters; the limit is {MAX_URL_CHARS:,}"
+        )
     if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c.isspace() for c in url):
         raise FetchError(422, "invalid_url", "url: must not contain spaces or control characters")
     try:
@@ -202,7 +208,9 @@ def parse_target(url: str) -> Target:
         raise FetchError(422, "invalid_url", f"url: is not a valid URL ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise FetchError(422, "invalid_url", f"url: the scheme {scheme or '(none)'!r} is not allowed; use http or https")
+        raise FetchError(
+            422, "invalid_url", f"url: the scheme {scheme or '(none)'!r} is not allowed; use http or https"
+        )
     if parts.username is not None or parts.password is not None:
         raise FetchError(422, "invalid_url", "url: credentials in the URL are not allowed")
     raw_host = parts.hostname or ""
@@ -215,7 +223,9 @@ def parse_target(url: str) -> Target:
         try:
             host = raw_host.encode("idna").decode("ascii").lower()
         except UnicodeError:
-            raise FetchError(422, "invalid_url", f"url: the host {raw_host!r} is not a valid host name") from None
+            raise FetchError(
+                422, "invalid_url", f"url: the host {raw_host!r} is not a valid host name"
+            ) from None
         if not _HOSTNAME.match(host):
             raise FetchError(422, "invalid_url", f"url: the host {raw_host!r} is not a valid host name")
     if port == 0:
@@ -234,7 +244,11 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.AsyncNetworkStream:
         if host.strip("[]") != self._host:  # never: one pool per hop, built for its host
@@ -242,14 +256,16 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         last: Exception = httpcore.ConnectError("no address to connect to")
         for ip in self._addresses:
             try:
-                return await self._inner.connect_tcp(str(ip), port, timeout=timeout, local_address=local_address,
-                                                     socket_options=socket_options)
+                return await self._inner.connect_tcp(
+                    str(ip), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         raise last
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("unix sockets are never fetched")
 
     async def sleep(self, seconds: float) -> None:
@@ -271,7 +287,7 @@ def _content_type(value: str | None) -> tuple[str, str | None]:
     for param in params.split(";"):
         key, _, val = param.strip().partition("=")
         if key.lower() == "charset" and val:
-            charset = val.strip('"\' ').lower()
+            charset = val.strip("\"' ").lower()
     return media.strip().lower(), charset
 
 
@@ -309,8 +325,9 @@ class Fetcher:
             async with asyncio.timeout(self.total_timeout_s):
                 return await self._follow(url)
         except TimeoutError:
-            raise FetchError(504, "fetch_timeout",
-                             f"url: no complete answer within {self.total_timeout_s:g} s") from None
+            raise FetchError(
+                504, "fetch_timeout", f"url: no complete answer within {self.total_timeout_s:g} s"
+            ) from None
 
     async def _follow(self, url: str) -> Fetched:
         current = url
@@ -321,7 +338,9 @@ class Fetcher:
             if status in _REDIRECTS:
                 location = _header(headers, b"location")
                 if not location:
-                    raise FetchError(502, "fetch_failed", f"url: {target.url} answered {status} without a Location")
+                    raise FetchError(
+                        502, "fetch_failed", f"url: {target.url} answered {status} without a Location"
+                    )
                 if hop == self.max_redirects:
                     break
                 current = urljoin(target.url, location)
@@ -330,8 +349,11 @@ class Fetcher:
                 raise FetchError(502, "fetch_failed", f"url: {target.url} answered HTTP {status}")
             media, charset = _content_type(_header(headers, b"content-type"))
             if media and media not in TEXT_TYPES:
-                raise FetchError(422, "unsupported_content_type",
-                                 f"url: {target.url} is {media}; only HTML and plain text can become a seed")
+                raise FetchError(
+                    422,
+                    "unsupported_content_type",
+                    f"url: {target.url} is {media}; only HTML and plain text can become a seed",
+                )
             return Fetched(url=target.url, content_type=media or "text/html", charset=charset, body=body)
         raise FetchError(502, "too_many_redirects", f"url: more than {self.max_redirects} redirects")
 
@@ -343,28 +365,48 @@ class Fetcher:
             try:
                 found = await self.resolver(target.host, target.port)
             except (OSError, UnicodeError) as exc:
-                raise FetchError(502, "fetch_failed", f"url: the host {target.host!r} cannot be resolved ({exc})") from None
+                raise FetchError(
+                    502, "fetch_failed", f"url: the host {target.host!r} cannot be resolved ({exc})"
+                ) from None
             if not found:
                 raise FetchError(502, "fetch_failed", f"url: the host {target.host!r} has no address")
         for ip in found:
             if (reason := self.check(ip)) is not None:
                 shown = target.host if target.literal is None else target.url
-                raise FetchError(422, "url_not_public",
-                                 f"url: {shown} leads to {ip}, a {reason} address; only public addresses are fetched")
+                raise FetchError(
+                    422,
+                    "url_not_public",
+                    f"url: {shown} leads to {ip}, a {reason} address; only public addresses are fetched",
+                )
         return found
 
-    async def _get(self, target: Target, addresses: list[IPAddress]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        url = httpcore.URL(scheme=target.scheme.encode(), host=target.host.encode(), port=target.port,
-                           target=target.target.encode())
-        headers = [(b"Host", target.host_header.encode()), (b"User-Agent", USER_AGENT.encode()),
-                   (b"Accept", b"text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1"),
-                   (b"Accept-Encoding", b"identity"), (b"Connection", b"close")]
-        timeouts = {"connect": self.connect_timeout_s, "read": self.read_timeout_s, "write": self.read_timeout_s,
-                    "pool": self.connect_timeout_s}
+    async def _get(
+        self, target: Target, addresses: list[IPAddress]
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        url = httpcore.URL(
+            scheme=target.scheme.encode(),
+            host=target.host.encode(),
+            port=target.port,
+            target=target.target.encode(),
+        )
+        headers = [
+            (b"Host", target.host_header.encode()),
+            (b"User-Agent", USER_AGENT.encode()),
+            (b"Accept", b"text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1"),
+            (b"Accept-Encoding", b"identity"),
+            (b"Connection", b"close"),
+        ]
+        timeouts = {
+            "connect": self.connect_timeout_s,
+            "read": self.read_timeout_s,
+            "write": self.read_timeout_s,
+            "pool": self.connect_timeout_s,
+        }
         backend = _PinnedBackend(target.host, addresses)
         try:
-            async with httpcore.AsyncConnectionPool(network_backend=backend, ssl_context=self.ssl_context,
-                                                    max_connections=1, retries=0) as pool:
+            async with httpcore.AsyncConnectionPool(
+                network_backend=backend, ssl_context=self.ssl_context, max_connections=1, retries=0
+            ) as pool:
                 async with pool.stream("GET", url, headers=headers, extensions={"timeout": timeouts}) as resp:
                     if resp.status in _REDIRECTS:
                         return resp.status, list(resp.headers), b""
@@ -382,9 +424,20 @@ class Fetcher:
         except (httpcore.ConnectTimeout, httpcore.ReadTimeout, httpcore.WriteTimeout, httpcore.PoolTimeout):
             raise FetchError(504, "fetch_timeout", f"url: {target.url} did not answer in time") from None
         except httpcore.ConnectError as exc:
-            raise FetchError(502, "fetch_failed", f"url: cannot connect to {target.url} ({exc or 'refused'})") from None
-        except (httpcore.ProtocolError, httpcore.NetworkError, httpcore.UnsupportedProtocol, ssl.SSLError) as exc:
-            raise FetchError(502, "fetch_failed", f"url: {target.url} gave no valid HTTP answer ({exc})") from None
+            raise FetchError(
+                502, "fetch_failed", f"url: cannot connect to {target.url} ({exc or 'refused'})"
+            ) from None
+        except (
+            httpcore.ProtocolError,
+            httpcore.NetworkError,
+            httpcore.UnsupportedProtocol,
+            ssl.SSLError,
+        ) as exc:
+            raise FetchError(
+                502, "fetch_failed", f"url: {target.url} gave no valid HTTP answer ({exc})"
+            ) from None
 
     def _too_large(self, target: Target) -> FetchError:
-        return FetchError(422, "fetch_too_large", f"url: {target.url} is larger than {self.max_bytes:,} bytes")
+        return FetchError(
+            422, "fetch_too_large", f"url: {target.url} is larger than {self.max_bytes:,} bytes"
+        )

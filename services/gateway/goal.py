@@ -24,7 +24,7 @@ SYSTEM = (
     "question about a concrete, verifiable future outcome it raises, answerable yes or no, with a time "
     'horizon (e.g. "within 60 days"). Answer with JSON only: {"goal": "<the question>"}.'
 )
-_PREFIX = re.compile(r'^\s*(goal|question)\s*:\s*', re.I)
+_PREFIX = re.compile(r"^\s*(goal|question)\s*:\s*", re.I)
 
 
 class GoalError(Exception):
@@ -51,8 +51,11 @@ def parse_goal(content: str) -> str:
         lines = [ln for ln in text.splitlines() if ln.strip()]
         goal = _PREFIX.sub("", lines[0]) if lines else None
     goal = (goal or "").strip().strip('"').strip()
-    if (not GOAL_MIN_CHARS <= len(goal) <= GOAL_MAX_CHARS or not goal.endswith("?")
-            or control_character_problem(goal, multiline=False)):
+    if (
+        not GOAL_MIN_CHARS <= len(goal) <= GOAL_MAX_CHARS
+        or not goal.endswith("?")
+        or control_character_problem(goal, multiline=False)
+    ):
         raise GoalError("llm_bad_reply", "the model's reply is not a usable question; try again")
     return goal
 

@@ -44,7 +44,9 @@ class QuotaExceeded(Exception):
 class JobsStore:
     """Owner-scoped queries over the projection plus the gateway's job tables."""
 
-    def __init__(self, pool: asyncpg.Pool, *, gateway_schema: str = "gateway", projection_schema: str = "projections") -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, gateway_schema: str = "gateway", projection_schema: str = "projections"
+    ) -> None:
         self.pool = pool
         self.g = check_ident(gateway_schema)
         self.p = check_ident(projection_schema)
@@ -68,7 +70,8 @@ class JobsStore:
             return None
         row = await self.pool.fetchrow(
             f"SELECT * FROM {self.p}.jobs j WHERE j.job_id = $1 AND j.owner_id = $2 AND {self._visible()}",
-            job_id, owner_id,
+            job_id,
+            owner_id,
         )
         return dict(row) if row is not None else None
 
@@ -89,7 +92,8 @@ class JobsStore:
             f"""SELECT r.job_id, r.owner_id, r.created_at FROM {self.g}.job_requests r
                  WHERE r.job_id = $1 AND r.owner_id = $2
                    AND NOT EXISTS (SELECT 1 FROM {self.g}.deleted_jobs d WHERE d.job_id = r.job_id)""",
-            job_id, owner_id,
+            job_id,
+            owner_id,
         )
         if pending is None:
             return None
@@ -98,8 +102,13 @@ class JobsStore:
             if exists:  # projected since the first look, deleted there, or owned by someone else
                 return await self._projected(job_id, owner_id)
         # `pending`: asked for, but the orchestrator has not answered (or not projected it) yet.
-        return {**dict(pending), "status": "created", "stage": "created", "updated_at": pending["created_at"],
-                "pending": True}
+        return {
+            **dict(pending),
+            "status": "created",
+            "stage": "created",
+            "updated_at": pending["created_at"],
+            "pending": True,
+        }
 
     async def live_job_ids(self, owner_id: str, terminal: list[str]) -> list[str]:
         """Every job of the owner not yet in one of the `terminal` statuses (deleted or not)."""
@@ -107,7 +116,8 @@ class JobsStore:
             return []
         rows = await self.pool.fetch(
             f"SELECT job_id FROM {self.p}.jobs WHERE owner_id = $1 AND NOT (status = ANY($2::text[]))",
-            owner_id, terminal,
+            owner_id,
+            terminal,
         )
         return [r["job_id"] for r in rows]
 
@@ -145,7 +155,8 @@ class JobsStore:
                 raise AlreadyRequested(job_id)
             has_proj = await self.has_projection(conn)
             live_join = (
-                f"LEFT JOIN {self.p}.jobs j ON j.job_id = r.job_id" if has_proj
+                f"LEFT JOIN {self.p}.jobs j ON j.job_id = r.job_id"
+                if has_proj
                 else "LEFT JOIN (SELECT NULL::text AS job_id, NULL::text AS status) j ON false"
             )
             dup = await conn.fetchrow(
@@ -155,7 +166,10 @@ class JobsStore:
                        AND r.created_at > now() - make_interval(secs => $3)
                        AND (j.status IS NULL OR NOT (j.status = ANY($4::text[])))
                      ORDER BY r.created_at DESC LIMIT 1""",
-                owner_id, fingerprint, float(window_s), _TERMINAL,
+                owner_id,
+                fingerprint,
+                float(window_s),
+                _TERMINAL,
             )
             if dup is not None:
                 raise DuplicateJob(dup["job_id"], float(dup["age"]))
@@ -164,7 +178,9 @@ class JobsStore:
                 raise QuotaExceeded(live, quota)
             await conn.execute(
                 f"INSERT INTO {self.g}.job_requests (job_id, owner_id, fingerprint) VALUES ($1, $2, $3)",
-                job_id, owner_id, fingerprint,
+                job_id,
+                owner_id,
+                fingerprint,
             )
 
     async def _live_count(self, conn: asyncpg.Connection, owner_id: str, has_proj: bool) -> int:
@@ -179,14 +195,17 @@ class JobsStore:
         live = await conn.fetchval(
             f"""SELECT count(*) FROM {self.p}.jobs j
                  WHERE j.owner_id = $1 AND NOT (j.status = ANY($2::text[])) AND {self._visible()}""",
-            owner_id, _TERMINAL,
+            owner_id,
+            _TERMINAL,
         )
         return int(live or 0) + int(pending or 0)
 
     async def request_fingerprint(self, job_id: str, owner_id: str) -> str | None:
         """The fingerprint recorded for an owner's earlier request with this job id, if any."""
         value = await self.pool.fetchval(
-            f"SELECT fingerprint FROM {self.g}.job_requests WHERE job_id = $1 AND owner_id = $2", job_id, owner_id
+            f"SELECT fingerprint FROM {self.g}.job_requests WHERE job_id = $1 AND owner_id = $2",
+            job_id,
+            owner_id,
         )
         return str(value) if value is not None else None
 
@@ -199,7 +218,9 @@ class JobsStore:
         if not await self.has_projection():
             return False
         deleted = await self.pool.fetchval(
-            f"SELECT coalesce(deleted, false) FROM {self.p}.jobs WHERE job_id = $1 AND owner_id = $2", job_id, owner_id
+            f"SELECT coalesce(deleted, false) FROM {self.p}.jobs WHERE job_id = $1 AND owner_id = $2",
+            job_id,
+            owner_id,
         )
         return bool(deleted)
 
@@ -210,5 +231,6 @@ class JobsStore:
     async def mark_deleted(self, job_id: str, owner_id: str) -> None:
         await self.pool.execute(
             f"INSERT INTO {self.g}.deleted_jobs (job_id, owner_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            job_id, owner_id,
+            job_id,
+            owner_id,
         )

@@ -57,7 +57,9 @@ def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 def _too_large(limit: int) -> Any:
-    return error_json(413, "body_too_large", f"body: is larger than the limit of {limit:,} bytes for this route")
+    return error_json(
+        413, "body_too_large", f"body: is larger than the limit of {limit:,} bytes for this route"
+    )
 
 
 class BodyLimitMiddleware:
@@ -75,7 +77,9 @@ class BodyLimitMiddleware:
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                await error_json(400, "invalid_content_length", "Content-Length: must be a number")(scope, receive, send)
+                await error_json(400, "invalid_content_length", "Content-Length: must be a number")(
+                    scope, receive, send
+                )
                 return
             if int(declared) > limit:
                 await _too_large(limit)(scope, receive, send)

@@ -31,7 +31,9 @@ def check_smtp_url(url: str) -> None:
         return
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise SettingsError(f"smtp_url: {url.split('@')[-1]!r} must be smtp://[user:pass@]host[:port] or smtps://...")
+        raise SettingsError(
+            f"smtp_url: {url.split('@')[-1]!r} must be smtp://[user:pass@]host[:port] or smtps://..."
+        )
 
 
 class Mailer:
@@ -57,8 +59,9 @@ class Mailer:
         url = urlsplit(self.settings.smtp_url)
         host = url.hostname or "localhost"
         if url.scheme == "smtps":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(host, url.port or 465, timeout=SMTP_TIMEOUT_S,
-                                                    context=ssl.create_default_context())
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                host, url.port or 465, timeout=SMTP_TIMEOUT_S, context=ssl.create_default_context()
+            )
         else:
             client = smtplib.SMTP(host, url.port or 25, timeout=SMTP_TIMEOUT_S)
         with client:

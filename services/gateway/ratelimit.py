@@ -165,7 +165,9 @@ class RateLimiter:
                              THEN greatest(r.tat, EXCLUDED.seen) + $2 ELSE r.tat END,
                   seen = EXCLUDED.seen
                 RETURNING allowed, tat, seen""",
-            f"{name}:{subject}"[:300], limit.interval_s, limit.period_s + 1e-6,
+            f"{name}:{subject}"[:300],
+            limit.interval_s,
+            limit.period_s + 1e-6,
         )
         assert row is not None
         await self._cleanup_now_and_then()

@@ -46,8 +46,12 @@ _results = _ResultCache()
 
 def store_down(exc: BaseException) -> ApiError:
     log.warning("object store unavailable: %s", exc)
-    return ApiError(503, "object_store_unavailable", "the object store is unavailable; retry shortly",
-                    {"Retry-After": "5"})
+    return ApiError(
+        503,
+        "object_store_unavailable",
+        "the object store is unavailable; retry shortly",
+        {"Retry-After": "5"},
+    )
 
 
 async def job_result(store: Any, row: dict[str, Any]) -> dict[str, Any] | None:
@@ -92,16 +96,28 @@ def _node(raw: Any) -> dict[str, Any] | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
         return None
     props = raw.get("props")
-    return {"id": raw["id"], "label": str(raw.get("label") or raw["id"]), "kind": str(raw.get("kind") or ""),
-            "props": props if isinstance(props, dict) else {}}
+    return {
+        "id": raw["id"],
+        "label": str(raw.get("label") or raw["id"]),
+        "kind": str(raw.get("kind") or ""),
+        "props": props if isinstance(props, dict) else {},
+    }
 
 
 def _edge(raw: Any) -> dict[str, Any] | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("source"), str) or not isinstance(raw.get("target"), str):
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("source"), str)
+        or not isinstance(raw.get("target"), str)
+    ):
         return None
     weight = raw.get("weight")
-    return {"source": raw["source"], "target": raw["target"], "type": str(raw.get("type") or ""),
-            "weight": float(weight) if isinstance(weight, int | float) else 1.0}
+    return {
+        "source": raw["source"],
+        "target": raw["target"],
+        "type": str(raw.get("type") or ""),
+        "weight": float(weight) if isinstance(weight, int | float) else 1.0,
+    }
 
 
 def cap_graph(doc: dict[str, Any], max_nodes: int, max_edges: int) -> dict[str, Any]:

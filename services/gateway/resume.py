@@ -21,7 +21,9 @@ def check_resume_point(name: str, value: int, last_seq: int, code: str) -> int:
         raise ApiError(422, code, f"{name}: must not be negative")
     if value > last_seq:
         raise ApiError(
-            422, code, f"{name}: {value} is past the end of the event log (its last sequence is {last_seq}); "
+            422,
+            code,
+            f"{name}: {value} is past the end of the event log (its last sequence is {last_seq}); "
             "resume from a sequence this stream sent",
         )
     return value
@@ -34,5 +36,9 @@ async def stream_end(bus: Any, value: int) -> int:
     try:
         return int(await bus.last_seq())
     except Exception as exc:
-        raise ApiError(503, "event_log_unavailable", "the event log (NATS) is unavailable; retry shortly",
-                       {"Retry-After": "5"}) from exc
+        raise ApiError(
+            503,
+            "event_log_unavailable",
+            "the event log (NATS) is unavailable; retry shortly",
+            {"Retry-After": "5"},
+        ) from exc

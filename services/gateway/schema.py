@@ -114,8 +114,11 @@ def statements(schema: str) -> list[str]:
 
 def migrations(schema: str) -> list[Migration]:
     """The gateway's schema, version by version (append; never edit an applied one)."""
-    return [Migration(1, "users, keys, sessions, job requests, rate limits, drafts, shares, tokens",
-                      statements(schema))]
+    return [
+        Migration(
+            1, "users, keys, sessions, job requests, rate limits, drafts, shares, tokens", statements(schema)
+        )
+    ]
 
 
 async def ensure_schema(pool: asyncpg.Pool, schema: str = "gateway") -> None:

@@ -53,7 +53,9 @@ class SharesStore:
                 raise TooManyShares()
             await conn.execute(
                 f"INSERT INTO {self.s}.shares (hash, job_id, owner_id) VALUES ($1, $2, $3)",
-                hash_token(token), job_id, owner_id,
+                hash_token(token),
+                job_id,
+                owner_id,
             )
         return token
 
@@ -61,7 +63,8 @@ class SharesStore:
         """Revoke every live share of the job; how many there were."""
         status = await self.pool.execute(
             f"UPDATE {self.s}.shares SET revoked_at = now() WHERE job_id = $1 AND owner_id = $2 AND revoked_at IS NULL",
-            job_id, owner_id,
+            job_id,
+            owner_id,
         )
         return int(status.rsplit(" ", 1)[-1])
 

@@ -57,7 +57,11 @@ def _value_at(body: bytes, path: str) -> object:
     for part in _PATH_PART.finditer(path):
         if part.group("key") is not None and isinstance(value, dict):
             value = value.get(part.group("key"))
-        elif part.group("index") is not None and isinstance(value, list) and int(part.group("index")) < len(value):
+        elif (
+            part.group("index") is not None
+            and isinstance(value, list)
+            and int(part.group("index")) < len(value)
+        ):
             value = value[int(part.group("index"))]
         else:
             return None
@@ -75,7 +79,9 @@ def _string_problem(msg: str, value: object) -> str | None:
     return None
 
 
-def translate_msgspec_error(message: str, tiers: dict[Tier, TierConfig], body: bytes = b"") -> tuple[str, str]:
+def translate_msgspec_error(
+    message: str, tiers: dict[Tier, TierConfig], body: bytes = b""
+) -> tuple[str, str]:
     """(field, problem) for a msgspec ValidationError message (`body` lets it quote lengths)."""
     m = _AT.match(message)
     msg = m.group("msg") if m else message
@@ -101,7 +107,9 @@ def translate_msgspec_error(message: str, tiers: dict[Tier, TierConfig], body: b
 def parse_job_spec(body: bytes, tiers: dict[Tier, TierConfig]) -> JobSpec:
     """Decode and validate; raise InputError with `field: problem` in its detail."""
     if len(body) > MAX_BODY_BYTES:
-        raise InputError(413, "body_too_large", f"body: is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+        raise InputError(
+            413, "body_too_large", f"body: is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}"
+        )
     if not body.strip():
         raise InputError(400, "invalid_json", "body: a JSON object with seed_text and goal is required")
     try:
@@ -133,7 +141,8 @@ def check_policy_runnable(spec: JobSpec, tiers: dict[Tier, TierConfig], *, llm_a
     if policy is Policy.LLM and not llm_available:
         given = "policy: llm" if spec.policy else f"policy: the {spec.tier.value} tier's default is llm"
         raise InputError(
-            422, "llm_unavailable",
+            422,
+            "llm_unavailable",
             f"{given}, but this platform has no model server (set SIMSWARM_LLM_URL, or use a pod provider "
             "that runs one); ask for policy heuristic instead",
         )

@@ -54,13 +54,19 @@ class StreamLimiter:
     def acquire(self, user_id: str) -> StreamSlot:
         per_user, total = self.settings.max_streams_per_user, self.settings.max_open_streams
         if self.by_user[user_id] >= per_user:
-            raise ApiError(429, "too_many_streams",
-                           f"you already have {per_user} streams open, the limit per user; close one first",
-                           {"Retry-After": str(RETRY_AFTER_S)})
+            raise ApiError(
+                429,
+                "too_many_streams",
+                f"you already have {per_user} streams open, the limit per user; close one first",
+                {"Retry-After": str(RETRY_AFTER_S)},
+            )
         if self.total >= total:
-            raise ApiError(503, "streams_full",
-                           f"the gateway has {total} streams open, its limit; retry shortly",
-                           {"Retry-After": str(RETRY_AFTER_S)})
+            raise ApiError(
+                503,
+                "streams_full",
+                f"the gateway has {total} streams open, its limit; retry shortly",
+                {"Retry-After": str(RETRY_AFTER_S)},
+            )
         self.total += 1
         self.by_user[user_id] += 1
         return StreamSlot(self, user_id)

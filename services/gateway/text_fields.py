@@ -37,10 +37,14 @@ LineCheck = AfterValidator(_check_line)
 TextCheck = AfterValidator(_check_text)
 """Add to an `Annotated[str, Field(max_length=...)]`: free text, tab/newline/CR allowed."""
 
-Email = Annotated[str, Field(max_length=EMAIL_MAX_CHARS, json_schema_extra={"pattern": LINE_PATTERN}), LineCheck]
+Email = Annotated[
+    str, Field(max_length=EMAIL_MAX_CHARS, json_schema_extra={"pattern": LINE_PATTERN}), LineCheck
+]
 Password = Annotated[
     str, Field(max_length=PASSWORD_MAX_CHARS, json_schema_extra={"pattern": LINE_PATTERN}), LineCheck
 ]
 KeyName = Annotated[
-    str, Field(min_length=1, max_length=KEY_NAME_MAX_CHARS, json_schema_extra={"pattern": LINE_PATTERN}), LineCheck
+    str,
+    Field(min_length=1, max_length=KEY_NAME_MAX_CHARS, json_schema_extra={"pattern": LINE_PATTERN}),
+    LineCheck,
 ]

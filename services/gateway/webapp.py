@@ -59,10 +59,12 @@ def _file_in(root: Path, path: str) -> Path | None:
 def og_tags(title: str, description: str, url: str) -> str:
     """OpenGraph and Twitter card tags for a page's head; every value HTML-escaped."""
     t, d, u = (html.escape(v, quote=True) for v in (title, description, url))
-    return (f'<meta property="og:type" content="article"><meta property="og:site_name" content="SimSwarm">'
-            f'<meta property="og:title" content="{t}"><meta property="og:description" content="{d}">'
-            f'<meta property="og:url" content="{u}"><meta name="twitter:card" content="summary">'
-            f'<meta name="twitter:title" content="{t}"><meta name="twitter:description" content="{d}">')
+    return (
+        f'<meta property="og:type" content="article"><meta property="og:site_name" content="SimSwarm">'
+        f'<meta property="og:title" content="{t}"><meta property="og:description" content="{d}">'
+        f'<meta property="og:url" content="{u}"><meta name="twitter:card" content="summary">'
+        f'<meta name="twitter:title" content="{t}"><meta name="twitter:description" content="{d}">'
+    )
 
 
 class WebAppFallback:
@@ -74,8 +76,12 @@ class WebAppFallback:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if (scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD")
-                or path == "/api" or path.startswith(_API_PREFIXES)):
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in ("GET", "HEAD")
+            or path == "/api"
+            or path.startswith(_API_PREFIXES)
+        ):
             await self.not_found(scope, receive, send)
             return
         response = self.response_for(Request(scope).url.path)

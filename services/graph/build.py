@@ -85,8 +85,9 @@ class _Builder:
         if node_id not in self.nodes:
             self.nodes[node_id] = GraphNode(id=node_id, label=label, kind=kind, props=props or {})
 
-    def edge(self, source: str, target: str, type_: str, weight: float = 1.0,
-             props: dict[str, Any] | None = None) -> None:
+    def edge(
+        self, source: str, target: str, type_: str, weight: float = 1.0, props: dict[str, Any] | None = None
+    ) -> None:
         key = (source, target, type_)
         if key in self.edges:  # aggregate: weights add, the first props stay
             w, p = self.edges[key]
@@ -96,8 +97,10 @@ class _Builder:
 
     def document(self, job_id: str | None) -> GraphDocument:
         nodes = [self.nodes[k] for k in sorted(self.nodes)]
-        edges = [GraphEdge(source=s, target=t, type=ty, weight=w, props=p)
-                 for (s, t, ty), (w, p) in sorted(self.edges.items())]
+        edges = [
+            GraphEdge(source=s, target=t, type=ty, weight=w, props=p)
+            for (s, t, ty), (w, p) in sorted(self.edges.items())
+        ]
         counts: Counter[str] = Counter()
         counts.update(f"nodes.{n.kind}" for n in nodes)
         counts.update(f"edges.{e.type}" for e in edges)
@@ -122,17 +125,26 @@ def build_graph(inputs: GraphInputs, job_id: str | None = None) -> GraphDocument
         members[p.entity_id].append(p.agent_id)
         entity_types.setdefault(p.entity_id, p.entity_type)
     for entity_id, agent_ids in members.items():
-        b.node(entity_node_id(entity_id), _entity_label(entity_id), "entity",
-               {"entity_type": entity_types[entity_id], "agents": len(agent_ids)})
+        b.node(
+            entity_node_id(entity_id),
+            _entity_label(entity_id),
+            "entity",
+            {"entity_type": entity_types[entity_id], "agents": len(agent_ids)},
+        )
     for p in inputs.profiles:
-        b.node(agent_node_id(p.agent_id), p.name, "agent", {
-            "entity_id": p.entity_id,
-            "entity_type": p.entity_type,
-            "initial_position": p.initial_position,
-            "final_position": p.final_position,
-            "cash": p.cash,
-            **{f"total_{k}": v for k, v in sorted(p.totals.items())},
-        })
+        b.node(
+            agent_node_id(p.agent_id),
+            p.name,
+            "agent",
+            {
+                "entity_id": p.entity_id,
+                "entity_type": p.entity_type,
+                "initial_position": p.initial_position,
+                "final_position": p.final_position,
+                "cash": p.cash,
+                **{f"total_{k}": v for k, v in sorted(p.totals.items())},
+            },
+        )
         b.edge(agent_node_id(p.agent_id), entity_node_id(p.entity_id), "REPRESENTS")
 
     for r in inputs.relations:
@@ -170,7 +182,8 @@ def build_graph(inputs: GraphInputs, job_id: str | None = None) -> GraphDocument
     if mutual:
         doc.edges = [
             msgspec.structs.replace(e, props={**e.props, "mutual": True})
-            if e.type == "FOLLOWS" and tuple(sorted((e.source, e.target))) in mutual else e
+            if e.type == "FOLLOWS" and tuple(sorted((e.source, e.target))) in mutual
+            else e
             for e in doc.edges
         ]
     return doc
@@ -182,8 +195,10 @@ def _entity_label(entity_id: str) -> str:
 
 def _other(a: str, b: str, names: dict[str, str], by_name: dict[str, str]) -> bool:
     """True when two agent references name different agents (ids or names)."""
+
     def norm(x: str) -> str:
         return x if x in names else by_name.get(x, x)
+
     return norm(a) != norm(b)
 
 

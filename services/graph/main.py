@@ -47,9 +47,17 @@ class GraphBuilder(ArtifactWorker):
         await self.store.put_bytes(key, data, "application/json")
         in_neo4j = await self._to_neo4j(doc, event.job_id)
         ack = await self.publish_outcome(
-            GraphBuilt, event, graph_key=key, nodes=len(doc.nodes), edges=len(doc.edges), neo4j=in_neo4j)
-        log.info("graph for job %s: %d nodes, %d edges, neo4j=%s (seq %s%s)", event.job_id, len(doc.nodes),
-                 len(doc.edges), in_neo4j, ack.seq, ", duplicate" if ack.duplicate else "")
+            GraphBuilt, event, graph_key=key, nodes=len(doc.nodes), edges=len(doc.edges), neo4j=in_neo4j
+        )
+        log.info(
+            "graph for job %s: %d nodes, %d edges, neo4j=%s (seq %s%s)",
+            event.job_id,
+            len(doc.nodes),
+            len(doc.edges),
+            in_neo4j,
+            ack.seq,
+            ", duplicate" if ack.duplicate else "",
+        )
 
     async def _to_neo4j(self, doc: GraphDocument, job_id: str) -> bool:
         s = self.settings
@@ -75,5 +83,12 @@ async def serve(
     max_deliver: int = 8,
 ) -> None:
     """Consume RunCompleted until `stop` is set. `durable`/`deliver_new` let tests run a private consumer."""
-    await serve_worker(settings, stop, lambda bus, store: GraphBuilder(bus, store, settings, max_deliver),
-                       service="graph", durable=durable, deliver_new=deliver_new, max_deliver=max_deliver)
+    await serve_worker(
+        settings,
+        stop,
+        lambda bus, store: GraphBuilder(bus, store, settings, max_deliver),
+        service="graph",
+        durable=durable,
+        deliver_new=deliver_new,
+        max_deliver=max_deliver,
+    )

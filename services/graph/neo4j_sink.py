@@ -54,7 +54,9 @@ def graph_statements(doc: GraphDocument, job_id: str) -> list[Statement]:
     out: list[Statement] = []
     nodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for n in doc.nodes:
-        nodes[kind_label(n.kind)].append({"id": n.id, "label": n.label, "kind": n.kind, "props": _props(n.props)})
+        nodes[kind_label(n.kind)].append(
+            {"id": n.id, "label": n.label, "kind": n.kind, "props": _props(n.props)}
+        )
     for label in sorted(nodes):
         query = (
             f"UNWIND $rows AS row MERGE (n:{NODE_LABEL} {{job_id: $job_id, id: row.id}}) SET n:{label} "
@@ -84,7 +86,10 @@ async def write_graph(
 
     auth = (user, password) if password else None
     driver = AsyncGraphDatabase.driver(
-        uri, auth=auth, connection_timeout=timeout, max_transaction_retry_time=timeout,
+        uri,
+        auth=auth,
+        connection_timeout=timeout,
+        max_transaction_retry_time=timeout,
         connection_acquisition_timeout=timeout,
     )
     try:

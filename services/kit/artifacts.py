@@ -40,7 +40,9 @@ async def fetch_verified(
             try:
                 data = await store.get_bytes(ref.key)
             except ObjectNotFound as exc:
-                raise ArtifactInvalid(f"{ref_name(ref)} is missing from the object store (key {ref.key})") from exc
+                raise ArtifactInvalid(
+                    f"{ref_name(ref)} is missing from the object store (key {ref.key})"
+                ) from exc
         digest = hashlib.sha256(data).hexdigest()
         if digest != ref.sha256.lower():
             raise ArtifactInvalid(
@@ -52,7 +54,9 @@ async def fetch_verified(
     return dict(await asyncio.gather(*(one(r) for r in chosen)))
 
 
-def decode_artifact(name: str, data: bytes, typ: type[T], error: type[ArtifactInvalid] = ArtifactInvalid) -> T:
+def decode_artifact(
+    name: str, data: bytes, typ: type[T], error: type[ArtifactInvalid] = ArtifactInvalid
+) -> T:
     """Decode one artifact file into its contract type; a bad file raises `error` naming it."""
     try:
         return msgspec.json.decode(data, type=typ)

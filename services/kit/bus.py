@@ -68,7 +68,11 @@ def _consumer_safe(name: str) -> str:
 
 
 # A publish that may succeed if tried again: no answer from the stream in time.
-_PUBLISH_TRANSIENT = (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError, nats.errors.NoRespondersError)
+_PUBLISH_TRANSIENT = (
+    nats.errors.TimeoutError,
+    nats.js.errors.NoStreamResponseError,
+    nats.errors.NoRespondersError,
+)
 
 
 class BusUnavailable(RuntimeError):
@@ -116,8 +120,10 @@ class _Denials:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-                raise PermissionDenied(f"NATS refused {fut.result()}: permissions violation "
-                                       "(this service's NATS user may not use that subject)")
+                raise PermissionDenied(
+                    f"NATS refused {fut.result()}: permissions violation "
+                    "(this service's NATS user may not use that subject)"
+                )
             return task.result()
         finally:
             if not task.done():
@@ -213,8 +219,9 @@ class Bus:
         self._closing = asyncio.Event()
 
     @classmethod
-    async def connect(cls, url: str, name: str, *, login: NatsLogin | None = None,
-                      connect_timeout: float = 5.0) -> Bus:
+    async def connect(
+        cls, url: str, name: str, *, login: NatsLogin | None = None, connect_timeout: float = 5.0
+    ) -> Bus:
         """Connect as `login` (a service's own NATS user; None only for a NATS without users).
 
         With a login, replies come to the user's private inbox (`_INBOX.<user>`), the only one its
@@ -227,7 +234,10 @@ class Bus:
         refused = asyncio.Event()
 
         async def on_error(exc: Exception) -> None:
-            if isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in str(exc).lower():
+            if (
+                isinstance(exc, nats.errors.AuthorizationError)
+                or "authorization violation" in str(exc).lower()
+            ):
                 refused.set()
             await denials.on_error(exc)
 
@@ -236,16 +246,18 @@ class Bus:
         # "nats://a:4222,nats://b:4222": every node of a cluster, so a node that is down at start-up is
         # skipped (nats-py takes a list, not a comma-separated string).
         servers = [u.strip() for u in url.split(",") if u.strip()]
-        connecting = asyncio.ensure_future(nats.connect(
-            servers if len(servers) > 1 else url,
-            name=f"simswarm-{name}",
-            connect_timeout=connect_timeout,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            allow_reconnect=True,
-            error_cb=on_error,
-            **extra,
-        ))
+        connecting = asyncio.ensure_future(
+            nats.connect(
+                servers if len(servers) > 1 else url,
+                name=f"simswarm-{name}",
+                connect_timeout=connect_timeout,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                allow_reconnect=True,
+                error_cb=on_error,
+                **extra,
+            )
+        )
         refusal = asyncio.ensure_future(refused.wait())
         try:
             await asyncio.wait({connecting, refusal}, return_when=asyncio.FIRST_COMPLETED)
@@ -254,8 +266,10 @@ class Bus:
                 with contextlib.suppress(BaseException):
                     await connecting
                 who = f"user {login.user!r}" if login else "an anonymous connection"
-                raise BusUnavailable(f"NATS at {_safe_url(url)} refused {who}: authorization violation "
-                                     "(check this service's NATS credentials: docs/security.md)")
+                raise BusUnavailable(
+                    f"NATS at {_safe_url(url)} refused {who}: authorization violation "
+                    "(check this service's NATS credentials: docs/security.md)"
+                )
             nc = connecting.result()
         except BusUnavailable:
             raise
@@ -335,11 +349,15 @@ class Bus:
             # doubling to 2 s; the same Nats-Msg-Id makes a publish that did land count once.
             try:
                 async for attempt in AsyncRetrying(
-                        stop=stop_after_attempt(retries + 1), wait=wait_exponential(multiplier=0.1, max=2.0),
-                        retry=retry_if_exception_type(_PUBLISH_TRANSIENT), reraise=True):
+                    stop=stop_after_attempt(retries + 1),
+                    wait=wait_exponential(multiplier=0.1, max=2.0),
+                    retry=retry_if_exception_type(_PUBLISH_TRANSIENT),
+                    reraise=True,
+                ):
                     with attempt:
                         ack = await self._denials.guard(
-                            subject, self.js.publish(subject, payload, headers=headers, stream=JOB_STREAM))
+                            subject, self.js.publish(subject, payload, headers=headers, stream=JOB_STREAM)
+                        )
             except _PUBLISH_TRANSIENT as exc:
                 raise BusUnavailable(f"publishing {event.type} for job {event.job_id} failed: {exc}") from exc
             metrics.EVENTS_PUBLISHED.labels(event.type).inc()
@@ -352,7 +370,9 @@ class Bus:
             headers["Simswarm-Source-Seq"] = str(seq)
             headers["Nats-Msg-Id"] = f"{self.name}:{seq}"
         try:
-            await self.js.publish(deadletter_subject(self.name), payload, headers=headers, stream=DEADLETTER_STREAM)
+            await self.js.publish(
+                deadletter_subject(self.name), payload, headers=headers, stream=DEADLETTER_STREAM
+            )
         except Exception:
             log.exception("could not dead-letter message %s seq=%s", source_subject, seq)
 
@@ -405,8 +425,15 @@ class Bus:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _consume_loop(self, sub: Any, handler: EventHandler, slots: int, max_deliver: int,
-                            durable: str, ack_wait: float = ACK_WAIT_S) -> None:
+    async def _consume_loop(
+        self,
+        sub: Any,
+        handler: EventHandler,
+        slots: int,
+        max_deliver: int,
+        durable: str,
+        ack_wait: float = ACK_WAIT_S,
+    ) -> None:
         sem = asyncio.Semaphore(slots)
         inflight: set[asyncio.Task[None]] = set()
         lag_at = 0.0
@@ -455,22 +482,35 @@ class Bus:
         metrics.CONSUMER_PENDING.labels(durable).set(info.num_pending or 0)
         metrics.CONSUMER_ACK_PENDING.labels(durable).set(info.num_ack_pending or 0)
 
-    async def _handle(self, msg: Msg, handler: EventHandler, max_deliver: int, sem: asyncio.Semaphore,
-                      durable: str, ack_wait: float = ACK_WAIT_S) -> None:
+    async def _handle(
+        self,
+        msg: Msg,
+        handler: EventHandler,
+        max_deliver: int,
+        sem: asyncio.Semaphore,
+        durable: str,
+        ack_wait: float = ACK_WAIT_S,
+    ) -> None:
         """One message, in a CONSUMER span parented by its headers, with its job id in the logs."""
         headers = msg.headers or {}
         name = headers.get("Simswarm-Event-Type") or msg.subject.rsplit(".", 1)[-1]
         job_id = msg.subject.split(".")[2] if msg.subject.count(".") >= 3 else None
         start = time.perf_counter()
         outcome = "ack"
-        with consumer_span(name, msg.subject, headers, consumer=durable, message_id=headers.get("Nats-Msg-Id")), \
-                job_context(job_id):
+        with (
+            consumer_span(
+                name, msg.subject, headers, consumer=durable, message_id=headers.get("Nats-Msg-Id")
+            ),
+            job_context(job_id),
+        ):
             try:
                 async with _kept_alive(msg, ack_wait / 3):
                     outcome = await self._handle_in_span(msg, handler, max_deliver)
             finally:
                 sem.release()
-                metrics.EVENT_HANDLING_SECONDS.labels(durable, name, outcome).observe(time.perf_counter() - start)
+                metrics.EVENT_HANDLING_SECONDS.labels(durable, name, outcome).observe(
+                    time.perf_counter() - start
+                )
 
     async def _handle_in_span(self, msg: Msg, handler: EventHandler, max_deliver: int) -> str:
         """Handle, then ack / nak / dead-letter; returns which (for the metrics)."""
@@ -481,7 +521,9 @@ class Bus:
                 event = decode_event(msg.data)
             except MalformedEvent as exc:
                 log.error("malformed event on %s (seq %s) set aside: %s", msg.subject, delivery.seq, exc)
-                await self.dead_letter(msg.data, reason=f"malformed: {exc}", source_subject=delivery.subject, seq=delivery.seq)
+                await self.dead_letter(
+                    msg.data, reason=f"malformed: {exc}", source_subject=delivery.subject, seq=delivery.seq
+                )
                 await msg.term()
                 return "dead_letter"
             try:
@@ -496,13 +538,21 @@ class Bus:
                 if delivery.num_delivered >= max_deliver:
                     log.exception("giving up on %s after %d deliveries", msg.subject, delivery.num_delivered)
                     await self.dead_letter(
-                        msg.data, reason=f"failed {delivery.num_delivered}x: {exc}", source_subject=delivery.subject, seq=delivery.seq
+                        msg.data,
+                        reason=f"failed {delivery.num_delivered}x: {exc}",
+                        source_subject=delivery.subject,
+                        seq=delivery.seq,
                     )
                     await msg.term()
                     return "dead_letter"
                 delay = min(30.0, 0.2 * 2 ** (delivery.num_delivered - 1)) * (0.5 + random.random())
-                log.warning("handler failed on %s (delivery %d), retrying in %.1fs: %s",
-                            msg.subject, delivery.num_delivered, delay, exc)
+                log.warning(
+                    "handler failed on %s (delivery %d), retrying in %.1fs: %s",
+                    msg.subject,
+                    delivery.num_delivered,
+                    delay,
+                    exc,
+                )
                 await msg.nak(delay=delay)
                 return "retry"
             await msg.ack()
@@ -532,7 +582,9 @@ class Bus:
         here, before a response has started); the caller must `close()` it."""
         return await Replay(self, job_filter(job_id), after_seq).open()
 
-    async def _replay(self, subject: str, after_seq: int, *, follow: bool) -> AsyncIterator[tuple[int, AnyEvent]]:
+    async def _replay(
+        self, subject: str, after_seq: int, *, follow: bool
+    ) -> AsyncIterator[tuple[int, AnyEvent]]:
         replay = await Replay(self, subject, after_seq).open()
         try:
             async for item in replay.events(follow=follow):
@@ -568,13 +620,18 @@ class Bus:
 
     # -- commands (core request/reply) ---------------------------------------------------------
 
-    async def request(self, subject: str, payload: msgspec.Struct, reply_type: type[T], *, timeout: float = 10.0) -> T:
+    async def request(
+        self, subject: str, payload: msgspec.Struct, reply_type: type[T], *, timeout: float = 10.0
+    ) -> T:
         headers: dict[str, str] = {}
         with client_span(subject, headers):
             try:
                 msg = await self._denials.guard(
-                    subject, self.nc.request(subject, msgspec.json.encode(payload), timeout=timeout,
-                                             headers=headers or None))
+                    subject,
+                    self.nc.request(
+                        subject, msgspec.json.encode(payload), timeout=timeout, headers=headers or None
+                    ),
+                )
             except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
                 raise BusUnavailable(f"no answer on {subject}: {type(exc).__name__}") from exc
         return msgspec.json.decode(msg.data, type=reply_type)

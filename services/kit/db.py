@@ -20,11 +20,16 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 8
     A server still starting is waited for: 20 tries, 0.25 s apart, then DatabaseUnavailable.
     """
     try:
-        async for attempt in AsyncRetrying(stop=stop_after_attempt(20), wait=wait_fixed(0.25), reraise=True,
-                                           retry=retry_if_exception_type((OSError, asyncpg.PostgresError))):
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(20),
+            wait=wait_fixed(0.25),
+            reraise=True,
+            retry=retry_if_exception_type((OSError, asyncpg.PostgresError)),
+        ):
             with attempt:
-                pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size,
-                                                 command_timeout=30)
+                pool = await asyncpg.create_pool(
+                    database_url, min_size=min_size, max_size=max_size, command_timeout=30
+                )
                 assert pool is not None
                 return pool
     except (OSError, asyncpg.PostgresError) as exc:
@@ -54,8 +59,9 @@ class MigrationError(RuntimeError):
     """The migrations cannot be applied: a gap in the versions, or a database newer than this code."""
 
 
-async def apply_migrations(pool: asyncpg.Pool, schema: str, component: str,
-                           migrations: Sequence[Migration]) -> list[int]:
+async def apply_migrations(
+    pool: asyncpg.Pool, schema: str, component: str, migrations: Sequence[Migration]
+) -> list[int]:
     """Bring `component`'s tables in `schema` to the latest version; returns the versions applied now.
 
     Each schema keeps `schema_migrations (component, version, name, applied_at)`. Under an advisory
@@ -79,20 +85,28 @@ async def apply_migrations(pool: asyncpg.Pool, schema: str, component: str,
             applied_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (component, version)
         )""")
-        applied = {int(r["version"]) for r in await conn.fetch(
-            f"SELECT version FROM {table} WHERE component = $1", component)}
+        applied = {
+            int(r["version"])
+            for r in await conn.fetch(f"SELECT version FROM {table} WHERE component = $1", component)
+        }
         unknown = sorted(applied - set(versions))
         if unknown:
-            raise MigrationError(f"{schema} has {component} migration(s) {unknown} that this code does not know: "
-                                 "the database was migrated by a newer version")
+            raise MigrationError(
+                f"{schema} has {component} migration(s) {unknown} that this code does not know: "
+                "the database was migrated by a newer version"
+            )
         done: list[int] = []
         for m in migrations:
             if m.version in applied:
                 continue
             for stmt in m.statements:
                 await conn.execute(stmt)
-            await conn.execute(f"INSERT INTO {table} (component, version, name) VALUES ($1, $2, $3)",
-                               component, m.version, m.name)
+            await conn.execute(
+                f"INSERT INTO {table} (component, version, name) VALUES ($1, $2, $3)",
+                component,
+                m.version,
+                m.name,
+            )
             done.append(m.version)
         return done
 

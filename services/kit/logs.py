@@ -69,8 +69,9 @@ def json_formatter() -> logging.Formatter:
     )
 
 
-def setup_logging(level: str = "INFO", service: str = "", *, stream: IO[str] | None = None,
-                  json_lines: bool | None = None) -> None:
+def setup_logging(
+    level: str = "INFO", service: str = "", *, stream: IO[str] | None = None, json_lines: bool | None = None
+) -> None:
     """Configure the root logger: JSON when `stream` (stderr) is not a terminal, else readable text."""
     stream = stream or sys.stderr
     if json_lines is None:
@@ -81,7 +82,9 @@ def setup_logging(level: str = "INFO", service: str = "", *, stream: IO[str] | N
     if json_lines:
         fmt = json_formatter()
     else:
-        fmt = TextFormatter(f"%(asctime)s %(levelname)s {service + ' ' if service else ''}%(name)s: %(message)s")
+        fmt = TextFormatter(
+            f"%(asctime)s %(levelname)s {service + ' ' if service else ''}%(name)s: %(message)s"
+        )
     handler.setFormatter(fmt)
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
     for noisy in _NOISY:

@@ -19,32 +19,56 @@ log = logging.getLogger(__name__)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 HTTP_REQUEST_SECONDS = Histogram(
-    "simswarm_http_request_duration_seconds", "HTTP requests answered, by method, route template and status.",
-    ["service", "method", "route", "status"], buckets=_LATENCY_BUCKETS)
+    "simswarm_http_request_duration_seconds",
+    "HTTP requests answered, by method, route template and status.",
+    ["service", "method", "route", "status"],
+    buckets=_LATENCY_BUCKETS,
+)
 EVENT_HANDLING_SECONDS = Histogram(
-    "simswarm_event_handling_seconds", "Time a consumer spent handling one event, by outcome (ack, retry, dead_letter).",
-    ["consumer", "event_type", "outcome"], buckets=_LATENCY_BUCKETS)
+    "simswarm_event_handling_seconds",
+    "Time a consumer spent handling one event, by outcome (ack, retry, dead_letter).",
+    ["consumer", "event_type", "outcome"],
+    buckets=_LATENCY_BUCKETS,
+)
 CONSUMER_PENDING = Gauge(
-    "simswarm_consumer_pending_messages", "Messages of the stream not yet delivered to the consumer (num_pending).",
-    ["consumer"])
+    "simswarm_consumer_pending_messages",
+    "Messages of the stream not yet delivered to the consumer (num_pending).",
+    ["consumer"],
+)
 CONSUMER_ACK_PENDING = Gauge(
-    "simswarm_consumer_ack_pending_messages", "Messages delivered to the consumer and not yet acknowledged.",
-    ["consumer"])
+    "simswarm_consumer_ack_pending_messages",
+    "Messages delivered to the consumer and not yet acknowledged.",
+    ["consumer"],
+)
 EVENTS_PUBLISHED = Counter(
-    "simswarm_events_published_total", "Domain events published to JetStream (duplicates dropped by the stream included).",
-    ["event_type"])
+    "simswarm_events_published_total",
+    "Domain events published to JetStream (duplicates dropped by the stream included).",
+    ["event_type"],
+)
 JOBS = Gauge("simswarm_jobs", "Jobs in the read model by status.", ["status"])
-PODS_ALIVE = Gauge("simswarm_pods_alive", "Pods the pod manager knows to be alive (provisioned, not terminated).",
-                   ["provider"])
-POD_SECONDS = Counter("simswarm_pod_seconds_total", "Pod time billed, summed when each pod is terminated.",
-                      ["provider"])
-POD_COST = Counter("simswarm_pod_cost_dollars_total", "Pod cost in US dollars, summed when each pod is terminated.",
-                   ["provider"])
-ENGINE_ROUNDS = Counter("simswarm_engine_rounds_total", "Simulation rounds completed, as reported by runs' progress.")
+PODS_ALIVE = Gauge(
+    "simswarm_pods_alive",
+    "Pods the pod manager knows to be alive (provisioned, not terminated).",
+    ["provider"],
+)
+POD_SECONDS = Counter(
+    "simswarm_pod_seconds_total", "Pod time billed, summed when each pod is terminated.", ["provider"]
+)
+POD_COST = Counter(
+    "simswarm_pod_cost_dollars_total",
+    "Pod cost in US dollars, summed when each pod is terminated.",
+    ["provider"],
+)
+ENGINE_ROUNDS = Counter(
+    "simswarm_engine_rounds_total", "Simulation rounds completed, as reported by runs' progress."
+)
 ENGINE_ROUNDS_PER_SECOND = Gauge(
-    "simswarm_engine_rounds_per_second", "Rounds per second of the engine in the most recently completed run.")
+    "simswarm_engine_rounds_per_second", "Rounds per second of the engine in the most recently completed run."
+)
 OPEN_STREAMS = Gauge("simswarm_gateway_open_streams", "SSE streams open now.")
-JOBS_CREATED = Counter("simswarm_gateway_jobs_created_total", "Jobs accepted by the orchestrator through the gateway.")
+JOBS_CREATED = Counter(
+    "simswarm_gateway_jobs_created_total", "Jobs accepted by the orchestrator through the gateway."
+)
 
 
 def render() -> bytes:

@@ -58,8 +58,10 @@ class ObjectStore:
     def __init__(self, settings: Settings, bucket: str | None = None) -> None:
         if not (settings.s3_access_key and settings.s3_secret_key):
             # Fail at start-up, naming the settings, rather than sign with whatever the environment holds.
-            raise SettingsError("S3_ACCESS_KEY and S3_SECRET_KEY must be set for the object store "
-                                f"at {settings.s3_endpoint} (docs/security.md)")
+            raise SettingsError(
+                "S3_ACCESS_KEY and S3_SECRET_KEY must be set for the object store "
+                f"at {settings.s3_endpoint} (docs/security.md)"
+            )
         self.bucket = bucket or settings.s3_bucket
         self.endpoint = settings.s3_endpoint
         self._session = aioboto3.Session(
@@ -103,7 +105,8 @@ class ObjectStore:
             if self._s3 is None:
                 exit_stack = AsyncExitStack()
                 self._s3 = await exit_stack.enter_async_context(
-                    self._session.client("s3", endpoint_url=self.endpoint, config=self._config))
+                    self._session.client("s3", endpoint_url=self.endpoint, config=self._config)
+                )
                 self._exit = exit_stack
             return self._s3
 
@@ -122,8 +125,10 @@ class ObjectStore:
                         await s3.create_bucket(Bucket=self.bucket)
                     except ClientError as exc:
                         # Another replica created it between our HEAD and CREATE: it exists, fine.
-                        if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou",
-                                                                             "BucketAlreadyExists"):
+                        if exc.response.get("Error", {}).get("Code") not in (
+                            "BucketAlreadyOwnedByYou",
+                            "BucketAlreadyExists",
+                        ):
                             raise
         except (BotoCoreError, ClientError) as exc:
             raise ObjectStoreUnavailable(f"object store at {self.endpoint}: {exc}") from exc
@@ -143,7 +148,11 @@ class ObjectStore:
         except (BotoCoreError, ClientError) as exc:
             raise ObjectStoreUnavailable(f"writing {key}: {exc}") from exc
         return ArtifactRef(
-            name=key.rsplit("/", 1)[-1], key=key, size=len(data), sha256=sha256_hex(data), content_type=content_type
+            name=key.rsplit("/", 1)[-1],
+            key=key,
+            size=len(data),
+            sha256=sha256_hex(data),
+            content_type=content_type,
         )
 
     async def get_bytes(self, key: str) -> bytes:
@@ -194,5 +203,7 @@ class ObjectStore:
     async def presign_get(self, key: str, expires: int = 900) -> str:
         async with self._client() as s3:
             return str(
-                await s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires)
+                await s3.generate_presigned_url(
+                    "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+                )
             )

@@ -13,8 +13,15 @@ import logging
 from collections.abc import Awaitable, Callable
 
 
-async def every(interval_s: float, stop: asyncio.Event, step: Callable[[], Awaitable[object]], *,
-                what: str, log: logging.Logger, level: int = logging.WARNING) -> None:
+async def every(
+    interval_s: float,
+    stop: asyncio.Event,
+    step: Callable[[], Awaitable[object]],
+    *,
+    what: str,
+    log: logging.Logger,
+    level: int = logging.WARNING,
+) -> None:
     """Run `step()` now and then every `interval_s` seconds until `stop` is set; failures logged as `what`."""
     while not stop.is_set():
         try:

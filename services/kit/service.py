@@ -73,6 +73,9 @@ async def run_until_stopped(stop: asyncio.Event, *tasks: asyncio.Task[Any]) -> N
             await task
     if ended:
         task = ended[0]
-        why = "was cancelled" if task.cancelled() else (
-            f"failed: {task.exception()!r}" if task.exception() is not None else "returned")
+        why = (
+            "was cancelled"
+            if task.cancelled()
+            else (f"failed: {task.exception()!r}" if task.exception() is not None else "returned")
+        )
         raise ServiceTaskEnded(f"{task.get_name()} ended while the service was running ({why})")

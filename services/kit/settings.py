@@ -237,8 +237,10 @@ def _home_secret(home: Path, name: str, env_var: str) -> str:
         private_dir(home)
         return read_or_create_secret(home / name)
     except OSError as exc:
-        raise SettingsError(f"cannot read or create {home / name} ({exc.strerror or exc}): set {env_var}, "
-                            f"or make SIMSWARM_HOME ({home}) writable") from exc
+        raise SettingsError(
+            f"cannot read or create {home / name} ({exc.strerror or exc}): set {env_var}, "
+            f"or make SIMSWARM_HOME ({home}) writable"
+        ) from exc
 
 
 def write_stack_file(home: Path, values: dict[str, object]) -> None:

@@ -67,43 +67,59 @@ def extract_context(headers: Mapping[str, str] | None) -> Context:
 
 
 def _nats_attributes(subject: str, operation: str) -> dict[str, str]:
-    return {"messaging.system": "nats", "messaging.destination.name": subject,
-            "messaging.operation.type": operation}
+    return {
+        "messaging.system": "nats",
+        "messaging.destination.name": subject,
+        "messaging.operation.type": operation,
+    }
 
 
 @contextlib.contextmanager
-def producer_span(name: str, subject: str, headers: dict[str, str], *,
-                  parent_traceparent: str | None = None) -> Iterator[trace.Span]:
+def producer_span(
+    name: str, subject: str, headers: dict[str, str], *, parent_traceparent: str | None = None
+) -> Iterator[trace.Span]:
     """A PRODUCER span around a publish, its context injected into `headers`.
 
     `parent_traceparent` (an outbox event's stored context) parents the span when given, so a
     relayed decision continues the trace of the span that made it rather than the relay's loop.
     """
     parent = propagate.extract({"traceparent": parent_traceparent}) if parent_traceparent else None
-    with _bus_tracer.start_as_current_span(f"publish {name}", context=parent, kind=SpanKind.PRODUCER,
-                                           attributes=_nats_attributes(subject, "publish")) as span:
+    with _bus_tracer.start_as_current_span(
+        f"publish {name}",
+        context=parent,
+        kind=SpanKind.PRODUCER,
+        attributes=_nats_attributes(subject, "publish"),
+    ) as span:
         propagate.inject(headers)
         yield span
 
 
 @contextlib.contextmanager
-def consumer_span(name: str, subject: str, headers: Mapping[str, str] | None, *, consumer: str,
-                  message_id: str | None = None) -> Iterator[trace.Span]:
+def consumer_span(
+    name: str,
+    subject: str,
+    headers: Mapping[str, str] | None,
+    *,
+    consumer: str,
+    message_id: str | None = None,
+) -> Iterator[trace.Span]:
     """A CONSUMER span for one handled message, parented by the producer's context from its headers."""
     attrs = _nats_attributes(subject, "process")
     attrs["messaging.consumer.group.name"] = consumer
     if message_id:
         attrs["messaging.message.id"] = message_id
-    with _bus_tracer.start_as_current_span(f"process {name}", context=extract_context(headers),
-                                           kind=SpanKind.CONSUMER, attributes=attrs) as span:
+    with _bus_tracer.start_as_current_span(
+        f"process {name}", context=extract_context(headers), kind=SpanKind.CONSUMER, attributes=attrs
+    ) as span:
         yield span
 
 
 @contextlib.contextmanager
 def client_span(subject: str, headers: dict[str, str]) -> Iterator[trace.Span]:
     """A CLIENT span around a request/reply command, its context injected into `headers`."""
-    with _bus_tracer.start_as_current_span(f"send {subject}", kind=SpanKind.CLIENT,
-                                           attributes=_nats_attributes(subject, "send")) as span:
+    with _bus_tracer.start_as_current_span(
+        f"send {subject}", kind=SpanKind.CLIENT, attributes=_nats_attributes(subject, "send")
+    ) as span:
         propagate.inject(headers)
         yield span
 
@@ -111,9 +127,12 @@ def client_span(subject: str, headers: dict[str, str]) -> Iterator[trace.Span]:
 @contextlib.contextmanager
 def server_span(subject: str, headers: Mapping[str, str] | None) -> Iterator[trace.Span]:
     """A SERVER span answering one command, parented by the requester's context."""
-    with _bus_tracer.start_as_current_span(f"process {subject}", context=extract_context(headers),
-                                           kind=SpanKind.SERVER,
-                                           attributes=_nats_attributes(subject, "process")) as span:
+    with _bus_tracer.start_as_current_span(
+        f"process {subject}",
+        context=extract_context(headers),
+        kind=SpanKind.SERVER,
+        attributes=_nats_attributes(subject, "process"),
+    ) as span:
         yield span
 
 
@@ -128,12 +147,26 @@ class _NoOrphanQueries(Sampler):
     def __init__(self) -> None:
         self._delegate = _get_from_env_or_default()
 
-    def should_sample(self, parent_context: Context | None, trace_id: int, name: str, kind: SpanKind | None = None,
-                      attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
         parent = trace.get_current_span(parent_context).get_span_context()
-        if not parent.is_valid and attributes and ("db.system" in attributes or "db.system.name" in attributes):
+        if (
+            not parent.is_valid
+            and attributes
+            and ("db.system" in attributes or "db.system.name" in attributes)
+        ):
             return SamplingResult(Decision.DROP)
-        return self._delegate.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        return self._delegate.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
 
     def get_description(self) -> str:
         return f"NoOrphanQueries({self._delegate.get_description()})"
@@ -161,7 +194,10 @@ def setup_tracing(service: str) -> bool:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _instrument_clients()
-    log.info("tracing on: OTLP/HTTP to %s", next(os.environ[v] for v in reversed(_ENDPOINT_VARS) if os.environ.get(v)))
+    log.info(
+        "tracing on: OTLP/HTTP to %s",
+        next(os.environ[v] for v in reversed(_ENDPOINT_VARS) if os.environ.get(v)),
+    )
     return True
 
 

@@ -56,7 +56,9 @@ class ArtifactWorker:
             await self.fail(event, str(exc))
         except ObjectStoreUnavailable as exc:
             if delivery.num_delivered >= self.max_deliver:
-                await self.fail(event, f"object store unreachable after {delivery.num_delivered} attempts: {exc}")
+                await self.fail(
+                    event, f"object store unreachable after {delivery.num_delivered} attempts: {exc}"
+                )
                 return
             raise
 
@@ -97,8 +99,12 @@ async def serve_worker(
             worker = make(bus, store)
             trigger = worker.trigger.__name__
             task = await bus.consume(
-                durable, [trigger], worker.handle,
-                max_ack_pending=4, max_deliver=max_deliver, deliver_new=deliver_new,
+                durable,
+                [trigger],
+                worker.handle,
+                max_ack_pending=4,
+                max_deliver=max_deliver,
+                deliver_new=deliver_new,
             )
             log.info("%s consuming %s as %s", service, trigger, durable)
             await run_until_stopped(stop, task)

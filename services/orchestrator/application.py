@@ -143,7 +143,9 @@ class OrchestratorApplication(Application[UUID]):
         items = self.recorder.select_notifications(start=position, limit=limit, inclusive_of_start=False)
         return [(n.id, self.mapper.to_domain_event(n)) for n in items]
 
-    def contract_events_after(self, position: int, limit: int) -> list[tuple[int, ev.Event | SetAside | None]]:
+    def contract_events_after(
+        self, position: int, limit: int
+    ) -> list[tuple[int, ev.Event | SetAside | None]]:
         """The outbox: (notification id, contract event, or None for an internal fact, or SetAside for
         a stored event that cannot be published, e.g. one that today's contract refuses)."""
         out: list[tuple[int, ev.Event | SetAside | None]] = []
@@ -154,14 +156,32 @@ class OrchestratorApplication(Application[UUID]):
                 if is_transient(exc):
                     raise
                 job_id = str(domain_event.originator_id)
-                out.append((nid, SetAside(job_id, type(domain_event).__name__, domain_event.originator_version,
-                                          f"its job id cannot be read: {exc}")))
+                out.append(
+                    (
+                        nid,
+                        SetAside(
+                            job_id,
+                            type(domain_event).__name__,
+                            domain_event.originator_version,
+                            f"its job id cannot be read: {exc}",
+                        ),
+                    )
+                )
                 continue
             try:
                 out.append((nid, to_contract(domain_event, job_id)))
             except Exception as exc:
-                out.append((nid, SetAside(job_id, type(domain_event).__name__, domain_event.originator_version,
-                                          f"not a valid contract event: {exc}")))
+                out.append(
+                    (
+                        nid,
+                        SetAside(
+                            job_id,
+                            type(domain_event).__name__,
+                            domain_event.originator_version,
+                            f"not a valid contract event: {exc}",
+                        ),
+                    )
+                )
         return out
 
     def job_id_of(self, domain_event: Any) -> str:
@@ -182,8 +202,16 @@ class OrchestratorApplication(Application[UUID]):
 
     # -- commands ------------------------------------------------------------------------------
 
-    def create_job(self, job_id: str, owner_id: str, spec: JobSpec, *, retry_of: str | None = None,
-                   tiers: dict[Tier, TierConfig] | None = None, now: datetime | None = None) -> JobResult:
+    def create_job(
+        self,
+        job_id: str,
+        owner_id: str,
+        spec: JobSpec,
+        *,
+        retry_of: str | None = None,
+        tiers: dict[Tier, TierConfig] | None = None,
+        now: datetime | None = None,
+    ) -> JobResult:
         """Record JobCreated + PodRequested(attempt 1) in one save; the same job id again returns the job.
 
         Raises contracts.spec.SpecError for a spec that cannot run, OwnerMismatch for a reused id.
@@ -193,8 +221,15 @@ class OrchestratorApplication(Application[UUID]):
             existing = self.get_job(job_id)
             if existing is None:
                 at = now or utcnow()
-                job = Job(job_id=job_id, owner_id=owner_id, spec=msgspec.to_builtins(spec),
-                          run=msgspec.to_builtins(run), retry_of=retry_of, at=at, traceparent=None)
+                job = Job(
+                    job_id=job_id,
+                    owner_id=owner_id,
+                    spec=msgspec.to_builtins(spec),
+                    run=msgspec.to_builtins(run),
+                    retry_of=retry_of,
+                    at=at,
+                    traceparent=None,
+                )
                 process_manager.start(job, at)
                 try:
                     recordings = self.save(job)
@@ -207,10 +242,13 @@ class OrchestratorApplication(Application[UUID]):
             raise OwnerMismatch(job_id)
         return JobResult(job_row(existing), None, changed=False)
 
-    def cancel_job(self, job_id: str, requested_by: str | None, reason: str, *,
-                   now: datetime | None = None) -> JobResult:
+    def cancel_job(
+        self, job_id: str, requested_by: str | None, reason: str, *, now: datetime | None = None
+    ) -> JobResult:
         """Cancel a live job (teardown, then JobCancelled); a finished job is returned unchanged."""
-        return self._decide(job_id, lambda job, at: process_manager.cancel(job, requested_by, reason, at), now)
+        return self._decide(
+            job_id, lambda job, at: process_manager.cancel(job, requested_by, reason, at), now
+        )
 
     def fail_job(self, job_id: str, reason: str, stage: str, now: datetime | None = None) -> JobResult:
         """Fail a live job for a reason found outside the saga (unstorable record, unpublishable event)."""
@@ -220,7 +258,9 @@ class OrchestratorApplication(Application[UUID]):
         """Apply the job's due durable timers (deadline, watchdogs, teardown re-requests)."""
         return self._decide(job_id, lambda job, at: process_manager.fire_timers(job, at), now)
 
-    def _decide(self, job_id: str, decide: Callable[[Job, datetime], object], now: datetime | None) -> JobResult:
+    def _decide(
+        self, job_id: str, decide: Callable[[Job, datetime], object], now: datetime | None
+    ) -> JobResult:
         for attempt in range(CONFLICT_RETRIES):
             with self._write_lock:
                 job = self.get_job(job_id)
@@ -240,8 +280,9 @@ class OrchestratorApplication(Application[UUID]):
 
     # -- inbound events (exactly once in effect) -----------------------------------------------
 
-    def process_inbound(self, event: ev.Event, upstream: str, position: int,
-                        now: datetime | None = None) -> InboundResult:
+    def process_inbound(
+        self, event: ev.Event, upstream: str, position: int, now: datetime | None = None
+    ) -> InboundResult:
         """React to one inbound event at stream position `position`, recording the position atomically.
 
         A position already tracked (a redelivery) changes nothing. Events must arrive in order per
@@ -270,8 +311,9 @@ class OrchestratorApplication(Application[UUID]):
                         poison = f"{event.type} could not be applied: {exc}"
                         job = self.get_job(event.job_id)  # fresh: the failed reaction may have changed it
                         assert job is not None
-                        process_manager.fail(job, f"an event could not be applied ({poison})", "orchestrator",
-                                             now or utcnow())
+                        process_manager.fail(
+                            job, f"an event could not be applied ({poison})", "orchestrator", now or utcnow()
+                        )
                 if poison:
                     log.error("job %s: %s (seq %s) set aside: %s", event.job_id, event.type, position, poison)
                 names = [type(e).__name__ for e in job.pending_events] if job else []
@@ -285,11 +327,16 @@ class OrchestratorApplication(Application[UUID]):
                         raise
                     continue
                 if job is None and poison is None:
-                    log.warning("%s for unknown job %s (seq %s) acknowledged", event.type, event.job_id, position)
+                    log.warning(
+                        "%s for unknown job %s (seq %s) acknowledged", event.type, event.job_id, position
+                    )
                 return InboundResult(
-                    duplicate=False, new_events=len(recordings),
+                    duplicate=False,
+                    new_events=len(recordings),
                     notification_id=recordings[-1].notification.id if recordings else None,
-                    known_job=job is not None, event_names=names, poison=poison,
+                    known_job=job is not None,
+                    event_names=names,
+                    poison=poison,
                 )
         raise AssertionError("unreachable")
 

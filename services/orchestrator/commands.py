@@ -31,9 +31,15 @@ def _reply(**fields: Any) -> bytes:
 class CommandHandlers:
     """The orchestrator's side of the gateway's commands."""
 
-    def __init__(self, app: OrchestratorApplication, projection: JobsProjection, *,
-                 tiers: dict[Tier, TierConfig] | None = None, on_saved: Callable[[], None] = lambda: None,
-                 read_your_writes_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        app: OrchestratorApplication,
+        projection: JobsProjection,
+        *,
+        tiers: dict[Tier, TierConfig] | None = None,
+        on_saved: Callable[[], None] = lambda: None,
+        read_your_writes_timeout: float = 5.0,
+    ) -> None:
         self.app = app
         self.projection = projection
         self.tiers = tiers
@@ -46,8 +52,11 @@ class CommandHandlers:
         if target is None:  # nothing new was written: wait for what was already there
             target = await asyncio.to_thread(self.app.max_notification_id)
         if not await self.projection.wait_for(target, self.timeout):
-            log.warning("projection did not reach %s within %.1fs; replying from the event store", target,
-                        self.timeout)
+            log.warning(
+                "projection did not reach %s within %.1fs; replying from the event store",
+                target,
+                self.timeout,
+            )
             return result.row
         return await self.projection.read_row(result.row["job_id"]) if result.row else None
 
@@ -61,7 +70,13 @@ class CommandHandlers:
             return _reply(ok=False, error=f"not a CreateJob message: {exc}", code="invalid_request")
         try:
             result = await asyncio.to_thread(
-                self.app.create_job, cmd.job_id, cmd.owner_id, cmd.spec, retry_of=cmd.retry_of, tiers=self.tiers)
+                self.app.create_job,
+                cmd.job_id,
+                cmd.owner_id,
+                cmd.spec,
+                retry_of=cmd.retry_of,
+                tiers=self.tiers,
+            )
         except SpecError as exc:
             return _reply(ok=False, error=str(exc), code="invalid_spec")
         except OwnerMismatch as exc:
@@ -83,7 +98,9 @@ class CommandHandlers:
             result = await asyncio.to_thread(self.app.cancel_job, cmd.job_id, cmd.requested_by, cmd.reason)
         except Exception:
             log.exception("CancelJob %s failed", cmd.job_id)
-            return _reply(ok=False, error="the cancellation could not be recorded; try again", code="internal")
+            return _reply(
+                ok=False, error="the cancellation could not be recorded; try again", code="internal"
+            )
         if result.row is None:
             return _reply(ok=False, error=f"no job {cmd.job_id}", code="not_found")
         if result.changed:
@@ -109,4 +126,8 @@ class CommandHandlers:
     def routes(self) -> dict[str, Callable[[bytes], Awaitable[bytes]]]:
         from contracts.subjects import CMD_CANCEL_JOB, CMD_CREATE_JOB, CMD_LIVE_JOBS
 
-        return {CMD_CREATE_JOB: self.create_job, CMD_CANCEL_JOB: self.cancel_job, CMD_LIVE_JOBS: self.live_jobs}
+        return {
+            CMD_CREATE_JOB: self.create_job,
+            CMD_CANCEL_JOB: self.cancel_job,
+            CMD_LIVE_JOBS: self.live_jobs,
+        }

@@ -34,8 +34,14 @@ class Stamped(Protocol):
 class PipelineHealth:
     """Tracks the relay, the projection and the work in progress; answers health queries."""
 
-    def __init__(self, loops: dict[str, Stamped], *, stale_after_s: float = 30.0, work_limit_s: float = 30.0,
-                 clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        loops: dict[str, Stamped],
+        *,
+        stale_after_s: float = 30.0,
+        work_limit_s: float = 30.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.loops = loops
         self.stale_after_s = stale_after_s
         self.work_limit_s = work_limit_s
@@ -79,8 +85,13 @@ class PipelineHealth:
             oldest = round(now - since, 3)
             if oldest > self.work_limit_s:
                 problems.append(f"{what}: running for {oldest:.0f} s")
-        return HealthReply(ok=not problems, problems=problems, loop_ages_s=ages, oldest_work_s=oldest,
-                           in_progress=len(self._work))
+        return HealthReply(
+            ok=not problems,
+            problems=problems,
+            loop_ages_s=ages,
+            oldest_work_s=oldest,
+            in_progress=len(self._work),
+        )
 
     async def answer(self, _data: bytes) -> bytes:
         """The request/reply handler (the query has no fields; any payload is accepted)."""

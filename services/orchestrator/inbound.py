@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 class DeadLetter(Protocol):
     """`Bus.dead_letter`'s shape."""
 
-    async def __call__(self, payload: bytes, *, reason: str, source_subject: str, seq: int | None) -> None: ...
+    async def __call__(
+        self, payload: bytes, *, reason: str, source_subject: str, seq: int | None
+    ) -> None: ...
 
 
 class InboundHandler:
@@ -32,8 +34,13 @@ class InboundHandler:
     to `dead_letter`: with one message in flight, retrying it would hold up every job.
     """
 
-    def __init__(self, app: OrchestratorApplication, upstream: str, on_saved: Callable[[], None],
-                 dead_letter: DeadLetter | None = None) -> None:
+    def __init__(
+        self,
+        app: OrchestratorApplication,
+        upstream: str,
+        on_saved: Callable[[], None],
+        dead_letter: DeadLetter | None = None,
+    ) -> None:
         self.app = app
         self.upstream = upstream
         self.on_saved = on_saved
@@ -52,15 +59,24 @@ class InboundHandler:
         if result.poison is not None:
             self.poisoned += 1
             if self.dead_letter is not None:
-                await self.dead_letter(encode_event(event), reason=f"not applied: {result.poison}",
-                                       source_subject=delivery.subject, seq=delivery.seq)
+                await self.dead_letter(
+                    encode_event(event),
+                    reason=f"not applied: {result.poison}",
+                    source_subject=delivery.subject,
+                    seq=delivery.seq,
+                )
         if result.new_events:
             log.info("job %s: %s -> %s", event.job_id, event.type, ", ".join(result.event_names))
             self.on_saved()
 
 
-async def run_timers(app: OrchestratorApplication, projection: JobsProjection, stop: asyncio.Event,
-                     on_saved: Callable[[], None], interval: float = 10.0) -> None:
+async def run_timers(
+    app: OrchestratorApplication,
+    projection: JobsProjection,
+    stop: asyncio.Event,
+    on_saved: Callable[[], None],
+    interval: float = 10.0,
+) -> None:
     """Fire due durable timers. Due times live in the aggregates (indexed by the projection), so a
     restart loses none; firing is guarded by the aggregate, so firing twice changes nothing."""
 

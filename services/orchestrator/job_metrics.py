@@ -14,7 +14,9 @@ from services.kit.periodic import every
 log = logging.getLogger(__name__)
 
 
-async def refresh_job_counts(pool: asyncpg.Pool, schema: str, stop: asyncio.Event, interval: float = 5.0) -> None:
+async def refresh_job_counts(
+    pool: asyncpg.Pool, schema: str, stop: asyncio.Event, interval: float = 5.0
+) -> None:
     """Keep the gauge equal to `<schema>.jobs` grouped by status (every status present, 0 when none)."""
 
     async def refresh() -> None:

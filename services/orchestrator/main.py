@@ -52,15 +52,18 @@ class OrchestratorOptions(msgspec.Struct, kw_only=True):
     partitions: int = 0
 
 
-def create_application(database_url: str, schema: str = "orchestrator", pool_size: int = 4) -> OrchestratorApplication:
+def create_application(
+    database_url: str, schema: str = "orchestrator", pool_size: int = 4
+) -> OrchestratorApplication:
     """The event store in `schema` (which must exist: see `open_application`)."""
     env = eventsourcing_env(database_url, prefix=OrchestratorApplication.name, schema=schema)
     env.update({"POSTGRES_POOL_SIZE": str(pool_size), "POSTGRES_MAX_OVERFLOW": str(pool_size)})
     return OrchestratorApplication(env)
 
 
-async def open_application(database_url: str, pool: object, schema: str = "orchestrator",
-                           pool_size: int = 4) -> OrchestratorApplication:
+async def open_application(
+    database_url: str, pool: object, schema: str = "orchestrator", pool_size: int = 4
+) -> OrchestratorApplication:
     """Create the schema, then the application (its tables are created idempotently)."""
     await migrate(pool, schema, [])  # type: ignore[arg-type]
     return await asyncio.to_thread(create_application, database_url, schema, pool_size)
@@ -75,6 +78,7 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
     tasks: list[asyncio.Task[None]] = []
     try:
         await bus.ensure_streams(settings.stream_replicas)
+
         def on_saved() -> None:
             relay.wake()
             projection.wake()
@@ -97,21 +101,36 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
         async def on_set_aside(item: SetAside) -> None:
             await fail(item.job_id, f"its {item.name} event could not be published: {item.reason}", "publish")
 
-        relay = Relay(app, bus, pool, schema=opts.es_schema, poll_interval=opts.relay_poll_s,
-                      on_set_aside=on_set_aside)
-        projection = JobsProjection(app, pool, schema=opts.projections_schema, poll_interval=opts.projection_poll_s,
-                                    on_quarantine=on_quarantine)
+        relay = Relay(
+            app, bus, pool, schema=opts.es_schema, poll_interval=opts.relay_poll_s, on_set_aside=on_set_aside
+        )
+        projection = JobsProjection(
+            app,
+            pool,
+            schema=opts.projections_schema,
+            poll_interval=opts.projection_poll_s,
+            on_quarantine=on_quarantine,
+        )
         await relay.migrate()
         await projection.migrate()
 
-        health = PipelineHealth({"relay": relay, "projection": projection},
-                                stale_after_s=opts.health_stale_s, work_limit_s=opts.health_stale_s)
+        health = PipelineHealth(
+            {"relay": relay, "projection": projection},
+            stale_after_s=opts.health_stale_s,
+            work_limit_s=opts.health_stale_s,
+        )
         tasks.append(asyncio.create_task(relay.run(stop), name="orchestrator:relay"))
         tasks.append(asyncio.create_task(projection.run(stop), name="orchestrator:projection"))
-        tasks.append(asyncio.create_task(run_timers(app, projection, stop, on_saved, opts.timer_interval_s),
-                                         name="orchestrator:timers"))
-        tasks.append(asyncio.create_task(refresh_job_counts(pool, opts.projections_schema, stop),
-                                         name="orchestrator:job-metrics"))
+        tasks.append(
+            asyncio.create_task(
+                run_timers(app, projection, stop, on_saved, opts.timer_interval_s), name="orchestrator:timers"
+            )
+        )
+        tasks.append(
+            asyncio.create_task(
+                refresh_job_counts(pool, opts.projections_schema, stop), name="orchestrator:job-metrics"
+            )
+        )
         await projection.catch_up()  # replies must be able to read back their writes from the start
         if opts.serve_commands:
             handlers = CommandHandlers(app, projection, tiers=settings.tiers, on_saved=on_saved)
@@ -119,23 +138,44 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
                 await bus.serve(subject, opts.command_queue, health.track(f"command {subject}", handler))
             await bus.serve(CMD_ORCHESTRATOR_HEALTH, opts.command_queue, health.answer)
         if opts.partitions > 0:
-            stream = await partitions.ensure_stream(bus, opts.consumer, opts.partitions, INBOUND_EVENT_TYPES,
-                                                    replicas=settings.stream_replicas,
-                                                    deliver_new=opts.deliver_new)
+            stream = await partitions.ensure_stream(
+                bus,
+                opts.consumer,
+                opts.partitions,
+                INBOUND_EVENT_TYPES,
+                replicas=settings.stream_replicas,
+                deliver_new=opts.deliver_new,
+            )
             for k in range(opts.partitions):
-                inbound = InboundHandler(app, partitions.upstream(opts.consumer, k), on_saved,
-                                         dead_letter=bus.dead_letter)
-                tasks.append(await bus.consume(partitions.durable(opts.consumer, k), INBOUND_EVENT_TYPES,
-                                               health.track("inbound event", inbound), max_ack_pending=1,
-                                               stream=stream,
-                                               filter_subjects=[partitions.partition_filter(opts.consumer, k)]))
+                inbound = InboundHandler(
+                    app, partitions.upstream(opts.consumer, k), on_saved, dead_letter=bus.dead_letter
+                )
+                tasks.append(
+                    await bus.consume(
+                        partitions.durable(opts.consumer, k),
+                        INBOUND_EVENT_TYPES,
+                        health.track("inbound event", inbound),
+                        max_ack_pending=1,
+                        stream=stream,
+                        filter_subjects=[partitions.partition_filter(opts.consumer, k)],
+                    )
+                )
         else:
             inbound = InboundHandler(app, f"jetstream:{opts.consumer}", on_saved, dead_letter=bus.dead_letter)
-            tasks.append(await bus.consume(opts.consumer, INBOUND_EVENT_TYPES,
-                                           health.track("inbound event", inbound), max_ack_pending=1,
-                                           deliver_new=opts.deliver_new))
-        log.info("orchestrator ready (event store schema %s, projection schema %s)", opts.es_schema,
-                 opts.projections_schema)
+            tasks.append(
+                await bus.consume(
+                    opts.consumer,
+                    INBOUND_EVENT_TYPES,
+                    health.track("inbound event", inbound),
+                    max_ack_pending=1,
+                    deliver_new=opts.deliver_new,
+                )
+            )
+        log.info(
+            "orchestrator ready (event store schema %s, projection schema %s)",
+            opts.es_schema,
+            opts.projections_schema,
+        )
         # a consumer, the relay or the projection that ends before `stop` exits the process (non-zero)
         await run_until_stopped(stop, *tasks)
     finally:

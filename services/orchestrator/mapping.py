@@ -16,10 +16,19 @@ from contracts import events as ev
 from contracts.artifacts import ArtifactRef
 from contracts.spec import JobSpec, ResolvedRun
 
-PUBLISHED = frozenset({
-    "JobCreated", "PodRequested", "RunRequested", "PodTeardownRequested", "ReportRequested",
-    "JobCancellationRequested", "JobCompleted", "JobFailed", "JobCancelled",
-})
+PUBLISHED = frozenset(
+    {
+        "JobCreated",
+        "PodRequested",
+        "RunRequested",
+        "PodTeardownRequested",
+        "ReportRequested",
+        "JobCancellationRequested",
+        "JobCompleted",
+        "JobFailed",
+        "JobCancelled",
+    }
+)
 
 
 def job_event_id(job_id: str, version: int) -> str:
@@ -46,25 +55,47 @@ def to_contract(domain_event: Any, job_id: str) -> ev.Event | None:
         "traceparent": d.get("traceparent"),
     }
     if name == "JobCreated":
-        return ev.JobCreated(**envelope, owner_id=d["owner_id"], spec=msgspec.convert(d["spec"], JobSpec),
-                             run=msgspec.convert(d["run"], ResolvedRun), retry_of=d["retry_of"])
+        return ev.JobCreated(
+            **envelope,
+            owner_id=d["owner_id"],
+            spec=msgspec.convert(d["spec"], JobSpec),
+            run=msgspec.convert(d["run"], ResolvedRun),
+            retry_of=d["retry_of"],
+        )
     if name == "PodRequested":
-        return ev.PodRequested(**envelope, attempt=d["attempt"], pod_name=d["pod_name"],
-                               gpu_types=list(d["gpu_types"]), model=d["model"], policy=d["policy"])
+        return ev.PodRequested(
+            **envelope,
+            attempt=d["attempt"],
+            pod_name=d["pod_name"],
+            gpu_types=list(d["gpu_types"]),
+            model=d["model"],
+            policy=d["policy"],
+        )
     if name == "RunRequested":
-        return ev.RunRequested(**envelope, attempt=d["attempt"], run_id=d["run_id"], pod_name=d["pod_name"],
-                               artifact_prefix=d["artifact_prefix"], resume_from=d["resume_from"])
+        return ev.RunRequested(
+            **envelope,
+            attempt=d["attempt"],
+            run_id=d["run_id"],
+            pod_name=d["pod_name"],
+            artifact_prefix=d["artifact_prefix"],
+            resume_from=d["resume_from"],
+        )
     if name == "PodTeardownRequested":
-        return ev.PodTeardownRequested(**envelope, attempt=d["attempt"], pod_name=d["pod_name"],
-                                       pod_id=d["pod_id"], reason=d["reason"])
+        return ev.PodTeardownRequested(
+            **envelope, attempt=d["attempt"], pod_name=d["pod_name"], pod_id=d["pod_id"], reason=d["reason"]
+        )
     if name == "ReportRequested":
-        return ev.ReportRequested(**envelope, artifact_prefix=d["artifact_prefix"],
-                                  artifacts=msgspec.convert(d["artifacts"], list[ArtifactRef]))
+        return ev.ReportRequested(
+            **envelope,
+            artifact_prefix=d["artifact_prefix"],
+            artifacts=msgspec.convert(d["artifacts"], list[ArtifactRef]),
+        )
     if name == "JobCancellationRequested":
         return ev.JobCancellationRequested(**envelope, requested_by=d["requested_by"], reason=d["reason"])
     if name == "JobCompleted":
-        return ev.JobCompleted(**envelope, final_prices=dict(d["final_prices"]), verdict=d["verdict"],
-                               report_key=d["report_key"])
+        return ev.JobCompleted(
+            **envelope, final_prices=dict(d["final_prices"]), verdict=d["verdict"], report_key=d["report_key"]
+        )
     if name == "JobFailed":
         return ev.JobFailed(**envelope, reason=d["reason"], stage=d["stage"])
     return ev.JobCancelled(**envelope, reason=d["reason"])

@@ -53,29 +53,45 @@ def upstream(consumer: str, k: int) -> str:
     return f"jetstream:{durable(consumer, k)}"
 
 
-def stream_config(consumer: str, partitions: int, event_types: list[str], *, replicas: int = 1,
-                  start_seq: int | None = None) -> api.StreamConfig:
+def stream_config(
+    consumer: str, partitions: int, event_types: list[str], *, replicas: int = 1, start_seq: int | None = None
+) -> api.StreamConfig:
     """A stream with no subjects of its own, sourced from the job stream through one subject
     transform per event type the saga reacts to."""
     prefix = subject_prefix(consumer)
     transforms = [
-        api.SubjectTransform(src=f"{JOB_SUBJECT_PREFIX}.*.{t}",
-                             dest=f"{prefix}.{{{{partition({partitions},1)}}}}.{{{{wildcard(1)}}}}.{t}")
+        api.SubjectTransform(
+            src=f"{JOB_SUBJECT_PREFIX}.*.{t}",
+            dest=f"{prefix}.{{{{partition({partitions},1)}}}}.{{{{wildcard(1)}}}}.{t}",
+        )
         for t in event_types
     ]
-    source = api.StreamSource(name=JOB_STREAM, subject_transforms=transforms,
-                              opt_start_seq=start_seq if start_seq and start_seq > 1 else None)
+    source = api.StreamSource(
+        name=JOB_STREAM,
+        subject_transforms=transforms,
+        opt_start_seq=start_seq if start_seq and start_seq > 1 else None,
+    )
     return api.StreamConfig(
-        name=stream_name(consumer), sources=[source], num_replicas=replicas,
-        storage=api.StorageType.FILE, retention=api.RetentionPolicy.LIMITS,
+        name=stream_name(consumer),
+        sources=[source],
+        num_replicas=replicas,
+        storage=api.StorageType.FILE,
+        retention=api.RetentionPolicy.LIMITS,
         # The job stream is the record; this copy only has to outlive a consumer's backlog.
         max_age=7 * 24 * 3600.0,
         description=f"The events {consumer} reacts to, partitioned by job id ({partitions} partitions).",
     )
 
 
-async def ensure_stream(bus: Bus, consumer: str, partitions: int, event_types: list[str], *, replicas: int = 1,
-                        deliver_new: bool = False) -> str:
+async def ensure_stream(
+    bus: Bus,
+    consumer: str,
+    partitions: int,
+    event_types: list[str],
+    *,
+    replicas: int = 1,
+    deliver_new: bool = False,
+) -> str:
     """Create the inbound stream once (idempotent; a running one is kept as it is). A new stream
     starts where the single, unpartitioned consumer of older versions stopped (its ack floor), or at
     the job stream's end with `deliver_new` (tests), or at its start. Returns the stream's name."""
@@ -96,7 +112,9 @@ async def ensure_stream(bus: Bus, consumer: str, partitions: int, event_types: l
         try:
             legacy = await bus.js.consumer_info(JOB_STREAM, consumer)
             start = int(legacy.ack_floor.stream_seq) + 1 if legacy.ack_floor else None
-            log.info("partitioning from job stream seq %s (after the unpartitioned consumer %s)", start, consumer)
+            log.info(
+                "partitioning from job stream seq %s (after the unpartitioned consumer %s)", start, consumer
+            )
         except nats.js.errors.NotFoundError:
             start = None
     cfg = stream_config(consumer, partitions, event_types, replicas=replicas, start_seq=start)

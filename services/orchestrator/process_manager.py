@@ -72,8 +72,9 @@ def fire_timers(job: Job, now: datetime) -> None:
         if pod["teardown_requests"] < TEARDOWN_MAX_REQUESTS:
             job.request_teardown(name, "no PodTerminated yet; asking again", now)
         else:
-            job.record_pod_abandoned(pod_name=name, reason="no PodTerminated after repeated requests",
-                                     at=now, cause_id=None)
+            job.record_pod_abandoned(
+                pod_name=name, reason="no PodTerminated after repeated requests", at=now, cause_id=None
+            )
     if not job.is_terminal and not job.is_winding_down:
         if job.deadline_at is not None and job.deadline_at <= now:
             _fail(job, f"timed out in {job.stage} (the job's deadline passed)", "timeout", now, None)
@@ -94,8 +95,15 @@ def _pod_provisioned(job: Job, e: ev.PodProvisioned, at: datetime) -> None:
     if e.pod_name not in job.pods:
         return
     state = job.pods[e.pod_name]["state"]
-    job.record_pod_provisioned(pod_name=e.pod_name, pod_id=e.pod_id, provider=e.provider, gpu_type=e.gpu_type,
-                               cost_per_hour=e.cost_per_hour, at=at, cause_id=e.event_id)
+    job.record_pod_provisioned(
+        pod_name=e.pod_name,
+        pod_id=e.pod_id,
+        provider=e.provider,
+        gpu_type=e.gpu_type,
+        cost_per_hour=e.cost_per_hour,
+        at=at,
+        cause_id=e.event_id,
+    )
     if state in ("teardown", "terminated", "abandoned"):
         # A pod that came up after we asked it away (cancel during provisioning, an old attempt, a
         # finished job): ask again, now that it has an id. No pod outlives its job.
@@ -108,7 +116,11 @@ def _pod_ready(job: Job, e: ev.PodReady, at: datetime) -> None:
     pod = job.pods[e.pod_name]
     if pod["state"] in ("terminated", "abandoned"):
         job.request_teardown(e.pod_name, "pod reported ready after teardown", at, e.event_id)
-    elif _is_current(job, e.attempt) and job.status == "provisioning" and pod["state"] in ("requested", "provisioned"):
+    elif (
+        _is_current(job, e.attempt)
+        and job.status == "provisioning"
+        and pod["state"] in ("requested", "provisioned")
+    ):
         job.request_run(at, e.event_id)
 
 
@@ -133,22 +145,29 @@ def _run_started(job: Job, e: ev.RunStarted, at: datetime) -> None:
 
 def _run_progressed(job: Job, e: ev.RunProgressed, at: datetime) -> None:
     if _is_current_run(job, e.run_id):
-        job.record_progress(run_id=e.run_id, round=e.round, rounds=e.rounds, prices=dict(e.prices), at=at,
-                            cause_id=e.event_id)
+        job.record_progress(
+            run_id=e.run_id, round=e.round, rounds=e.rounds, prices=dict(e.prices), at=at, cause_id=e.event_id
+        )
 
 
 def _run_checkpointed(job: Job, e: ev.RunCheckpointed, at: datetime) -> None:
     if _is_current_run(job, e.run_id):
-        job.record_checkpoint(run_id=e.run_id, round=e.round, checkpoint_key=e.checkpoint_key, at=at,
-                              cause_id=e.event_id)
+        job.record_checkpoint(
+            run_id=e.run_id, round=e.round, checkpoint_key=e.checkpoint_key, at=at, cause_id=e.event_id
+        )
 
 
 def _run_completed(job: Job, e: ev.RunCompleted, at: datetime) -> None:
     if not _is_current_run(job, e.run_id) or job.is_winding_down or job.status != "running":
         return
-    job.record_run_completed(run_id=e.run_id, artifacts=msgspec.to_builtins(e.artifacts),
-                             final_prices=dict(e.final_prices), engine_seconds=e.engine_seconds, at=at,
-                             cause_id=e.event_id)
+    job.record_run_completed(
+        run_id=e.run_id,
+        artifacts=msgspec.to_builtins(e.artifacts),
+        final_prices=dict(e.final_prices),
+        engine_seconds=e.engine_seconds,
+        at=at,
+        cause_id=e.event_id,
+    )
     for name in job.live_pods():
         if job.pods[name]["state"] != "teardown":
             job.request_teardown(name, "run completed", at, e.event_id)
@@ -167,18 +186,30 @@ def _pod_terminated(job: Job, e: ev.PodTerminated, at: datetime) -> None:
     if pod is None or pod["state"] == "terminated":
         return
     expected = pod["state"] in ("teardown", "abandoned")
-    job.record_pod_terminated(pod_name=e.pod_name, pod_id=e.pod_id, billed_seconds=e.billed_seconds, cost=e.cost,
-                              at=at, cause_id=e.event_id)
+    job.record_pod_terminated(
+        pod_name=e.pod_name,
+        pod_id=e.pod_id,
+        billed_seconds=e.billed_seconds,
+        cost=e.cost,
+        at=at,
+        cause_id=e.event_id,
+    )
     if not expected and _is_current(job, e.attempt) and job.status in ("provisioning", "running"):
-        _attempt_failed(job, job.stage, "pod terminated unexpectedly", job.status == "provisioning",
-                        at, e.event_id)
+        _attempt_failed(
+            job, job.stage, "pod terminated unexpectedly", job.status == "provisioning", at, e.event_id
+        )
 
 
 def _report_written(job: Job, e: ev.ReportWritten, at: datetime) -> None:
     if job.status != "reporting" or job.is_winding_down or job.report_written:
         return
-    job.record_report(report_key=e.report_key, artifacts=msgspec.to_builtins(e.artifacts), verdict=e.verdict,
-                      at=at, cause_id=e.event_id)
+    job.record_report(
+        report_key=e.report_key,
+        artifacts=msgspec.to_builtins(e.artifacts),
+        verdict=e.verdict,
+        at=at,
+        cause_id=e.event_id,
+    )
 
 
 def _report_failed(job: Job, e: ev.ReportFailed, at: datetime) -> None:
@@ -187,8 +218,9 @@ def _report_failed(job: Job, e: ev.ReportFailed, at: datetime) -> None:
 
 
 def _graph_built(job: Job, e: ev.GraphBuilt, at: datetime) -> None:
-    job.record_graph(graph_key=e.graph_key, ok=True, detail=f"{e.nodes} nodes, {e.edges} edges", at=at,
-                     cause_id=e.event_id)
+    job.record_graph(
+        graph_key=e.graph_key, ok=True, detail=f"{e.nodes} nodes, {e.edges} edges", at=at, cause_id=e.event_id
+    )
 
 
 def _graph_failed(job: Job, e: ev.GraphFailed, at: datetime) -> None:
@@ -217,8 +249,15 @@ INBOUND_EVENT_TYPES: list[str] = [cls.__name__ for cls in _HANDLERS]
 # -- failure and settlement --------------------------------------------------------------------
 
 
-def _attempt_failed(job: Job, stage: str, reason: str, retryable: bool, at: datetime, cause_id: str | None,
-                    resume_from: str | None = None) -> None:
+def _attempt_failed(
+    job: Job,
+    stage: str,
+    reason: str,
+    retryable: bool,
+    at: datetime,
+    cause_id: str | None,
+    resume_from: str | None = None,
+) -> None:
     """Retry on a fresh pod (tearing the failed one down first) while attempts are left; else fail."""
     if not retryable or job.attempt >= MAX_ATTEMPTS:
         _fail(job, reason, stage, at, cause_id)

@@ -64,10 +64,14 @@ def ddl(schema: str) -> list[str]:
 
 def _upsert_sql(schema: str) -> str:
     cols = ", ".join(COLUMNS)
-    params = ", ".join(f"${i}::text::jsonb" if c in JSON_COLUMNS else f"${i}" for i, c in enumerate(COLUMNS, 1))
+    params = ", ".join(
+        f"${i}::text::jsonb" if c in JSON_COLUMNS else f"${i}" for i, c in enumerate(COLUMNS, 1)
+    )
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "job_id")
-    return (f'INSERT INTO "{schema}".jobs ({cols}) VALUES ({params}) ON CONFLICT (job_id) DO UPDATE SET {updates} '
-            f'WHERE "{schema}".jobs.version <= EXCLUDED.version')
+    return (
+        f'INSERT INTO "{schema}".jobs ({cols}) VALUES ({params}) ON CONFLICT (job_id) DO UPDATE SET {updates} '
+        f'WHERE "{schema}".jobs.version <= EXCLUDED.version'
+    )
 
 
 def _args(row: dict[str, Any]) -> list[Any]:
@@ -88,8 +92,16 @@ class _Folded:
 class JobsProjection:
     """Maintains `<schema>.jobs` from the orchestrator's notification log; can be waited on and rebuilt."""
 
-    def __init__(self, app: OrchestratorApplication, pool: asyncpg.Pool, *, schema: str = "projections",
-                 name: str = "jobs", poll_interval: float = 1.0, on_quarantine: OnQuarantine | None = None) -> None:
+    def __init__(
+        self,
+        app: OrchestratorApplication,
+        pool: asyncpg.Pool,
+        *,
+        schema: str = "projections",
+        name: str = "jobs",
+        poll_interval: float = 1.0,
+        on_quarantine: OnQuarantine | None = None,
+    ) -> None:
         self.app = app
         self.on_quarantine = on_quarantine
         self.pool = pool
@@ -111,7 +123,9 @@ class JobsProjection:
         self._wake.set()
 
     async def position(self) -> int:
-        value = await self.pool.fetchval(f'SELECT position FROM "{self.schema}".tracking WHERE name = $1', self.name)
+        value = await self.pool.fetchval(
+            f'SELECT position FROM "{self.schema}".tracking WHERE name = $1', self.name
+        )
         return int(value or 0)
 
     # -- following the log ----------------------------------------------------------------------
@@ -131,11 +145,15 @@ class JobsProjection:
                 self._cache.pop(aid, None)
                 job_id = self._job_id_of(domain_event)
                 out.jobs.pop(job_id, None)
-                reason = (f"stored event {type(domain_event).__name__} (version {version}) could not be "
-                          f"applied: {short(exc)}")
+                reason = (
+                    f"stored event {type(domain_event).__name__} (version {version}) could not be "
+                    f"applied: {short(exc)}"
+                )
                 log.error("jobs projection: job %s quarantined: %s", job_id, reason)
-                out.broken[job_id] = (Quarantined(job_id, version, reason),
-                                      self._broken_row(aid, job_id, version, reason))
+                out.broken[job_id] = (
+                    Quarantined(job_id, version, reason),
+                    self._broken_row(aid, job_id, version, reason),
+                )
                 continue
             self._cache[aid] = job
             self._cache.move_to_end(aid)
@@ -176,16 +194,31 @@ class JobsProjection:
                 spec = getattr(created, "spec", None)
                 spec = spec if isinstance(spec, dict) else {}
                 at = getattr(created, "at", None)
-                base = {"owner_id": getattr(created, "owner_id", None), "created_at": at, "updated_at": at,
-                        "goal": spec.get("goal"), "tier": spec.get("tier"),
-                        "retry_of": getattr(created, "retry_of", None), "finished_at": None}
+                base = {
+                    "owner_id": getattr(created, "owner_id", None),
+                    "created_at": at,
+                    "updated_at": at,
+                    "goal": spec.get("goal"),
+                    "tier": spec.get("tier"),
+                    "retry_of": getattr(created, "retry_of", None),
+                    "finished_at": None,
+                }
         if base is None or not isinstance(base.get("created_at"), datetime):
             return None
-        return placeholder_row(job_id=job_id, owner_id=base["owner_id"], status="failed",
-                               created_at=base["created_at"], updated_at=base["updated_at"] or base["created_at"],
-                               finished_at=base.get("finished_at"), version=version,
-                               last_event_id=job_event_id(job_id, version), reason=reason,
-                               goal=base.get("goal"), tier=base.get("tier"), retry_of=base.get("retry_of"))
+        return placeholder_row(
+            job_id=job_id,
+            owner_id=base["owner_id"],
+            status="failed",
+            created_at=base["created_at"],
+            updated_at=base["updated_at"] or base["created_at"],
+            finished_at=base.get("finished_at"),
+            version=version,
+            last_event_id=job_event_id(job_id, version),
+            reason=reason,
+            goal=base.get("goal"),
+            tier=base.get("tier"),
+            retry_of=base.get("retry_of"),
+        )
 
     async def _write(self, conn: asyncpg.Connection, folded: _Folded) -> list[Quarantined]:
         """Upsert the batch's rows and timers; returns the jobs quarantined on the way."""
@@ -226,25 +259,39 @@ class JobsProjection:
                 async with conn.transaction():
                     await conn.execute(sql, *_args(placeholder))
             except POISON_ERRORS as exc:
-                log.error("jobs projection: not even a placeholder row could be stored for job %s: %s", job_id, exc)
+                log.error(
+                    "jobs projection: not even a placeholder row could be stored for job %s: %s", job_id, exc
+                )
         if rows:  # stored normally again: no longer quarantined
-            await conn.execute(f'DELETE FROM "{self.schema}".quarantine WHERE job_id = ANY($1::text[])', list(rows))
+            await conn.execute(
+                f'DELETE FROM "{self.schema}".quarantine WHERE job_id = ANY($1::text[])', list(rows)
+            )
         if quarantined:
             await conn.executemany(
                 f'INSERT INTO "{self.schema}".quarantine (job_id, version, reason) VALUES ($1, $2, $3) '
                 f"ON CONFLICT (job_id) DO UPDATE SET version = EXCLUDED.version, reason = EXCLUDED.reason",
-                [(storable(q.job_id), q.version, storable(q.reason)) for q in quarantined])
+                [(storable(q.job_id), q.version, storable(q.reason)) for q in quarantined],
+            )
         await self._write_timers(conn, folded)
         return quarantined
 
     @staticmethod
     def _quarantine_row(job: Job, reason: str) -> dict[str, Any]:
         """The placeholder of a job the saga still knows (its status is the aggregate's)."""
-        return placeholder_row(job_id=job.job_id, owner_id=job.owner_id, status=str(job.status),
-                               created_at=job.created_at, updated_at=job.updated_at, finished_at=job.finished_at,
-                               version=int(job.version), last_event_id=job_event_id(job.job_id, job.version),
-                               reason=reason, goal=job.spec.get("goal"), tier=job.run.get("tier"),
-                               retry_of=job.retry_of)
+        return placeholder_row(
+            job_id=job.job_id,
+            owner_id=job.owner_id,
+            status=str(job.status),
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            finished_at=job.finished_at,
+            version=int(job.version),
+            last_event_id=job_event_id(job.job_id, job.version),
+            reason=reason,
+            goal=job.spec.get("goal"),
+            tier=job.run.get("tier"),
+            retry_of=job.retry_of,
+        )
 
     async def _write_timers(self, conn: asyncpg.Connection, folded: _Folded) -> None:
         due = [(jid, j.next_due_at()) for jid, j in folded.jobs.items()]
@@ -253,22 +300,33 @@ class JobsProjection:
         if with_due:
             await conn.executemany(
                 f'INSERT INTO "{self.schema}".job_timers (job_id, due_at) VALUES ($1, $2) '
-                f"ON CONFLICT (job_id) DO UPDATE SET due_at = EXCLUDED.due_at", with_due)
+                f"ON CONFLICT (job_id) DO UPDATE SET due_at = EXCLUDED.due_at",
+                with_due,
+            )
         if without:
-            await conn.execute(f'DELETE FROM "{self.schema}".job_timers WHERE job_id = ANY($1::text[])', without)
+            await conn.execute(
+                f'DELETE FROM "{self.schema}".job_timers WHERE job_id = ANY($1::text[])', without
+            )
 
     async def _set_position(self, conn: asyncpg.Connection, position: int) -> None:
         await conn.execute(
             f'INSERT INTO "{self.schema}".tracking (name, position) VALUES ($1, $2) '
-            f"ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position", self.name, position)
+            f"ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+            self.name,
+            position,
+        )
 
     async def catch_up(self) -> int:
         """Project everything recorded so far; returns the position reached."""
         while True:
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._lock_key)
-                position = int(await conn.fetchval(
-                    f'SELECT position FROM "{self.schema}".tracking WHERE name = $1', self.name) or 0)
+                position = int(
+                    await conn.fetchval(
+                        f'SELECT position FROM "{self.schema}".tracking WHERE name = $1', self.name
+                    )
+                    or 0
+                )
                 batch = await asyncio.to_thread(self.app.notifications_after, position, PAGE)
                 quarantined: list[Quarantined] = []
                 if batch:
@@ -331,19 +389,26 @@ class JobsProjection:
         rec = await self.pool.fetchrow(f'SELECT {casts} FROM "{self.schema}".jobs WHERE job_id = $1', job_id)
         if rec is None:
             return None
-        return {k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in dict(rec).items()}
+        return {
+            k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in dict(rec).items()
+        }
 
     async def all_rows(self) -> list[dict[str, Any]]:
         """Every row, ordered by job id (for rebuild comparisons and operators)."""
         casts = ", ".join(f"{c}::text AS {c}" if c in JSON_COLUMNS else c for c in (*COLUMNS, "deleted"))
         recs = await self.pool.fetch(f'SELECT {casts} FROM "{self.schema}".jobs ORDER BY job_id')
-        return [{k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in dict(r).items()}
-                for r in recs]
+        return [
+            {k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in dict(r).items()}
+            for r in recs
+        ]
 
     async def due_jobs(self, now: datetime, limit: int = 500) -> list[str]:
         """Jobs with a durable timer due at `now`."""
         recs = await self.pool.fetch(
-            f'SELECT job_id FROM "{self.schema}".job_timers WHERE due_at <= $1 ORDER BY due_at LIMIT $2', now, limit)
+            f'SELECT job_id FROM "{self.schema}".job_timers WHERE due_at <= $1 ORDER BY due_at LIMIT $2',
+            now,
+            limit,
+        )
         return [r["job_id"] for r in recs]
 
     # -- rebuild ---------------------------------------------------------------------------------
@@ -356,7 +421,10 @@ class JobsProjection:
         self._cache.clear()
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._lock_key)
-            deleted = [r["job_id"] for r in await conn.fetch(f'SELECT job_id FROM "{self.schema}".jobs WHERE deleted')]
+            deleted = [
+                r["job_id"]
+                for r in await conn.fetch(f'SELECT job_id FROM "{self.schema}".jobs WHERE deleted')
+            ]
             await conn.execute(f'DELETE FROM "{self.schema}".jobs')
             await conn.execute(f'DELETE FROM "{self.schema}".job_timers')
             await conn.execute(f'DELETE FROM "{self.schema}".quarantine')
@@ -368,8 +436,9 @@ class JobsProjection:
                 await self._write(conn, await asyncio.to_thread(self._fold, batch))
                 position = batch[-1][0]
             if deleted:
-                await conn.execute(f'UPDATE "{self.schema}".jobs SET deleted = true WHERE job_id = ANY($1::text[])',
-                                   deleted)
+                await conn.execute(
+                    f'UPDATE "{self.schema}".jobs SET deleted = true WHERE job_id = ANY($1::text[])', deleted
+                )
             await self._set_position(conn, position)
             count = int(await conn.fetchval(f'SELECT count(*) FROM "{self.schema}".jobs'))
         await self._advance(position)

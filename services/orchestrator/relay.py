@@ -29,15 +29,25 @@ PAGE = 500
 
 
 def ddl(schema: str) -> list[str]:
-    return [f'CREATE TABLE IF NOT EXISTS "{schema}".relay_position (name text PRIMARY KEY, position bigint NOT NULL)']
+    return [
+        f'CREATE TABLE IF NOT EXISTS "{schema}".relay_position (name text PRIMARY KEY, position bigint NOT NULL)'
+    ]
 
 
 class Relay:
     """Publishes the orchestrator's decisions from its notification log, in log order."""
 
-    def __init__(self, app: OrchestratorApplication, bus: Bus, pool: asyncpg.Pool, *,
-                 schema: str = "orchestrator", name: str = "jetstream", poll_interval: float = 1.0,
-                 on_set_aside: Callable[[SetAside], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        app: OrchestratorApplication,
+        bus: Bus,
+        pool: asyncpg.Pool,
+        *,
+        schema: str = "orchestrator",
+        name: str = "jetstream",
+        poll_interval: float = 1.0,
+        on_set_aside: Callable[[SetAside], Awaitable[None]] | None = None,
+    ) -> None:
         self.app = app
         self.on_set_aside = on_set_aside
         self.set_aside = 0
@@ -60,7 +70,8 @@ class Relay:
 
     async def position(self) -> int:
         value = await self.pool.fetchval(
-            f'SELECT position FROM "{self.schema}".relay_position WHERE name = $1', self.name)
+            f'SELECT position FROM "{self.schema}".relay_position WHERE name = $1', self.name
+        )
         return int(value or 0)
 
     async def record_position(self, position: int) -> None:
@@ -68,7 +79,9 @@ class Relay:
         await self.pool.execute(
             f'INSERT INTO "{self.schema}".relay_position (name, position) VALUES ($1, $2) ON CONFLICT (name) '
             f'DO UPDATE SET position = GREATEST("{self.schema}".relay_position.position, EXCLUDED.position)',
-            self.name, position)
+            self.name,
+            position,
+        )
 
     async def publish_page(self, after: int, limit: int = PAGE) -> tuple[int, int]:
         """Publish the events after `after` (one page), without recording anything.
@@ -88,13 +101,23 @@ class Relay:
         return last, count
 
     async def _set_aside(self, item: SetAside) -> None:
-        log.error("relay: job %s: stored %s (version %d) set aside: %s", item.job_id, item.name, item.version,
-                  item.reason)
+        log.error(
+            "relay: job %s: stored %s (version %d) set aside: %s",
+            item.job_id,
+            item.name,
+            item.version,
+            item.reason,
+        )
         self.set_aside += 1
-        payload = msgspec.json.encode({"job_id": item.job_id, "event": item.name, "version": item.version,
-                                       "reason": item.reason})
-        await self.bus.dead_letter(payload, reason=f"unpublishable {item.name}: {item.reason}",
-                                   source_subject=job_subject(item.job_id, item.name), seq=None)
+        payload = msgspec.json.encode(
+            {"job_id": item.job_id, "event": item.name, "version": item.version, "reason": item.reason}
+        )
+        await self.bus.dead_letter(
+            payload,
+            reason=f"unpublishable {item.name}: {item.reason}",
+            source_subject=job_subject(item.job_id, item.name),
+            seq=None,
+        )
         if self.on_set_aside is not None:
             try:
                 await self.on_set_aside(item)

@@ -14,9 +14,33 @@ from services.orchestrator.mapping import job_event_id
 
 JSON_COLUMNS = ("markets", "prices", "final_prices", "pod", "artifacts", "timings")
 COLUMNS = (
-    "job_id", "owner_id", "status", "stage", "tier", "goal", "policy", "agents", "rounds", "round", "attempt",
-    "created_at", "updated_at", "finished_at", "markets", "prices", "final_prices", "verdict", "error", "pod",
-    "artifacts", "report_key", "graph_key", "timings", "retry_of", "last_event_id", "version",
+    "job_id",
+    "owner_id",
+    "status",
+    "stage",
+    "tier",
+    "goal",
+    "policy",
+    "agents",
+    "rounds",
+    "round",
+    "attempt",
+    "created_at",
+    "updated_at",
+    "finished_at",
+    "markets",
+    "prices",
+    "final_prices",
+    "verdict",
+    "error",
+    "pod",
+    "artifacts",
+    "report_key",
+    "graph_key",
+    "timings",
+    "retry_of",
+    "last_event_id",
+    "version",
 )
 
 

@@ -69,9 +69,14 @@ class PodManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._torn_down: set[str] = set()
         self.runs = RunFollower(
-            bus=bus, store=store, provider=provider, http=self.http, is_torn_down=self.is_torn_down,
+            bus=bus,
+            store=store,
+            provider=provider,
+            http=self.http,
+            is_torn_down=self.is_torn_down,
             llm_url=llm_url if provider.name == "local" else None,
-            lost_after_s=run_lost_after_s, poll_wait_s=poll_wait_s,
+            lost_after_s=run_lost_after_s,
+            poll_wait_s=poll_wait_s,
         )
 
     def lock(self, name: str) -> asyncio.Lock:
@@ -123,19 +128,33 @@ class PodManager:
                 pod = await self.provider.provision(name, gpu_types=list(ev.gpu_types), env=self.pod_env(ev))
             except PodProvisionError as exc:
                 await self.pods.set_state(name, "failed", reason=str(exc))
-                await self.bus.publish(new_event(
-                    PodProvisionFailed, ev.job_id, cause=ev,
-                    event_id=deterministic_event_id(ev.job_id, "PodProvisionFailed", ev.attempt),
-                    attempt=ev.attempt, pod_name=name, reason=str(exc),
-                ))
+                await self.bus.publish(
+                    new_event(
+                        PodProvisionFailed,
+                        ev.job_id,
+                        cause=ev,
+                        event_id=deterministic_event_id(ev.job_id, "PodProvisionFailed", ev.attempt),
+                        attempt=ev.attempt,
+                        pod_name=name,
+                        reason=str(exc),
+                    )
+                )
                 return
             await self.pods.set_state(name, "provisioned", pod_id=pod.pod_id, worker_url=pod.worker_url)
-            await self.bus.publish(new_event(
-                PodProvisioned, ev.job_id, cause=ev,
-                event_id=deterministic_event_id(ev.job_id, "PodProvisioned", ev.attempt),
-                attempt=ev.attempt, pod_name=name, pod_id=pod.pod_id, provider=pod.provider,
-                gpu_type=pod.gpu_type, cost_per_hour=pod.cost_per_hour,
-            ))
+            await self.bus.publish(
+                new_event(
+                    PodProvisioned,
+                    ev.job_id,
+                    cause=ev,
+                    event_id=deterministic_event_id(ev.job_id, "PodProvisioned", ev.attempt),
+                    attempt=ev.attempt,
+                    pod_name=name,
+                    pod_id=pod.pod_id,
+                    provider=pod.provider,
+                    gpu_type=pod.gpu_type,
+                    cost_per_hour=pod.cost_per_hour,
+                )
+            )
         await self._await_health(ev, pod)
 
     async def _await_health(self, ev: PodRequested, pod: PodInfo) -> None:
@@ -144,17 +163,31 @@ class PodManager:
             return  # torn down while starting: the teardown's PodTerminated says the rest
         if reason is None:
             await self.pods.set_state(pod.name, "ready")
-            await self.bus.publish(new_event(
-                PodReady, ev.job_id, cause=ev, event_id=deterministic_event_id(ev.job_id, "PodReady", ev.attempt),
-                attempt=ev.attempt, pod_name=pod.name, pod_id=pod.pod_id,
-            ))
+            await self.bus.publish(
+                new_event(
+                    PodReady,
+                    ev.job_id,
+                    cause=ev,
+                    event_id=deterministic_event_id(ev.job_id, "PodReady", ev.attempt),
+                    attempt=ev.attempt,
+                    pod_name=pod.name,
+                    pod_id=pod.pod_id,
+                )
+            )
             return
         await self.pods.set_state(pod.name, "unhealthy", reason=reason)
-        await self.bus.publish(new_event(
-            PodUnhealthy, ev.job_id, cause=ev,
-            event_id=deterministic_event_id(ev.job_id, "PodUnhealthy", ev.attempt),
-            attempt=ev.attempt, pod_name=pod.name, pod_id=pod.pod_id, reason=reason,
-        ))
+        await self.bus.publish(
+            new_event(
+                PodUnhealthy,
+                ev.job_id,
+                cause=ev,
+                event_id=deterministic_event_id(ev.job_id, "PodUnhealthy", ev.attempt),
+                attempt=ev.attempt,
+                pod_name=pod.name,
+                pod_id=pod.pod_id,
+                reason=reason,
+            )
+        )
 
     async def wait_healthy(self, pod: PodInfo) -> str | None:
         """Poll GET /health until 200 (None) or a reason it never will: deadline, pod gone, torn down."""
@@ -185,10 +218,17 @@ class PodManager:
         async with self.lock(name):
             info = await self.provider.terminate(name)
             await self.pods.mark_terminated(name, info.pod_id)
-        await self.bus.publish(new_event(
-            PodTerminated, ev.job_id, cause=ev,
-            event_id=deterministic_event_id(ev.job_id, "PodTerminated", ev.attempt),
-            attempt=ev.attempt, pod_name=name, pod_id=info.pod_id or ev.pod_id,
-            billed_seconds=info.billed_seconds, cost=info.cost,
-        ))
+        await self.bus.publish(
+            new_event(
+                PodTerminated,
+                ev.job_id,
+                cause=ev,
+                event_id=deterministic_event_id(ev.job_id, "PodTerminated", ev.attempt),
+                attempt=ev.attempt,
+                pod_name=name,
+                pod_id=info.pod_id or ev.pod_id,
+                billed_seconds=info.billed_seconds,
+                cost=info.cost,
+            )
+        )
         log.info("pod %s terminated (%s)", name, "was running" if info.existed else "already gone")

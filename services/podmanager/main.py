@@ -36,7 +36,9 @@ class PodManagerOptions(msgspec.Struct, kw_only=True):
     single-consumer pod manager are redelivered to it after an upgrade (re-attaching to their runs).
     """
 
-    durable: str = DURABLE  # runs: `<durable>`; provisioning: `<durable>-provision`; teardown: `<durable>-teardown`
+    durable: str = (
+        DURABLE  # runs: `<durable>`; provisioning: `<durable>-provision`; teardown: `<durable>-teardown`
+    )
     deliver_new: bool = False  # brand-new consumers start at the stream's end (tests)
     max_runs: int = 64  # runs followed at once; more RunRequested wait on the stream
     max_provisioning: int = 32  # pods provisioned and waited healthy at once
@@ -49,8 +51,13 @@ class PodManagerOptions(msgspec.Struct, kw_only=True):
         return cls(max_runs=settings.podmanager_max_runs)
 
 
-async def serve(settings: Settings, stop: asyncio.Event, options: PodManagerOptions | None = None, *,
-                provider: PodProvider | None = None) -> None:
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    options: PodManagerOptions | None = None,
+    *,
+    provider: PodProvider | None = None,
+) -> None:
     """Consume PodRequested, RunRequested and PodTeardownRequested (one consumer each); run the reaper.
 
     `provider` replaces the one `settings.pod_provider` names (tests pass a local provider whose
@@ -68,21 +75,44 @@ async def serve(settings: Settings, stop: asyncio.Event, options: PodManagerOpti
         await store.ensure_bucket()
         pods = PodRepository(pool)
         await pods.migrate()
-        manager = PodManager(bus=MeteredBus(bus, provider.name), store=store, pods=pods, provider=provider,
-                             llm_url=settings.llm_url)
+        manager = PodManager(
+            bus=MeteredBus(bus, provider.name),
+            store=store,
+            pods=pods,
+            provider=provider,
+            llm_url=settings.llm_url,
+        )
         # Every consumer's messages are kept alive by in_progress() while their work goes on.
         consumers = [
-            await bus.consume(opts.durable, RUNS, manager.handle, max_ack_pending=opts.max_runs,
-                              max_deliver=10, deliver_new=opts.deliver_new),
-            await bus.consume(f"{opts.durable}-provision", PROVISIONING, manager.handle,
-                              max_ack_pending=opts.max_provisioning, max_deliver=10,
-                              deliver_new=opts.deliver_new),
-            await bus.consume(f"{opts.durable}-teardown", TEARDOWNS, manager.handle,
-                              max_ack_pending=opts.max_teardowns, max_deliver=10,
-                              deliver_new=opts.deliver_new),
+            await bus.consume(
+                opts.durable,
+                RUNS,
+                manager.handle,
+                max_ack_pending=opts.max_runs,
+                max_deliver=10,
+                deliver_new=opts.deliver_new,
+            ),
+            await bus.consume(
+                f"{opts.durable}-provision",
+                PROVISIONING,
+                manager.handle,
+                max_ack_pending=opts.max_provisioning,
+                max_deliver=10,
+                deliver_new=opts.deliver_new,
+            ),
+            await bus.consume(
+                f"{opts.durable}-teardown",
+                TEARDOWNS,
+                manager.handle,
+                max_ack_pending=opts.max_teardowns,
+                max_deliver=10,
+                deliver_new=opts.deliver_new,
+            ),
         ]
         tasks = list(consumers)
-        tasks.append(asyncio.create_task(refresh_pods_alive(pool, stop, provider.name), name="podmanager-pods-alive"))
+        tasks.append(
+            asyncio.create_task(refresh_pods_alive(pool, stop, provider.name), name="podmanager-pods-alive")
+        )
         if opts.reaper:
             reaper = Reaper(bus=bus, provider=provider, pods=pods, lock=manager.lock)
             tasks.append(asyncio.create_task(reaper.run(stop), name="podmanager-reaper"))

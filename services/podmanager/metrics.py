@@ -58,7 +58,9 @@ class MeteredBus:
                 metrics.ENGINE_ROUNDS_PER_SECOND.set(rounds / event.engine_seconds)
 
 
-async def refresh_pods_alive(pool: asyncpg.Pool, stop: asyncio.Event, provider: str, interval: float = 5.0) -> None:
+async def refresh_pods_alive(
+    pool: asyncpg.Pool, stop: asyncio.Event, provider: str, interval: float = 5.0
+) -> None:
     """Keep `simswarm_pods_alive{provider}` equal to the table's live pods until `stop` is set (this
     service's provider is always a series, at 0 when none is alive)."""
     seen: set[str] = {provider}
@@ -66,7 +68,9 @@ async def refresh_pods_alive(pool: asyncpg.Pool, stop: asyncio.Event, provider: 
     async def refresh() -> None:
         rows = await pool.fetch(
             "SELECT coalesce(provider, 'unknown') AS provider, count(*) AS n FROM podmanager.pods "
-            "WHERE state = ANY($1::text[]) GROUP BY 1", list(ALIVE_STATES))
+            "WHERE state = ANY($1::text[]) GROUP BY 1",
+            list(ALIVE_STATES),
+        )
         counts = {r["provider"]: int(r["n"]) for r in rows}
         for name in seen | counts.keys():
             metrics.PODS_ALIVE.labels(name).set(counts.get(name, 0))

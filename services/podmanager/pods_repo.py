@@ -60,7 +60,8 @@ class PodRepository:
         """Which of these names are tombstoned."""
         rows = await self._pool.fetch(
             "SELECT pod_name FROM podmanager.pods WHERE pod_name = ANY($1::text[]) AND state = ANY($2::text[])",
-            names, list(TOMBSTONED),
+            names,
+            list(TOMBSTONED),
         )
         return {r["pod_name"] for r in rows}
 
@@ -69,17 +70,32 @@ class PodRepository:
         await self._pool.execute(
             """INSERT INTO podmanager.pods (pod_name, job_id, attempt, provider, state)
                VALUES ($1, $2, $3, $4, 'requested') ON CONFLICT (pod_name) DO NOTHING""",
-            name, job_id, attempt, provider,
+            name,
+            job_id,
+            attempt,
+            provider,
         )
 
-    async def set_state(self, name: str, state: str, *, pod_id: str | None = None,
-                        worker_url: str | None = None, reason: str | None = None) -> None:
+    async def set_state(
+        self,
+        name: str,
+        state: str,
+        *,
+        pod_id: str | None = None,
+        worker_url: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         """Advance a live row (never resurrects a tombstoned one)."""
         await self._pool.execute(
             """UPDATE podmanager.pods SET state = $2, pod_id = COALESCE($3, pod_id),
                    worker_url = COALESCE($4, worker_url), reason = COALESCE($5, reason), updated_at = now()
                WHERE pod_name = $1 AND state <> ALL($6::text[])""",
-            name, state, pod_id, worker_url, None if reason is None else storable_text(reason), list(TOMBSTONED),
+            name,
+            state,
+            pod_id,
+            worker_url,
+            None if reason is None else storable_text(reason),
+            list(TOMBSTONED),
         )
 
     async def tombstone(self, name: str, job_id: str, attempt: int, reason: str) -> None:
@@ -90,7 +106,10 @@ class PodRepository:
                ON CONFLICT (pod_name) DO UPDATE SET
                    state = CASE WHEN podmanager.pods.state = 'terminated' THEN 'terminated' ELSE 'terminating' END,
                    reason = COALESCE(podmanager.pods.reason, EXCLUDED.reason), updated_at = now()""",
-            name, job_id, attempt, storable_text(reason),  # an event's text: it may hold a NUL
+            name,
+            job_id,
+            attempt,
+            storable_text(reason),  # an event's text: it may hold a NUL
         )
 
     async def mark_terminated(self, name: str, pod_id: str | None) -> None:
@@ -99,5 +118,6 @@ class PodRepository:
             """UPDATE podmanager.pods SET state = 'terminated', pod_id = COALESCE($2, pod_id),
                    terminated_at = COALESCE(terminated_at, now()), updated_at = now()
                WHERE pod_name = $1""",
-            name, pod_id,
+            name,
+            pod_id,
         )

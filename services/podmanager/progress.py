@@ -60,19 +60,37 @@ def progress_event(pe: ProgressEvent, ctx: RunContext) -> Event | None:
     req = ctx.request
     if pe.kind == "started":
         return new_event(
-            RunStarted, ctx.job_id, cause=req, event_id=ctx.event_id("RunStarted"),
-            run_id=ctx.run_id, attempt=ctx.attempt, agents=ctx.agents, rounds=pe.rounds or ctx.rounds,
+            RunStarted,
+            ctx.job_id,
+            cause=req,
+            event_id=ctx.event_id("RunStarted"),
+            run_id=ctx.run_id,
+            attempt=ctx.attempt,
+            agents=ctx.agents,
+            rounds=pe.rounds or ctx.rounds,
         )
     if pe.kind == "round":
         return new_event(
-            RunProgressed, ctx.job_id, cause=req, event_id=ctx.event_id("RunProgressed", pe.round),
-            run_id=ctx.run_id, round=pe.round, rounds=pe.rounds or ctx.rounds,
-            prices=dict(pe.prices), counters=dict(pe.counters), posts=list(pe.posts),
+            RunProgressed,
+            ctx.job_id,
+            cause=req,
+            event_id=ctx.event_id("RunProgressed", pe.round),
+            run_id=ctx.run_id,
+            round=pe.round,
+            rounds=pe.rounds or ctx.rounds,
+            prices=dict(pe.prices),
+            counters=dict(pe.counters),
+            posts=list(pe.posts),
         )
     if pe.kind == "checkpoint":
         return new_event(
-            RunCheckpointed, ctx.job_id, cause=req, event_id=ctx.event_id("RunCheckpointed", pe.round),
-            run_id=ctx.run_id, round=pe.round, checkpoint_key=ctx.checkpoint_key,
+            RunCheckpointed,
+            ctx.job_id,
+            cause=req,
+            event_id=ctx.event_id("RunCheckpointed", pe.round),
+            run_id=ctx.run_id,
+            round=pe.round,
+            checkpoint_key=ctx.checkpoint_key,
         )
     return None
 
@@ -80,17 +98,29 @@ def progress_event(pe: ProgressEvent, ctx: RunContext) -> Event | None:
 def run_failed(ctx: RunContext, reason: str, *, retryable: bool) -> RunFailed:
     """The run's failure (one per attempt: a repeat is dropped as a duplicate)."""
     return new_event(
-        RunFailed, ctx.job_id, cause=ctx.request, event_id=ctx.event_id("RunFailed"),
-        run_id=ctx.run_id, reason=reason, retryable=retryable,
+        RunFailed,
+        ctx.job_id,
+        cause=ctx.request,
+        event_id=ctx.event_id("RunFailed"),
+        run_id=ctx.run_id,
+        reason=reason,
+        retryable=retryable,
     )
 
 
 def run_completed(ctx: RunContext, pe: ProgressEvent, artifacts: list[ArtifactRef]) -> RunCompleted:
     """The run's completion, carrying each verified artifact's key, size and SHA-256."""
     return new_event(
-        RunCompleted, ctx.job_id, cause=ctx.request, event_id=ctx.event_id("RunCompleted"),
-        run_id=ctx.run_id, artifact_prefix=ctx.request.artifact_prefix, artifacts=artifacts,
-        final_prices=dict(pe.prices), engine_seconds=pe.engine_seconds, counters=dict(pe.counters),
+        RunCompleted,
+        ctx.job_id,
+        cause=ctx.request,
+        event_id=ctx.event_id("RunCompleted"),
+        run_id=ctx.run_id,
+        artifact_prefix=ctx.request.artifact_prefix,
+        artifacts=artifacts,
+        final_prices=dict(pe.prices),
+        engine_seconds=pe.engine_seconds,
+        counters=dict(pe.counters),
     )
 
 

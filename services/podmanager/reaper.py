@@ -101,7 +101,10 @@ class Reaper:
         """The live subset of `job_ids` according to the orchestrator, or None if it did not answer."""
         try:
             reply = await self.bus.request(
-                self.live_subject, LiveJobsQuery(job_ids=job_ids), CommandReply, timeout=self.request_timeout_s
+                self.live_subject,
+                LiveJobsQuery(job_ids=job_ids),
+                CommandReply,
+                timeout=self.request_timeout_s,
             )
         except Exception as exc:  # no responders, timeout, bad reply: all mean "unknown"
             log.warning("reaper: the orchestrator did not say which jobs are live (%s); reaping nothing", exc)
@@ -124,8 +127,12 @@ class Reaper:
         tombstoned = await self.pods.tombstoned(sorted(names))
         live = await self.live_jobs(job_ids) if job_ids else set()
         strays = decide_strays(
-            pods, live_job_ids=live, tombstoned=tombstoned, first_seen=self._first_seen,
-            now=now, grace_s=self.grace_s,
+            pods,
+            live_job_ids=live,
+            tombstoned=tombstoned,
+            first_seen=self._first_seen,
+            now=now,
+            grace_s=self.grace_s,
         )
         reaped = []
         for stray in strays:
@@ -144,17 +151,29 @@ class Reaper:
             await self.pods.mark_terminated(name, info.pod_id)
         # The removal is the pod's termination: the orchestrator waits for PodTerminated (per attempt)
         # before a job can end. Same id as the teardown handler's, so only one is ever on the stream.
-        await self.bus.publish(new_event(
-            PodTerminated, stray.job_id,
-            event_id=deterministic_event_id(stray.job_id, "PodTerminated", attempt),
-            attempt=attempt, pod_name=name, pod_id=info.pod_id or stray.pod.pod_id,
-            billed_seconds=info.billed_seconds, cost=info.cost,
-        ))
-        await self.bus.publish(new_event(
-            StrayPodReaped, stray.job_id,
-            event_id=deterministic_event_id(stray.job_id, "StrayPodReaped", name, stray.pod.pod_id),
-            pod_name=name, pod_id=stray.pod.pod_id, provider=stray.pod.provider, reason=stray.reason,
-        ))
+        await self.bus.publish(
+            new_event(
+                PodTerminated,
+                stray.job_id,
+                event_id=deterministic_event_id(stray.job_id, "PodTerminated", attempt),
+                attempt=attempt,
+                pod_name=name,
+                pod_id=info.pod_id or stray.pod.pod_id,
+                billed_seconds=info.billed_seconds,
+                cost=info.cost,
+            )
+        )
+        await self.bus.publish(
+            new_event(
+                StrayPodReaped,
+                stray.job_id,
+                event_id=deterministic_event_id(stray.job_id, "StrayPodReaped", name, stray.pod.pod_id),
+                pod_name=name,
+                pod_id=stray.pod.pod_id,
+                provider=stray.pod.provider,
+                reason=stray.reason,
+            )
+        )
         log.warning("reaped stray pod %s: %s", name, stray.reason)
         return True
 

@@ -90,7 +90,9 @@ class RunFollower:
             await self._publish(run_failed(ctx, "the job's JobCreated event was not found", retryable=False))
             return
         spec = build_run_spec(created, self.llm_url)
-        ctx = RunContext(req, agents=spec.agents, rounds=spec.rounds, checkpoint_key=checkpoint_key(req.job_id))
+        ctx = RunContext(
+            req, agents=spec.agents, rounds=spec.rounds, checkpoint_key=checkpoint_key(req.job_id)
+        )
         pod = await self.provider.find(req.pod_name)
         if pod is None or pod.status in ("exited", "terminated"):
             if not await self.is_torn_down(req.pod_name):
@@ -105,12 +107,17 @@ class RunFollower:
     async def _submission(self, req: RunRequested, spec: RunSpec, timeout_s: int) -> RunSubmission:
         expires = min(MAX_PRESIGN_S, int(timeout_s) + 3600)
         urls = {
-            name: await self.store.presign_put(artifact_object_key(req.artifact_prefix, req.job_id, name), expires)
+            name: await self.store.presign_put(
+                artifact_object_key(req.artifact_prefix, req.job_id, name), expires
+            )
             for name in ENGINE_ARTIFACTS
         }
         resume = await self.store.presign_get(req.resume_from, expires) if req.resume_from else None
         return RunSubmission(
-            run_id=req.run_id, job_id=req.job_id, spec=spec, upload_urls=urls,
+            run_id=req.run_id,
+            job_id=req.job_id,
+            spec=spec,
+            upload_urls=urls,
             checkpoint_put_url=await self.store.presign_put(checkpoint_key(req.job_id), expires),
             resume_get_url=resume,
         )
@@ -125,7 +132,9 @@ class RunFollower:
                 return True
             except WorkerRejected as exc:
                 if not await self.is_torn_down(ctx.request.pod_name):
-                    await self._publish(run_failed(ctx, f"the worker refused the run: {exc}", retryable=False))
+                    await self._publish(
+                        run_failed(ctx, f"the worker refused the run: {exc}", retryable=False)
+                    )
                 return False
             except WorkerUnreachable as exc:
                 first_failure = first_failure or time.monotonic()
@@ -146,7 +155,8 @@ class RunFollower:
             except WorkerRejected as exc:
                 if not await self.is_torn_down(ctx.request.pod_name):
                     reason = (
-                        "the worker no longer knows the run (it restarted)" if exc.status == 404
+                        "the worker no longer knows the run (it restarted)"
+                        if exc.status == 404
                         else f"following the run failed: {exc}"
                     )
                     await self._publish(run_failed(ctx, reason, retryable=exc.status == 404))
@@ -185,9 +195,9 @@ class RunFollower:
             return True
         lost = time.monotonic() - since
         if lost > self.lost_after_s:
-            await self._publish(run_failed(
-                ctx, f"lost contact with the pod worker for {lost:.0f} s ({exc})", retryable=True
-            ))
+            await self._publish(
+                run_failed(ctx, f"lost contact with the pod worker for {lost:.0f} s ({exc})", retryable=True)
+            )
             return True
         await asyncio.sleep(self.retry_every_s)
         return False
@@ -197,12 +207,16 @@ class RunFollower:
         req = ctx.request
         missing = missing_artifacts(ENGINE_ARTIFACTS, pe.artifacts)
         if missing:
-            await self._publish(run_failed(ctx, f"the worker did not upload {', '.join(missing)}", retryable=False))
+            await self._publish(
+                run_failed(ctx, f"the worker did not upload {', '.join(missing)}", retryable=False)
+            )
             return
         wanted = set(ENGINE_ARTIFACTS)
         refs: list[ArtifactRef] = []
         problems: list[str] = []
-        for digest in sorted(pe.artifacts, key=lambda d: ENGINE_ARTIFACTS.index(d.name) if d.name in wanted else 99):
+        for digest in sorted(
+            pe.artifacts, key=lambda d: ENGINE_ARTIFACTS.index(d.name) if d.name in wanted else 99
+        ):
             if digest.name not in wanted:
                 continue
             key = artifact_object_key(req.artifact_prefix, req.job_id, digest.name)
@@ -218,8 +232,9 @@ class RunFollower:
                 continue
             refs.append(ArtifactRef(name=digest.name, key=key, size=len(data), sha256=sha))
         if problems:
-            await self._publish(run_failed(ctx, "artifacts failed verification: " + "; ".join(problems),
-                                           retryable=False))
+            await self._publish(
+                run_failed(ctx, "artifacts failed verification: " + "; ".join(problems), retryable=False)
+            )
             return
         await self._publish(run_completed(ctx, pe, refs))
         log.info("run %s completed with %d verified artifacts", ctx.run_id, len(refs))

@@ -41,7 +41,11 @@ class WorkerClient:
         headers = {**self._headers, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
         try:
             resp = await self._http.request(
-                method, f"{self._base}{path}", headers=headers, timeout=timeout, **kwargs  # type: ignore[arg-type]
+                method,
+                f"{self._base}{path}",
+                headers=headers,
+                timeout=timeout,
+                **kwargs,  # type: ignore[arg-type]
             )
         except httpx.HTTPError as exc:
             # str(exc) of httpx may hold the URL, never the headers: safe, but keep it short.
@@ -55,7 +59,10 @@ class WorkerClient:
     async def submit(self, submission: RunSubmission, timeout: float = 30.0) -> RunStatusBody:
         """POST /runs (idempotent on run id)."""
         resp = await self._call(
-            "POST", "/runs", timeout=timeout, content=msgspec.json.encode(submission),
+            "POST",
+            "/runs",
+            timeout=timeout,
+            content=msgspec.json.encode(submission),
             headers={"Content-Type": "application/json"},
         )
         return msgspec.json.decode(resp.content, type=RunStatusBody)

@@ -109,7 +109,10 @@ def opening_price(curve: MarketCurve, art: RunArtifacts) -> float:
     if points and points[0].round == 0:
         return points[0].price_yes
     for m in art.spec.get("markets") or []:
-        if isinstance(m, dict) and str(m.get("question", "")).strip().lower() == curve.question.strip().lower():
+        if (
+            isinstance(m, dict)
+            and str(m.get("question", "")).strip().lower() == curve.question.strip().lower()
+        ):
             return float(m.get("initial_price_yes", 0.5))
     return points[0].price_yes if points else 0.5
 
@@ -234,7 +237,9 @@ def find_coalitions(art: RunArtifacts, max_keywords: int = 4) -> list[Coalition]
     """
     names = agent_names(art)
     final = final_positions(art)
-    pairs = [(resolve_agent(p[0], names), resolve_agent(p[1], names)) for p in art.social.mutual if len(p) >= 2]
+    pairs = [
+        (resolve_agent(p[0], names), resolve_agent(p[1], names)) for p in art.social.mutual if len(p) >= 2
+    ]
     by_stance: dict[str, list[str]] = defaultdict(list)
     for agent_id in sorted(final):
         by_stance[stance_label(final[agent_id])].append(agent_id)
@@ -262,8 +267,9 @@ def _describe_groups(art: RunArtifacts, groups: list[Coalition], names: dict[str
     for post in art.posts:
         drew[resolve_agent(post.author, names)] += engagement(post)
     for g in groups:
-        g.entities = sorted(Counter(entity_of.get(m, "unknown") for m in g.members).items(),
-                            key=lambda kv: (-kv[1], kv[0]))
+        g.entities = sorted(
+            Counter(entity_of.get(m, "unknown") for m in g.members).items(), key=lambda kv: (-kv[1], kv[0])
+        )
         g.voices = sorted(g.members, key=lambda m: (-drew[m], m))[:5]
 
 

@@ -31,7 +31,12 @@ REQUIRED_FILES: tuple[str, ...] = (
     "social_graph.json",
 )
 # claims.json and stakeholders.json (what the swarm read) are used when the run has them; older runs do not.
-OPTIONAL_FILES: tuple[str, ...] = ("top_posts.json", "engagement_summary.json", "claims.json", "stakeholders.json")
+OPTIONAL_FILES: tuple[str, ...] = (
+    "top_posts.json",
+    "engagement_summary.json",
+    "claims.json",
+    "stakeholders.json",
+)
 REPORT_INPUTS: tuple[str, ...] = REQUIRED_FILES + OPTIONAL_FILES
 
 T = TypeVar("T")

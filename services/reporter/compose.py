@@ -112,8 +112,11 @@ def compose_verdict(art: RunArtifacts) -> str:
 def _findings(art: RunArtifacts, names: dict[str, str]) -> list[Finding]:
     """Four findings that explain the forecast: who moved the price, which claims carried the
     debate, when it turned, and who resisted (each left out when the run has nothing to show)."""
-    out = [f for f in (_driver_finding(art, names), _claim_finding(art), _turn_finding(art),
-                       _holdout_finding(art)) if f is not None]
+    out = [
+        f
+        for f in (_driver_finding(art, names), _claim_finding(art), _turn_finding(art), _holdout_finding(art))
+        if f is not None
+    ]
     if len(out) < 4:
         out.append(_belief_finding(art, names))
     return out[:4]
@@ -130,19 +133,25 @@ def _driver_finding(art: RunArtifacts, names: dict[str, str]) -> Finding | None:
     lead = flows[0]
     days, rounds = art.forecast_days, art.rounds
     when = _week_of(lead.peak_round(), rounds, days)
-    text = (f"{sh.name(lead.entity_id)}'s agents moved “{_clip(curve.question, 80)}” {lead.net:+.2f} over "
-            f"{_n(lead.trades, 'trade')}, pushing hardest in {when}")
+    text = (
+        f"{sh.name(lead.entity_id)}'s agents moved “{_clip(curve.question, 80)}” {lead.net:+.2f} over "
+        f"{_n(lead.trades, 'trade')}, pushing hardest in {when}"
+    )
     assert lead.biggest is not None
     cites = [Citation("trade", lead.biggest.trade.trade_id)]
     against = next((f for f in flows[1:] if f.net * lead.net < 0), None)
     if against is not None and against.biggest is not None:
-        text += (f"; {sh.name(against.entity_id)} pushed back {against.net:+.2f} over "
-                 f"{_n(against.trades, 'trade')}")
+        text += (
+            f"; {sh.name(against.entity_id)} pushed back {against.net:+.2f} over "
+            f"{_n(against.trades, 'trade')}"
+        )
         cites.append(Citation("trade", against.biggest.trade.trade_id))
     t = lead.biggest.trade
     who = names.get(an.resolve_agent(t.agent, names), t.agent)
-    text += (f". Its largest single move was {who} {'buying' if t.side == 'buy' else 'selling'} {t.outcome.upper()} "
-             f"in round {t.round} ({lead.biggest.before:.3f} to {lead.biggest.after:.3f})")
+    text += (
+        f". Its largest single move was {who} {'buying' if t.side == 'buy' else 'selling'} {t.outcome.upper()} "
+        f"in round {t.round} ({lead.biggest.before:.3f} to {lead.biggest.after:.3f})"
+    )
     return Finding("Who moved the price", text + ".", cites)
 
 
@@ -153,14 +162,18 @@ def _claim_finding(art: RunArtifacts) -> Finding | None:
     top = weights[0]
     c = top.claim
     side = "YES" if c.stance > 0 else "NO"
-    text = (f"“{_clip(c.text, 120)}” ({c.source}, for {side}) was argued in {_n(len(top.posts), 'post')} by "
-            f"{_n(len(top.authors), 'agent')} and drew {_n(top.engagement, 'reaction')}, "
-            f"first in {_week_of(top.first_round, art.rounds, art.forecast_days)}")
+    text = (
+        f"“{_clip(c.text, 120)}” ({c.source}, for {side}) was argued in {_n(len(top.posts), 'post')} by "
+        f"{_n(len(top.authors), 'agent')} and drew {_n(top.engagement, 'reaction')}, "
+        f"first in {_week_of(top.first_round, art.rounds, art.forecast_days)}"
+    )
     cites = [Citation("post", top.lead_post.post_id)]
     answer = next((w for w in weights[1:] if w.claim.stance * c.stance < 0), None)
     if answer is not None:
-        text += (f"; the answer that carried furthest was “{_clip(answer.claim.text, 100)}” "
-                 f"({answer.claim.source}, {_n(len(answer.posts), 'post')}, {_n(answer.engagement, 'reaction')})")
+        text += (
+            f"; the answer that carried furthest was “{_clip(answer.claim.text, 100)}” "
+            f"({answer.claim.source}, {_n(len(answer.posts), 'post')}, {_n(answer.engagement, 'reaction')})"
+        )
         cites.append(Citation("post", answer.lead_post.post_id))
     return Finding("The claims that carried the debate", text + ".", cites)
 
@@ -171,8 +184,10 @@ def _turn_finding(art: RunArtifacts) -> Finding | None:
     if curve is None or rm is None or abs(rm.delta) < 1e-6:
         return None
     day = an.round_day(rm.round, art.rounds, art.forecast_days)
-    text = (f"“{_clip(curve.question, 80)}” moved most in round {rm.round} (day {day:.0f}, "
-            f"{_week_of(rm.round, art.rounds, art.forecast_days)}): {rm.before:.2f} to {rm.after:.2f}")
+    text = (
+        f"“{_clip(curve.question, 80)}” moved most in round {rm.round} (day {day:.0f}, "
+        f"{_week_of(rm.round, art.rounds, art.forecast_days)}): {rm.before:.2f} to {rm.after:.2f}"
+    )
     cites = [Citation("curve", curve.market_id, rm.round)]
     news = ex.arrivals(art, range(max(1, rm.round - 1), rm.round + 1))
     if news:
@@ -195,9 +210,11 @@ def _holdout_finding(art: RunArtifacts) -> Finding | None:
     h = holdouts[0]
     sh = ex.stakeholders(art)
     moved = h.end - h.start
-    text = (f"{sh.name(h.entity_id)} ({_n(len(h.agents), 'agent')}) held {h.side} to the end (mean position "
-            f"{_fmt_pos(h.start)} to {_fmt_pos(h.end)}, {'hardening' if moved * h.end > 0.02 else 'barely moving'}) "
-            f"while the market closed at {close:.2f}")
+    text = (
+        f"{sh.name(h.entity_id)} ({_n(len(h.agents), 'agent')}) held {h.side} to the end (mean position "
+        f"{_fmt_pos(h.start)} to {_fmt_pos(h.end)}, {'hardening' if moved * h.end > 0.02 else 'barely moving'}) "
+        f"while the market closed at {close:.2f}"
+    )
     cites: list[Citation] = []
     post = ex.lead_post_of(art, h.agents)
     if post is not None:
@@ -222,8 +239,11 @@ def _belief_finding(art: RunArtifacts, names: dict[str, str]) -> Finding:
     shifts = {a: final[a] - initial.get(a, final[a]) for a in final}
     mean_shift = float(np.mean(list(shifts.values()))) if shifts else 0.0
     mover = max(sorted(shifts), key=lambda a: abs(shifts[a])) if shifts else None
-    text = (f"The average belief moved {_fmt_pos(mean_shift)} over the run" if abs(mean_shift) >= 0.02
-            else "The crowd as a whole held its ground")
+    text = (
+        f"The average belief moved {_fmt_pos(mean_shift)} over the run"
+        if abs(mean_shift) >= 0.02
+        else "The crowd as a whole held its ground"
+    )
     cites: list[Citation] = []
     if mover is not None:
         text += (
@@ -278,8 +298,11 @@ def _market_section(art: RunArtifacts, names: dict[str, str]) -> str:
         flows = [f for f in ex.price_flows(art, c.market_id) if abs(f.net) > 1e-6][:3]
         if flows:
             sh = ex.stakeholders(art)
-            lines.append("Moved by: " + ", ".join(f"{sh.name(f.entity_id)} {f.net:+.2f} ({_n(f.trades, 'trade')})"
-                                                   for f in flows) + ".")
+            lines.append(
+                "Moved by: "
+                + ", ".join(f"{sh.name(f.entity_id)} {f.net:+.2f} ({_n(f.trades, 'trade')})" for f in flows)
+                + "."
+            )
         rm = an.biggest_round_move(c, art)
         if rm is not None and abs(rm.delta) > 0:
             lines.append(
@@ -315,7 +338,11 @@ def _coalition_section(coalitions: list[an.Coalition], names: dict[str, str]) ->
         shown = g.stakeholder_names or [e for e, _ in g.entities]
         ents = ", ".join(f"{name} ({n})" for name, (_, n) in zip(shown[:5], g.entities[:5], strict=False))
         more = f" and {len(g.entities) - 5} more" if len(g.entities) > 5 else ""
-        claims = "; shared claims: " + "; ".join(f"“{_clip(c, 110)}”" for c in g.shared_claims) if g.shared_claims else ""
+        claims = (
+            "; shared claims: " + "; ".join(f"“{_clip(c, 110)}”" for c in g.shared_claims)
+            if g.shared_claims
+            else ""
+        )
         lines.append(
             f"- **{g.name}**: {_n(len(g.members), 'agent')}, mean position {_fmt_pos(g.mean_position)}; "
             f"stakeholders {ents}{more}{claims}; loudest voices: {voices}."
@@ -331,8 +358,11 @@ def _phase_section(art: RunArtifacts, phases: list[an.Phase]) -> str:
     for ph in phases:
         drift = ph.mean_end - ph.mean_start
         direction = "toward YES" if drift > 0.02 else "toward NO" if drift < -0.02 else "little"
-        spread = "narrowed" if ph.spread_end < ph.spread_start - 0.02 else (
-            "widened" if ph.spread_end > ph.spread_start + 0.02 else "held")
+        spread = (
+            "narrowed"
+            if ph.spread_end < ph.spread_start - 0.02
+            else ("widened" if ph.spread_end > ph.spread_start + 0.02 else "held")
+        )
         price = f"; the primary market stood at {ph.price_end:.2f}" if ph.price_end is not None else ""
         lead = an.top_posts(art, 1, ph.rounds)
         cite = f" Most engaged post: {Citation('post', lead[0].post_id)}." if lead else ""
@@ -353,10 +383,18 @@ def _phase_causes(art: RunArtifacts, ph: an.Phase) -> str:
     if news:
         out += " News: " + "; ".join(f"“{_clip(c.text, 90)}” ({c.source})" for c in news[:2]) + "."
     curve = an.primary_curve(art)
-    flows = [f for f in ex.price_flows(art, curve.market_id, ph.rounds) if abs(f.net) >= 0.005][:2] if curve else []
+    flows = (
+        [f for f in ex.price_flows(art, curve.market_id, ph.rounds) if abs(f.net) >= 0.005][:2]
+        if curve
+        else []
+    )
     if flows:
         sh = ex.stakeholders(art)
-        out += " The price was moved by " + " and ".join(f"{sh.name(f.entity_id)} ({f.net:+.2f})" for f in flows) + "."
+        out += (
+            " The price was moved by "
+            + " and ".join(f"{sh.name(f.entity_id)} ({f.net:+.2f})" for f in flows)
+            + "."
+        )
     return out
 
 

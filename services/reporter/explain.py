@@ -121,8 +121,15 @@ def claim_weights(art: RunArtifacts) -> list[ClaimWeight]:
     for p in art.posts:
         if p.claim_id and p.claim_id in claims:
             posts[p.claim_id].append(p)
-    out = [ClaimWeight(claims[cid], ps, sum(an.engagement(p) for p in ps),
-                       {an.resolve_agent(p.author, names) for p in ps}) for cid, ps in posts.items()]
+    out = [
+        ClaimWeight(
+            claims[cid],
+            ps,
+            sum(an.engagement(p) for p in ps),
+            {an.resolve_agent(p.author, names) for p in ps},
+        )
+        for cid, ps in posts.items()
+    ]
     return sorted(out, key=lambda w: (-w.engagement, -len(w.posts), w.claim.claim_id))
 
 
@@ -190,8 +197,9 @@ def shared_claims(art: RunArtifacts, members: list[str], limit: int = 2) -> list
         if p.claim_id in claims and author in wanted:
             by_claim[p.claim_id].add(author)
     need = 2 if len(members) >= 2 else 1
-    ranked = sorted((cid for cid, who in by_claim.items() if len(who) >= need),
-                    key=lambda cid: (-len(by_claim[cid]), cid))
+    ranked = sorted(
+        (cid for cid, who in by_claim.items() if len(who) >= need), key=lambda cid: (-len(by_claim[cid]), cid)
+    )
     return [claims[cid] for cid in ranked[:limit]]
 
 

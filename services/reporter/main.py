@@ -64,7 +64,9 @@ def render_composed(art: RunArtifacts, report: Report) -> RenderedReport:
     markdown = report.markdown()
     charts = render_charts(art)
     created = _manifest_time(art.manifest.created_at)
-    summary = report.summary if len(report.summary) <= SUMMARY_CHARS else report.summary[: SUMMARY_CHARS - 1] + "…"
+    summary = (
+        report.summary if len(report.summary) <= SUMMARY_CHARS else report.summary[: SUMMARY_CHARS - 1] + "…"
+    )
     return RenderedReport(markdown, charts, render_pdf(markdown, charts, created), report.verdict, summary)
 
 
@@ -84,7 +86,9 @@ class Reporter(ArtifactWorker):
     failed = ReportFailed
     what = "report"
 
-    def __init__(self, bus: Bus, store: ObjectStore, max_deliver: int, llm: ReporterLLM | None = None) -> None:
+    def __init__(
+        self, bus: Bus, store: ObjectStore, max_deliver: int, llm: ReporterLLM | None = None
+    ) -> None:
         super().__init__(bus, store, max_deliver)
         self.llm = llm
 
@@ -110,22 +114,30 @@ class Reporter(ArtifactWorker):
         for name, data, content_type in outputs:
             refs.append(await self.store.put_bytes(report_key(event.job_id, name), data, content_type))
         ack = await self.publish_outcome(
-            ReportWritten, event,
+            ReportWritten,
+            event,
             report_key=report_key(event.job_id, REPORT_FILE),
             artifacts=refs,
             verdict=rendered.verdict,
             summary=rendered.summary,
         )
-        log.info("report for job %s written (seq %s%s)", event.job_id, ack.seq,
-                 ", duplicate" if ack.duplicate else "")
+        log.info(
+            "report for job %s written (seq %s%s)",
+            event.job_id,
+            ack.seq,
+            ", duplicate" if ack.duplicate else "",
+        )
 
 
 def reporter_llm(settings: Settings) -> ReporterLLM | None:
     """The reporter's model from the settings (SIMSWARM_REPORTER_LLM_URL and _MODEL), or None."""
     if not (settings.reporter_llm_url and settings.reporter_llm_model):
         return None
-    return ReporterLLM(url=settings.reporter_llm_url, model=settings.reporter_llm_model,
-                       api_key=settings.reporter_llm_api_key)
+    return ReporterLLM(
+        url=settings.reporter_llm_url,
+        model=settings.reporter_llm_model,
+        api_key=settings.reporter_llm_api_key,
+    )
 
 
 async def serve(
@@ -138,5 +150,12 @@ async def serve(
 ) -> None:
     """Consume ReportRequested until `stop` is set. `durable`/`deliver_new` let tests run a private consumer."""
     llm = reporter_llm(settings)
-    await serve_worker(settings, stop, lambda bus, store: Reporter(bus, store, max_deliver, llm),
-                       service="reporter", durable=durable, deliver_new=deliver_new, max_deliver=max_deliver)
+    await serve_worker(
+        settings,
+        stop,
+        lambda bus, store: Reporter(bus, store, max_deliver, llm),
+        service="reporter",
+        durable=durable,
+        deliver_new=deliver_new,
+        max_deliver=max_deliver,
+    )

@@ -45,8 +45,13 @@ def render_pdf(markdown: str, images: dict[str, bytes], created_at: datetime | N
         if heading:
             pdf.ln(2)
             pdf.set_font("DejaVu", "B", sizes[heading])
-            pdf.multi_cell(width, sizes[heading] * 0.55, _plain(line[len(heading):]),
-                           new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.multi_cell(
+                width,
+                sizes[heading] * 0.55,
+                _plain(line[len(heading) :]),
+                new_x=XPos.LMARGIN,
+                new_y=YPos.NEXT,
+            )
             pdf.ln(1)
             continue
         image = _IMAGE.match(line)
@@ -61,8 +66,13 @@ def render_pdf(markdown: str, images: dict[str, bytes], created_at: datetime | N
             indent = 4.0 + 3.0 * len(bullet.group(1))
             pdf.set_x(pdf.l_margin + indent)
             marker = "•" if bullet.group(2) == "- " else bullet.group(2).strip()
-            pdf.multi_cell(width - indent, 4.8, f"{marker} {_plain(line[bullet.end():])}",
-                           new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.multi_cell(
+                width - indent,
+                4.8,
+                f"{marker} {_plain(line[bullet.end() :])}",
+                new_x=XPos.LMARGIN,
+                new_y=YPos.NEXT,
+            )
         else:
             pdf.multi_cell(width, 4.8, _plain(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return bytes(pdf.output())

@@ -50,15 +50,17 @@ def stakeholder_positions(art: RunArtifacts) -> list[StakeholderPosition]:
     for entity_id, pairs in groups.items():
         entity = known.get(entity_id)
         final = sum(f for _, f in pairs) / len(pairs)
-        out.append(StakeholderPosition(
-            entity_id=entity_id,
-            name=entity.name if entity else entity_id,
-            type=entity.type if entity else types[entity_id],
-            agents=len(pairs),
-            initial_position=round(sum(i for i, _ in pairs) / len(pairs), 4),
-            final_position=round(final, 4),
-            stance=an.stance_label(final),
-        ))
+        out.append(
+            StakeholderPosition(
+                entity_id=entity_id,
+                name=entity.name if entity else entity_id,
+                type=entity.type if entity else types[entity_id],
+                agents=len(pairs),
+                initial_position=round(sum(i for i, _ in pairs) / len(pairs), 4),
+                final_position=round(final, 4),
+                stance=an.stance_label(final),
+            )
+        )
     return sorted(out, key=lambda s: (-s.agents, s.name))
 
 
@@ -80,8 +82,11 @@ def build_result(art: RunArtifacts, report: Report) -> JobResult:
         verdict=report.verdict,
         key_insight=key_insight(report),
         findings=[
-            ResultFinding(title=f.title, text=f.text,
-                          citations=[ResultCitation(kind=c.kind, ref=c.ref, round=c.round) for c in f.citations])
+            ResultFinding(
+                title=f.title,
+                text=f.text,
+                citations=[ResultCitation(kind=c.kind, ref=c.ref, round=c.round) for c in f.citations],
+            )
             for f in report.findings
         ],
         stakeholders=stakeholder_positions(art),

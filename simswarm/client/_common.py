@@ -76,8 +76,9 @@ def error_from(resp: httpx.Response) -> ApiError:
 
 
 def transport_error(base_url: str, exc: httpx.TransportError) -> ConnectionFailed:
-    err = ConnectionFailed(0, f"cannot reach the SimSwarm API at {base_url}: {exc or type(exc).__name__}",
-                           "unreachable")
+    err = ConnectionFailed(
+        0, f"cannot reach the SimSwarm API at {base_url}: {exc or type(exc).__name__}", "unreachable"
+    )
     err.never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
     return err
 
@@ -143,7 +144,9 @@ class Downloaded:
 def target_path(dest: Path, name: str) -> Path:
     """Where file `name` goes in `dest`; refuses names that could leave it (`../x`, `/etc/x`)."""
     if not _SAFE_NAME.match(name) or name in (".", ".."):
-        raise ApiError(0, f"the server listed an unsafe file name {name!r}; refusing to write it", "unsafe_name")
+        raise ApiError(
+            0, f"the server listed an unsafe file name {name!r}; refusing to write it", "unsafe_name"
+        )
     return dest / name
 
 

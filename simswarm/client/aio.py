@@ -73,14 +73,21 @@ class AsyncClient:
     `create` sends an Idempotency-Key, so a retried create never makes a second job.
     """
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry_policy = retry or RetryPolicy()
         self.retries = 0  # retries made so far (every kind), for logs and tests
         agent = {"User-Agent": f"simswarm-sdk/{__version__}"}
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
-                                       headers={**agent, "Authorization": f"Bearer {api_key}"})
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, headers={**agent, "Authorization": f"Bearer {api_key}"}
+        )
         # Presigned object-store URLs: never send them the API key.
         self._files = httpx.AsyncClient(timeout=timeout, headers=agent)
 
@@ -107,11 +114,17 @@ class AsyncClient:
 
     def _retrying(self, idempotent: bool) -> AsyncRetrying:
         policy = self.retry_policy
-        return AsyncRetrying(stop=stop_after_attempt(policy.attempts), wait=policy.wait_s, reraise=True,
-                             retry=retry_if_exception(lambda e: policy.should_retry(e, idempotent)),
-                             before_sleep=self._count_retry)
+        return AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts),
+            wait=policy.wait_s,
+            reraise=True,
+            retry=retry_if_exception(lambda e: policy.should_retry(e, idempotent)),
+            before_sleep=self._count_retry,
+        )
 
-    async def _send(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
+    async def _send(
+        self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any
+    ) -> httpx.Response:
         async for attempt in self._retrying(idempotent):
             with attempt:
                 try:
@@ -128,14 +141,18 @@ class AsyncClient:
 
     # -- jobs --------------------------------------------------------------------------------------
 
-    async def create(self, seed_text: str, goal: str, *, idempotency_key: str | None = None, **spec: Any) -> Job:
+    async def create(
+        self, seed_text: str, goal: str, *, idempotency_key: str | None = None, **spec: Any
+    ) -> Job:
         """Submit a job (`tier`, `policy`, `agents`, `rounds`, `forecast_days`, `markets`, `random_seed`, ...).
 
         The Idempotency-Key (a fresh one unless given) is sent with every attempt, so retries after a
         lost answer return the same job instead of making a second one.
         """
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
-        return await self._model(Job, "POST", "/api/jobs", json=spec_body(seed_text, goal, spec), headers=headers)
+        return await self._model(
+            Job, "POST", "/api/jobs", json=spec_body(seed_text, goal, spec), headers=headers
+        )
 
     async def get(self, job_id: str) -> Job:
         """The job: status, stage, progress, timings, pod, markets, prices, verdict, error, artifacts."""
@@ -148,8 +165,13 @@ class AsyncClient:
             params["status"] = status
         return await self._model(JobList, "GET", "/api/jobs", params=params)
 
-    async def list(self, *, status: str | None = None, per_page: int = 100, limit: int | None = None,
-                   ) -> AsyncIterator[Job]:
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        per_page: int = 100,
+        limit: int | None = None,
+    ) -> AsyncIterator[Job]:
         """Every job of yours (or those in `status`), newest first, fetching pages as needed."""
         seen: set[str] = set()  # a job created while paging shifts the pages: never yield one twice
         number = 1
@@ -185,8 +207,9 @@ class AsyncClient:
         event. A broken connection raises ConnectionFailed (`events(follow=True)` resumes instead)."""
         headers = {"Last-Event-ID": str(last_event_id)} if last_event_id else {}
         try:
-            async with aconnect_sse(self._http, "GET", f"/api/jobs/{job_id}/stream", headers=headers,
-                                    timeout=STREAM_TIMEOUT) as source:
+            async with aconnect_sse(
+                self._http, "GET", f"/api/jobs/{job_id}/stream", headers=headers, timeout=STREAM_TIMEOUT
+            ) as source:
                 if source.response.status_code >= 400:
                     await source.response.aread()
                     raise error_from(source.response)
@@ -196,8 +219,13 @@ class AsyncClient:
         except httpx.TransportError as exc:
             raise transport_error(self.base_url, exc) from exc
 
-    async def events(self, job_id: str, *, follow: bool = False, after_seq: int = 0,
-                     ) -> AsyncIterator[TimelineEvent]:
+    async def events(
+        self,
+        job_id: str,
+        *,
+        follow: bool = False,
+        after_seq: int = 0,
+    ) -> AsyncIterator[TimelineEvent]:
         """The job's timeline after `after_seq`. With `follow`, live until a terminal event, resuming
         with Last-Event-ID after every dropped connection (never repeating or skipping an event)."""
         if not follow:
@@ -226,14 +254,28 @@ class AsyncClient:
                 error = exc
             failures += 1
             if failures >= policy.attempts:
-                raise StreamInterrupted(0, f"the event stream of job {job_id} broke {failures} times in a row"
-                                        + (f": {error.detail}" if error else ""), "stream_interrupted")
+                raise StreamInterrupted(
+                    0,
+                    f"the event stream of job {job_id} broke {failures} times in a row"
+                    + (f": {error.detail}" if error else ""),
+                    "stream_interrupted",
+                )
             self.retries += 1
             wait = error.retry_after if error is not None and error.retry_after is not None else None
-            await asyncio.sleep(wait if wait is not None else min(policy.backoff_max_s, policy.backoff_s * 2 ** (failures - 1)))
+            await asyncio.sleep(
+                wait
+                if wait is not None
+                else min(policy.backoff_max_s, policy.backoff_s * 2 ** (failures - 1))
+            )
 
-    async def wait(self, job_id: str, *, timeout: float | None = None, progress: bool | None = None,
-                   on_event: Callable[[TimelineEvent], Any] | None = None) -> Job:
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        progress: bool | None = None,
+        on_event: Callable[[TimelineEvent], Any] | None = None,
+    ) -> Job:
         """Follow the job's events until it completes, fails or is cancelled; the final job.
 
         A progress bar shows on a terminal (`progress=True/False` forces it). Dropped connections are
@@ -252,7 +294,9 @@ class AsyncClient:
                     finally:
                         await events.aclose()  # type: ignore[attr-defined]
             except TimeoutError:
-                raise WaitTimeout(0, f"job {job_id} did not finish within {timeout:g} s", "wait_timeout") from None
+                raise WaitTimeout(
+                    0, f"job {job_id} did not finish within {timeout:g} s", "wait_timeout"
+                ) from None
         return await self._settled(job_id)
 
     async def _settled(self, job_id: str) -> Job:
@@ -270,8 +314,13 @@ class AsyncClient:
         """Each artifact's name, size, SHA-256 and a presigned URL (valid for `expires_in` seconds)."""
         return await self._model(SimData, "GET", f"/api/jobs/{job_id}/sim-data")
 
-    async def download(self, job_id: str, dest: str | Path, *, names: builtins.list[str] | None = None,
-                       ) -> builtins.list[Downloaded]:
+    async def download(
+        self,
+        job_id: str,
+        dest: str | Path,
+        *,
+        names: builtins.list[str] | None = None,
+    ) -> builtins.list[Downloaded]:
         """Download the job's files (or those in `names`) into `dest`, each verified by SHA-256 and size.
 
         A file is written to a temporary name and renamed once verified, so `dest` never holds a
@@ -307,7 +356,9 @@ class AsyncClient:
                 f = fresh.get(f.name, f)
             if attempt < attempts:
                 self.retries += 1
-                await asyncio.sleep(min(self.retry_policy.backoff_max_s, self.retry_policy.backoff_s * 2 ** (attempt - 1)))
+                await asyncio.sleep(
+                    min(self.retry_policy.backoff_max_s, self.retry_policy.backoff_s * 2 ** (attempt - 1))
+                )
         raise last
 
     async def _fetch_verified(self, f: SimFile, path: Path) -> None:
@@ -318,8 +369,11 @@ class AsyncClient:
                 async with self._files.stream("GET", f.url) as resp:
                     if resp.status_code >= 400:
                         await resp.aread()
-                        raise ApiError(resp.status_code, f"{f.name}: the object store answered HTTP "
-                                       f"{resp.status_code}", "download_failed")
+                        raise ApiError(
+                            resp.status_code,
+                            f"{f.name}: the object store answered HTTP {resp.status_code}",
+                            "download_failed",
+                        )
                     with tmp.open("wb") as fh:  # noqa: ASYNC230 - local disk writes of 64 KiB chunks
                         async for chunk in resp.aiter_bytes(CHUNK):
                             size += len(chunk)
@@ -332,8 +386,12 @@ class AsyncClient:
             except httpx.TransportError as exc:
                 raise transport_error(self.base_url, exc) from exc
             if size != f.size or digest.hexdigest() != f.sha256:
-                raise IntegrityError(0, f"{f.name}: got {size:,} bytes with SHA-256 {digest.hexdigest()[:16]}…; "
-                                     f"the server lists {f.size:,} bytes with {f.sha256[:16]}…", "integrity_error")
+                raise IntegrityError(
+                    0,
+                    f"{f.name}: got {size:,} bytes with SHA-256 {digest.hexdigest()[:16]}…; "
+                    f"the server lists {f.size:,} bytes with {f.sha256[:16]}…",
+                    "integrity_error",
+                )
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -375,6 +433,7 @@ class AsyncClient:
 
     async def generate_goal(self, seed_text: str, category: str = "general") -> str:
         """A yes/no prediction question for the seed, from the platform's model."""
-        result = await self._model(GoalResult, "POST", "/api/ai/generate-goal",
-                                   json={"seed_text": seed_text, "category": category})
+        result = await self._model(
+            GoalResult, "POST", "/api/ai/generate-goal", json={"seed_text": seed_text, "category": category}
+        )
         return result.goal

@@ -18,7 +18,9 @@ class ApiError(RuntimeError):
     `detail` its sentence naming the problem, `retry_after` the seconds it asked to wait (429/503).
     """
 
-    def __init__(self, status: int, detail: str, code: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, code: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -96,8 +98,15 @@ class NotConfigured(RuntimeError):
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
-    400: BadRequest, 401: AuthenticationError, 403: PermissionDenied, 404: NotFound, 409: Conflict,
-    413: PayloadTooLarge, 422: ValidationError, 429: RateLimited, 503: ServiceUnavailable,
+    400: BadRequest,
+    401: AuthenticationError,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: ValidationError,
+    429: RateLimited,
+    503: ServiceUnavailable,
 }
 
 

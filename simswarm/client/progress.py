@@ -38,7 +38,7 @@ def want_progress(progress: bool | None, console: Console | None = None) -> bool
     """`progress` when given; by default only when standard error is a terminal."""
     if progress is not None:
         return progress
-    return (console.is_terminal if console is not None else sys.stderr.isatty())
+    return console.is_terminal if console is not None else sys.stderr.isatty()
 
 
 class WaitProgress:
@@ -49,8 +49,13 @@ class WaitProgress:
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         if enabled:
-            columns = (SpinnerColumn(), TextColumn("{task.description:<28}"), BarColumn(),
-                       TextColumn("{task.fields[rounds]}"), TimeElapsedColumn())
+            columns = (
+                SpinnerColumn(),
+                TextColumn("{task.description:<28}"),
+                BarColumn(),
+                TextColumn("{task.fields[rounds]}"),
+                TimeElapsedColumn(),
+            )
             self._progress = Progress(*columns, console=console or Console(stderr=True), transient=False)
             self._task = self._progress.add_task(f"job {job_id[:8]}: queued", total=None, rounds="")
 
@@ -59,7 +64,9 @@ class WaitProgress:
             self._progress.start()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._progress is not None:
             self._progress.stop()
 
@@ -70,8 +77,13 @@ class WaitProgress:
         if event.type in ("RunProgressed", "RunStarted"):
             rounds = int(data.get("rounds") or 0)
             done = int(data.get("round") or 0)
-            self._progress.update(self._task, description="simulating", total=rounds or None, completed=done,
-                                  rounds=f"round {done}/{rounds}")
+            self._progress.update(
+                self._task,
+                description="simulating",
+                total=rounds or None,
+                completed=done,
+                rounds=f"round {done}/{rounds}",
+            )
         elif event.type in PHASES:
             self._progress.update(self._task, description=PHASES[event.type])
             if event.type in ("JobFailed", "JobCancelled"):

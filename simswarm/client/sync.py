@@ -43,14 +43,21 @@ class Client:
     `create` sends an Idempotency-Key, so a retried create never makes a second job.
     """
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self._portal_cm = start_blocking_portal(name="simswarm-client")
         self._portal: BlockingPortal = self._portal_cm.__enter__()
         self._closed = False
         # Built on the portal's loop: its connection pool belongs to that loop.
-        self._async: AsyncClient = self._portal.call(lambda: AsyncClient(base_url, api_key, timeout=timeout,
-                                                                         retry=retry))
+        self._async: AsyncClient = self._portal.call(
+            lambda: AsyncClient(base_url, api_key, timeout=timeout, retry=retry)
+        )
 
     @classmethod
     def from_env(cls, home: Path | None = None, **kwargs: Any) -> Client:
@@ -123,7 +130,9 @@ class Client:
         result: JobList = self._call(self._async.page, status=status, page=page, per_page=per_page)
         return result
 
-    def list(self, *, status: str | None = None, per_page: int = 100, limit: int | None = None) -> Iterator[Job]:
+    def list(
+        self, *, status: str | None = None, per_page: int = 100, limit: int | None = None
+    ) -> Iterator[Job]:
         """Every job of yours (or those in `status`), newest first, fetching pages as needed."""
         return self._iterate(self._async.list(status=status, per_page=per_page, limit=limit))
 
@@ -151,10 +160,18 @@ class Client:
         """The job's timeline; with `follow`, live until a terminal event, resuming after drops."""
         return self._iterate(self._async.events(job_id, follow=follow, after_seq=after_seq))
 
-    def wait(self, job_id: str, *, timeout: float | None = None, progress: bool | None = None,
-             on_event: Callable[[TimelineEvent], Any] | None = None) -> Job:
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        progress: bool | None = None,
+        on_event: Callable[[TimelineEvent], Any] | None = None,
+    ) -> Job:
         """Follow the job until it completes, fails or is cancelled; the final job (a bar on a terminal)."""
-        result: Job = self._call(self._async.wait, job_id, timeout=timeout, progress=progress, on_event=on_event)
+        result: Job = self._call(
+            self._async.wait, job_id, timeout=timeout, progress=progress, on_event=on_event
+        )
         return result
 
     # -- results -----------------------------------------------------------------------------------
@@ -164,8 +181,13 @@ class Client:
         result: SimData = self._call(self._async.sim_data, job_id)
         return result
 
-    def download(self, job_id: str, dest: str | Path, *, names: builtins.list[str] | None = None,
-                 ) -> builtins.list[Downloaded]:
+    def download(
+        self,
+        job_id: str,
+        dest: str | Path,
+        *,
+        names: builtins.list[str] | None = None,
+    ) -> builtins.list[Downloaded]:
         """Download the job's files into `dest`, verified by SHA-256, atomically, skipping intact ones."""
         result: builtins.list[Downloaded] = self._call(self._async.download, job_id, dest, names=names)
         return result

@@ -26,9 +26,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "nats-config",
         help="print nats-server's users and permissions for a production NATS (docs/security.md)",
         description="Print the `authorization` block that gives every SimSwarm service its own NATS user, "
-                    "allowed only its own subjects. Each password is read by nats-server from the environment "
-                    "variable SIMSWARM_NATS_PASSWORD_<USER> (e.g. SIMSWARM_NATS_PASSWORD_GATEWAY); give each "
-                    "service the same password as NATS_USER/NATS_PASSWORD.",
+        "allowed only its own subjects. Each password is read by nats-server from the environment "
+        "variable SIMSWARM_NATS_PASSWORD_<USER> (e.g. SIMSWARM_NATS_PASSWORD_GATEWAY); give each "
+        "service the same password as NATS_USER/NATS_PASSWORD.",
     )
     nats_config.set_defaults(func=cmd_nats_config)
 

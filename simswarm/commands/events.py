@@ -14,13 +14,25 @@ from rich.console import Console
 
 from contracts.events import TERMINAL_EVENTS, Event
 
-ENVELOPE = {"event_id", "job_id", "occurred_at", "correlation_id", "causation_id", "traceparent", "version", "type"}
+ENVELOPE = {
+    "event_id",
+    "job_id",
+    "occurred_at",
+    "correlation_id",
+    "causation_id",
+    "traceparent",
+    "version",
+    "type",
+}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("events", help="a job's event timeline from JetStream (time, event, key fields, delta)",
-                       description="Replays the job's events from the SIMSWARM_JOBS stream. Reads NATS from "
-                       "$SIMSWARM_HOME (simswarm up) or NATS_URL.")
+    p = sub.add_parser(
+        "events",
+        help="a job's event timeline from JetStream (time, event, key fields, delta)",
+        description="Replays the job's events from the SIMSWARM_JOBS stream. Reads NATS from "
+        "$SIMSWARM_HOME (simswarm up) or NATS_URL.",
+    )
     p.add_argument("job_id")
     p.add_argument("--follow", "-f", action="store_true", help="keep following until a terminal event")
     p.add_argument("--json", action="store_true", help="one JSON event per line (with its stream sequence)")
@@ -78,8 +90,12 @@ async def _run(args: argparse.Namespace) -> int:
                 sys.stdout.write(msgspec.json.encode({"seq": seq, **msgspec.to_builtins(ev)}).decode() + "\n")
                 sys.stdout.flush()
             else:
-                console.print(f"{ev.occurred_at:%H:%M:%S.%f}"[:-3] + f" {_delta(prev, ev.occurred_at):>9}  "
-                              f"[bold]{ev.type:<24}[/] {key_fields(ev)}", highlight=False, soft_wrap=True)
+                console.print(
+                    f"{ev.occurred_at:%H:%M:%S.%f}"[:-3] + f" {_delta(prev, ev.occurred_at):>9}  "
+                    f"[bold]{ev.type:<24}[/] {key_fields(ev)}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             prev = ev.occurred_at
             if args.follow and ev.type in TERMINAL_EVENTS:
                 break

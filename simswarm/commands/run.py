@@ -19,23 +19,34 @@ DEMO_QUESTION = "Will the FAA order new runway-incursion rules for LaGuardia wit
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    run = sub.add_parser("run", help="submit a simulation to a running platform and follow it live",
-                         description="Submit SEED_FILE and a prediction question through the REST API, show live "
-                         "progress, print the outcome. Finds the API via $SIMSWARM_HOME (simswarm up) or "
-                         "SIMSWARM_API_URL + SIMSWARM_API_KEY. Exit 0 when the job completes.")
-    run.add_argument("seed_file", type=Path, metavar="SEED_FILE", help="the seed document (text, <= 50,000 chars)")
+    run = sub.add_parser(
+        "run",
+        help="submit a simulation to a running platform and follow it live",
+        description="Submit SEED_FILE and a prediction question through the REST API, show live "
+        "progress, print the outcome. Finds the API via $SIMSWARM_HOME (simswarm up) or "
+        "SIMSWARM_API_URL + SIMSWARM_API_KEY. Exit 0 when the job completes.",
+    )
+    run.add_argument(
+        "seed_file", type=Path, metavar="SEED_FILE", help="the seed document (text, <= 50,000 chars)"
+    )
     _job_options(run)
     run.add_argument("--detach", action="store_true", help="submit and print the job id without following")
     run.set_defaults(func=cmd_run)
 
-    demo = sub.add_parser("demo", help="start the whole platform in a temporary home, run a bundled seed, stop",
-                          description="Brings the embedded stack up in a temporary directory, runs the bundled "
-                          f"seed {DEMO_SEED!r} with the heuristic policy, prints the outcome and shuts down.")
+    demo = sub.add_parser(
+        "demo",
+        help="start the whole platform in a temporary home, run a bundled seed, stop",
+        description="Brings the embedded stack up in a temporary directory, runs the bundled "
+        f"seed {DEMO_SEED!r} with the heuristic policy, prints the outcome and shuts down.",
+    )
     demo.add_argument("--agents", type=int, default=60, help="agents (default 60)")
     demo.add_argument("--rounds", type=int, default=24, help="rounds (default 24)")
     demo.add_argument("--keep", action="store_true", help="keep the temporary home (data, logs, artifacts)")
-    demo.add_argument("--open", action="store_true",
-                      help="open the finished job in the web app (browser) and keep the platform up until Ctrl-C")
+    demo.add_argument(
+        "--open",
+        action="store_true",
+        help="open the finished job in the web app (browser) and keep the platform up until Ctrl-C",
+    )
     demo.set_defaults(func=cmd_demo)
 
     jobs = sub.add_parser("jobs", help="list your jobs (newest first, every page)")
@@ -57,10 +68,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     wait.add_argument("--quiet", action="store_true", help="no progress bar")
     wait.set_defaults(func=cmd_wait)
 
-    download = sub.add_parser("download", help="download a job's files into DEST, each verified by SHA-256",
-                              description="Downloads the job's simulation data into DEST. Each file is checked "
-                              "against the SHA-256 and size the server lists and renamed into place only then; "
-                              "files already in DEST and intact are not downloaded again.")
+    download = sub.add_parser(
+        "download",
+        help="download a job's files into DEST, each verified by SHA-256",
+        description="Downloads the job's simulation data into DEST. Each file is checked "
+        "against the SHA-256 and size the server lists and renamed into place only then; "
+        "files already in DEST and intact are not downloaded again.",
+    )
     download.add_argument("job_id")
     download.add_argument("dest", type=Path)
     download.add_argument("--file", action="append", help="only this file (repeatable)")
@@ -69,12 +83,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 def _job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--question", "-q", required=True, help="the prediction question (<= 1,000 chars)")
-    p.add_argument("--tier", default="small", choices=["small", "medium", "large"], help="size and model tier (default small)")
-    p.add_argument("--policy", default=None, choices=["heuristic", "llm"], help="agent policy (default: the tier's)")
+    p.add_argument(
+        "--tier",
+        default="small",
+        choices=["small", "medium", "large"],
+        help="size and model tier (default small)",
+    )
+    p.add_argument(
+        "--policy", default=None, choices=["heuristic", "llm"], help="agent policy (default: the tier's)"
+    )
     p.add_argument("--agents", type=int, default=None, help="number of agents (default: the tier's)")
     p.add_argument("--rounds", type=int, default=None, help="number of rounds (default: the tier's)")
-    p.add_argument("--forecast-days", type=int, default=None, help="forecast horizon in days (1-365, default 30)")
-    p.add_argument("--seed", type=int, default=None, dest="random_seed", help="random seed for a reproducible run")
+    p.add_argument(
+        "--forecast-days", type=int, default=None, help="forecast horizon in days (1-365, default 30)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, dest="random_seed", help="random seed for a reproducible run"
+    )
 
 
 def _read_seed(path: Path, console: Console) -> str | None:
@@ -101,8 +126,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 3
     with client:
         return submit_and_follow(
-            client, console, seed, args.question, tier=args.tier, policy=args.policy, agents=args.agents,
-            rounds=args.rounds, forecast_days=args.forecast_days, random_seed=args.random_seed, detach=args.detach,
+            client,
+            console,
+            seed,
+            args.question,
+            tier=args.tier,
+            policy=args.policy,
+            agents=args.agents,
+            rounds=args.rounds,
+            forecast_days=args.forecast_days,
+            random_seed=args.random_seed,
+            detach=args.detach,
         )
 
 
@@ -121,8 +155,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print(f"seed: {DEMO_SEED}\nquestion: {DEMO_QUESTION}")
         key = (home / "api-key").read_text().strip()
         with Client(sup.api_url, key) as client:
-            rc = submit_and_follow(client, console, seed, DEMO_QUESTION, tier="small", policy="heuristic",
-                                   agents=args.agents, rounds=args.rounds, forecast_days=60, random_seed=42)
+            rc = submit_and_follow(
+                client,
+                console,
+                seed,
+                DEMO_QUESTION,
+                tier="small",
+                policy="heuristic",
+                agents=args.agents,
+                rounds=args.rounds,
+                forecast_days=60,
+                random_seed=42,
+            )
             if rc == 0 and args.open:
                 job = next(iter(client.list(limit=1)))
                 open_in_browser(console, f"{sup.api_url}/jobs/{job.job_id}", key)
@@ -148,9 +192,11 @@ def open_in_browser(console: Console, url: str, key: str) -> None:
     import webbrowser
 
     opened = webbrowser.open(f"{url}#key={key}")
-    console.print(f"{'opened' if opened else 'open'} [bold]{url}[/] in a browser"
-                  + ("" if opened else " (log in with the API key in the demo's home)")
-                  + "; Ctrl-C stops the platform")
+    console.print(
+        f"{'opened' if opened else 'open'} [bold]{url}[/] in a browser"
+        + ("" if opened else " (log in with the API key in the demo's home)")
+        + "; Ctrl-C stops the platform"
+    )
     try:
         while True:
             time.sleep(3600)
@@ -158,8 +204,9 @@ def open_in_browser(console: Console, url: str, key: str) -> None:
         pass
 
 
-def submit_and_follow(client: Client, console: Console, seed: str, question: str, *, detach: bool = False,
-                      **spec: Any) -> int:
+def submit_and_follow(
+    client: Client, console: Console, seed: str, question: str, *, detach: bool = False, **spec: Any
+) -> int:
     try:
         job = client.create(seed, question, **spec)
     except ApiError as exc:
@@ -193,8 +240,11 @@ def _print_outcome(client: Client, console: Console, job: Job) -> int:
     for m in job.markets or []:
         key = str(m.get("market_id") or m.get("question"))
         final_price = prices.get(key, prices.get(str(m.get("question", ""))))
-        table.add_row(m.get("question", key), f"{m.get('initial_price_yes', 0.5):.2f}",
-                      "-" if final_price is None else f"{final_price:.2f}")
+        table.add_row(
+            m.get("question", key),
+            f"{m.get('initial_price_yes', 0.5):.2f}",
+            "-" if final_price is None else f"{final_price:.2f}",
+        )
     if not job.markets:
         for key, value in prices.items():
             table.add_row(key, "-", f"{value:.2f}")
@@ -211,7 +261,9 @@ def _print_outcome(client: Client, console: Console, job: Job) -> int:
     try:
         files = client.sim_data(job_id).files
         if files:
-            console.print(f"[bold]artifacts[/] ({len(files)} files): simswarm download {job_id} ./{job_id[:8]}")
+            console.print(
+                f"[bold]artifacts[/] ({len(files)} files): simswarm download {job_id} ./{job_id[:8]}"
+            )
             console.print("  " + ", ".join(f.name for f in files))
     except ApiError:
         pass
@@ -225,8 +277,14 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     try:
         with Client.from_env() as client:
             for j in client.list(status=args.status, limit=args.limit):
-                table.add_row(j.job_id, j.status, j.stage or "", f"{j.progress.round}/{j.progress.rounds or 0}",
-                              str(j.created_at or "")[:19], str(j.goal or "")[:60])
+                table.add_row(
+                    j.job_id,
+                    j.status,
+                    j.stage or "",
+                    f"{j.progress.round}/{j.progress.rounds or 0}",
+                    str(j.created_at or "")[:19],
+                    str(j.goal or "")[:60],
+                )
     except (NotConfigured, ApiError) as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc}")
         return 3

@@ -28,12 +28,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "(or S3_ENDPOINT), then one process per service, restarting any that dies. Ctrl-C stops everything; "
         "data stays in --home, so the next `up` finds the old jobs.",
     )
-    up.add_argument("--home", type=Path, default=None, help="data, logs, pid files and the API key (default: $SIMSWARM_HOME or ~/.simswarm)")
+    up.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="data, logs, pid files and the API key (default: $SIMSWARM_HOME or ~/.simswarm)",
+    )
     up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
     up.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
-    up.add_argument("--replicas", default="", metavar="SERVICE=N[,...]",
-                    help="run N processes of a service, e.g. orchestrator=2,podmanager=2 (default 1 each; "
-                    "they share work through their consumers; the gateway runs once: it owns the port)")
+    up.add_argument(
+        "--replicas",
+        default="",
+        metavar="SERVICE=N[,...]",
+        help="run N processes of a service, e.g. orchestrator=2,podmanager=2 (default 1 each; "
+        "they share work through their consumers; the gateway runs once: it owns the port)",
+    )
     up.set_defaults(func=cmd_up)
 
     serve = sub.add_parser("serve", help="run one service in the foreground (what `up` runs per process)")
@@ -60,13 +69,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         except StackError as exc:
             console.print(f"[red]error:[/] {exc}")
             return 1
-    console.print(f"[green]SimSwarm is up[/] at {sup.api_url}  (the web app, and the API under /api; home {home})")
+    console.print(
+        f"[green]SimSwarm is up[/] at {sup.api_url}  (the web app, and the API under /api; home {home})"
+    )
     if not bundle_present():
-        console.print("  [yellow]the web app is not built[/] (the API works): install Node.js 18+ and npm, then "
-                      "cd web && npm ci && npm run build")
+        console.print(
+            "  [yellow]the web app is not built[/] (the API works): install Node.js 18+ and npm, then "
+            "cd web && npm ci && npm run build"
+        )
     console.print(f"  API key: {home / 'api-key'}   logs: {sup.log_dir}   Ctrl-C stops everything")
     console.print(f"  metrics: the scrape targets are in {home / 'metrics.json'} (docs/operations.md)")
-    console.print(f"  try: SIMSWARM_HOME={home} simswarm run seed.txt --question \"...\" --policy heuristic")
+    console.print(f'  try: SIMSWARM_HOME={home} simswarm run seed.txt --question "..." --policy heuristic')
     try:
         sup.watch()
     finally:

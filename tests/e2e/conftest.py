@@ -110,8 +110,9 @@ class Probe:
 
     async def _with_bus(self, fn: Callable[[Bus], Awaitable[T]]) -> T:
         assert self.sup.stack is not None and self.sup.stack.nats is not None
-        bus = await Bus.connect(self.sup.stack.nats.url, name="e2e-probe",
-                                login=self.sup.stack.nats_login("admin"))
+        bus = await Bus.connect(
+            self.sup.stack.nats.url, name="e2e-probe", login=self.sup.stack.nats_login("admin")
+        )
         try:
             return await fn(bus)
         finally:
@@ -121,8 +122,13 @@ class Probe:
         """The job's whole event timeline as stored in the stream (malformed entries skipped)."""
         return self.run(self._with_bus(lambda bus: _events(bus, job_id)))
 
-    def wait_for(self, job_id: str, done: Callable[[list[AnyEvent]], bool], timeout: float = 120.0,
-                 what: str = "the expected events") -> list[AnyEvent]:
+    def wait_for(
+        self,
+        job_id: str,
+        done: Callable[[list[AnyEvent]], bool],
+        timeout: float = 120.0,
+        what: str = "the expected events",
+    ) -> list[AnyEvent]:
         """Poll the timeline until `done(events)`; fail with the timeline seen so far."""
         deadline = time.monotonic() + timeout
         events: list[AnyEvent] = []
@@ -138,8 +144,12 @@ class Probe:
         return self.wait_for(job_id, lambda evs: any(e.type == event_type for e in evs), timeout, event_type)
 
     def wait_terminal(self, job_id: str, timeout: float = 120.0) -> list[AnyEvent]:
-        return self.wait_for(job_id, lambda evs: any(e.type in TERMINAL for e in evs), timeout,
-                             "terminal event (JobCompleted/JobFailed/JobCancelled)")
+        return self.wait_for(
+            job_id,
+            lambda evs: any(e.type in TERMINAL for e in evs),
+            timeout,
+            "terminal event (JobCompleted/JobFailed/JobCancelled)",
+        )
 
     def publish_raw(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> int:
         """Put raw bytes on the job stream, as a broken or hostile publisher would."""

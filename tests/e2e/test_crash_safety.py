@@ -29,8 +29,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 AGENTS, ROUNDS = 30, 150
 
 # Each of these must appear exactly once in a single-attempt job's timeline: none lost, none repeated.
-ONCE = ("JobCreated", "PodRequested", "PodProvisioned", "PodReady", "RunRequested", "RunStarted", "RunCompleted",
-        "PodTeardownRequested", "PodTerminated", "ReportRequested", "ReportWritten", "JobCompleted", "GraphBuilt")
+ONCE = (
+    "JobCreated",
+    "PodRequested",
+    "PodProvisioned",
+    "PodReady",
+    "RunRequested",
+    "RunStarted",
+    "RunCompleted",
+    "PodTeardownRequested",
+    "PodTerminated",
+    "ReportRequested",
+    "ReportWritten",
+    "JobCompleted",
+    "GraphBuilt",
+)
 
 # When each service is killed: the first event of the timeline after which the kill lands.
 MOMENTS = {
@@ -62,13 +75,16 @@ def wait_restarted(sup: Supervisor, name: str, old_pid: int, timeout: float = 30
 
 
 @pytest.mark.parametrize("service", list(MOMENTS))
-def test_a_killed_service_is_restarted_and_the_job_still_completes(crash_platform, service, make_probe, client_for):
+def test_a_killed_service_is_restarted_and_the_job_still_completes(
+    crash_platform, service, make_probe, client_for
+):
     sup = crash_platform
     probe = make_probe(sup).start_watching()
     try:
         with client_for(sup) as client:
-            job_id = client.create_job(SEED, QUESTION, policy="heuristic", agents=AGENTS, rounds=ROUNDS,
-                                       random_seed=11)["job_id"]
+            job_id = client.create_job(
+                SEED, QUESTION, policy="heuristic", agents=AGENTS, rounds=ROUNDS, random_seed=11
+            )["job_id"]
         probe.wait_for_type(job_id, MOMENTS[service], timeout=90)
         restarts_before = sup.procs[service].restarts
         old_pid = probe.service_pid(service)
@@ -89,7 +105,9 @@ def test_a_killed_service_is_restarted_and_the_job_still_completes(crash_platfor
         wrong = {t: counts[t] for t in ONCE if counts[t] != 1}
         assert not wrong, f"after killing {service}, expected once but got {wrong} in {types}"
         rounds = [e.round for e in events if e.type == "RunProgressed"]
-        assert sorted(rounds) == list(range(1, ROUNDS + 1)), f"progress gaps or repeats after killing {service}"
+        assert sorted(rounds) == list(range(1, ROUNDS + 1)), (
+            f"progress gaps or repeats after killing {service}"
+        )
         assert not [t for t in types if t in ("RunFailed", "JobFailed", "PodUnhealthy", "PodProvisionFailed")]
 
         with client_for(sup) as client:

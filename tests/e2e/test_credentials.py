@@ -14,8 +14,15 @@ from services.kit.settings import nats_credentials_file, stack_file
 
 def test_every_secret_of_the_home_is_private(platform):
     home = platform.home
-    secrets = [home / "api-key", stack_file(home), nats_credentials_file(home), home / "s3-credentials.json",
-               home / "secret", home / "metrics-token", home / "data" / "nats" / "auth.conf"]
+    secrets = [
+        home / "api-key",
+        stack_file(home),
+        nats_credentials_file(home),
+        home / "s3-credentials.json",
+        home / "secret",
+        home / "metrics-token",
+        home / "data" / "nats" / "auth.conf",
+    ]
     if platform.stack is not None and platform.stack.s3 is not None:
         secrets.append(platform.stack.s3.data_dir / "s3-identities.json")
     modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in secrets}

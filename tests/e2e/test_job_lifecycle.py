@@ -39,8 +39,18 @@ def test_a_job_runs_to_completion_with_its_artifacts_and_report(platform, client
     job_id = job["job_id"]
     seen = [ev.type for ev in client.stream(job_id)]
     assert seen[0] == "JobCreated" and seen[-1] == "JobCompleted"
-    for expected in ("PodRequested", "PodReady", "RunRequested", "RunStarted", "RunProgressed", "RunCompleted",
-                     "PodTeardownRequested", "PodTerminated", "ReportRequested", "ReportWritten"):
+    for expected in (
+        "PodRequested",
+        "PodReady",
+        "RunRequested",
+        "RunStarted",
+        "RunProgressed",
+        "RunCompleted",
+        "PodTeardownRequested",
+        "PodTerminated",
+        "ReportRequested",
+        "ReportWritten",
+    ):
         assert expected in seen, f"{expected} missing from {seen}"
     assert seen.count("RunProgressed") == 6
 

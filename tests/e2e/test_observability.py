@@ -41,7 +41,9 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Superviso
         sup = Supervisor(home=tmp_path_factory.mktemp("traced"), port=free_port()).start(ready_timeout=180)
         try:
             with api_client(sup) as client:
-                job = client.create_job(SEED, QUESTION, policy="heuristic", agents=8, rounds=ROUNDS, random_seed=5)
+                job = client.create_job(
+                    SEED, QUESTION, policy="heuristic", agents=8, rounds=ROUNDS, random_seed=5
+                )
                 seen = [ev.type for ev in client.stream(job["job_id"])]
                 assert seen[-1] == "JobCompleted", seen
             yield sup, rx, job
@@ -63,8 +65,10 @@ def _job_trace(rx: OtlpReceiver, timeout: float = 60.0) -> tuple[str, list[Recei
                 return trace_id, spans
         time.sleep(0.5)
     services = sorted({s.service for s in spans})
-    pytest.fail(f"trace {trace_id or '(no POST /api/jobs span)'} holds spans of {services} only; "
-                f"{len(rx.snapshot())} spans received in all")
+    pytest.fail(
+        f"trace {trace_id or '(no POST /api/jobs span)'} holds spans of {services} only; "
+        f"{len(rx.snapshot())} spans received in all"
+    )
 
 
 def test_one_trace_holds_every_service_with_parents_across_boundaries(traced):
@@ -83,17 +87,30 @@ def test_one_trace_holds_every_service_with_parents_across_boundaries(traced):
         assert name in crossings, f"no span of {name} has a parent in another service: {crossings}"
     # The hops the issue names: NATS consumers continue the producer's span; the worker continues the
     # pod manager's HTTP call; the orchestrator's command continues the gateway's request.
-    consumers = [s for s in spans if s.attributes.get("messaging.system") == "nats" and s.name.startswith("process ")]
-    assert {s.service for s in consumers} >= {"simswarm-orchestrator", "simswarm-podmanager", "simswarm-reporter",
-                                              "simswarm-graph"}
+    consumers = [
+        s for s in spans if s.attributes.get("messaging.system") == "nats" and s.name.startswith("process ")
+    ]
+    assert {s.service for s in consumers} >= {
+        "simswarm-orchestrator",
+        "simswarm-podmanager",
+        "simswarm-reporter",
+        "simswarm-graph",
+    }
     for span in consumers:
         parent = by_id.get(span.parent_span_id)
         assert parent is not None and parent.service != span.service, f"{span.name} in {span.service}"
-    worker_roots = [s for s in spans if s.service == "simswarm-worker" and by_id.get(s.parent_span_id) is not None
-                    and by_id[s.parent_span_id].service == "simswarm-podmanager"]
+    worker_roots = [
+        s
+        for s in spans
+        if s.service == "simswarm-worker"
+        and by_id.get(s.parent_span_id) is not None
+        and by_id[s.parent_span_id].service == "simswarm-podmanager"
+    ]
     assert worker_roots, "no worker request is a child of the pod manager's HTTP client span"
-    assert any(s.attributes.get("db.system") == "postgresql" or s.attributes.get("db.system.name") == "postgresql"
-               for s in spans), "no database span from the instrumentation packages in the job's trace"
+    assert any(
+        s.attributes.get("db.system") == "postgresql" or s.attributes.get("db.system.name") == "postgresql"
+        for s in spans
+    ), "no database span from the instrumentation packages in the job's trace"
     publishes = [s for s in spans if s.name == "publish JobCompleted"]
     assert publishes and all(s.attributes.get("simswarm.job_id") == job["job_id"] for s in publishes)
 
@@ -121,26 +138,47 @@ def test_every_metric_family_has_a_sensible_value_after_the_job(traced):
     token = (sup.home / "metrics-token").read_text().strip()
 
     gateway = _scrape(f"{sup.api_url}/metrics", {"Authorization": f"Bearer {token}"})
-    assert (_value(gateway, "simswarm_http_request_duration_seconds_count", service="gateway", method="POST",
-                   route="/api/jobs", status="201") or 0) >= 1
+    assert (
+        _value(
+            gateway,
+            "simswarm_http_request_duration_seconds_count",
+            service="gateway",
+            method="POST",
+            route="/api/jobs",
+            status="201",
+        )
+        or 0
+    ) >= 1
     assert (_value(gateway, "simswarm_gateway_jobs_created_total") or 0) >= 1
 
     deadline = time.monotonic() + 30  # the job and pod gauges refresh every 5 s
     while True:
         orch = _scrape(targets["orchestrator"])
         pods = _scrape(targets["podmanager"])
-        if (_value(orch, "simswarm_jobs", status="completed") or 0) >= 1 and \
-                _value(pods, "simswarm_pods_alive", provider="local") == 0 or time.monotonic() > deadline:
+        if (
+            (_value(orch, "simswarm_jobs", status="completed") or 0) >= 1
+            and _value(pods, "simswarm_pods_alive", provider="local") == 0
+            or time.monotonic() > deadline
+        ):
             break
         time.sleep(1)
     assert _value(orch, "simswarm_jobs", status="completed") == 1
     assert _value(orch, "simswarm_jobs", status="running") == 0
     # (Its consumers may be one or one per partition: any whose name starts with "orchestrator".)
-    assert sum(v for labels, v in orch.get("simswarm_event_handling_seconds_count", [])
-               if labels.get("consumer", "").startswith("orchestrator") and labels.get("event_type") == "RunCompleted"
-               and labels.get("outcome") == "ack") >= 1
-    assert any(labels.get("consumer", "").startswith("orchestrator")
-               for labels, _ in orch.get("simswarm_consumer_pending_messages", []))
+    assert (
+        sum(
+            v
+            for labels, v in orch.get("simswarm_event_handling_seconds_count", [])
+            if labels.get("consumer", "").startswith("orchestrator")
+            and labels.get("event_type") == "RunCompleted"
+            and labels.get("outcome") == "ack"
+        )
+        >= 1
+    )
+    assert any(
+        labels.get("consumer", "").startswith("orchestrator")
+        for labels, _ in orch.get("simswarm_consumer_pending_messages", [])
+    )
     assert (_value(orch, "simswarm_events_published_total", event_type="JobCompleted") or 0) >= 1
 
     assert _value(pods, "simswarm_pods_alive", provider="local") == 0  # torn down after the run
@@ -152,6 +190,8 @@ def test_every_metric_family_has_a_sensible_value_after_the_job(traced):
 
     for name, event_type in (("reporter", "ReportRequested"), ("graph", "RunCompleted")):
         samples = _scrape(targets[name])
-        assert (_value(samples, "simswarm_event_handling_seconds_count", event_type=event_type,
-                       outcome="ack") or 0) >= 1, name
+        assert (
+            _value(samples, "simswarm_event_handling_seconds_count", event_type=event_type, outcome="ack")
+            or 0
+        ) >= 1, name
         assert _value(samples, "simswarm_consumer_pending_messages") is not None, name

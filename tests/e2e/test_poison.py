@@ -42,8 +42,9 @@ def put_poison_job(database_url: str, job_id: str) -> None:
     app = create_application(database_url, "orchestrator", pool_size=1)
     try:
         now = datetime.now(UTC)
-        job = Job(job_id=job_id, owner_id="poison", spec=spec_data, run=run, retry_of=None, at=now,
-                  traceparent=None)
+        job = Job(
+            job_id=job_id, owner_id="poison", spec=spec_data, run=run, retry_of=None, at=now, traceparent=None
+        )
         process_manager.start(job, now)
         app.save(job)
     finally:
@@ -76,8 +77,10 @@ def test_a_nul_in_the_event_store_wedges_nothing(fresh_platform, make_probe, cli
     failed = events[-1]
     assert failed.type == "JobFailed" and "could not be published" in failed.reason, failed
     assert "JobCreated" not in [e.type for e in events]  # set aside, not published
-    assert any("unpublishable JobCreated" in headers.get("Simswarm-Reason", "")
-               for _subject, headers, _data in probe.dead_letters())
+    assert any(
+        "unpublishable JobCreated" in headers.get("Simswarm-Reason", "")
+        for _subject, headers, _data in probe.dead_letters()
+    )
 
     # a restart of the orchestrator comes up and stays up, and creates still work
     old_pid = probe.service_pid("orchestrator")
@@ -94,8 +97,13 @@ def test_a_nul_in_the_event_store_wedges_nothing(fresh_platform, make_probe, cli
     assert probe.service_pid("orchestrator") == restarted and sup.procs["orchestrator"].restarts == 1
 
     # `simswarm projections rebuild` completes over the same log
-    done = subprocess.run([sys.executable, "-m", "simswarm.cli", "projections", "rebuild", "--home", str(sup.home)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "simswarm.cli", "projections", "rebuild", "--home", str(sup.home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "rebuilt the jobs projection" in done.stderr
     assert probe.live_pod_pids() == []

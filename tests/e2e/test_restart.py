@@ -13,19 +13,23 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 LIVE = {"queued", "provisioning", "running", "reporting"}
 
 
-def test_the_next_up_finds_the_old_jobs_and_finishes_the_interrupted_one(tmp_path_factory, fresh_platform,
-                                                                         make_probe, client_for):
+def test_the_next_up_finds_the_old_jobs_and_finishes_the_interrupted_one(
+    tmp_path_factory, fresh_platform, make_probe, client_for
+):
     home = tmp_path_factory.mktemp("restart")
     port = free_port()
     first = fresh_platform(home, port)
     probe = make_probe(first)
     with client_for(first) as client:
-        done_id = client.create_job(SEED, QUESTION, policy="heuristic", agents=12, rounds=6, random_seed=1)["job_id"]
+        done_id = client.create_job(SEED, QUESTION, policy="heuristic", agents=12, rounds=6, random_seed=1)[
+            "job_id"
+        ]
         assert probe.wait_terminal(done_id, timeout=120)[-1].type == "JobCompleted"
         done_events = probe.timeline(done_id)
         done_row = client.get_job(done_id)
-        live_id = client.create_job(SEED, QUESTION, policy="heuristic", agents=30, rounds=150,
-                                    random_seed=2)["job_id"]
+        live_id = client.create_job(SEED, QUESTION, policy="heuristic", agents=30, rounds=150, random_seed=2)[
+            "job_id"
+        ]
         probe.wait_for_type(live_id, "RunCheckpointed", timeout=90)
         probe.pod_pids.update(probe.pod_pids_now())
     first.stop()  # what Ctrl-C does: services, then the local pods, then the servers
@@ -36,8 +40,9 @@ def test_the_next_up_finds_the_old_jobs_and_finishes_the_interrupted_one(tmp_pat
     probe = make_probe(second).start_watching()
     with client_for(second) as client:
         row = client.get_job(done_id)
-        assert {k: row[k] for k in ("status", "finished_at", "final_prices", "verdict", "attempt")} == \
-            {k: done_row[k] for k in ("status", "finished_at", "final_prices", "verdict", "attempt")}
+        assert {k: row[k] for k in ("status", "finished_at", "final_prices", "verdict", "attempt")} == {
+            k: done_row[k] for k in ("status", "finished_at", "final_prices", "verdict", "attempt")
+        }
         listed = {j["job_id"]: j["status"] for j in client.list_jobs(per_page=50)["jobs"]}
         assert listed.get(done_id) == "completed" and live_id in listed
         replayed = probe.timeline(done_id)
@@ -57,7 +62,9 @@ def test_the_next_up_finds_the_old_jobs_and_finishes_the_interrupted_one(tmp_pat
         failed = [e for e in events if e.type == "RunFailed"]
         assert len(failed) == 1 and failed[0].retryable and failed[0].run_id == f"{live_id}-a1", failed
         resumed = [e for e in events if e.type == "RunRequested" and e.attempt == 2]
-        assert len(resumed) == 1 and resumed[0].resume_from, "the second run did not resume from the checkpoint"
+        assert len(resumed) == 1 and resumed[0].resume_from, (
+            "the second run did not resume from the checkpoint"
+        )
         requested = {e.pod_name for e in events if e.type == "PodRequested"}
         assert {e.pod_name for e in events if e.type == "PodTerminated"} == requested
         ids = [e.event_id for e in events]

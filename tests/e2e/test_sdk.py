@@ -50,7 +50,11 @@ def _resume_points(heads: list[bytes]) -> list[int | None]:
     """The Last-Event-ID of each stream request (None: from the start)."""
     points: list[int | None] = []
     for head in heads:
-        values = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n") if ln.lower().startswith(b"last-event-id:")]
+        values = [
+            ln.split(b":", 1)[1].strip()
+            for ln in head.split(b"\r\n")
+            if ln.lower().startswith(b"last-event-id:")
+        ]
         points.append(int(values[0]) if values else None)
     return points
 
@@ -69,7 +73,9 @@ def test_wait_resumes_after_the_stream_is_cut(platform, proxy):
     points = _resume_points(proxy.heads_with(b"/stream "))
     assert len(points) == proxy.cuts + 1 and points[0] is None
     resumed = [p for p in points[1:] if p is not None]
-    assert resumed and resumed == sorted(resumed) and len(set(resumed)) == len(resumed)  # each went on further
+    assert (
+        resumed and resumed == sorted(resumed) and len(set(resumed)) == len(resumed)
+    )  # each went on further
     assert all(p in {e.seq for e in stored} for p in resumed)  # from an event it had received whole
     # Exactly the stored timeline: nothing twice, nothing skipped, in order, ending in JobCompleted.
     assert [e.seq for e in seen] == [e.seq for e in stored]
@@ -164,17 +170,39 @@ def test_the_cli_runs_lists_and_retries_through_the_sdk(platform, tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "SIMSWARM_API_URL": platform.api_url, "SIMSWARM_API_KEY": _key(platform),
-           "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "SIMSWARM_API_URL": platform.api_url,
+        "SIMSWARM_API_KEY": _key(platform),
+        "COLUMNS": "200",
+    }
     seed = tmp_path / "seed.txt"
     seed.write_text(SEED, encoding="utf-8")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "simswarm.cli", *args], env=env, capture_output=True,
-                              text=True, timeout=300, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "simswarm.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
 
-    run = cli("run", str(seed), "-q", QUESTION, "--policy", "heuristic", "--agents", "8", "--rounds", "3",
-              "--seed", "31")
+    run = cli(
+        "run",
+        str(seed),
+        "-q",
+        QUESTION,
+        "--policy",
+        "heuristic",
+        "--agents",
+        "8",
+        "--rounds",
+        "3",
+        "--seed",
+        "31",
+    )
     assert run.returncode == 0, run.stderr
     assert "job completed" in run.stderr and "simswarm download" in run.stderr
     job_id = run.stderr.split("job ", 1)[1].split()[0]

@@ -26,10 +26,21 @@ def python_blocks(path: Path) -> list[str]:
 
 def _run(platform: Supervisor, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     (cwd / "seed.txt").write_text(SEED, encoding="utf-8")
-    env = {**os.environ, "SIMSWARM_API_URL": platform.api_url,
-           "SIMSWARM_API_KEY": (platform.home / "api-key").read_text().strip(), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=900, check=False)
+    env = {
+        **os.environ,
+        "SIMSWARM_API_URL": platform.api_url,
+        "SIMSWARM_API_KEY": (platform.home / "api-key").read_text().strip(),
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
 def test_every_example_in_docs_sdk_md_runs(platform, tmp_path):
@@ -52,4 +63,6 @@ def test_the_readme_goes_from_a_seed_file_to_verified_downloads_in_five_lines(pl
     done = _run(platform, code, tmp_path)
     assert done.returncode == 0, done.stderr
     files = list((tmp_path / "run").iterdir())
-    assert any(f.name == "manifest.json" for f in files) and not [f for f in files if f.name.endswith(".part")]
+    assert any(f.name == "manifest.json" for f in files) and not [
+        f for f in files if f.name.endswith(".part")
+    ]

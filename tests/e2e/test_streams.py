@@ -28,8 +28,14 @@ def _consumers(probe) -> int:
 def test_dropped_streams_leave_no_consumers(platform, make_probe, client_for):
     probe = make_probe(platform)
     with client_for(platform) as client:
-        job_id = client.create_job(SEED, "Will the council approve the tram line this year?", policy="heuristic",
-                                   agents=6, rounds=3, random_seed=3)["job_id"]
+        job_id = client.create_job(
+            SEED,
+            "Will the council approve the tram line this year?",
+            policy="heuristic",
+            agents=6,
+            rounds=3,
+            random_seed=3,
+        )["job_id"]
     baseline = _consumers(probe)
     headers = {"Authorization": f"Bearer {(platform.home / 'api-key').read_text().strip()}"}
     most = 0

@@ -36,7 +36,9 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_until(cond: Callable[[], bool], timeout: float, what: str, tick: Callable[[], object] | None = None) -> None:
+def wait_until(
+    cond: Callable[[], bool], timeout: float, what: str, tick: Callable[[], object] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if tick is not None:
@@ -92,11 +94,18 @@ def test_every_server_killed_comes_back_in_place(tmp_path: Path) -> None:
         assert pg_url
 
         postmaster = int((stack.postgres.data_dir / "postmaster.pid").read_text().split()[0])
-        for name, pid in (("nats", stack.nats.proc.pid), ("seaweedfs", stack.s3.proc.pid),  # type: ignore[union-attr]
-                          ("postgres", postmaster)):
+        for name, pid in (
+            ("nats", stack.nats.proc.pid),
+            ("seaweedfs", stack.s3.proc.pid),  # type: ignore[union-attr]
+            ("postgres", postmaster),
+        ):
             os.kill(pid, signal.SIGKILL)
-            wait_until(lambda n=name: sup.parts[n].restarts == 1 and sup.parts[n].alive(), 120,
-                       f"{name} was not restarted", tick=sup.check)
+            wait_until(
+                lambda n=name: sup.parts[n].restarts == 1 and sup.parts[n].alive(),
+                120,
+                f"{name} was not restarted",
+                tick=sup.check,
+            )
 
         assert (stack.nats.url, stack.s3.endpoint, stack.database_url) == (nats_url, s3_url, pg_url)
         assert asyncio.run(nats_works(nats_url, stack.nats_login("admin")))
@@ -129,9 +138,14 @@ def test_a_sigkilled_simswarm_up_leaves_no_server_or_service_running(tmp_path: P
     env.pop("DATABASE_URL", None)
     env.pop("S3_ENDPOINT", None)
     with open(tmp_path / "up.log", "wb") as out:
-        up = subprocess.Popen([sys.executable, "-m", "simswarm.cli", "up", "--port", str(port)],
-                              stdout=out, stderr=subprocess.STDOUT, env=env)
+        up = subprocess.Popen(
+            [sys.executable, "-m", "simswarm.cli", "up", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
+
         def ready() -> bool:
             assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
             try:
@@ -141,8 +155,11 @@ def test_a_sigkilled_simswarm_up_leaves_no_server_or_service_running(tmp_path: P
                 return False
 
         wait_until(ready, 180, "simswarm up did not become ready")
-        pid_files = [home / "data" / "nats" / PID_FILE, home / "data" / "seaweedfs" / PID_FILE,
-                     *sorted((home / "run").glob("*.pid"))]
+        pid_files = [
+            home / "data" / "nats" / PID_FILE,
+            home / "data" / "seaweedfs" / PID_FILE,
+            *sorted((home / "run").glob("*.pid")),
+        ]
         pids = {p.name if p.parent.name == "run" else p.parent.name: int(p.read_text()) for p in pid_files}
         pids.pop("up.pid")
         assert {"nats", "seaweedfs", "orchestrator.pid", "gateway.pid"} <= set(pids)
@@ -150,8 +167,11 @@ def test_a_sigkilled_simswarm_up_leaves_no_server_or_service_running(tmp_path: P
     finally:
         up.send_signal(signal.SIGKILL)
         up.wait()
-    wait_until(lambda: not any(alive(pid) for pid in pids.values()), 60,
-               f"left running after a SIGKILL of up: {[n for n, p in pids.items() if alive(p)]}")
+    wait_until(
+        lambda: not any(alive(pid) for pid in pids.values()),
+        60,
+        f"left running after a SIGKILL of up: {[n for n, p in pids.items() if alive(p)]}",
+    )
 
 
 def test_replicas_are_parsed_with_clear_errors_and_planned_one_process_each() -> None:
@@ -159,12 +179,23 @@ def test_replicas_are_parsed_with_clear_errors_and_planned_one_process_each() ->
 
     assert parse_replicas("orchestrator=2, podmanager=3") == {"orchestrator": 2, "podmanager": 3}
     assert parse_replicas("") == {}
-    for bad, words in (("orchestrator", "SERVICE=N"), ("nope=2", "SERVICE=N"), ("graph=two", "whole number"),
-                       ("graph=0", "between 1"), ("gateway=2", "the gateway runs once")):
+    for bad, words in (
+        ("orchestrator", "SERVICE=N"),
+        ("nope=2", "SERVICE=N"),
+        ("graph=two", "whole number"),
+        ("graph=0", "between 1"),
+        ("gateway=2", "the gateway runs once"),
+    ):
         with pytest.raises(ValueError, match=words):
             parse_replicas(bad)
     sup = Supervisor(home=Path("/nonexistent"), replicas={"orchestrator": 2, "podmanager": 2})
     plan = [(sp.name, sp.command) for sp in sup.process_plan()]
-    assert plan == [("orchestrator", "orchestrator"), ("orchestrator-2", "orchestrator"),
-                    ("podmanager", "podmanager"), ("podmanager-2", "podmanager"), ("reporter", "reporter"),
-                    ("graph", "graph"), ("gateway", "gateway")]
+    assert plan == [
+        ("orchestrator", "orchestrator"),
+        ("orchestrator-2", "orchestrator"),
+        ("podmanager", "podmanager"),
+        ("podmanager-2", "podmanager"),
+        ("reporter", "reporter"),
+        ("graph", "graph"),
+        ("gateway", "gateway"),
+    ]

@@ -145,7 +145,8 @@ def test_register_wizard_live_results_share_and_revoke(platform, browser, shots,
 
     # The live page: rounds arrive over SSE (an EventSource opened with a stream ticket).
     page.wait_for_function(
-        "() => /Round [1-9]/.test(document.querySelector('[data-round]')?.textContent ?? '')", timeout=LIVE)
+        "() => /Round [1-9]/.test(document.querySelector('[data-round]')?.textContent ?? '')", timeout=LIVE
+    )
     assert any(f"/api/jobs/{job_id}/stream?ticket=sts_{job_id}_" in u for u in tickets), tickets
     page.locator("[data-chart] canvas").first.wait_for()
     page.screenshot(path=str(shots / "live.png"), full_page=True)
@@ -188,7 +189,9 @@ def test_register_wizard_live_results_share_and_revoke(platform, browser, shots,
     assert shared.get_by_role("button", name="Create a public read-only link").count() == 0
     assert shared.evaluate("localStorage.getItem('simswarm.token')") is None
     shared.screenshot(path=str(shots / "share-phone.png"), full_page=True)
-    assert shared.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "wider than a phone"
+    assert shared.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), (
+        "wider than a phone"
+    )
     page.get_by_role("button", name="Revoke link").click()
     page.get_by_text("The link is revoked").wait_for()
     shared.reload()
@@ -206,29 +209,43 @@ def test_register_wizard_live_results_share_and_revoke(platform, browser, shots,
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.goto(base + "/jobs")
     page.locator(f"[data-job='{job_id}']").wait_for()
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "wider than a phone"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), (
+        "wider than a phone"
+    )
     page.screenshot(path=str(shots / "dashboard-phone.png"), full_page=True)
     ctx.close()
 
 
 def test_cancel_from_the_live_page(platform, browser, shots):
     ctx, page = _register(browser, platform.api_url)
-    r = _api(page, "POST", "/api/jobs", {
-        "seed_text": SEED, "goal": "Will the council approve the charge?", "policy": "heuristic",
-        "agents": 1000, "rounds": 2000})  # minutes of work: it is still running when cancelled
+    r = _api(
+        page,
+        "POST",
+        "/api/jobs",
+        {
+            "seed_text": SEED,
+            "goal": "Will the council approve the charge?",
+            "policy": "heuristic",
+            "agents": 1000,
+            "rounds": 2000,
+        },
+    )  # minutes of work: it is still running when cancelled
     assert r["status"] == 201, r
     job_id = r["body"]["job_id"]
     streams: list[str] = []
     page.on("request", lambda req: streams.append(req.url) if "/stream?ticket=" in req.url else None)
     page.goto(f"/jobs/{job_id}")
     page.wait_for_function(
-        "() => /Round [1-9]/.test(document.querySelector('[data-round]')?.textContent ?? '')", timeout=LIVE)
+        "() => /Round [1-9]/.test(document.querySelector('[data-round]')?.textContent ?? '')", timeout=LIVE
+    )
     # The newest posts arrive with the rounds (RunProgressed.posts), in an accessible list.
     first_post = page.get_by_role("region", name="Newest posts").get_by_role("listitem").first
     first_post.wait_for(timeout=LIVE)
     assert first_post.inner_text().strip()
     # The gateway dies mid-run: the page reconnects with a fresh ticket after the last event it saw.
-    seen = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-event]')].map((e) => +e.dataset.event))")
+    seen = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-event]')].map((e) => +e.dataset.event))"
+    )
     gateway = platform.procs["gateway"].proc
     gateway.kill()
     gateway.wait()
@@ -238,7 +255,9 @@ def test_cancel_from_the_live_page(platform, browser, shots):
         time.sleep(0.2)
     page.get_by_text("stream open").wait_for(timeout=90_000)
     resumed = [u for u in streams if "after_seq=" in u]
-    assert resumed and all(u.startswith(f"{platform.api_url}/api/jobs/{job_id}/stream?ticket=sts_") for u in resumed)
+    assert resumed and all(
+        u.startswith(f"{platform.api_url}/api/jobs/{job_id}/stream?ticket=sts_") for u in resumed
+    )
     assert int(resumed[0].rsplit("after_seq=", 1)[1]) >= seen, (resumed, seen)
     rounds = page.evaluate("() => [...document.querySelectorAll('[data-event]')].map((e) => e.dataset.event)")
     assert len(rounds) == len(set(rounds)), "an event arrived twice after the reconnect"
@@ -246,7 +265,8 @@ def test_cancel_from_the_live_page(platform, browser, shots):
     assert shown and len(shown) == len(set(shown)) and len(shown) <= 10, shown
     page.get_by_role("button", name="Cancel simulation").click()
     page.wait_for_function(
-        "() => document.querySelector('[data-status]')?.textContent === 'cancelled'", timeout=LIVE)
+        "() => document.querySelector('[data-status]')?.textContent === 'cancelled'", timeout=LIVE
+    )
     page.get_by_role("button", name="Retry").wait_for()
     ctx.close()
 
@@ -256,7 +276,9 @@ def test_a_validation_error_is_shown_on_its_field(platform, browser, shots):
     page.goto("/new")
     page.locator("#f-seed_text").fill(SEED)
     page.locator("#f-goal").fill("Will the council approve the charge?")
-    page.locator("#f-agents").fill("100001")  # over the most any tier allows (simswarm up lifts the caps to it)
+    page.locator("#f-agents").fill(
+        "100001"
+    )  # over the most any tier allows (simswarm up lifts the caps to it)
     page.get_by_role("button", name="Start the simulation").click()
     error = page.locator("#agents-err")
     error.filter(has_text=re.compile(r"^agents: .*100,?000")).wait_for()
@@ -295,4 +317,3 @@ def test_a_validation_error_is_shown_on_its_field(platform, browser, shots):
     page.get_by_role("button", name="Send the link").click()
     page.get_by_role("status").filter(has_text="reset link").wait_for()
     ctx.close()
-

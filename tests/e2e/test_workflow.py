@@ -35,15 +35,19 @@ def _until(fetch, done, timeout: float = 240.0) -> Any:
 def test_draft_to_results_to_share_and_retry(platform) -> None:
     with _client(platform) as api:
         draft = api.post("/api/jobs/draft", json={"goal": QUESTION}).json()
-        r = api.patch(f"/api/jobs/draft/{draft['draft_id']}",
-                      json={"seed_text": SEED, "policy": "heuristic", "agents": 12, "rounds": 5, "random_seed": 11})
+        r = api.patch(
+            f"/api/jobs/draft/{draft['draft_id']}",
+            json={"seed_text": SEED, "policy": "heuristic", "agents": 12, "rounds": 5, "random_seed": 11},
+        )
         assert r.status_code == 200 and r.json()["missing"] == [], r.text
         r = api.post(f"/api/jobs/draft/{draft['draft_id']}/launch")
         assert r.status_code == 201, r.text
         job_id = r.json()["job_id"]
 
-        job = _until(lambda: api.get(f"/api/jobs/{job_id}").json(),
-                     lambda j: j["terminal"] and (j["result"] is not None or j["status"] != "completed"))
+        job = _until(
+            lambda: api.get(f"/api/jobs/{job_id}").json(),
+            lambda j: j["terminal"] and (j["result"] is not None or j["status"] != "completed"),
+        )
         assert job["status"] == "completed", job
         result = job["result"]
         assert result["verdict"] and result["verdict"] == job["verdict"]
@@ -65,8 +69,16 @@ def test_draft_to_results_to_share_and_retry(platform) -> None:
         assert api.post(f"/api/jobs/{job_id}/retry").json()["code"] == "not_retryable"
 
         # a cancelled job, retried: a new job with the same spec, linked by retry_of
-        big = api.post("/api/jobs", json={"seed_text": SEED, "goal": QUESTION + " (long run)",
-                                          "policy": "heuristic", "agents": 300, "rounds": 300}).json()
+        big = api.post(
+            "/api/jobs",
+            json={
+                "seed_text": SEED,
+                "goal": QUESTION + " (long run)",
+                "policy": "heuristic",
+                "agents": 300,
+                "rounds": 300,
+            },
+        ).json()
         assert api.post(f"/api/jobs/{big['job_id']}/cancel").status_code == 202
         cancelled = _until(lambda: api.get(f"/api/jobs/{big['job_id']}").json(), lambda j: j["terminal"])
         assert cancelled["status"] == "cancelled", cancelled

@@ -20,9 +20,46 @@ _ID_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 _CAPITALISED = re.compile(r"\b([A-Z][a-zA-Z&'\-]+(?:\s+(?:of|the|and|for|[A-Z][a-zA-Z&'\-]+)){0,3})")
 _STOP = {
-    "The", "A", "An", "In", "On", "At", "It", "Its", "This", "That", "These", "Those", "And", "But",
-    "Or", "If", "When", "While", "After", "Before", "By", "For", "From", "With", "As", "We", "They",
-    "He", "She", "You", "I", "Will", "What", "Who", "How", "Why", "Is", "Are", "Was", "Were",
+    "The",
+    "A",
+    "An",
+    "In",
+    "On",
+    "At",
+    "It",
+    "Its",
+    "This",
+    "That",
+    "These",
+    "Those",
+    "And",
+    "But",
+    "Or",
+    "If",
+    "When",
+    "While",
+    "After",
+    "Before",
+    "By",
+    "For",
+    "From",
+    "With",
+    "As",
+    "We",
+    "They",
+    "He",
+    "She",
+    "You",
+    "I",
+    "Will",
+    "What",
+    "Who",
+    "How",
+    "Why",
+    "Is",
+    "Are",
+    "Was",
+    "Were",
 }
 _OPINIONS = (
     "I think this is more likely than people assume.",
@@ -34,8 +71,15 @@ _OPINIONS = (
 )
 # Relative weights of the social and market actions when the prompt makes them possible.
 _TOOL_WEIGHTS = {
-    "create_post": 4.0, "reply": 2.5, "vote": 3.0, "repost": 1.0, "follow": 1.0,
-    "buy": 2.5, "sell": 0.7, "comment_on_market": 1.0, "do_nothing": 0.6,
+    "create_post": 4.0,
+    "reply": 2.5,
+    "vote": 3.0,
+    "repost": 1.0,
+    "follow": 1.0,
+    "buy": 2.5,
+    "sell": 0.7,
+    "comment_on_market": 1.0,
+    "do_nothing": 0.6,
 }
 
 
@@ -86,7 +130,9 @@ def _value_for(prop: str, schema: dict[str, Any], ids: dict[str, list[str]], rng
     return rng.choice(_OPINIONS)
 
 
-def tool_call_arguments(tool: dict[str, Any], ids: dict[str, list[str]], rng: random.Random) -> dict[str, Any]:
+def tool_call_arguments(
+    tool: dict[str, Any], ids: dict[str, list[str]], rng: random.Random
+) -> dict[str, Any]:
     """Arguments for one tool, from its JSON schema: every required property, valid where possible."""
     params = tool.get("function", {}).get("parameters") or {}
     props: dict[str, Any] = params.get("properties") or {}
@@ -128,12 +174,14 @@ def entities_document(text: str, rng: random.Random, limit: int = 12) -> dict[st
     """A JSON `{"entities": [...]}` from the capitalised phrases of the prompt (the seed text)."""
     entities = []
     for name in _phrases(text)[:limit]:
-        entities.append({
-            "name": name,
-            "type": rng.choice(["person", "organisation", "group", "viewpoint"]),
-            "summary": f"{name} has a stake in how this turns out.",
-            "stance": round(rng.uniform(-1.0, 1.0), 2),
-        })
+        entities.append(
+            {
+                "name": name,
+                "type": rng.choice(["person", "organisation", "group", "viewpoint"]),
+                "summary": f"{name} has a stake in how this turns out.",
+                "stance": round(rng.uniform(-1.0, 1.0), 2),
+            }
+        )
     return {"entities": entities}
 
 
@@ -147,14 +195,31 @@ def seed_reading_document(text: str, rng: random.Random, limit: int = 12) -> dic
     body = text.split("Text:", 1)[-1]
     sentences = [s.strip() for s in re.split(r"(?<=[.!])\s+", body) if len(s.split()) >= 4][:30]
     return {
-        "proposition": {"statement": re.sub(r"^(Will|Does|Is)\s+", "", statement), "subject": names[0] if names else "",
-                        "negated": negated},
-        "stakeholders": [{"name": n, "type": rng.choice(["person", "organization", "public_body", "group"]),
-                          "aliases": [], "salience": round(rng.uniform(0.2, 1.0), 2),
-                          "wants": f"{n} has a stake in how this turns out."} for n in names],
-        "claims": [{"text": s, "source": next((n for n in names if n in s), ""),
-                    "direction": round(rng.uniform(-1.0, 1.0), 2), "strength": round(rng.uniform(0.2, 1.0), 2),
-                    "date": ""} for s in sentences],
+        "proposition": {
+            "statement": re.sub(r"^(Will|Does|Is)\s+", "", statement),
+            "subject": names[0] if names else "",
+            "negated": negated,
+        },
+        "stakeholders": [
+            {
+                "name": n,
+                "type": rng.choice(["person", "organization", "public_body", "group"]),
+                "aliases": [],
+                "salience": round(rng.uniform(0.2, 1.0), 2),
+                "wants": f"{n} has a stake in how this turns out.",
+            }
+            for n in names
+        ],
+        "claims": [
+            {
+                "text": s,
+                "source": next((n for n in names if n in s), ""),
+                "direction": round(rng.uniform(-1.0, 1.0), 2),
+                "strength": round(rng.uniform(0.2, 1.0), 2),
+                "date": "",
+            }
+            for s in sentences
+        ],
     }
 
 
@@ -162,15 +227,19 @@ def markets_document(text: str, rng: random.Random, limit: int = 3) -> dict[str,
     """A JSON `{"markets": [...]}` of yes/no questions about the prompt's first named phrases."""
     markets = []
     for name in _phrases(text)[:limit]:
-        markets.append({
-            "question": f"Will {name} be central to the outcome within the forecast window?",
-            "initial_price_yes": round(rng.uniform(0.2, 0.8), 2),
-            "rationale": f"{name} appears prominently in the seed.",
-        })
+        markets.append(
+            {
+                "question": f"Will {name} be central to the outcome within the forecast window?",
+                "initial_price_yes": round(rng.uniform(0.2, 0.8), 2),
+                "rationale": f"{name} appears prominently in the seed.",
+            }
+        )
     return {"markets": markets}
 
 
-def json_reply(messages: list[dict[str, Any]], response_format: dict[str, Any] | None, rng: random.Random) -> str:
+def json_reply(
+    messages: list[dict[str, Any]], response_format: dict[str, Any] | None, rng: random.Random
+) -> str:
     """The content of a reply to a request without tools: JSON when asked for, prose otherwise."""
     name = ""
     if response_format:

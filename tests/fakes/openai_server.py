@@ -99,8 +99,13 @@ class FakeStats:
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    body = {"error": {"message": message, "type": "server_error" if status >= 500 else "rate_limit",
-                      "code": status}}
+    body = {
+        "error": {
+            "message": message,
+            "type": "server_error" if status >= 500 else "rate_limit",
+            "code": status,
+        }
+    }
     headers = {"retry-after": "0"} if status == 429 else None
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -114,9 +119,20 @@ def create_fake_app(behaviour: FakeBehaviour | None = None) -> Starlette:
     async def models(_: Request) -> JSONResponse:
         if behaviour.fail_models:
             return _error(503, "model is loading")
-        return JSONResponse({"object": "list", "data": [
-            {"id": behaviour.model, "object": "model", "created": 0, "owned_by": "fake", "max_model_len": 16384}
-        ]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": behaviour.model,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": "fake",
+                        "max_model_len": 16384,
+                    }
+                ],
+            }
+        )
 
     async def completions(request: Request) -> JSONResponse:
         started = time.perf_counter()
@@ -138,8 +154,10 @@ def create_fake_app(behaviour: FakeBehaviour | None = None) -> Starlette:
             messages = body["messages"]
             assert isinstance(messages, list) and messages
         except (ValueError, KeyError, AssertionError, TypeError):
-            return JSONResponse({"error": {"message": "body must be JSON with a non-empty messages list",
-                                           "code": 400}}, status_code=400)
+            return JSONResponse(
+                {"error": {"message": "body must be JSON with a non-empty messages list", "code": 400}},
+                status_code=400,
+            )
         lo, hi = behaviour.latency_ms
         if hi > 0:
             await asyncio.sleep(rng.uniform(lo, hi) / 1000)
@@ -157,16 +175,28 @@ def create_fake_app(behaviour: FakeBehaviour | None = None) -> Starlette:
         message: dict[str, Any] = {"role": "assistant", "content": None}
         finish = "stop"
         if behaviour.script or stats.recorded:
-            stats.recorded.append({"messages": messages, "tools": [t.get("function", {}).get("name") for t in tools],
-                                   "tool_choice": body.get("tool_choice")})
+            stats.recorded.append(
+                {
+                    "messages": messages,
+                    "tools": [t.get("function", {}).get("name") for t in tools],
+                    "tool_choice": body.get("tool_choice"),
+                }
+            )
         if behaviour.script:
             step = behaviour.script.pop(0)
             stats.scripted += 1
             if "tool" in step:
                 arguments = step.get("arguments", {})
-                message["tool_calls"] = [{"id": f"chatcmpl-tool-{uuid.uuid4().hex[:16]}", "type": "function",
-                                          "function": {"name": step["tool"], "arguments": arguments
-                                                       if isinstance(arguments, str) else json.dumps(arguments)}}]
+                message["tool_calls"] = [
+                    {
+                        "id": f"chatcmpl-tool-{uuid.uuid4().hex[:16]}",
+                        "type": "function",
+                        "function": {
+                            "name": step["tool"],
+                            "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                        },
+                    }
+                ]
                 finish = "tool_calls"
             else:
                 message["content"] = str(step.get("content", ""))
@@ -180,8 +210,13 @@ def create_fake_app(behaviour: FakeBehaviour | None = None) -> Starlette:
             else:
                 name, args = replies.choose_tool_call(messages, tools, rng)
                 arguments = json.dumps(args)
-            message["tool_calls"] = [{"id": f"chatcmpl-tool-{uuid.uuid4().hex[:16]}", "type": "function",
-                                      "function": {"name": name, "arguments": arguments}}]
+            message["tool_calls"] = [
+                {
+                    "id": f"chatcmpl-tool-{uuid.uuid4().hex[:16]}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+            ]
             finish = "tool_calls"
         elif behaviour.garbage_rate and rng.random() < behaviour.garbage_rate:
             stats.garbage += 1
@@ -202,14 +237,21 @@ def create_fake_app(behaviour: FakeBehaviour | None = None) -> Starlette:
             stats.system_prompts.add(key)
         stats.prompt_tokens += prompt_tokens
         stats.completion_tokens += completion_tokens
-        return JSONResponse({
-            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model") or behaviour.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens,
-                      "prompt_tokens_details": {"cached_tokens": cached}},
-        })
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model") or behaviour.model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                    "prompt_tokens_details": {"cached_tokens": cached},
+                },
+            }
+        )
 
     async def get_stats(_: Request) -> JSONResponse:
         return JSONResponse(stats.public())
@@ -224,13 +266,15 @@ def create_fake_app(behaviour: FakeBehaviour | None = None) -> Starlette:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(asdict(behaviour))
 
-    app = Starlette(routes=[
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/v1/chat/completions", completions, methods=["POST"]),
-        Route("/_fake/stats", get_stats, methods=["GET"]),
-        Route("/_fake/requests", get_requests, methods=["GET"]),
-        Route("/_fake/config", set_config, methods=["POST"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/_fake/stats", get_stats, methods=["GET"]),
+            Route("/_fake/requests", get_requests, methods=["GET"]),
+            Route("/_fake/config", set_config, methods=["POST"]),
+        ]
+    )
     app.state.behaviour = behaviour
     app.state.stats = stats
     return app
@@ -269,14 +313,29 @@ class FakeOpenAIServer:
     def start(self) -> FakeOpenAIServer:
         if self.subprocess_mode:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(self.port),
-                 "--config", json.dumps(asdict(self.behaviour))],
-                cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.fakes.openai_server",
+                    "--port",
+                    str(self.port),
+                    "--config",
+                    json.dumps(asdict(self.behaviour)),
+                ],
+                cwd=REPO_ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         else:
-            config = uvicorn.Config(create_fake_app(self.behaviour), host="127.0.0.1", port=self.port,
-                                    log_level="warning", lifespan="off", timeout_graceful_shutdown=1,
-                                    backlog=4096)
+            config = uvicorn.Config(
+                create_fake_app(self.behaviour),
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="off",
+                timeout_graceful_shutdown=1,
+                backlog=4096,
+            )
             self._server = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._server.run, name="fake-openai", daemon=True)
             self._thread.start()
@@ -337,14 +396,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--config", help="a JSON object of behaviour fields (overrides the flags)")
     args = p.parse_args(argv)
     lo, _, hi = args.latency_ms.partition(":")
-    behaviour = FakeBehaviour(model=args.model, latency_ms=(float(lo), float(hi or lo)),
-                              error_rate=args.error_rate, garbage_rate=args.garbage_rate,
-                              no_tools_rate=args.no_tools_rate, hang_rate=args.hang_rate)
+    behaviour = FakeBehaviour(
+        model=args.model,
+        latency_ms=(float(lo), float(hi or lo)),
+        error_rate=args.error_rate,
+        garbage_rate=args.garbage_rate,
+        no_tools_rate=args.no_tools_rate,
+        hang_rate=args.hang_rate,
+    )
     if args.config:
         behaviour.update(json.loads(args.config))
     print(f"fake OpenAI server on http://{args.host}:{args.port}/v1 (model {behaviour.model})", flush=True)
-    uvicorn.run(create_fake_app(behaviour), host=args.host, port=args.port, log_level="warning",
-                lifespan="off", timeout_graceful_shutdown=1, backlog=4096)
+    uvicorn.run(
+        create_fake_app(behaviour),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+        backlog=4096,
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,16 @@ class _Result:
     final_prices: dict[str, float]
 
 
-def scripted_simulate(spec: RunSpec, out_dir: Path, *, progress: Any, should_stop: Any,
-                      checkpoint_sink: Any = None, resume_from: Any = None, policy: Any = None) -> _Result | None:
+def scripted_simulate(
+    spec: RunSpec,
+    out_dir: Path,
+    *,
+    progress: Any,
+    should_stop: Any,
+    checkpoint_sink: Any = None,
+    resume_from: Any = None,
+    policy: Any = None,
+) -> _Result | None:
     """Rounds at a fixed pace, a checkpoint every `checkpoint_every` rounds, then every artifact."""
     delay = float(os.environ.get("SIMSWARM_FAKE_ROUND_S", "0.05"))
     started = time.monotonic()
@@ -56,8 +64,15 @@ def scripted_simulate(spec: RunSpec, out_dir: Path, *, progress: Any, should_sto
             return None
         time.sleep(delay)
         price = round(0.5 + 0.02 * rnd, 4)
-        progress(_Report(round=rnd, rounds=spec.rounds, prices={question: price},
-                         counters={"posts": float(rnd * 3)}, active_agents=spec.agents))
+        progress(
+            _Report(
+                round=rnd,
+                rounds=spec.rounds,
+                prices={question: price},
+                counters={"posts": float(rnd * 3)},
+                active_agents=spec.agents,
+            )
+        )
         if checkpoint_sink and spec.checkpoint_every and rnd % spec.checkpoint_every == 0:
             checkpoint_sink(rnd, json.dumps({"round": rnd}).encode())
     files = []
@@ -65,8 +80,13 @@ def scripted_simulate(spec: RunSpec, out_dir: Path, *, progress: Any, should_sto
         data = json.dumps({"file": name, "agents": spec.agents, "seed": spec.random_seed}).encode()
         (out_dir / name).write_bytes(data)
         files.append(ArtifactDigest(name=name, size=len(data), sha256=hashlib.sha256(data).hexdigest()))
-    return _Result(out_dir=out_dir, files=files, engine_seconds=time.monotonic() - started,
-                   counters={"rounds": float(spec.rounds)}, final_prices={question: price})
+    return _Result(
+        out_dir=out_dir,
+        files=files,
+        engine_seconds=time.monotonic() - started,
+        counters={"rounds": float(spec.rounds)},
+        final_prices={question: price},
+    )
 
 
 def main() -> None:

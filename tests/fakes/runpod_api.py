@@ -92,9 +92,18 @@ class FakeRunPodAPI:
             "machine": {"gpuDisplayName": pod["gpu"], "podHostId": f"{pod['id']}-host"},
             "runtime": {
                 "uptimeInSeconds": uptime,
-                "ports": [{"ip": "100.65.0.2", "isIpPublic": False, "privatePort": 8081,
-                           "publicPort": 8081, "type": "http"}],
-            } if running else None,
+                "ports": [
+                    {
+                        "ip": "100.65.0.2",
+                        "isIpPublic": False,
+                        "privatePort": 8081,
+                        "publicPort": 8081,
+                        "type": "http",
+                    }
+                ],
+            }
+            if running
+            else None,
             "uptimeSeconds": uptime,
         }
 
@@ -110,11 +119,17 @@ class FakeRunPodAPI:
         self.capacity[gpu] -= int(spec.get("gpuCount") or 1)
         pod_id = uuid.uuid4().hex[:14]
         self.pods[pod_id] = {
-            "id": pod_id, "name": spec.get("name"), "desiredStatus": "RUNNING",
-            "costPerHr": self.cost.get(gpu, 1.0), "imageName": spec.get("imageName"), "gpu": gpu,
+            "id": pod_id,
+            "name": spec.get("name"),
+            "desiredStatus": "RUNNING",
+            "costPerHr": self.cost.get(gpu, 1.0),
+            "imageName": spec.get("imageName"),
+            "gpu": gpu,
             "gpuCount": spec.get("gpuCount") or 1,
             "env": [f"{e['key']}={e['value']}" for e in spec.get("env") or []],
-            "machineId": "m-1", "started": time.time(), "lastStatusChange": "Rented by User",
+            "machineId": "m-1",
+            "started": time.time(),
+            "lastStatusChange": "Rented by User",
         }
         return self._view(self.pods[pod_id])
 
@@ -142,8 +157,13 @@ class FakeRunPodAPI:
                 break
         status, payload = await self._handle(scope, body)
         data = json.dumps(payload).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": data})
 
     async def _handle(self, scope: dict[str, Any], body: bytes) -> tuple[int, dict[str, Any]]:
@@ -161,8 +181,11 @@ class FakeRunPodAPI:
             return 400, {"errors": [{"message": "body is not JSON"}]}
         self.requests.append(req.get("query", ""))
         result = await graphql(
-            self._schema, req.get("query", ""), root_value=self._root,
-            variable_values=req.get("variables"), field_resolver=_resolve,
+            self._schema,
+            req.get("query", ""),
+            root_value=self._root,
+            variable_values=req.get("variables"),
+            field_resolver=_resolve,
         )
         out: dict[str, Any] = {"data": result.data}
         if result.errors:
@@ -194,5 +217,7 @@ class FakeRunPodAPI:
 
 def _resolve(source: Any, info: Any, **args: Any) -> Any:
     """Root fields call our resolvers; nested fields read dict keys."""
-    value = source.get(info.field_name) if isinstance(source, dict) else getattr(source, info.field_name, None)
+    value = (
+        source.get(info.field_name) if isinstance(source, dict) else getattr(source, info.field_name, None)
+    )
     return value(info, **args) if callable(value) else value

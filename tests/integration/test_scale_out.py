@@ -38,8 +38,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 SERVICES = ("orchestrator", "podmanager", "reporter", "graph")
 JOBS = 6
-SEED = ("Senator Lopez backs the Clean Energy Act; the Chamber of Commerce opposes it. Unions rallied in "
-        "the capital while the Governor said she would sign a compromise bill before the summer recess.")
+SEED = (
+    "Senator Lopez backs the Clean Energy Act; the Chamber of Commerce opposes it. Unions rallied in "
+    "the capital while the Governor said she would sign a compromise bill before the summer recess."
+)
 GOAL = "Will the Clean Energy Act pass by June?"
 ADMIN: NatsLogin | None = None  # the test's own connections (set from the cluster's passwords)
 
@@ -67,15 +69,41 @@ class NatsNode:
         conf.write_text(render_config(self.passwords))
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                [find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor),
-                 "-js", "-sd", str(self.dir / "js"), "-n", f"node{self.index}", "--cluster_name", "simswarm",
-                 "--cluster", f"nats://127.0.0.1:{self.cluster_port}", "--routes", self.routes, "-c", str(conf)],
-                stdout=out, stderr=subprocess.STDOUT)
+                [
+                    find_binary("nats-server"),
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-m",
+                    str(self.monitor),
+                    "-js",
+                    "-sd",
+                    str(self.dir / "js"),
+                    "-n",
+                    f"node{self.index}",
+                    "--cluster_name",
+                    "simswarm",
+                    "--cluster",
+                    f"nats://127.0.0.1:{self.cluster_port}",
+                    "--routes",
+                    self.routes,
+                    "-c",
+                    str(conf),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def wait_ready(self) -> None:
         """Healthy once JetStream is up with its peers (so only after every node was started)."""
-        _wait_http(f"http://127.0.0.1:{self.monitor}/healthz", 60, self.proc, f"nats node {self.index}",
-                   self.dir / "nats.log")
+        _wait_http(
+            f"http://127.0.0.1:{self.monitor}/healthz",
+            60,
+            self.proc,
+            f"nats node {self.index}",
+            self.dir / "nats.log",
+        )
 
 
 @pytest.fixture
@@ -136,8 +164,12 @@ async def create_jobs(url: str, job_ids: list[str]) -> None:
             spec = JobSpec(seed_text=SEED, goal=GOAL, policy="heuristic", agents=12, rounds=60, random_seed=i)
             for _ in range(60):  # the orchestrators subscribe a moment after they start
                 try:
-                    reply = await bus.request(CMD_CREATE_JOB, CreateJob(job_id=job_id, owner_id="u1", spec=spec),
-                                              CommandReply, timeout=10)
+                    reply = await bus.request(
+                        CMD_CREATE_JOB,
+                        CreateJob(job_id=job_id, owner_id="u1", spec=spec),
+                        CommandReply,
+                        timeout=10,
+                    )
                     break
                 except Exception:
                     await asyncio.sleep(1)
@@ -188,13 +220,23 @@ def test_two_replicas_of_everything_survive_a_node_and_a_replica_each(cluster, s
     asyncio.run(ensure_streams(urls))
     database_url = asyncio.run(fresh_database(stack.database_url))  # its own orchestrator schemas
     assert isinstance(stack, EmbeddedStack) and stack.s3 is not None
-    write_stack_file(home, {
-        "nats_url": urls, "database_url": database_url, "s3_endpoint": stack.s3_endpoint,
-        "s3_access_key": stack.s3.access_key, "s3_secret_key": stack.s3.secret_key,
-        "s3_bucket": f"scale-{uuid.uuid4().hex[:8]}", "stream_replicas": 3, "orchestrator_partitions": 4,
-        "tiers": msgspec.to_builtins(local_tiers()),
-    })
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NATS_", "SIMSWARM_", "S3_", "DATABASE_"))}
+    write_stack_file(
+        home,
+        {
+            "nats_url": urls,
+            "database_url": database_url,
+            "s3_endpoint": stack.s3_endpoint,
+            "s3_access_key": stack.s3.access_key,
+            "s3_secret_key": stack.s3.secret_key,
+            "s3_bucket": f"scale-{uuid.uuid4().hex[:8]}",
+            "stream_replicas": 3,
+            "orchestrator_partitions": 4,
+            "tiers": msgspec.to_builtins(local_tiers()),
+        },
+    )
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("NATS_", "SIMSWARM_", "S3_", "DATABASE_"))
+    }
     env.update(SIMSWARM_HOME=str(home), PYTHONUNBUFFERED="1")
     (home / "logs").mkdir(exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -204,7 +246,11 @@ def test_two_replicas_of_everything_survive_a_node_and_a_replica_each(cluster, s
                 with open(home / "logs" / f"{name}-{r}.log", "ab") as out:
                     procs[f"{name}-{r}"] = subprocess.Popen(
                         [sys.executable, "-m", "simswarm.cli", "serve", name],
-                        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        env=env,
+                    )
         job_ids = [f"scale{uuid.uuid4().hex[:12]}" for _ in range(JOBS)]
         asyncio.run(create_jobs(urls, job_ids))
 
@@ -222,7 +268,10 @@ def test_two_replicas_of_everything_survive_a_node_and_a_replica_each(cluster, s
 
         def all_done() -> dict[str, list[AnyEvent]] | None:
             lines = asyncio.run(timelines(alive_urls, job_ids))
-            done = all(any(e.type in ("JobCompleted", "JobFailed", "JobCancelled") for e in tl) for tl in lines.values())
+            done = all(
+                any(e.type in ("JobCompleted", "JobFailed", "JobCancelled") for e in tl)
+                for tl in lines.values()
+            )
             return lines if done else None
 
         lines = wait_for(all_done, 480, "not every job ended", every=2.0)

@@ -27,12 +27,28 @@ ROOT = Path(__file__).resolve().parents[2]
 # Spelled in pieces so this file does not match its own patterns.
 _OUTSIDE_NAMES = ("ENGINE", "DESIGN", "API", "STYLE", "FIELD-NOTES")
 FORBIDDEN = re.compile(
-    r"\b(?:" + "|".join(_OUTSIDE_NAMES) + r")\.md\b"
-    + "|" + re.escape("..") + "/shared\\b"
-    + "|" + re.escape("/work") + "/shared\\b"
+    r"\b(?:"
+    + "|".join(_OUTSIDE_NAMES)
+    + r")\.md\b"
+    + "|"
+    + re.escape("..")
+    + "/shared\\b"
+    + "|"
+    + re.escape("/work")
+    + "/shared\\b"
 )
-_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache",
-              ".pytest_cache", "build", "dist"}
+_SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "build",
+    "dist",
+}
 _MAX_BYTES = 2_000_000
 
 # A path with at least one folder, ending in .md, not glued to a longer path or word on its left.
@@ -51,7 +67,9 @@ def repo_files(root: Path) -> list[Path]:
     try:
         out = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root, capture_output=True, check=True,
+            cwd=root,
+            capture_output=True,
+            check=True,
         ).stdout.decode()
         files = [root / p for p in out.split("\0") if p]
     except (OSError, subprocess.CalledProcessError):
@@ -185,7 +203,7 @@ def find_problems(root: Path, files: Iterable[Path]) -> list[str]:
                 problems.append(f"{where}: '{m.group(0)}' points outside the repository; cite docs/ instead")
             for m in _MD_PATH.finditer(line):
                 target, anchor = m.group(1), (m.group(2) or "")[1:]
-                cited = _SECTIONS.match(line[m.end():])
+                cited = _SECTIONS.match(line[m.end() :])
                 check_target(where, path, target, anchor, cited.group(0) if cited else "", link=False)
             if not is_md:
                 continue
@@ -197,14 +215,24 @@ def find_problems(root: Path, files: Iterable[Path]) -> list[str]:
                 if target.endswith(".md") and _MD_PATH.fullmatch(target):
                     continue  # already checked as a path above
                 text_before = line[: m.start()]
-                cited = re.search(r"(§[^\[\]]*)$", text_before[text_before.rfind("[") + 1:])
+                cited = re.search(r"(§[^\[\]]*)$", text_before[text_before.rfind("[") + 1 :])
                 check_target(where, path, target, anchor, cited.group(1) if cited else "", link=True)
             for m in _CODE_SPAN.finditer(line):
                 check_code_path(where, root, path, m.group(1), problems)
     return problems
 
 
-_TOP_DIRS = ("contracts/", "engine/", "services/", "simswarm/", "tests/", "bench/", "deploy/", "docs/", ".ci/")
+_TOP_DIRS = (
+    "contracts/",
+    "engine/",
+    "services/",
+    "simswarm/",
+    "tests/",
+    "bench/",
+    "deploy/",
+    "docs/",
+    ".ci/",
+)
 
 
 def check_code_path(where: str, root: Path, source: Path, span: str, problems: list[str]) -> None:
@@ -288,7 +316,10 @@ _D = "docs"
 GOOD = [
     ("pkg/a.py", f'"""See {_D}/guide.md §2 and {_D}/guide.md §1–2."""\n'),
     ("pkg/b.py", f"# {_D}/guide.md#sections-computed-no-llm, {_D}/guide.md §1, §2\n"),
-    (f"{_D}/other.md", f"[the guide](guide.md#2-pipeline), [top](#other), `{_D}/guide.md`, `pkg/`\n\n# Other\n"),
+    (
+        f"{_D}/other.md",
+        f"[the guide](guide.md#2-pipeline), [top](#other), `{_D}/guide.md`, `pkg/`\n\n# Other\n",
+    ),
     ("pkg/c.py", "KEY = 'jobs/<job_id>/report/report.md'  # an object key, not a doc\n"),
     (f"{_D}/k.md", "the install builds the bundle into `services/web/" + "bundle/`\n"),
 ]

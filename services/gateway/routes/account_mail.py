@@ -28,7 +28,9 @@ from services.gateway.text_fields import Email, LineCheck, Password
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
-Token = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": LINE_PATTERN}), LineCheck]
+Token = Annotated[
+    str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": LINE_PATTERN}), LineCheck
+]
 
 
 class TokenBody(BaseModel):
@@ -76,15 +78,19 @@ async def send_token_mail(ctx: GatewayContext, user_id: str, email: str, purpose
     base = ctx.settings.api_url.rstrip("/")
     if purpose == "verify_email":
         subject = "Confirm your SimSwarm e-mail address"
-        body = (f"Confirm this address for your SimSwarm account:\n\n{base}/verify-email?token={token}\n\n"
-                f"or POST {base}/api/auth/verify-email with {{\"token\": \"{token}\"}}.\n"
-                "The link works once, for 48 hours. If you did not register, ignore this mail.\n")
+        body = (
+            f"Confirm this address for your SimSwarm account:\n\n{base}/verify-email?token={token}\n\n"
+            f'or POST {base}/api/auth/verify-email with {{"token": "{token}"}}.\n'
+            "The link works once, for 48 hours. If you did not register, ignore this mail.\n"
+        )
     else:
         subject = "Reset your SimSwarm password"
-        body = (f"Set a new password for your SimSwarm account:\n\n{base}/reset-password?token={token}\n\n"
-                f"or POST {base}/api/auth/reset-password with {{\"token\": \"{token}\", \"new_password\": ...}}.\n"
-                "The link works once, for one hour, and signs out every session and API key of the account.\n"
-                "If you did not ask for this, ignore this mail: your password stays as it is.\n")
+        body = (
+            f"Set a new password for your SimSwarm account:\n\n{base}/reset-password?token={token}\n\n"
+            f'or POST {base}/api/auth/reset-password with {{"token": "{token}", "new_password": ...}}.\n'
+            "The link works once, for one hour, and signs out every session and API key of the account.\n"
+            "If you did not ask for this, ignore this mail: your password stays as it is.\n"
+        )
     try:
         await Mailer(ctx.settings).send(email, subject, body)
     except MailError as exc:
@@ -92,7 +98,9 @@ async def send_token_mail(ctx: GatewayContext, user_id: str, email: str, purpose
 
 
 @router.post(
-    "/verify-email/request", status_code=202, summary="Send me a verification mail",
+    "/verify-email/request",
+    status_code=202,
+    summary="Send me a verification mail",
     responses={202: {"model": Accepted}, **error_responses(401, 409, 429)},
 )
 async def request_verification(ctx: Ctx, user: CurrentUser, request: Request) -> JSONResponse:
@@ -104,12 +112,14 @@ async def request_verification(ctx: Ctx, user: CurrentUser, request: Request) ->
     if row is not None and row["email_verified_at"] is not None:
         raise ApiError(409, "already_verified", f"email: {user.email} is already verified")
     await send_token_mail(ctx, user.user_id, user.email, "verify_email")
-    return JSONResponse({"status": "sent", "detail": f"a verification link was sent to {user.email}"},
-                        status_code=202)
+    return JSONResponse(
+        {"status": "sent", "detail": f"a verification link was sent to {user.email}"}, status_code=202
+    )
 
 
 @router.post(
-    "/verify-email", summary="Verify my e-mail address with the mailed token",
+    "/verify-email",
+    summary="Verify my e-mail address with the mailed token",
     responses={200: {"model": User}, **error_responses(400, 422, 429)},
 )
 async def verify_email(body: TokenBody, ctx: Ctx, request: Request) -> dict[str, Any]:
@@ -122,7 +132,8 @@ async def verify_email(body: TokenBody, ctx: Ctx, request: Request) -> dict[str,
 
 
 @router.post(
-    "/forgot-password", summary="Mail me a password-reset link",
+    "/forgot-password",
+    summary="Mail me a password-reset link",
     responses={200: {"model": Accepted}, **error_responses(422, 429)},
 )
 async def forgot_password(body: ForgotBody, ctx: Ctx, request: Request) -> dict[str, Any]:
@@ -137,7 +148,8 @@ async def forgot_password(body: ForgotBody, ctx: Ctx, request: Request) -> dict[
 
 
 @router.post(
-    "/reset-password", summary="Set a new password with the mailed token",
+    "/reset-password",
+    summary="Set a new password with the mailed token",
     responses={200: {"model": AuthResult}, **error_responses(400, 422, 429)},
 )
 async def reset_password(body: ResetBody, ctx: Ctx, request: Request) -> dict[str, Any]:

@@ -42,9 +42,11 @@ class Credentials(BaseModel):
 class KeyRequest(BaseModel):
     name: KeyName = "default"
     expires_at: AwareDatetime | None = Field(
-        default=None, description="When the key stops working (with a time zone); at most 10 years ahead")
+        default=None, description="When the key stops working (with a time zone); at most 10 years ahead"
+    )
     expires_in_days: int | None = Field(
-        default=None, ge=1, le=MAX_KEY_DAYS, description="Or: the key stops working this many days from now")
+        default=None, ge=1, le=MAX_KEY_DAYS, description="Or: the key stops working this many days from now"
+    )
 
 
 class PasswordChange(BaseModel):
@@ -55,7 +57,8 @@ class PasswordChange(BaseModel):
 class AccountDeletion(BaseModel):
     password: Password | None = Field(default=None, description="Required when the account has one")
     confirm_email: Email | None = Field(
-        default=None, description="For an account without a password: its e-mail address, as a confirmation")
+        default=None, description="For an account without a password: its e-mail address, as a confirmation"
+    )
 
 
 def _account_key(email: str) -> str:
@@ -66,7 +69,9 @@ def _key_expiry(body: KeyRequest) -> datetime | None:
     """The expiry a key request asks for; 422 naming the field when it is unusable."""
     now = datetime.now(UTC)
     if body.expires_at is not None and body.expires_in_days is not None:
-        raise ApiError(422, "invalid_request", "expires_at: give either expires_at or expires_in_days, not both")
+        raise ApiError(
+            422, "invalid_request", "expires_at: give either expires_at or expires_in_days, not both"
+        )
     if body.expires_in_days is not None:
         return now + timedelta(days=body.expires_in_days)
     if body.expires_at is None:
@@ -106,7 +111,9 @@ async def register(body: Credentials, ctx: Ctx, request: Request) -> JSONRespons
 
 
 @router.post(
-    "/api/auth/login", summary="Log in", responses={200: {"model": AuthResult}, **error_responses(401, 422, 429)}
+    "/api/auth/login",
+    summary="Log in",
+    responses={200: {"model": AuthResult}, **error_responses(401, 422, 429)},
 )
 async def login(body: Credentials, ctx: Ctx, request: Request) -> dict[str, Any]:
     """A session token for valid credentials; 401 for any mismatch (no hint which part was wrong).
@@ -122,7 +129,9 @@ async def login(body: Credentials, ctx: Ctx, request: Request) -> dict[str, Any]
 
 
 @router.post(
-    "/api/auth/logout", status_code=204, summary="Log out (end this session)",
+    "/api/auth/logout",
+    status_code=204,
+    summary="Log out (end this session)",
     responses={204: {"description": "The session token no longer works"}, **error_responses(400, 401)},
 )
 async def logout(ctx: Ctx, user: CurrentUser) -> Response:
@@ -131,17 +140,22 @@ async def logout(ctx: Ctx, user: CurrentUser) -> Response:
     400 `not_a_session` for an API key (revoke those with `DELETE /api/keys/{id}`).
     """
     if user.via != "session":
-        raise ApiError(400, "not_a_session",
-                       "logout ends a session token; revoke an API key with DELETE /api/keys/{id}")
+        raise ApiError(
+            400, "not_a_session", "logout ends a session token; revoke an API key with DELETE /api/keys/{id}"
+        )
     await ctx.accounts.revoke_session(user.user_id, user.credential_id)
     return Response(status_code=204)
 
 
 @router.put(
-    "/api/profile/password", tags=["profile"], summary="Change my password",
+    "/api/profile/password",
+    tags=["profile"],
+    summary="Change my password",
     responses={200: {"model": AuthResult}, **error_responses(401, 403, 422, 429)},
 )
-async def change_password(body: PasswordChange, ctx: Ctx, user: CurrentUser, request: Request) -> dict[str, Any]:
+async def change_password(
+    body: PasswordChange, ctx: Ctx, user: CurrentUser, request: Request
+) -> dict[str, Any]:
     """Set a new password (the current one is required). Every session and API key of the account is
     revoked at once; the answer carries a fresh session token.
 
@@ -160,11 +174,18 @@ async def change_password(body: PasswordChange, ctx: Ctx, user: CurrentUser, req
 
 
 @router.delete(
-    "/api/profile/account", status_code=204, tags=["profile"], summary="Delete my account",
-    responses={204: {"description": "Deleted; every session and key is revoked"},
-               **error_responses(401, 403, 422, 429, 502, 503)},
+    "/api/profile/account",
+    status_code=204,
+    tags=["profile"],
+    summary="Delete my account",
+    responses={
+        204: {"description": "Deleted; every session and key is revoked"},
+        **error_responses(401, 403, 422, 429, 502, 503),
+    },
 )
-async def delete_account(ctx: Ctx, user: CurrentUser, request: Request, body: AccountDeletion | None = None) -> Response:
+async def delete_account(
+    ctx: Ctx, user: CurrentUser, request: Request, body: AccountDeletion | None = None
+) -> Response:
     """Delete the caller's account: its live jobs are cancelled (their pods torn down), every session
     and API key stops working at once, and the e-mail address and password hash are forgotten (the
     address can be registered again).
@@ -185,7 +206,8 @@ async def delete_account(ctx: Ctx, user: CurrentUser, request: Request, body: Ac
         # Cancel before deleting: nobody could stop these pods' billing once the account is gone.
         try:
             await commands.cancel_job(
-                ctx.bus, CancelJob(job_id=job_id, requested_by=user.user_id, reason="account deleted"),
+                ctx.bus,
+                CancelJob(job_id=job_id, requested_by=user.user_id, reason="account deleted"),
                 ctx.command_timeout_s,
             )
         except ApiError as exc:
@@ -213,14 +235,18 @@ async def create_key(ctx: Ctx, user: CurrentUser, body: KeyRequest | None = None
     return JSONResponse({**info, "key": key}, status_code=201)
 
 
-@router.get("/api/keys", summary="List my API keys", responses={200: {"model": list[ApiKey]}, **error_responses(401)})
+@router.get(
+    "/api/keys", summary="List my API keys", responses={200: {"model": list[ApiKey]}, **error_responses(401)}
+)
 async def list_keys(ctx: Ctx, user: CurrentUser) -> list[dict[str, Any]]:
     """The caller's live keys, by prefix only."""
     return await ctx.accounts.list_api_keys(user.user_id)
 
 
 @router.delete(
-    "/api/keys/{key_id}", status_code=204, summary="Revoke an API key",
+    "/api/keys/{key_id}",
+    status_code=204,
+    summary="Revoke an API key",
     responses={204: {"description": "Revoked"}, **error_responses(401, 404)},
 )
 async def revoke_key(key_id: str, ctx: Ctx, user: CurrentUser) -> Response:

@@ -18,7 +18,8 @@ router = APIRouter(tags=["health"])
 
 
 @router.get(
-    "/api/config", summary="Public settings",
+    "/api/config",
+    summary="Public settings",
     responses={200: {"model": PublicConfig}, **error_responses(429)},
 )
 async def public_config(ctx: Ctx, request: Request) -> dict[str, Any]:
@@ -31,13 +32,20 @@ async def public_config(ctx: Ctx, request: Request) -> dict[str, Any]:
         policies.append(Policy.LLM.value)
     tiers = {
         tier.value: {
-            "agents": cfg.agents, "rounds": cfg.rounds, "max_agents": cfg.max_agents, "max_rounds": cfg.max_rounds,
-            "max_forecast_days": cfg.max_forecast_days, "max_markets": cfg.max_markets,
-            "default_policy": cfg.default_policy.value, "timeout_s": cfg.timeout_s,
+            "agents": cfg.agents,
+            "rounds": cfg.rounds,
+            "max_agents": cfg.max_agents,
+            "max_rounds": cfg.max_rounds,
+            "max_forecast_days": cfg.max_forecast_days,
+            "max_markets": cfg.max_markets,
+            "default_policy": cfg.default_policy.value,
+            "timeout_s": cfg.timeout_s,
         }
         for tier, cfg in settings.tiers.items()
     }
-    rate_limits = {name: str(limit) if (limit := ctx.limiter.limit(name)) else None for name in sorted(DEFAULT_LIMITS)}
+    rate_limits = {
+        name: str(limit) if (limit := ctx.limiter.limit(name)) else None for name in sorted(DEFAULT_LIMITS)
+    }
     return {
         "demo_mode": settings.demo_mode,
         "registration": not settings.demo_mode,
@@ -58,4 +66,3 @@ async def public_config(ctx: Ctx, request: Request) -> dict[str, Any]:
         },
         "mail": "smtp" if settings.smtp_url else "log",
     }
-

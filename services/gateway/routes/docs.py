@@ -47,4 +47,6 @@ async def swagger_asset(name: str) -> FileResponse:
     media_type = _ASSETS.get(name)
     if media_type is None:
         raise ApiError(404, "not_found", f"no documentation asset {name[:64]!r}")
-    return FileResponse(_asset_dir() / name, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        _asset_dir() / name, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+    )

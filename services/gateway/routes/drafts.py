@@ -51,7 +51,10 @@ async def _load(ctx: GatewayContext, owner_id: str, draft_id: str) -> Any:
 
 
 @router.post(
-    "", status_code=201, summary="Start a draft", openapi_extra=DRAFT_BODY_OPENAPI,
+    "",
+    status_code=201,
+    summary="Start a draft",
+    openapi_extra=DRAFT_BODY_OPENAPI,
     responses={201: {"model": Draft}, **error_responses(400, 401, 403, 409, 413, 422)},
     dependencies=[WritesAllowed],
 )
@@ -71,7 +74,8 @@ async def create_draft(request: Request, ctx: Ctx, user: CurrentUser) -> JSONRes
 
 @router.get("", summary="List my drafts", responses={200: {"model": DraftList}, **error_responses(401, 422)})
 async def list_drafts(
-    ctx: Ctx, user: CurrentUser,
+    ctx: Ctx,
+    user: CurrentUser,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
@@ -80,14 +84,18 @@ async def list_drafts(
     return {"drafts": drafts, "total": total, "page": page, "per_page": per_page}
 
 
-@router.get("/{draft_id}", summary="Read a draft", responses={200: {"model": Draft}, **error_responses(401, 404)})
+@router.get(
+    "/{draft_id}", summary="Read a draft", responses={200: {"model": Draft}, **error_responses(401, 404)}
+)
 async def get_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     """One of the caller's drafts; another user's is 404."""
     return draft_dict(await _load(ctx, user.user_id, draft_id))
 
 
 @router.patch(
-    "/{draft_id}", summary="Update a draft (partial)", openapi_extra=DRAFT_BODY_OPENAPI,
+    "/{draft_id}",
+    summary="Update a draft (partial)",
+    openapi_extra=DRAFT_BODY_OPENAPI,
     responses={200: {"model": Draft}, **error_responses(400, 401, 404, 409, 413, 422)},
 )
 async def update_draft(draft_id: str, request: Request, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
@@ -97,7 +105,9 @@ async def update_draft(draft_id: str, request: Request, ctx: Ctx, user: CurrentU
     """
     row = await _load(ctx, user.user_id, draft_id)
     if row["launched_job_id"]:
-        raise ApiError(409, "draft_launched", f"draft {draft_id} was launched as job {row['launched_job_id']}")
+        raise ApiError(
+            409, "draft_launched", f"draft {draft_id} was launched as job {row['launched_job_id']}"
+        )
     current = draft_dict(row)["spec"]
     try:
         spec = merge_draft(current, parse_draft(await request.body()), ctx.settings.tiers)
@@ -110,7 +120,9 @@ async def update_draft(draft_id: str, request: Request, ctx: Ctx, user: CurrentU
 
 
 @router.delete(
-    "/{draft_id}", status_code=204, summary="Delete a draft",
+    "/{draft_id}",
+    status_code=204,
+    summary="Delete a draft",
     responses={204: {"description": "Deleted"}, **error_responses(401, 404)},
 )
 async def delete_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> Response:
@@ -120,12 +132,17 @@ async def delete_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> Response:
 
 
 @router.post(
-    "/{draft_id}/launch", status_code=201, summary="Launch a draft as a job",
+    "/{draft_id}/launch",
+    status_code=201,
+    summary="Launch a draft as a job",
     responses={201: {"model": Job}, **error_responses(401, 403, 404, 409, 422, 429, 502, 503)},
     dependencies=[WritesAllowed],
 )
 async def launch_draft(
-    draft_id: str, ctx: Ctx, user: CurrentUser, _limit: Annotated[None, JobCreationLimit],
+    draft_id: str,
+    ctx: Ctx,
+    user: CurrentUser,
+    _limit: Annotated[None, JobCreationLimit],
 ) -> JSONResponse:
     """Validate the draft exactly as `POST /api/jobs` validates a body (same codes: `invalid_spec`,
     `tier_cap_exceeded`, `llm_unavailable` ...) and create the job. Launching again answers with the
@@ -135,7 +152,9 @@ async def launch_draft(
     try:
         spec = parse_job_spec(msgspec.json.encode(spec_fields), ctx.settings.tiers)
         check_policy_runnable(
-            spec, ctx.settings.tiers, llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider)
+            spec,
+            ctx.settings.tiers,
+            llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider),
         )
     except InputError as exc:
         raise _input_error(exc) from exc

@@ -42,8 +42,9 @@ async def _check(name: str, probe: Awaitable[Any]) -> tuple[str, str]:
 async def _orchestrator(ctx: GatewayContext) -> tuple[str, list[str]]:
     """The orchestrator's own verdict on its pipeline: "ok", "unhealthy" (with why) or "unavailable"."""
     try:
-        reply = await ctx.bus.request(CMD_ORCHESTRATOR_HEALTH, HealthQuery(), HealthReply,
-                                      timeout=ORCHESTRATOR_TIMEOUT_S)
+        reply = await ctx.bus.request(
+            CMD_ORCHESTRATOR_HEALTH, HealthQuery(), HealthReply, timeout=ORCHESTRATOR_TIMEOUT_S
+        )
     except Exception as exc:  # no responder, a timeout (a frozen process), NATS away
         log.warning("readiness: orchestrator did not answer: %s", exc)
         return "unavailable", []
@@ -57,12 +58,27 @@ async def _orchestrator(ctx: GatewayContext) -> tuple[str, list[str]]:
     "/api/ready",
     summary="Readiness",
     responses={
-        200: {"model": Readiness, "description": "NATS, Postgres, the object store and the orchestrator answer"},
-        503: {"description": "Some part is unavailable or unhealthy: `detail` names it, `checks` has each part",
-              "content": {"application/json": {"example": {
-                  "detail": "not ready: orchestrator unavailable", "code": "not_ready",
-                  "checks": {"nats": "ok", "postgres": "ok", "object_store": "ok",
-                             "orchestrator": "unavailable"}}}}},
+        200: {
+            "model": Readiness,
+            "description": "NATS, Postgres, the object store and the orchestrator answer",
+        },
+        503: {
+            "description": "Some part is unavailable or unhealthy: `detail` names it, `checks` has each part",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "detail": "not ready: orchestrator unavailable",
+                        "code": "not_ready",
+                        "checks": {
+                            "nats": "ok",
+                            "postgres": "ok",
+                            "object_store": "ok",
+                            "orchestrator": "unavailable",
+                        },
+                    }
+                }
+            },
+        },
     },
 )
 async def ready(ctx: Ctx) -> JSONResponse:
@@ -105,8 +121,14 @@ async def metrics(
 def check_metrics_token(expected: str, authorization: str | None) -> None:
     """Raise 401 unless `authorization` is `Bearer <expected>`; 403 when no token is configured."""
     if not expected:
-        raise ApiError(403, "metrics_disabled", "metrics are disabled: set SIMSWARM_METRICS_TOKEN to read them")
+        raise ApiError(
+            403, "metrics_disabled", "metrics are disabled: set SIMSWARM_METRICS_TOKEN to read them"
+        )
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise ApiError(401, "metrics_unauthorized", "metrics need the operator's metrics token as a bearer token",
-                       headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        raise ApiError(
+            401,
+            "metrics_unauthorized",
+            "metrics need the operator's metrics token as a bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )

@@ -23,12 +23,26 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["helpers"])
 CATEGORY_MAX_CHARS = 100
 
-Url = Annotated[str, Field(min_length=1, max_length=MAX_URL_CHARS, json_schema_extra={"pattern": LINE_PATTERN},
-                           description="An http(s) URL of a public page"), LineCheck]
-SeedText = Annotated[str, Field(min_length=1, max_length=SEED_MAX_CHARS, json_schema_extra={"pattern": TEXT_PATTERN}),
-                     TextCheck]
-Category = Annotated[str, Field(min_length=1, max_length=CATEGORY_MAX_CHARS,
-                                json_schema_extra={"pattern": LINE_PATTERN}), LineCheck]
+Url = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_URL_CHARS,
+        json_schema_extra={"pattern": LINE_PATTERN},
+        description="An http(s) URL of a public page",
+    ),
+    LineCheck,
+]
+SeedText = Annotated[
+    str,
+    Field(min_length=1, max_length=SEED_MAX_CHARS, json_schema_extra={"pattern": TEXT_PATTERN}),
+    TextCheck,
+]
+Category = Annotated[
+    str,
+    Field(min_length=1, max_length=CATEGORY_MAX_CHARS, json_schema_extra={"pattern": LINE_PATTERN}),
+    LineCheck,
+]
 
 
 class FetchRequest(BaseModel):
@@ -88,13 +102,18 @@ async def ai_generate_goal(body: GoalRequest, ctx: Ctx, user: CurrentUser) -> Go
     Counted against `jobs_user` (each call costs a model request).
     """
     if not ctx.settings.llm_url:
-        raise ApiError(503, "llm_not_configured",
-                       "no model server is configured (SIMSWARM_LLM_URL); write the question yourself")
+        raise ApiError(
+            503,
+            "llm_not_configured",
+            "no model server is configured (SIMSWARM_LLM_URL); write the question yourself",
+        )
     if not body.seed_text.strip():
         raise ApiError(422, "invalid_request", "seed_text: must not be blank")
     await rate_limit(ctx, "jobs_user", user.user_id)
     try:
-        goal = await generate_goal(ctx.settings.llm_url, ctx.settings.llm_model, body.seed_text, body.category)
+        goal = await generate_goal(
+            ctx.settings.llm_url, ctx.settings.llm_model, body.seed_text, body.category
+        )
     except GoalError as exc:
         log.warning("generate-goal failed: %s", exc.detail)
         raise ApiError(502, exc.code, exc.detail) from None

@@ -23,14 +23,22 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 def _bus_down(exc: BaseException) -> ApiError:
     log.warning("event log unavailable: %s", exc)
-    return ApiError(503, "event_log_unavailable", "the event log (NATS) is unavailable; retry shortly",
-                    {"Retry-After": "5"})
+    return ApiError(
+        503,
+        "event_log_unavailable",
+        "the event log (NATS) is unavailable; retry shortly",
+        {"Retry-After": "5"},
+    )
 
 
 def _store_down(exc: BaseException) -> ApiError:
     log.warning("object store unavailable: %s", exc)
-    return ApiError(503, "object_store_unavailable", "the object store is unavailable; retry shortly",
-                    {"Retry-After": "5"})
+    return ApiError(
+        503,
+        "object_store_unavailable",
+        "the object store is unavailable; retry shortly",
+        {"Retry-After": "5"},
+    )
 
 
 @router.get(
@@ -42,11 +50,15 @@ async def job_events(
     job_id: str,
     ctx: Ctx,
     user: CurrentUser,
-    after_seq: Annotated[int, Query(ge=0, le=SEQ_MAX, description="only events after this stream sequence")] = 0,
+    after_seq: Annotated[
+        int, Query(ge=0, le=SEQ_MAX, description="only events after this stream sequence")
+    ] = 0,
 ) -> dict[str, Any]:
     """Every event of the job in order, read from JetStream: `{seq, type, occurred_at, data}`."""
     await load_job(ctx, user, job_id)
-    check_resume_point("after_seq", after_seq, await stream_end(ctx.bus, after_seq), "after_seq_beyond_stream")
+    check_resume_point(
+        "after_seq", after_seq, await stream_end(ctx.bus, after_seq), "after_seq_beyond_stream"
+    )
     try:
         events = await asyncio.wait_for(ctx.bus.job_events(job_id, after_seq=after_seq), timeout=30)
     except Exception as exc:  # BusUnavailable, nats errors, a timeout: the log cannot be read now
@@ -67,13 +79,15 @@ async def sim_data(job_id: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     try:
         for ref in artifact_list(row):
             url = await ctx.store.presign_get(ref["key"], expires=expires)
-            files.append({
-                "name": ref["name"],
-                "size": ref.get("size"),
-                "sha256": ref.get("sha256"),
-                "content_type": ref.get("content_type", "application/json"),
-                "url": url,
-            })
+            files.append(
+                {
+                    "name": ref["name"],
+                    "size": ref.get("size"),
+                    "sha256": ref.get("sha256"),
+                    "content_type": ref.get("content_type", "application/json"),
+                    "url": url,
+                }
+            )
     except Exception as exc:
         raise _store_down(exc) from exc
     return {"job_id": job_id, "expires_in": expires, "files": files}

@@ -71,15 +71,22 @@ async def create_job(
     ctx: Ctx,
     user: CurrentUser,
     _limit: Annotated[None, JobCreationLimit],
-    idempotency_key: Annotated[str | None, Header(
-        alias="Idempotency-Key", max_length=200,
-        description="Retry-safe creation: the same key and body give the same job, never a second one")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Retry-safe creation: the same key and body give the same job, never a second one",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Validate the spec, guard duplicates and the quota, then ask the orchestrator to create it."""
     try:
         spec = parse_job_spec(await request.body(), ctx.settings.tiers)
         check_policy_runnable(
-            spec, ctx.settings.tiers, llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider)
+            spec,
+            ctx.settings.tiers,
+            llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider),
         )
     except InputError as exc:
         raise ApiError(exc.status, exc.code, exc.detail) from exc
@@ -87,8 +94,12 @@ async def create_job(
 
 
 async def submit_job(
-    ctx: GatewayContext, user: Principal, spec: JobSpec, *,
-    idempotency_key: str | None = None, retry_of: str | None = None,
+    ctx: GatewayContext,
+    user: Principal,
+    spec: JobSpec,
+    *,
+    idempotency_key: str | None = None,
+    retry_of: str | None = None,
 ) -> JSONResponse:
     """Ask the orchestrator to create a validated spec: the one path of a create, a draft's launch and a retry.
 
@@ -96,14 +107,16 @@ async def submit_job(
     """
     fingerprint = spec_fingerprint(spec)
     # No dots in job ids: they are part of NATS subjects.
-    job_id = uuid.uuid5(IDEMPOTENCY_NS, f"{user.user_id}:{idempotency_key}").hex if idempotency_key else uuid.uuid4().hex
+    job_id = (
+        uuid.uuid5(IDEMPOTENCY_NS, f"{user.user_id}:{idempotency_key}").hex
+        if idempotency_key
+        else uuid.uuid4().hex
+    )
     if idempotency_key and (earlier := await _replay(ctx, user, job_id, fingerprint)) is not None:
         return earlier
     quota = ctx.settings.max_live_jobs_per_user
     try:
-        await ctx.jobs.reserve(
-            user.user_id, job_id, fingerprint, window_s=DUPLICATE_WINDOW_S, quota=quota
-        )
+        await ctx.jobs.reserve(user.user_id, job_id, fingerprint, window_s=DUPLICATE_WINDOW_S, quota=quota)
     except AlreadyRequested:
         # A concurrent retry with the same Idempotency-Key reserved it first: answer with its job.
         if (earlier := await _replay(ctx, user, job_id, fingerprint)) is not None:
@@ -112,13 +125,15 @@ async def submit_job(
         # the job id, so asking the orchestrator again cannot make a second job.
     except DuplicateJob as dup:
         raise ApiError(
-            409, "duplicate_job",
+            409,
+            "duplicate_job",
             f"an identical job ({dup.job_id}) was submitted {dup.age_s:.0f} s ago and is still live; "
             "follow that one, or change the request",
         ) from None
     except QuotaExceeded as q:
         raise ApiError(
-            429, "quota_exceeded",
+            429,
+            "quota_exceeded",
             f"you have {q.live} live jobs; the limit is {q.quota}. Wait for one to finish or cancel one",
             {"Retry-After": str(QUOTA_RETRY_AFTER_S)},
         ) from None
@@ -147,10 +162,13 @@ async def _replay(ctx: GatewayContext, user: Principal, job_id: str, fingerprint
         if earlier is None:
             return None
         if earlier != fingerprint:
-            raise ApiError(409, "idempotency_conflict", "Idempotency-Key: was already used with a different body")
+            raise ApiError(
+                409, "idempotency_conflict", "Idempotency-Key: was already used with a different body"
+            )
         if await ctx.jobs.is_deleted(job_id, user.user_id):
             raise ApiError(
-                409, "idempotency_key_used",
+                409,
+                "idempotency_key_used",
                 f"Idempotency-Key: was used for job {job_id}, which has since been deleted; "
                 "send a new key to create another job",
             )
@@ -199,11 +217,14 @@ async def cancel_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
     if row.get("status") in _TERMINAL:
         raise ApiError(409, "job_finished", f"job {job_id} is already {row['status']}")
     reply = await commands.cancel_job(
-        ctx.bus, CancelJob(job_id=job_id, requested_by=user.user_id),
+        ctx.bus,
+        CancelJob(job_id=job_id, requested_by=user.user_id),
         ctx.command_timeout_s,
     )
     if reply.code == "already_finished":  # it finished between our read and the command
-        raise ApiError(409, "job_finished", f"job {job_id} is already {(reply.job or {}).get('status', 'finished')}")
+        raise ApiError(
+            409, "job_finished", f"job {job_id} is already {(reply.job or {}).get('status', 'finished')}"
+        )
     shaped = shape_job(reply.job or {**row, "status": "cancelling", "stage": "cancelling"})
     return JSONResponse(shaped, status_code=202)
 
@@ -220,7 +241,8 @@ async def delete_job(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     if row.get("status") not in _TERMINAL:
         try:
             await commands.cancel_job(
-                ctx.bus, CancelJob(job_id=job_id, requested_by=user.user_id, reason="deleted by user"),
+                ctx.bus,
+                CancelJob(job_id=job_id, requested_by=user.user_id, reason="deleted by user"),
                 ctx.command_timeout_s,
             )
         except ApiError as exc:
@@ -241,30 +263,47 @@ _RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
     dependencies=[WritesAllowed],
 )
 async def retry_job(
-    job_id: str, ctx: Ctx, user: CurrentUser, _limit: Annotated[None, JobCreationLimit],
-    idempotency_key: Annotated[str | None, Header(
-        alias="Idempotency-Key", max_length=200,
-        description="Retry-safe: the same key gives the same new job, never a second one")] = None,
+    job_id: str,
+    ctx: Ctx,
+    user: CurrentUser,
+    _limit: Annotated[None, JobCreationLimit],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Retry-safe: the same key gives the same new job, never a second one",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """A new job with the same spec, linked by `retry_of`. 409 `not_retryable` unless the job failed or
     was cancelled. The spec is read from the job's JobCreated event and validated again, so a retry
     is refused (422) when the operator has since tightened the tier's caps."""
     row = await load_job(ctx, user, job_id)
     if row.get("status") not in _RETRYABLE:
-        raise ApiError(409, "not_retryable",
-                       f"job {job_id} is {row.get('status')}; only a failed or cancelled job can be retried")
+        raise ApiError(
+            409,
+            "not_retryable",
+            f"job {job_id} is {row.get('status')}; only a failed or cancelled job can be retried",
+        )
     try:
         created = await ctx.bus.last_event(job_id, "JobCreated")
     except Exception as exc:  # BusUnavailable, nats errors: the log cannot be read now
         log.warning("retry: event log unavailable: %s", exc)
-        raise ApiError(503, "event_log_unavailable", "the event log (NATS) is unavailable; retry shortly",
-                       {"Retry-After": "5"}) from exc
+        raise ApiError(
+            503,
+            "event_log_unavailable",
+            "the event log (NATS) is unavailable; retry shortly",
+            {"Retry-After": "5"},
+        ) from exc
     if not isinstance(created, JobCreated):
         raise ApiError(409, "not_retryable", f"job {job_id} has no recorded spec to retry")
     try:
         spec = parse_job_spec(msgspec.json.encode(created.spec), ctx.settings.tiers)
         check_policy_runnable(
-            spec, ctx.settings.tiers, llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider)
+            spec,
+            ctx.settings.tiers,
+            llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider),
         )
     except InputError as exc:
         raise ApiError(exc.status, exc.code, exc.detail) from exc

@@ -18,23 +18,32 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 MaxNodes = Annotated[int, Query(ge=1, le=MAX_GRAPH_NODES, description="at most this many nodes")]
 MaxEdges = Annotated[int, Query(ge=1, le=MAX_GRAPH_EDGES, description="at most this many edges")]
 PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
-          "description": "The report as a PDF"},
+    200: {
+        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The report as a PDF",
+    },
 }
 
 
 def pdf_response(data: bytes, job_id: str) -> Response:
-    return Response(data, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="simswarm-{job_id}.pdf"'})
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="simswarm-{job_id}.pdf"'},
+    )
 
 
 @router.get(
-    "/{job_id}/graph", summary="The entity and social graph",
+    "/{job_id}/graph",
+    summary="The entity and social graph",
     responses={200: {"model": JobGraph}, **error_responses(401, 404, 422, 503)},
 )
 async def job_graph(
-    job_id: str, ctx: Ctx, user: CurrentUser,
-    max_nodes: MaxNodes = MAX_GRAPH_NODES, max_edges: MaxEdges = MAX_GRAPH_EDGES,
+    job_id: str,
+    ctx: Ctx,
+    user: CurrentUser,
+    max_nodes: MaxNodes = MAX_GRAPH_NODES,
+    max_edges: MaxEdges = MAX_GRAPH_EDGES,
 ) -> dict[str, Any]:
     """Nodes (entities of the seed, agents) and weighted edges (relations, follows, replies, trades).
     A graph above the caps keeps its most connected nodes and heaviest edges, with `truncated: true`
@@ -43,7 +52,9 @@ async def job_graph(
 
 
 @router.get(
-    "/{job_id}/export/pdf", summary="The report as a PDF", response_class=Response,
+    "/{job_id}/export/pdf",
+    summary="The report as a PDF",
+    response_class=Response,
     responses={**PDF_RESPONSES, **error_responses(401, 404, 503)},
 )
 async def export_pdf(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:

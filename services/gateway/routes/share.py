@@ -34,7 +34,9 @@ def _base(ctx: GatewayContext) -> str:
 
 
 @router.post(
-    "/api/jobs/{job_id}/share", status_code=201, summary="Share a completed job",
+    "/api/jobs/{job_id}/share",
+    status_code=201,
+    summary="Share a completed job",
     responses={201: {"model": Share}, **error_responses(401, 404, 409)},
 )
 async def share_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
@@ -43,21 +45,36 @@ async def share_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
     Earlier links stay valid until revoked."""
     row = await load_job(ctx, user, job_id)
     if row.get("status") != "completed":
-        raise ApiError(409, "job_not_completed",
-                       f"job {job_id} is {row.get('status')}; only a completed job can be shared")
+        raise ApiError(
+            409,
+            "job_not_completed",
+            f"job {job_id} is {row.get('status')}; only a completed job can be shared",
+        )
     try:
         token = await _shares(ctx).create(job_id, user.user_id)
     except TooManyShares:
-        raise ApiError(409, "too_many_shares",
-                       f"job {job_id} has {MAX_LIVE_SHARES} live share links; revoke them to make new ones") from None
+        raise ApiError(
+            409,
+            "too_many_shares",
+            f"job {job_id} has {MAX_LIVE_SHARES} live share links; revoke them to make new ones",
+        ) from None
     base = _base(ctx)
-    return JSONResponse({"job_id": job_id, "share_token": token, "share_url": f"{base}/share/{token}",
-                         "api_url": f"{base}/api/share/{token}", "og_url": f"{base}/api/share/{token}/og"},
-                        status_code=201)
+    return JSONResponse(
+        {
+            "job_id": job_id,
+            "share_token": token,
+            "share_url": f"{base}/share/{token}",
+            "api_url": f"{base}/api/share/{token}",
+            "og_url": f"{base}/api/share/{token}/og",
+        },
+        status_code=201,
+    )
 
 
 @router.delete(
-    "/api/jobs/{job_id}/share", status_code=204, summary="Revoke a job's share links",
+    "/api/jobs/{job_id}/share",
+    status_code=204,
+    summary="Revoke a job's share links",
     responses={204: {"description": "Every link to the job stops working"}, **error_responses(401, 404)},
 )
 async def unshare_job(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
@@ -89,16 +106,26 @@ def _public_job(row: dict[str, Any], token: str, result: dict[str, Any] | None) 
     job = shape_job(row)
     base = f"/api/share/{token}"
     return {
-        "job_id": job["job_id"], "status": job["status"], "goal": job["goal"], "tier": job["tier"],
-        "agents": job["agents"], "rounds": job["rounds"], "created_at": job["created_at"],
-        "finished_at": job["finished_at"], "markets": job["markets"], "final_prices": job["final_prices"],
-        "verdict": job["verdict"], "result": result,
+        "job_id": job["job_id"],
+        "status": job["status"],
+        "goal": job["goal"],
+        "tier": job["tier"],
+        "agents": job["agents"],
+        "rounds": job["rounds"],
+        "created_at": job["created_at"],
+        "finished_at": job["finished_at"],
+        "markets": job["markets"],
+        "final_prices": job["final_prices"],
+        "verdict": job["verdict"],
+        "result": result,
         "links": {"self": base, "graph": f"{base}/graph", "og": f"{base}/og", "pdf": f"{base}/export/pdf"},
     }
 
 
 @router.get(
-    "/api/share/demos", summary="Demo jobs", responses={200: {"model": DemoList}, **error_responses(429)},
+    "/api/share/demos",
+    summary="Demo jobs",
+    responses={200: {"model": DemoList}, **error_responses(429)},
 )
 async def list_demos(ctx: Ctx, request: Request) -> dict[str, Any]:
     """The operator's showcase jobs (setting `demo_jobs`), completed ones only, each with its public token."""
@@ -114,7 +141,8 @@ async def list_demos(ctx: Ctx, request: Request) -> dict[str, Any]:
 
 
 @router.get(
-    "/api/share/{token}", summary="A shared job (public)",
+    "/api/share/{token}",
+    summary="A shared job (public)",
     responses={200: {"model": SharedJob}, **error_responses(404, 429)},
 )
 async def shared_job(token: str, ctx: Ctx, request: Request) -> dict[str, Any]:
@@ -124,12 +152,16 @@ async def shared_job(token: str, ctx: Ctx, request: Request) -> dict[str, Any]:
 
 
 @router.get(
-    "/api/share/{token}/graph", summary="A shared job's graph (public)",
+    "/api/share/{token}/graph",
+    summary="A shared job's graph (public)",
     responses={200: {"model": JobGraph}, **error_responses(404, 422, 429, 503)},
 )
 async def shared_graph(
-    token: str, ctx: Ctx, request: Request,
-    max_nodes: MaxNodes = MAX_GRAPH_NODES, max_edges: MaxEdges = MAX_GRAPH_EDGES,
+    token: str,
+    ctx: Ctx,
+    request: Request,
+    max_nodes: MaxNodes = MAX_GRAPH_NODES,
+    max_edges: MaxEdges = MAX_GRAPH_EDGES,
 ) -> dict[str, Any]:
     """As `GET /api/jobs/{id}/graph`, for anyone with the link."""
     return await read_graph(ctx.store, await _public_row(ctx, request, token), max_nodes, max_edges)
@@ -159,9 +191,13 @@ def og_page(title: str, description: str, url: str, api_path: str) -> str:
 
 
 @router.get(
-    "/api/share/{token}/og", summary="A shared job's OpenGraph page (public)", response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "An HTML page"},
-               **error_responses(404, 429)},
+    "/api/share/{token}/og",
+    summary="A shared job's OpenGraph page (public)",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "An HTML page"},
+        **error_responses(404, 429),
+    },
 )
 async def shared_og(token: str, ctx: Ctx, request: Request) -> HTMLResponse:
     """What a chat or social site shows for a shared link: the question as title, the key insight
@@ -169,7 +205,9 @@ async def shared_og(token: str, ctx: Ctx, request: Request) -> HTMLResponse:
     row = await _public_row(ctx, request, token)
     result = await job_result(ctx.store, row)
     title = f"SimSwarm: {row.get('goal') or 'a swarm simulation'}"
-    description = str((result or {}).get("key_insight") or row.get("verdict") or "A completed swarm simulation")
+    description = str(
+        (result or {}).get("key_insight") or row.get("verdict") or "A completed swarm simulation"
+    )
     if len(description) > OG_DESCRIPTION_CHARS:
         description = description[: OG_DESCRIPTION_CHARS - 1] + "…"
     base = _base(ctx)
@@ -178,7 +216,9 @@ async def shared_og(token: str, ctx: Ctx, request: Request) -> HTMLResponse:
 
 
 @router.get(
-    "/api/share/{token}/export/pdf", summary="A shared job's report as a PDF (public)", response_class=Response,
+    "/api/share/{token}/export/pdf",
+    summary="A shared job's report as a PDF (public)",
+    response_class=Response,
     responses={**PDF_RESPONSES, **error_responses(404, 429, 503)},
 )
 async def shared_pdf(token: str, ctx: Ctx, request: Request) -> Response:

@@ -47,9 +47,16 @@ SSE_EVENT_SCHEMA: dict[str, object] = {
     "required": ["event", "data", "id"],
     "properties": {
         "event": {"type": "string", "enum": sorted(EVENT_TYPES), "description": "the event type"},
-        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the stream sequence (`Last-Event-ID`)"},
-        "data": {"type": "string", "contentMediaType": "application/json",
-                 "contentSchema": {"$ref": "#/components/schemas/TimelineEvent"}},
+        "id": {
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": "the stream sequence (`Last-Event-ID`)",
+        },
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/TimelineEvent"},
+        },
         "retry": {"type": "integer", "minimum": 0},
     },
 }
@@ -64,7 +71,9 @@ def parse_resume_point(last_event_id: str | None, after_seq: int | None, last_se
         try:
             value = int(last_event_id.strip())
         except ValueError:
-            raise ApiError(400, "invalid_last_event_id", "Last-Event-ID: must be an event id from this stream") from None
+            raise ApiError(
+                400, "invalid_last_event_id", "Last-Event-ID: must be an event id from this stream"
+            ) from None
         return check_resume_point("Last-Event-ID", value, last_seq, "invalid_last_event_id")
     return check_resume_point("after_seq", after_seq or 0, last_seq, "after_seq_beyond_stream")
 
@@ -92,8 +101,9 @@ async def _read_model_caught_up(ctx: GatewayContext, user_id: str, job_id: str) 
         await asyncio.sleep(0.05)
 
 
-async def _events(ctx: GatewayContext, job_id: str, replay: Replay, finished: bool,
-                  slot: StreamSlot, user_id: str) -> AsyncIterator[ServerSentEvent]:
+async def _events(
+    ctx: GatewayContext, job_id: str, replay: Replay, finished: bool, slot: StreamSlot, user_id: str
+) -> AsyncIterator[ServerSentEvent]:
     ctx.metrics.open_streams += 1
     try:
         if finished and replay.pending == 0:  # the client has everything already
@@ -141,12 +151,18 @@ async def stream(
     ctx: Ctx,
     user: StreamUser,  # the bearer token, or a stream ticket for EventSource (routes/webapp_api.py)
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after_seq: Annotated[int | None, Query(
-        ge=0, le=SEQ_MAX, description="resume after this sequence (for clients that cannot set headers)")] = None,
+    after_seq: Annotated[
+        int | None,
+        Query(
+            ge=0, le=SEQ_MAX, description="resume after this sequence (for clients that cannot set headers)"
+        ),
+    ] = None,
 ) -> EventSourceResponse:
     """Replay the job's events after the resume point, then follow them live until a terminal event."""
     row = await load_job(ctx, user, job_id)
-    after = parse_resume_point(last_event_id, after_seq, await stream_end(ctx.bus, _requested(last_event_id, after_seq)))
+    after = parse_resume_point(
+        last_event_id, after_seq, await stream_end(ctx.bus, _requested(last_event_id, after_seq))
+    )
     finished = row.get("status") in _TERMINAL_STATUS
     slot = ctx.streams.acquire(user.user_id)
     try:
@@ -156,8 +172,12 @@ async def stream(
             replay = await ctx.bus.open_job_replay(job_id, after_seq=after)
         except Exception as exc:  # BusUnavailable, nats errors (e.g. the server's consumer limit)
             log.warning("cannot open the event stream of job %s: %s", job_id, exc)
-            raise ApiError(503, "event_log_unavailable", "the event log (NATS) is unavailable; retry shortly",
-                           {"Retry-After": "5"}) from exc
+            raise ApiError(
+                503,
+                "event_log_unavailable",
+                "the event log (NATS) is unavailable; retry shortly",
+                {"Retry-After": "5"},
+            ) from exc
         slot.attach(replay.close)
         return SlotResponse(
             _events(ctx, job_id, replay, finished, slot, user.user_id),

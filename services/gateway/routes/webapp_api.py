@@ -65,7 +65,10 @@ async def stream_ticket(job_id: str, ctx: Ctx, user: CurrentUser) -> StreamTicke
     accounts = ctx.accounts
     await accounts.pool.execute(
         f"INSERT INTO {accounts.s}.sessions (id, user_id, hash, expires_at) VALUES ($1, $2, $3, $4)",
-        uuid.uuid4().hex, user.user_id, hash_token(ticket), datetime.now(UTC) + TICKET_TTL,
+        uuid.uuid4().hex,
+        user.user_id,
+        hash_token(ticket),
+        datetime.now(UTC) + TICKET_TTL,
     )
     return StreamTicket(ticket=ticket, expires_in=int(TICKET_TTL.total_seconds()))
 
@@ -74,21 +77,30 @@ async def stream_user(
     job_id: str,
     ctx: Ctx,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ticket: Annotated[str | None, Query(
-        max_length=200, description="A stream ticket (POST .../stream-ticket) where no header can be sent")] = None,
+    ticket: Annotated[
+        str | None,
+        Query(
+            max_length=200, description="A stream ticket (POST .../stream-ticket) where no header can be sent"
+        ),
+    ] = None,
 ) -> Principal:
     """The caller of a stream: the bearer token as everywhere, or else a ticket for this very job."""
     if creds is not None and creds.credentials:
         return await current_user(ctx, creds)
     if not ticket:
-        raise ApiError(401, "missing_credentials",
-                       "an API key or a stream ticket is required: Authorization: Bearer <key> or ?ticket=", _CHALLENGE)
+        raise ApiError(
+            401,
+            "missing_credentials",
+            "an API key or a stream ticket is required: Authorization: Bearer <key> or ?ticket=",
+            _CHALLENGE,
+        )
     principal = None
     if ticket.startswith(_ticket_prefix(job_id)):
         principal = await ctx.accounts.principal_for(ticket)
     if principal is None:
-        raise ApiError(401, "invalid_credentials", "the stream ticket is invalid, expired or for another job",
-                       _CHALLENGE)
+        raise ApiError(
+            401, "invalid_credentials", "the stream ticket is invalid, expired or for another job", _CHALLENGE
+        )
     return principal
 
 
@@ -151,12 +163,16 @@ async def share_page(token: str, ctx: Ctx, request: Request) -> Response:
         return page
     if not isinstance(page, HTMLResponse) and fallback.index is not None:
         result = await job_result(ctx.store, row)
-        description = str((result or {}).get("key_insight") or row.get("verdict") or "A completed swarm simulation")
+        description = str(
+            (result or {}).get("key_insight") or row.get("verdict") or "A completed swarm simulation"
+        )
         if len(description) > OG_DESCRIPTION_CHARS:
             description = description[: OG_DESCRIPTION_CHARS - 1] + "…"
         title = f"SimSwarm: {row.get('goal') or 'a swarm simulation'}"
         url = f"{ctx.settings.api_url.rstrip('/')}/share/{token}"
-        html = fallback.index.read_text("utf-8").replace("</head>", og_tags(title, description, url) + "</head>", 1)
+        html = fallback.index.read_text("utf-8").replace(
+            "</head>", og_tags(title, description, url) + "</head>", 1
+        )
         return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
     return page
 
@@ -176,12 +192,21 @@ async def send_artifact(ctx: Any, row: dict[str, Any], name: str, key: str | Non
     except ObjectNotFound:
         raise missing from None
     except Exception as exc:
-        raise ApiError(503, "object_store_unavailable", "the object store is unavailable; retry later",
-                       {"Retry-After": "5"}) from exc
+        raise ApiError(
+            503,
+            "object_store_unavailable",
+            "the object store is unavailable; retry later",
+            {"Retry-After": "5"},
+        ) from exc
     media = {".json": "application/json", ".md": "text/markdown; charset=utf-8"}.get(
-        name[name.rfind("."):], "application/octet-stream")
-    return Response(data, media_type=media, headers={
-        "Cache-Control": "private, max-age=300",
-        "Content-Disposition": f'inline; filename="{name}"',
-        "X-Content-Type-Options": "nosniff",
-    })
+        name[name.rfind(".") :], "application/octet-stream"
+    )
+    return Response(
+        data,
+        media_type=media,
+        headers={
+            "Cache-Control": "private, max-age=300",
+            "Content-Disposition": f'inline; filename="{name}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -79,7 +79,9 @@ class Job(Aggregate):
         self.timings: dict[str, dict[str, str]] = {}
         self.failure: dict[str, str] | None = None  # {reason, stage} while failing
         self.cancel_reason: str | None = None
-        self.deadline_at: datetime | None = at + timedelta(seconds=int(run.get("timeout_s", 0))) + DEADLINE_SLACK
+        self.deadline_at: datetime | None = (
+            at + timedelta(seconds=int(run.get("timeout_s", 0))) + DEADLINE_SLACK
+        )
         self.watchdog_at: datetime | None = None
         self.watchdog_phase: str | None = None
         self.traceparent = traceparent
@@ -112,7 +114,11 @@ class Job(Aggregate):
 
     def next_due_at(self) -> datetime | None:
         """The earliest durable timer of this job (deadline, watchdog, teardown re-request)."""
-        due = [p["teardown_due_at"] for p in self.pods.values() if p["state"] == "teardown" and p["teardown_due_at"]]
+        due = [
+            p["teardown_due_at"]
+            for p in self.pods.values()
+            if p["state"] == "teardown" and p["teardown_due_at"]
+        ]
         if not self.is_terminal and not self.is_winding_down:
             due += [t for t in (self.deadline_at, self.watchdog_at) if t is not None]
         return min(due) if due else None
@@ -134,7 +140,9 @@ class Job(Aggregate):
 
     def check_no_live_pods(self, action: str) -> None:
         if self.live_pods():
-            raise InvalidTransition(self.job_id, f"{action} with live pods {self.live_pods()}", self.status, self.stage)
+            raise InvalidTransition(
+                self.job_id, f"{action} with live pods {self.live_pods()}", self.status, self.stage
+            )
 
     # -- helpers used by the event bodies ------------------------------------------------------
 
@@ -158,30 +166,61 @@ class Job(Aggregate):
 
     # -- decisions (published as contract events) ---------------------------------------------
 
-    def request_pod(self, attempt: int, at: datetime, cause_id: str | None = None,
-                    traceparent: str | None = None, resume_from: str | None = None) -> None:
+    def request_pod(
+        self,
+        attempt: int,
+        at: datetime,
+        cause_id: str | None = None,
+        traceparent: str | None = None,
+        resume_from: str | None = None,
+    ) -> None:
         """Ask for a pod for `attempt` (the pod name is the provisioning idempotency key)."""
         self.check_not_winding_down("request a pod")
         if attempt != self.attempt + 1 or attempt > MAX_ATTEMPTS:
             raise InvalidTransition(self.job_id, f"request attempt {attempt}", self.status, self.stage)
         self._request_pod(
-            attempt=attempt, pod_name=pod_name_for(self.job_id, attempt),
-            gpu_types=list(self.run.get("gpu_types", [])), model=str(self.run.get("model", "")),
-            policy=str(self.run.get("policy", "")), resume_from=resume_from,
-            at=at, cause_id=cause_id, traceparent=traceparent,
+            attempt=attempt,
+            pod_name=pod_name_for(self.job_id, attempt),
+            gpu_types=list(self.run.get("gpu_types", [])),
+            model=str(self.run.get("model", "")),
+            policy=str(self.run.get("policy", "")),
+            resume_from=resume_from,
+            at=at,
+            cause_id=cause_id,
+            traceparent=traceparent,
         )
 
     @event("PodRequested")
-    def _request_pod(self, attempt: int, pod_name: str, gpu_types: list[str], model: str, policy: str,
-                     resume_from: str | None, at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
+    def _request_pod(
+        self,
+        attempt: int,
+        pod_name: str,
+        gpu_types: list[str],
+        model: str,
+        policy: str,
+        resume_from: str | None,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         self.attempt = attempt
         self.status = str(JobStatus.PROVISIONING)
         self.stage = "provisioning"
         self.resume_from = resume_from
-        self.pods = {**self.pods, pod_name: {
-            "attempt": attempt, "pod_id": None, "provider": None, "gpu_type": None, "cost_per_hour": None,
-            "cost": None, "state": "requested", "teardown_requests": 0, "teardown_due_at": None,
-        }}
+        self.pods = {
+            **self.pods,
+            pod_name: {
+                "attempt": attempt,
+                "pod_id": None,
+                "provider": None,
+                "gpu_type": None,
+                "cost_per_hour": None,
+                "cost": None,
+                "state": "requested",
+                "teardown_requests": 0,
+                "teardown_due_at": None,
+            },
+        }
         self._timing("provisioning", start=at)
         self._watch("provisioning", at)
         self._touch(at)
@@ -190,17 +229,35 @@ class Job(Aggregate):
         """The current pod is ready: run the simulation on it (resuming from a checkpoint if any)."""
         self.check_not_winding_down("request a run")
         pod = self.current_pod()
-        if self.status != JobStatus.PROVISIONING or pod is None or pod["state"] not in ("requested", "provisioned"):
+        if (
+            self.status != JobStatus.PROVISIONING
+            or pod is None
+            or pod["state"] not in ("requested", "provisioned")
+        ):
             raise InvalidTransition(self.job_id, "request a run", self.status, self.stage)
         self._request_run(
-            attempt=self.attempt, run_id=run_id_for(self.job_id, self.attempt),
-            pod_name=pod_name_for(self.job_id, self.attempt), artifact_prefix=artifact_prefix_for(self.job_id),
-            resume_from=self.resume_from, at=at, cause_id=cause_id, traceparent=traceparent,
+            attempt=self.attempt,
+            run_id=run_id_for(self.job_id, self.attempt),
+            pod_name=pod_name_for(self.job_id, self.attempt),
+            artifact_prefix=artifact_prefix_for(self.job_id),
+            resume_from=self.resume_from,
+            at=at,
+            cause_id=cause_id,
+            traceparent=traceparent,
         )
 
     @event("RunRequested")
-    def _request_run(self, attempt: int, run_id: str, pod_name: str, artifact_prefix: str,
-                     resume_from: str | None, at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
+    def _request_run(
+        self,
+        attempt: int,
+        run_id: str,
+        pod_name: str,
+        artifact_prefix: str,
+        resume_from: str | None,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         self.run_id = run_id
         self.status = str(JobStatus.RUNNING)
         self.stage = "starting"
@@ -210,50 +267,96 @@ class Job(Aggregate):
         self._watch("starting", at)
         self._touch(at)
 
-    def request_teardown(self, pod_name: str, reason: str, at: datetime, cause_id: str | None = None,
-                         traceparent: str | None = None) -> None:
+    def request_teardown(
+        self,
+        pod_name: str,
+        reason: str,
+        at: datetime,
+        cause_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> None:
         """Ask for a pod to be terminated (compensation, or the end of a run). Allowed on any job."""
         self.check_known_pod(pod_name)
         pod = self.pods[pod_name]
-        self._request_teardown(attempt=int(pod["attempt"]), pod_name=pod_name, pod_id=pod["pod_id"], reason=reason,
-                               at=at, cause_id=cause_id, traceparent=traceparent)
+        self._request_teardown(
+            attempt=int(pod["attempt"]),
+            pod_name=pod_name,
+            pod_id=pod["pod_id"],
+            reason=reason,
+            at=at,
+            cause_id=cause_id,
+            traceparent=traceparent,
+        )
 
     @event("PodTeardownRequested")
-    def _request_teardown(self, attempt: int, pod_name: str, pod_id: str | None, reason: str,
-                          at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
+    def _request_teardown(
+        self,
+        attempt: int,
+        pod_name: str,
+        pod_id: str | None,
+        reason: str,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         pod = self.pods[pod_name]
-        self._pod(pod_name, state="teardown", teardown_requests=int(pod["teardown_requests"]) + 1,
-                  teardown_due_at=at + TEARDOWN_RETRY_AFTER)
+        self._pod(
+            pod_name,
+            state="teardown",
+            teardown_requests=int(pod["teardown_requests"]) + 1,
+            teardown_due_at=at + TEARDOWN_RETRY_AFTER,
+        )
         self._touch(at)
 
-    def request_report(self, at: datetime, cause_id: str | None = None, traceparent: str | None = None) -> None:
+    def request_report(
+        self, at: datetime, cause_id: str | None = None, traceparent: str | None = None
+    ) -> None:
         self.check_not_winding_down("request a report")
         if self.status != JobStatus.RUNNING:
             raise InvalidTransition(self.job_id, "request a report", self.status, self.stage)
         engine = [a for a in self.artifacts if a.get("key", "").startswith(artifact_prefix_for(self.job_id))]
-        self._request_report(artifact_prefix=artifact_prefix_for(self.job_id), artifacts=engine,
-                             at=at, cause_id=cause_id, traceparent=traceparent)
+        self._request_report(
+            artifact_prefix=artifact_prefix_for(self.job_id),
+            artifacts=engine,
+            at=at,
+            cause_id=cause_id,
+            traceparent=traceparent,
+        )
 
     @event("ReportRequested")
-    def _request_report(self, artifact_prefix: str, artifacts: list[dict[str, Any]],
-                        at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
+    def _request_report(
+        self,
+        artifact_prefix: str,
+        artifacts: list[dict[str, Any]],
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         self.status = str(JobStatus.REPORTING)
         self.stage = "reporting"
         self._timing("reporting", start=at)
         self._watch("reporting", at)
         self._touch(at)
 
-    def request_cancellation(self, requested_by: str | None, reason: str, at: datetime,
-                             traceparent: str | None = None) -> None:
+    def request_cancellation(
+        self, requested_by: str | None, reason: str, at: datetime, traceparent: str | None = None
+    ) -> None:
         self.check_live("cancel")
         if self.is_cancelling:
             raise InvalidTransition(self.job_id, "cancel again", self.status, self.stage)
-        self._request_cancellation(requested_by=requested_by, reason=reason, at=at, cause_id=None,
-                                   traceparent=traceparent)
+        self._request_cancellation(
+            requested_by=requested_by, reason=reason, at=at, cause_id=None, traceparent=traceparent
+        )
 
     @event("JobCancellationRequested")
-    def _request_cancellation(self, requested_by: str | None, reason: str, at: datetime,
-                              cause_id: str | None, traceparent: str | None = None) -> None:
+    def _request_cancellation(
+        self,
+        requested_by: str | None,
+        reason: str,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         self.status = str(JobStatus.CANCELLING)
         self.stage = "cancelling"
         self.cancel_reason = reason
@@ -266,25 +369,46 @@ class Job(Aggregate):
         self.check_no_live_pods("complete")
         if not self.report_written:
             raise InvalidTransition(self.job_id, "complete without a report", self.status, self.stage)
-        self._complete(final_prices=dict(self.final_prices), verdict=self.verdict, report_key=self.report_key,
-                       at=at, cause_id=cause_id, traceparent=traceparent)
+        self._complete(
+            final_prices=dict(self.final_prices),
+            verdict=self.verdict,
+            report_key=self.report_key,
+            at=at,
+            cause_id=cause_id,
+            traceparent=traceparent,
+        )
 
     @event("JobCompleted")
-    def _complete(self, final_prices: dict[str, float], verdict: str | None, report_key: str | None,
-                  at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
+    def _complete(
+        self,
+        final_prices: dict[str, float],
+        verdict: str | None,
+        report_key: str | None,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         self.status = str(JobStatus.COMPLETED)
         self.stage = "completed"
         self._finish(at)
 
-    def fail(self, reason: str, stage: str, at: datetime, cause_id: str | None = None,
-             traceparent: str | None = None) -> None:
+    def fail(
+        self,
+        reason: str,
+        stage: str,
+        at: datetime,
+        cause_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> None:
         """Terminal failure; only once no pod may still exist."""
         self.check_live("fail")
         self.check_no_live_pods("fail")
         self._fail(reason=reason, stage=stage, at=at, cause_id=cause_id, traceparent=traceparent)
 
     @event("JobFailed")
-    def _fail(self, reason: str, stage: str, at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
+    def _fail(
+        self, reason: str, stage: str, at: datetime, cause_id: str | None, traceparent: str | None = None
+    ) -> None:
         self.status = str(JobStatus.FAILED)
         self.stage = stage
         self.error = reason
@@ -296,11 +420,17 @@ class Job(Aggregate):
         self.check_no_live_pods("finish cancelling")
         if not self.is_cancelling:
             raise InvalidTransition(self.job_id, "finish cancelling", self.status, self.stage)
-        self._cancelled(reason=self.cancel_reason or "cancelled by user", at=at, cause_id=cause_id,
-                        traceparent=traceparent)
+        self._cancelled(
+            reason=self.cancel_reason or "cancelled by user",
+            at=at,
+            cause_id=cause_id,
+            traceparent=traceparent,
+        )
 
     @event("JobCancelled")
-    def _cancelled(self, reason: str, at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
+    def _cancelled(
+        self, reason: str, at: datetime, cause_id: str | None, traceparent: str | None = None
+    ) -> None:
         self.status = str(JobStatus.CANCELLED)
         self.stage = "cancelled"
         self.failure = None
@@ -315,15 +445,22 @@ class Job(Aggregate):
 
     # -- recorded facts (internal: not re-published) --------------------------------------------
 
-    def begin_failure(self, reason: str, stage: str, at: datetime, cause_id: str | None = None,
-                      traceparent: str | None = None) -> None:
+    def begin_failure(
+        self,
+        reason: str,
+        stage: str,
+        at: datetime,
+        cause_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> None:
         """Remember why the job fails while its pods are torn down (status stays non-terminal)."""
         self.check_not_winding_down("begin failing")
         self._begin_failure(reason=reason, stage=stage, at=at, cause_id=cause_id, traceparent=traceparent)
 
     @event("FailureBegan")
-    def _begin_failure(self, reason: str, stage: str, at: datetime, cause_id: str | None,
-                       traceparent: str | None = None) -> None:
+    def _begin_failure(
+        self, reason: str, stage: str, at: datetime, cause_id: str | None, traceparent: str | None = None
+    ) -> None:
         self.failure = {"reason": reason, "stage": stage}
         self.error = reason
         self.stage = "failing"
@@ -331,26 +468,54 @@ class Job(Aggregate):
         self._touch(at)
 
     @event("AttemptFailed")
-    def record_attempt_failure(self, attempt: int, stage: str, reason: str, at: datetime,
-                               cause_id: str | None, traceparent: str | None = None) -> None:
+    def record_attempt_failure(
+        self,
+        attempt: int,
+        stage: str,
+        reason: str,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         self.error = f"attempt {attempt} failed in {stage}: {reason}"
         self._touch(at)
 
     @event("PodProvisionRecorded")
-    def record_pod_provisioned(self, pod_name: str, pod_id: str, provider: str, gpu_type: str | None,
-                               cost_per_hour: float | None, at: datetime, cause_id: str | None,
-                               traceparent: str | None = None) -> None:
+    def record_pod_provisioned(
+        self,
+        pod_name: str,
+        pod_id: str,
+        provider: str,
+        gpu_type: str | None,
+        cost_per_hour: float | None,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         live = self.pods[pod_name]["state"] == "requested"
-        self._pod(pod_name, pod_id=pod_id, provider=provider, gpu_type=gpu_type, cost_per_hour=cost_per_hour,
-                  **({"state": "provisioned"} if live else {}))
+        self._pod(
+            pod_name,
+            pod_id=pod_id,
+            provider=provider,
+            gpu_type=gpu_type,
+            cost_per_hour=cost_per_hour,
+            **({"state": "provisioned"} if live else {}),
+        )
         if live and pod_name == pod_name_for(self.job_id, self.attempt) and not self.is_winding_down:
             self.stage = "health"
             self._watch("health", at)
         self._touch(at)
 
     @event("RunStartRecorded")
-    def record_run_started(self, run_id: str, agents: int, rounds: int, at: datetime, cause_id: str | None,
-                           traceparent: str | None = None) -> None:
+    def record_run_started(
+        self,
+        run_id: str,
+        agents: int,
+        rounds: int,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         self.agents, self.rounds = agents, rounds
         if not self.is_winding_down:
             self.stage = "running"
@@ -358,8 +523,16 @@ class Job(Aggregate):
         self._touch(at)
 
     @event("ProgressRecorded")
-    def record_progress(self, run_id: str, round: int, rounds: int, prices: dict[str, float], at: datetime,
-                        cause_id: str | None, traceparent: str | None = None) -> None:
+    def record_progress(
+        self,
+        run_id: str,
+        round: int,
+        rounds: int,
+        prices: dict[str, float],
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         self.round = max(self.round, round)
         self.rounds = rounds or self.rounds
         if prices:
@@ -370,17 +543,31 @@ class Job(Aggregate):
         self._touch(at)
 
     @event("CheckpointRecorded")
-    def record_checkpoint(self, run_id: str, round: int, checkpoint_key: str, at: datetime,
-                          cause_id: str | None, traceparent: str | None = None) -> None:
+    def record_checkpoint(
+        self,
+        run_id: str,
+        round: int,
+        checkpoint_key: str,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         self.checkpoint_key = checkpoint_key
         if not self.is_winding_down:
             self._watch("running", at)
         self._touch(at)
 
     @event("RunCompletionRecorded")
-    def record_run_completed(self, run_id: str, artifacts: list[dict[str, Any]], final_prices: dict[str, float],
-                             engine_seconds: float, at: datetime, cause_id: str | None,
-                             traceparent: str | None = None) -> None:
+    def record_run_completed(
+        self,
+        run_id: str,
+        artifacts: list[dict[str, Any]],
+        final_prices: dict[str, float],
+        engine_seconds: float,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         known = {a["key"] for a in self.artifacts}
         self.artifacts = self.artifacts + [dict(a) for a in artifacts if a["key"] not in known]
         self.final_prices = dict(final_prices)
@@ -392,24 +579,44 @@ class Job(Aggregate):
         self._touch(at)
 
     @event("PodTerminationRecorded")
-    def record_pod_terminated(self, pod_name: str, pod_id: str | None, billed_seconds: float | None,
-                              cost: float | None, at: datetime, cause_id: str | None,
-                              traceparent: str | None = None) -> None:
+    def record_pod_terminated(
+        self,
+        pod_name: str,
+        pod_id: str | None,
+        billed_seconds: float | None,
+        cost: float | None,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         pod = self.pods[pod_name]
-        self._pod(pod_name, state="terminated", teardown_due_at=None, pod_id=pod_id or pod["pod_id"],
-                  cost=cost if cost is not None else pod["cost"])
+        self._pod(
+            pod_name,
+            state="terminated",
+            teardown_due_at=None,
+            pod_id=pod_id or pod["pod_id"],
+            cost=cost if cost is not None else pod["cost"],
+        )
         self._touch(at)
 
     @event("PodAbandoned")
-    def record_pod_abandoned(self, pod_name: str, reason: str, at: datetime, cause_id: str | None,
-                             traceparent: str | None = None) -> None:
+    def record_pod_abandoned(
+        self, pod_name: str, reason: str, at: datetime, cause_id: str | None, traceparent: str | None = None
+    ) -> None:
         """Teardown was asked for too many times without an answer; the reaper owns it now."""
         self._pod(pod_name, state="abandoned", teardown_due_at=None)
         self._touch(at)
 
     @event("ReportRecorded")
-    def record_report(self, report_key: str, artifacts: list[dict[str, Any]], verdict: str | None,
-                      at: datetime, cause_id: str | None, traceparent: str | None = None) -> None:
+    def record_report(
+        self,
+        report_key: str,
+        artifacts: list[dict[str, Any]],
+        verdict: str | None,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         known = {a["key"] for a in self.artifacts}
         self.artifacts = self.artifacts + [dict(a) for a in artifacts if a["key"] not in known]
         self.report_key = report_key
@@ -420,8 +627,15 @@ class Job(Aggregate):
         self._touch(at)
 
     @event("GraphRecorded")
-    def record_graph(self, graph_key: str | None, ok: bool, detail: str, at: datetime, cause_id: str | None,
-                     traceparent: str | None = None) -> None:
+    def record_graph(
+        self,
+        graph_key: str | None,
+        ok: bool,
+        detail: str,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
         """An annotation, allowed on any job (even a finished one): never changes the status."""
         if ok:
             self.graph_key = graph_key

@@ -196,7 +196,10 @@ class LocalProvider:
         self._children[proc.pid] = proc
         reap_on_exit(proc, name)
         entry = _Entry(
-            name=name, pid=proc.pid, port=port, created_at=time.time(),
+            name=name,
+            pid=proc.pid,
+            port=port,
+            created_at=time.time(),
             start_ticks=start_ticks(proc.pid),
         )
         self._write(entry)

@@ -132,9 +132,7 @@ class RunPodProvider:
 
     async def list_pods(self) -> list[PodInfo]:
         """Our pods (name prefix `simswarm-`) that RunPod has not terminated."""
-        return [
-            info for info in map(self._info, await self._raw_pods()) if info.status != "terminated"
-        ]
+        return [info for info in map(self._info, await self._raw_pods()) if info.status != "terminated"]
 
     async def find(self, name: str) -> PodInfo | None:
         """The live pod with this name (RunPod has no lookup by name: we filter the list)."""

@@ -27,7 +27,12 @@ def test_each_cluster_node_config_passes_the_servers_check(node: str, tmp_path: 
     assert "/data/jetstream" in conf
     (tmp_path / f"{node}.conf").write_text(conf.replace("/data/jetstream", str(tmp_path / "js")))
     env = dict(os.environ, **{password_env_var(u): f"pw-{u}" for u in NATS_USERS})
-    result = subprocess.run([server, "-c", str(tmp_path / f"{node}.conf"), "-t"], env=env, capture_output=True,
-                            text=True, timeout=30)
+    result = subprocess.run(
+        [server, "-c", str(tmp_path / f"{node}.conf"), "-t"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is valid" in result.stdout + result.stderr

@@ -67,10 +67,25 @@ class Gateway:
         """Write a projection row directly, as the orchestrator's projector would."""
         now = datetime.now(UTC)
         row: dict[str, Any] = {
-            "job_id": job_id or uuid.uuid4().hex, "owner_id": self.alice, "status": "created",
-            "stage": "created", "tier": "small", "goal": "Will it rain tomorrow?", "policy": "heuristic",
-            "agents": 10, "rounds": 15, "round": 0, "attempt": 1, "created_at": now, "updated_at": now,
-            "markets": [], "prices": {}, "final_prices": {}, "artifacts": [], "timings": {}, "version": 1,
+            "job_id": job_id or uuid.uuid4().hex,
+            "owner_id": self.alice,
+            "status": "created",
+            "stage": "created",
+            "tier": "small",
+            "goal": "Will it rain tomorrow?",
+            "policy": "heuristic",
+            "agents": 10,
+            "rounds": 15,
+            "round": 0,
+            "attempt": 1,
+            "created_at": now,
+            "updated_at": now,
+            "markets": [],
+            "prices": {},
+            "final_prices": {},
+            "artifacts": [],
+            "timings": {},
+            "version": 1,
         }
         row.update(values)
         cols = list(row)
@@ -96,10 +111,14 @@ async def _answer_commands(gw: Gateway) -> None:
         cmd = msgspec.json.decode(data, type=CreateJob)
         gw.commands.append(cmd)
         if cmd.spec.seed_text.startswith("REJECT"):
-            return msgspec.json.encode(CommandReply(ok=False, error="seed_text: rejected", code="invalid_spec"))
+            return msgspec.json.encode(
+                CommandReply(ok=False, error="seed_text: rejected", code="invalid_spec")
+            )
         await gw.put_job(cmd.job_id, owner_id=cmd.owner_id, tier=cmd.spec.tier.value, goal=cmd.spec.goal)
         row = await gw.pool.fetchrow(f"SELECT * FROM {gw.proj}.jobs WHERE job_id = $1", cmd.job_id)
-        job = {k: (json.loads(v) if k in _JSON_COLS and isinstance(v, str) else v) for k, v in dict(row).items()}
+        job = {
+            k: (json.loads(v) if k in _JSON_COLS and isinstance(v, str) else v) for k, v in dict(row).items()
+        }
         return msgspec.json.encode(CommandReply(ok=True, job=_row_json(job)))
 
     async def on_health(data: bytes) -> bytes:  # its pipeline is this function: alive while it answers
@@ -109,7 +128,8 @@ async def _answer_commands(gw: Gateway) -> None:
         cmd = msgspec.json.decode(data, type=CancelJob)
         gw.commands.append(cmd)
         await gw.pool.execute(
-            f"UPDATE {gw.proj}.jobs SET status = 'cancelling', stage = 'cancelling' WHERE job_id = $1", cmd.job_id
+            f"UPDATE {gw.proj}.jobs SET status = 'cancelling', stage = 'cancelling' WHERE job_id = $1",
+            cmd.job_id,
         )
         return msgspec.json.encode(CommandReply(ok=True))
 
@@ -127,15 +147,23 @@ async def make_gateway(
     if projection_schema is None:
         await pg_pool.execute(f"CREATE SCHEMA {pschema}")
         await pg_pool.execute(PROJECTION_DDL.format(s=pschema))
-    app = create_app(settings, bus=bus, store=store, pool=pg_pool, gateway_schema=gschema,
-                     projection_schema=pschema, sse_ping_s=0.2)
+    app = create_app(
+        settings,
+        bus=bus,
+        store=store,
+        pool=pg_pool,
+        gateway_schema=gschema,
+        projection_schema=pschema,
+        sse_ping_s=0.2,
+    )
     alice, alice_key = await ensure_local_user(pg_pool, f"alice-{tag}@example.com", schema=gschema)
     bob, bob_key = await ensure_local_user(pg_pool, f"bob-{tag}@example.com", schema=gschema)
     transport = httpx.ASGITransport(app=app)
     try:
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=transport, base_url="http://gateway.test", timeout=30
-        ) as client:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://gateway.test", timeout=30) as client,
+        ):
             yield Gateway(client, app, pg_pool, bus, store, pschema, alice, bob, alice_key, bob_key)
     finally:
         await pg_pool.execute(f"DROP SCHEMA IF EXISTS {gschema} CASCADE")
@@ -170,8 +198,11 @@ async def serve_app(app: Any) -> AsyncIterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
-                                           log_level="warning", timeout_graceful_shutdown=2))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", timeout_graceful_shutdown=2
+        )
+    )
     task = asyncio.create_task(server.serve())
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30

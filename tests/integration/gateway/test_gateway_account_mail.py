@@ -82,8 +82,9 @@ async def test_a_new_verification_link_replaces_the_old_one(gw, smtp):
     email = f"vic-{gw.alice[:6]}@example.com"
     account = await register(gw, email)
     first = token_in(await smtp.wait_for(email), "sev_")
-    r = await gw.client.post("/api/auth/verify-email/request",
-                             headers={"Authorization": f"Bearer {account['token']}"})
+    r = await gw.client.post(
+        "/api/auth/verify-email/request", headers={"Authorization": f"Bearer {account['token']}"}
+    )
     assert r.status_code == 202, r.text
     second = token_in(await smtp.wait_for(email, 2), "sev_")
     assert (await gw.client.post("/api/auth/verify-email", json={"token": first})).status_code == 400
@@ -101,7 +102,9 @@ async def test_password_reset_revokes_every_session_and_key_and_works_once(gw, s
 
     weak = await gw.client.post("/api/auth/reset-password", json={"token": token, "new_password": "short"})
     assert weak.status_code == 422 and weak.json()["detail"].startswith("new_password:")
-    r = await gw.client.post("/api/auth/reset-password", json={"token": token, "new_password": "a new long password"})
+    r = await gw.client.post(
+        "/api/auth/reset-password", json={"token": token, "new_password": "a new long password"}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["user"]["email_verified"] is True  # the mailbox answered
     for old in (account["token"], key):
@@ -111,7 +114,9 @@ async def test_password_reset_revokes_every_session_and_key_and_works_once(gw, s
     assert (await gw.client.get("/api/jobs", headers=fresh)).status_code == 200
     login = await gw.client.post("/api/auth/login", json={"email": email, "password": "a new long password"})
     assert login.status_code == 200
-    again = await gw.client.post("/api/auth/reset-password", json={"token": token, "new_password": "yet another one!"})
+    again = await gw.client.post(
+        "/api/auth/reset-password", json={"token": token, "new_password": "yet another one!"}
+    )
     assert again.status_code == 400 and again.json()["code"] == "invalid_token"
 
 
@@ -122,7 +127,9 @@ async def test_an_expired_reset_token_is_refused(gw, smtp):
     token = token_in(await smtp.wait_for(email, 2), "spr_")
     schema = gw.app.state.ctx.accounts.s
     await gw.pool.execute(f"UPDATE {schema}.account_tokens SET expires_at = now() - interval '1 second'")
-    r = await gw.client.post("/api/auth/reset-password", json={"token": token, "new_password": "a new long password"})
+    r = await gw.client.post(
+        "/api/auth/reset-password", json={"token": token, "new_password": "a new long password"}
+    )
     assert r.status_code == 400 and r.json()["code"] == "invalid_token"
     stored = await gw.pool.fetch(f"SELECT hash FROM {schema}.account_tokens")
     assert stored and all(token not in s["hash"] for s in stored)
@@ -133,7 +140,9 @@ async def test_forgot_password_answers_alike_for_unknown_addresses_and_sends_not
     await register(gw, email)
     await smtp.wait_for(email)
     known = await gw.client.post("/api/auth/forgot-password", json={"email": email})
-    unknown = await gw.client.post("/api/auth/forgot-password", json={"email": f"nobody-{gw.alice[:6]}@example.com"})
+    unknown = await gw.client.post(
+        "/api/auth/forgot-password", json={"email": f"nobody-{gw.alice[:6]}@example.com"}
+    )
     assert known.status_code == unknown.status_code == 200 and known.json() == unknown.json()
     await smtp.wait_for(email, 2)
     assert not [m for m in smtp.messages if m["To"].startswith("nobody-")]
@@ -167,8 +176,12 @@ async def test_without_smtp_the_mail_goes_to_the_log(gw, caplog):
 async def test_mail_routes_are_rate_limited(gw):
     gw.app.state.ctx.settings.rate_limits = "mail_account=2/3600"
     try:
-        codes = [(await gw.client.post("/api/auth/forgot-password", json={"email": "same@example.com"})).status_code
-                 for _ in range(3)]
+        codes = [
+            (
+                await gw.client.post("/api/auth/forgot-password", json={"email": "same@example.com"})
+            ).status_code
+            for _ in range(3)
+        ]
         assert codes == [200, 200, 429]
     finally:
         gw.app.state.ctx.settings.rate_limits = ""

@@ -10,8 +10,12 @@ from contracts.spec import DEFAULT_TIERS, JobSpec, resolve_run
 
 pytestmark = pytest.mark.integration
 
-SPEC = {"seed_text": "The central bank meets on Thursday.", "goal": "Will the bank cut rates?", "tier": "small",
-        "policy": "heuristic"}
+SPEC = {
+    "seed_text": "The central bank meets on Thursday.",
+    "goal": "Will the bank cut rates?",
+    "tier": "small",
+    "policy": "heuristic",
+}
 
 
 async def test_a_draft_is_written_in_parts_then_launched_as_a_job(gw):
@@ -22,13 +26,19 @@ async def test_a_draft_is_written_in_parts_then_launched_as_a_job(gw):
     draft_id = draft["draft_id"]
     assert r.headers["location"] == f"/api/jobs/draft/{draft_id}"
 
-    r = await gw.client.patch(f"/api/jobs/draft/{draft_id}", json={"seed_text": SPEC["seed_text"], "tier": "small",
-                                                                   "forecast_days": 60}, headers=gw.as_alice)
+    r = await gw.client.patch(
+        f"/api/jobs/draft/{draft_id}",
+        json={"seed_text": SPEC["seed_text"], "tier": "small", "forecast_days": 60},
+        headers=gw.as_alice,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["spec"]["forecast_days"] == 60 and r.json()["missing"] == []
     # null removes a field (JSON merge patch); the rest stays
-    r = await gw.client.patch(f"/api/jobs/draft/{draft_id}", json={"forecast_days": None, "policy": "heuristic"},
-                              headers=gw.as_alice)
+    r = await gw.client.patch(
+        f"/api/jobs/draft/{draft_id}",
+        json={"forecast_days": None, "policy": "heuristic"},
+        headers=gw.as_alice,
+    )
     assert r.status_code == 200 and r.json()["spec"] == SPEC
 
     listed = (await gw.client.get("/api/jobs/draft", headers=gw.as_alice)).json()
@@ -80,7 +90,9 @@ async def test_launch_fails_exactly_as_a_create_would(gw):
     ]
     for spec, field in cases:
         created = await gw.client.post("/api/jobs", json=spec, headers=gw.as_alice)
-        draft_id = (await gw.client.post("/api/jobs/draft", json=spec, headers=gw.as_alice)).json()["draft_id"]
+        draft_id = (await gw.client.post("/api/jobs/draft", json=spec, headers=gw.as_alice)).json()[
+            "draft_id"
+        ]
         launched = await gw.client.post(f"/api/jobs/draft/{draft_id}/launch", headers=gw.as_alice)
         assert launched.status_code == created.status_code == 422, (spec, launched.text)
         assert launched.json() == created.json() and launched.json()["detail"].startswith(f"{field}:")
@@ -90,8 +102,12 @@ async def test_launch_fails_exactly_as_a_create_would(gw):
 async def test_another_users_draft_looks_missing(gw):
     draft_id = (await gw.client.post("/api/jobs/draft", json=SPEC, headers=gw.as_alice)).json()["draft_id"]
     missing = await gw.client.get("/api/jobs/draft/0123456789abcdef", headers=gw.as_bob)
-    for method, path, body in [("GET", "", None), ("PATCH", "", {"goal": "mine now?"}), ("DELETE", "", None),
-                               ("POST", "/launch", None)]:
+    for method, path, body in [
+        ("GET", "", None),
+        ("PATCH", "", {"goal": "mine now?"}),
+        ("DELETE", "", None),
+        ("POST", "/launch", None),
+    ]:
         r = await gw.client.request(method, f"/api/jobs/draft/{draft_id}{path}", json=body, headers=gw.as_bob)
         assert r.status_code == 404, (method, path, r.text)
         assert r.json()["code"] == missing.json()["code"] == "draft_not_found"
@@ -107,8 +123,9 @@ async def _job_with_spec(gw, status: str) -> str:
     Each with its own goal: the duplicate guard rightly refuses a second live job with the same spec."""
     job_id = await gw.put_job(status=status, stage=status)
     spec = JobSpec(**{**SPEC, "goal": f"Will the bank cut rates ({status}, {job_id[:6]})?"})
-    await gw.bus.publish(new_event(JobCreated, job_id, owner_id=gw.alice, spec=spec,
-                                   run=resolve_run(spec, 7, DEFAULT_TIERS)))
+    await gw.bus.publish(
+        new_event(JobCreated, job_id, owner_id=gw.alice, spec=spec, run=resolve_run(spec, 7, DEFAULT_TIERS))
+    )
     return job_id
 
 
@@ -129,17 +146,26 @@ async def test_retry_makes_a_new_job_linked_to_a_failed_or_cancelled_one(gw):
     r = await gw.client.post(f"/api/jobs/{failed}/retry", headers=gw.as_bob)
     assert r.status_code == 404 and r.json()["code"] == "job_not_found"
     # an Idempotency-Key makes a retried retry answer with the same new job
-    first = await gw.client.post(f"/api/jobs/{failed}/retry", headers={**gw.as_alice, "Idempotency-Key": "k1"})
-    second = await gw.client.post(f"/api/jobs/{failed}/retry", headers={**gw.as_alice, "Idempotency-Key": "k1"})
-    assert first.status_code == second.status_code == 201 and first.json()["job_id"] == second.json()["job_id"]
+    first = await gw.client.post(
+        f"/api/jobs/{failed}/retry", headers={**gw.as_alice, "Idempotency-Key": "k1"}
+    )
+    second = await gw.client.post(
+        f"/api/jobs/{failed}/retry", headers={**gw.as_alice, "Idempotency-Key": "k1"}
+    )
+    assert (
+        first.status_code == second.status_code == 201 and first.json()["job_id"] == second.json()["job_id"]
+    )
 
 
 async def test_demo_mode_refuses_register_create_launch_and_retry(gw):
     gw.app.state.ctx.settings.demo_mode = True
     draft_id = None
     try:
-        for method, path, body in [("POST", "/api/auth/register", {"email": "x@example.com", "password": "p" * 12}),
-                                   ("POST", "/api/jobs", SPEC), ("POST", "/api/jobs/draft", SPEC)]:
+        for method, path, body in [
+            ("POST", "/api/auth/register", {"email": "x@example.com", "password": "p" * 12}),
+            ("POST", "/api/jobs", SPEC),
+            ("POST", "/api/jobs/draft", SPEC),
+        ]:
             r = await gw.client.request(method, path, json=body, headers=gw.as_alice)
             assert r.status_code == 403 and r.json()["code"] == "demo_mode", (path, r.text)
     finally:

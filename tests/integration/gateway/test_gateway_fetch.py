@@ -30,9 +30,11 @@ from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
 pytestmark = pytest.mark.integration
 
 TEST_PUBLIC = ipaddress.ip_address("127.0.0.2")
-ARTICLE = ("<html><head><title>Port strike</title><script>var secret = 1;</script></head><body>"
-           "<nav>Home | Sports</nav><article><h1>Dockworkers strike at Rotterdam</h1>"
-           "<p>The union said the strike would last <b>ten days</b>.</p></article></body></html>")
+ARTICLE = (
+    "<html><head><title>Port strike</title><script>var secret = 1;</script></head><body>"
+    "<nav>Home | Sports</nav><article><h1>Dockworkers strike at Rotterdam</h1>"
+    "<p>The union said the strike would last <b>ten days</b>.</p></article></body></html>"
+)
 
 
 def test_public_check(ip: IPAddress) -> str | None:
@@ -78,10 +80,18 @@ class WebServer:
                 await route(writer)
             else:
                 status, extra, body = route
-                hdrs = {"Content-Type": "text/html; charset=utf-8", "Content-Length": str(len(body)),
-                        "Connection": "close", **extra}
-                writer.write(f"HTTP/1.1 {status} X\r\n".encode() + b"".join(
-                    f"{k}: {v}\r\n".encode() for k, v in hdrs.items()) + b"\r\n" + body)
+                hdrs = {
+                    "Content-Type": "text/html; charset=utf-8",
+                    "Content-Length": str(len(body)),
+                    "Connection": "close",
+                    **extra,
+                }
+                writer.write(
+                    f"HTTP/1.1 {status} X\r\n".encode()
+                    + b"".join(f"{k}: {v}\r\n".encode() for k, v in hdrs.items())
+                    + b"\r\n"
+                    + body
+                )
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -163,12 +173,34 @@ async def test_the_production_fetcher_refuses_the_test_server(gw, servers):
     assert public.requests == []
 
 
-@pytest.mark.parametrize("host", [
-    "127.0.0.1", "localhost", "2130706433", "0177.0.0.1", "0x7f000001", "0x7f.1", "127.1", "0",
-    "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[::127.0.0.1]", "[2002:7f00:1::]", "[64:ff9b::7f00:1]",
-    "10.0.0.1", "192.168.0.1", "172.16.5.4", "100.64.0.1", "169.254.169.254", "[fe80::1]", "[fd00::1]",
-    "224.0.0.1", "255.255.255.255",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",
+        "2130706433",
+        "0177.0.0.1",
+        "0x7f000001",
+        "0x7f.1",
+        "127.1",
+        "0",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "[::127.0.0.1]",
+        "[2002:7f00:1::]",
+        "[64:ff9b::7f00:1]",
+        "10.0.0.1",
+        "192.168.0.1",
+        "172.16.5.4",
+        "100.64.0.1",
+        "169.254.169.254",
+        "[fe80::1]",
+        "[fd00::1]",
+        "224.0.0.1",
+        "255.255.255.255",
+    ],
+)
 async def test_non_public_addresses_are_refused_before_connecting(gw, servers, host):
     _, internal = servers
     _inject(gw, Fetcher(check=test_public_check))
@@ -176,10 +208,17 @@ async def test_non_public_addresses_are_refused_before_connecting(gw, servers, h
     assert internal.requests == []
 
 
-@pytest.mark.parametrize("target", [
-    "http://127.0.0.1:{port}/secret", "http://localhost:{port}/secret", "http://2130706433:{port}/secret",
-    "http://[::ffff:127.0.0.1]:{port}/secret", "http://0x7f.1:{port}/secret", "http://169.254.169.254/latest/",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:{port}/secret",
+        "http://localhost:{port}/secret",
+        "http://2130706433:{port}/secret",
+        "http://[::ffff:127.0.0.1]:{port}/secret",
+        "http://0x7f.1:{port}/secret",
+        "http://169.254.169.254/latest/",
+    ],
+)
 async def test_redirects_to_non_public_addresses_are_refused(gw, servers, target):
     public, internal = servers
     public.routes["/go"] = (302, {"Location": target.format(port=internal.port)}, b"")
@@ -241,8 +280,11 @@ async def test_https_checks_the_certificate_for_the_name_while_connecting_to_the
     async def resolve(host: str, port: int) -> list[IPAddress]:
         return [TEST_PUBLIC]
 
-    for cert_name, url_host, ok in [("secure.test", "secure.test", True), ("other.test", "secure.test", False),
-                                     ("secure.test", "127.0.0.2", False)]:
+    for cert_name, url_host, ok in [
+        ("secure.test", "secure.test", True),
+        ("other.test", "secure.test", False),
+        ("secure.test", "127.0.0.2", False),
+    ]:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert(cert_name).configure_cert(tls)
         server = await WebServer("127.0.0.2", tls=tls).start()
@@ -307,14 +349,17 @@ async def test_timeouts_and_unusable_answers(gw, servers):
     assert r.status_code == 502 and r.json()["code"] == "fetch_failed", r.text
 
 
-@pytest.mark.parametrize(("body", "code", "field"), [
-    ({"url": "file:///etc/passwd"}, "invalid_url", "url: the scheme 'file'"),
-    ({"url": "gopher://127.0.0.2:70/"}, "invalid_url", "url: the scheme 'gopher'"),
-    ({"url": "http://u:p@example.com/"}, "invalid_url", "url: credentials"),
-    ({"url": "http://example.com/\x00"}, "invalid_request", "url: "),
-    ({}, "invalid_request", "url: "),
-    ({"url": "x" * 3000}, "invalid_request", "url: "),
-])
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"url": "file:///etc/passwd"}, "invalid_url", "url: the scheme 'file'"),
+        ({"url": "gopher://127.0.0.2:70/"}, "invalid_url", "url: the scheme 'gopher'"),
+        ({"url": "http://u:p@example.com/"}, "invalid_url", "url: credentials"),
+        ({"url": "http://example.com/\x00"}, "invalid_request", "url: "),
+        ({}, "invalid_request", "url: "),
+        ({"url": "x" * 3000}, "invalid_request", "url: "),
+    ],
+)
 async def test_bad_input_names_the_field(gw, body, code, field):
     r = await gw.client.post("/api/fetch", json=body, headers=gw.as_alice)
     assert r.status_code == 422 and r.json()["code"] == code, r.text
@@ -344,19 +389,24 @@ SEED = "Dockworkers at Rotterdam began a strike on Monday; the union says it wil
 
 async def test_generate_goal_without_a_model_is_503(gw, settings):
     settings.llm_url = None
-    r = await gw.client.post("/api/ai/generate-goal", json={"seed_text": SEED, "category": "economy"},
-                             headers=gw.as_alice)
+    r = await gw.client.post(
+        "/api/ai/generate-goal", json={"seed_text": SEED, "category": "economy"}, headers=gw.as_alice
+    )
     assert r.status_code == 503 and r.json()["code"] == "llm_not_configured", r.text
 
 
 async def test_generate_goal_asks_the_model(gw, settings):
     question = "Will the Rotterdam dockworkers' strike end within 10 days?"
-    script = [{"content": json.dumps({"goal": question})}, {"content": "I cannot help\nwith\x07 that"},
-              {"content": ""}]
+    script = [
+        {"content": json.dumps({"goal": question})},
+        {"content": "I cannot help\nwith\x07 that"},
+        {"content": ""},
+    ]
     with FakeOpenAIServer(FakeBehaviour(script=script)) as fake:
         settings.llm_url = fake.url
-        r = await gw.client.post("/api/ai/generate-goal", json={"seed_text": SEED, "category": "economy"},
-                                 headers=gw.as_alice)
+        r = await gw.client.post(
+            "/api/ai/generate-goal", json={"seed_text": SEED, "category": "economy"}, headers=gw.as_alice
+        )
         assert r.status_code == 200, r.text
         assert r.json() == {"goal": question}
         async with httpx.AsyncClient() as http:
@@ -369,12 +419,15 @@ async def test_generate_goal_asks_the_model(gw, settings):
     settings.llm_url = None
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"category": "x"}, "seed_text: "),
-    ({"seed_text": "a\x00b"}, "seed_text: "),
-    ({"seed_text": "x" * 50_001}, "seed_text: "),
-    ({"seed_text": SEED, "category": "c" * 101}, "category: "),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"category": "x"}, "seed_text: "),
+        ({"seed_text": "a\x00b"}, "seed_text: "),
+        ({"seed_text": "x" * 50_001}, "seed_text: "),
+        ({"seed_text": SEED, "category": "c" * 101}, "category: "),
+    ],
+)
 async def test_generate_goal_bad_input_names_the_field(gw, settings, body, field):
     settings.llm_url = "http://127.0.0.1:9/v1"  # never reached: the input is refused first
     r = await gw.client.post("/api/ai/generate-goal", json=body, headers=gw.as_alice)

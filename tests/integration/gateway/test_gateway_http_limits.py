@@ -65,7 +65,8 @@ def _declared_too_large(host: str, port: int, path: str) -> tuple[int, bytes, in
     with socket.create_connection((host, port), timeout=20) as sock:
         sock.sendall(
             f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {HUNDRED_MB}\r\n\r\n".encode() + b'{"email": "'
+            f"Content-Length: {HUNDRED_MB}\r\n\r\n".encode()
+            + b'{"email": "'
         )
         status, body = _read_response(sock)
         return status, body, 0
@@ -120,8 +121,11 @@ async def test_deeply_nested_json_is_refused(served):
     deep = b'{"email": ' + b"[" * 5000 + b"]" * 5000 + b', "password": "x"}'
     async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=20) as client:
         for path in ("/api/auth/login", "/api/jobs"):
-            r = await client.post(path, content=deep, headers={"Content-Type": "application/json",
-                                                                 "Authorization": f"Bearer {key}"})
+            r = await client.post(
+                path,
+                content=deep,
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+            )
             assert r.status_code == 422, r.text
             assert r.json()["code"] == "json_too_deep" and str(MAX_JSON_DEPTH) in r.json()["detail"]
         # Ordinary nesting passes the check (and then fails on its merits, if at all).
@@ -139,7 +143,9 @@ async def test_swagger_ui_is_served_without_a_cdn(served):
         assert urls, page.text
         assert not [u for u in urls if "//" in u], urls  # nothing from another host
         assets = [u for u in urls if u.endswith((".js", ".css"))]
-        assert any(u.endswith("swagger-ui-bundle.js") for u in assets) and any(u.endswith(".css") for u in assets)
+        assert any(u.endswith("swagger-ui-bundle.js") for u in assets) and any(
+            u.endswith(".css") for u in assets
+        )
         for url in urls:
             r = await client.get(url)
             assert r.status_code == 200, url

@@ -29,8 +29,10 @@ from services.gateway.spec_input import parse_job_spec, spec_fingerprint
 pytestmark = pytest.mark.integration
 
 SPEC: dict[str, Any] = {
-    "seed_text": "The central bank meets on Thursday.", "goal": "Will the bank cut rates?",
-    "tier": "small", "policy": "heuristic",
+    "seed_text": "The central bank meets on Thursday.",
+    "goal": "Will the bank cut rates?",
+    "tier": "small",
+    "policy": "heuristic",
 }
 MARKET = {"question": "Will inflation fall below 2%?", "initial_price_yes": 0.4, "rationale": "the target"}
 
@@ -58,7 +60,10 @@ def _assert_refused(r: Any, status: int, code: str, field: str) -> None:
         ("seed_text", {**SPEC, "seed_text": "A seed \u001b[31m in red."}),
         ("seed_text", {**SPEC, "seed_text": "A seed \u009b with a C1 CSI."}),
         ("markets[0].question", {**SPEC, "markets": [{**MARKET, "question": "Will it\u0000 happen?"}]}),
-        ("markets[1].rationale", {**SPEC, "markets": [MARKET, {**MARKET, "question": "Other?", "rationale": "x\u0007"}]}),
+        (
+            "markets[1].rationale",
+            {**SPEC, "markets": [MARKET, {**MARKET, "question": "Other?", "rationale": "x\u0007"}]},
+        ),
     ],
 )
 async def test_control_characters_in_a_spec_are_refused(gw, field, body):
@@ -69,8 +74,11 @@ async def test_control_characters_in_a_spec_are_refused(gw, field, body):
 
 
 async def test_tabs_and_newlines_are_fine_in_long_texts(gw):
-    body = {**SPEC, "seed_text": "Line one.\r\n\tLine two.\n",
-            "markets": [{**MARKET, "rationale": "because\n\tof the target"}]}
+    body = {
+        **SPEC,
+        "seed_text": "Line one.\r\n\tLine two.\n",
+        "markets": [{**MARKET, "rationale": "because\n\tof the target"}],
+    }
     r = await _create(gw, body)
     assert r.status_code == 201, r.text
 
@@ -96,10 +104,15 @@ async def test_control_characters_in_accounts_and_keys_are_refused(gw, route, bo
 
 
 async def test_three_markets_with_huge_rationales_are_refused(gw):
-    markets = [{**MARKET, "question": f"Will event {i} happen?", "rationale": "r" * 150_000} for i in range(3)]
+    markets = [
+        {**MARKET, "question": f"Will event {i} happen?", "rationale": "r" * 150_000} for i in range(3)
+    ]
     r = await _create(gw, {**SPEC, "markets": markets})
     _assert_refused(r, 422, "invalid_spec", "markets[0].rationale")
-    assert r.json()["detail"] == f"markets[0].rationale: is 150,000 characters; the limit is {RATIONALE_MAX_CHARS:,}"
+    assert (
+        r.json()["detail"]
+        == f"markets[0].rationale: is 150,000 characters; the limit is {RATIONALE_MAX_CHARS:,}"
+    )
     assert gw.commands == []
 
 
@@ -107,8 +120,10 @@ async def test_long_goal_and_spec_total_are_bounded(gw):
     r = await _create(gw, {**SPEC, "goal": "Will it? " * GOAL_MAX_CHARS})
     _assert_refused(r, 422, "invalid_spec", "goal")
     # Every field within its own limit, but together over the spec's total.
-    markets = [{**MARKET, "question": f"Will event {i} happen?", "rationale": "r" * RATIONALE_MAX_CHARS}
-               for i in range(5)]
+    markets = [
+        {**MARKET, "question": f"Will event {i} happen?", "rationale": "r" * RATIONALE_MAX_CHARS}
+        for i in range(5)
+    ]
     body = {**SPEC, "tier": "large", "seed_text": "s" * SEED_MAX_CHARS, "markets": markets}
     r = await _create(gw, body)
     _assert_refused(r, 422, "invalid_spec", "spec")
@@ -120,8 +135,11 @@ async def test_long_goal_and_spec_total_are_bounded(gw):
 
 @pytest.mark.parametrize(
     ("change", "cap"),
-    [({"agents": 100_000}, "max_agents"), ({"rounds": 10_000}, "max_rounds"),
-     ({"forecast_days": 365}, "max_forecast_days")],
+    [
+        ({"agents": 100_000}, "max_agents"),
+        ({"rounds": 10_000}, "max_rounds"),
+        ({"forecast_days": 365}, "max_forecast_days"),
+    ],
 )
 async def test_tier_caps_from_the_routing_table_are_enforced(gw, change, cap):
     field = next(iter(change))
@@ -132,12 +150,25 @@ async def test_tier_caps_from_the_routing_table_are_enforced(gw, change, cap):
 
 
 async def test_an_operator_table_sets_the_caps(gw):
-    small = {"model": "m", "gpu_types": ["g"], "agents": 5, "rounds": 5, "timeout_s": 60, "max_markets": 1,
-             "max_agents": 8, "max_rounds": 9, "max_forecast_days": 10}
+    small = {
+        "model": "m",
+        "gpu_types": ["g"],
+        "agents": 5,
+        "rounds": 5,
+        "timeout_s": 60,
+        "max_markets": 1,
+        "max_agents": 8,
+        "max_rounds": 9,
+        "max_forecast_days": 10,
+    }
     gw.app.state.ctx.settings.tiers = load_tiers(json.dumps({"small": small}).encode())
     _assert_refused(await _create(gw, {**SPEC, "agents": 9}), 422, "tier_cap_exceeded", "agents")
-    _assert_refused(await _create(gw, {**SPEC, "markets": [MARKET, {**MARKET, "question": "Two?"}]}),
-                    422, "tier_cap_exceeded", "markets")
+    _assert_refused(
+        await _create(gw, {**SPEC, "markets": [MARKET, {**MARKET, "question": "Two?"}]}),
+        422,
+        "tier_cap_exceeded",
+        "markets",
+    )
     assert (await _create(gw, {**SPEC, "agents": 8, "rounds": 9, "forecast_days": 10})).status_code == 201
 
 
@@ -156,7 +187,9 @@ async def test_random_seed_out_of_range_is_refused(gw, seed):
 
 async def test_random_seed_at_the_bounds_is_fine(gw):
     assert (await _create(gw, {**SPEC, "random_seed": 0})).status_code == 201
-    assert (await _create(gw, {**SPEC, "random_seed": RANDOM_SEED_MAX, "goal": "Will it rain?"})).status_code == 201
+    assert (
+        await _create(gw, {**SPEC, "random_seed": RANDOM_SEED_MAX, "goal": "Will it rain?"})
+    ).status_code == 201
 
 
 async def test_llm_policy_without_a_model_server_is_refused(gw):
@@ -234,7 +267,9 @@ async def test_a_retry_waits_for_the_first_request_and_then_tries_itself(gw_no_o
     try:
         first = asyncio.create_task(_create(gw, SPEC, **{"Idempotency-Key": "k-silent"}))
         # Send the retry once the first request is in flight (reserved, waiting for the orchestrator).
-        while not await gw.pool.fetchval(f"SELECT 1 FROM {ctx.jobs.g}.job_requests WHERE owner_id = $1", gw.alice):
+        while not await gw.pool.fetchval(
+            f"SELECT 1 FROM {ctx.jobs.g}.job_requests WHERE owner_id = $1", gw.alice
+        ):
             assert not first.done(), first.result().text
             await asyncio.sleep(0.02)
         retry = await _create(gw, SPEC, **{"Idempotency-Key": "k-silent"})
@@ -254,8 +289,12 @@ async def test_a_reservation_left_by_a_dead_gateway_does_not_block_the_key(gw):
     body = json.dumps(SPEC).encode()
     job_id = uuid.uuid5(IDEMPOTENCY_NS, f"{gw.alice}:k-orphan").hex
     fingerprint = spec_fingerprint(parse_job_spec(body, ctx.settings.tiers))
-    await gw.pool.execute(f"INSERT INTO {ctx.jobs.g}.job_requests (job_id, owner_id, fingerprint) VALUES ($1, $2, $3)",
-                          job_id, gw.alice, fingerprint)
+    await gw.pool.execute(
+        f"INSERT INTO {ctx.jobs.g}.job_requests (job_id, owner_id, fingerprint) VALUES ($1, $2, $3)",
+        job_id,
+        gw.alice,
+        fingerprint,
+    )
     r = await _create(gw, SPEC, **{"Idempotency-Key": "k-orphan"})
     assert r.status_code == 201 and r.json()["job_id"] == job_id, r.text
     assert [c.job_id for c in gw.commands] == [job_id]

@@ -81,7 +81,8 @@ async def test_stream_follows_live_events_until_terminal(gw):
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)  # a few heartbeats while nothing happens
     progressed = await gw.bus.publish(
-        new_event(RunProgressed, job_id, run_id=f"{job_id}-a1", round=1, rounds=2))
+        new_event(RunProgressed, job_id, run_id=f"{job_id}-a1", round=1, rounds=2)
+    )
     done = await gw.bus.publish(new_event(JobCompleted, job_id))
     r = await asyncio.wait_for(reader, 20)
     msgs, pings = parse_sse(r.text)
@@ -92,12 +93,24 @@ async def test_stream_follows_live_events_until_terminal(gw):
 
 async def test_sim_data_urls_download_with_matching_sha256(gw):
     job_id = uuid.uuid4().hex
-    refs = [await gw.store.put_bytes(f"jobs/{job_id}/artifacts/{name}", json.dumps({"n": name}).encode())
-            for name in ("posts.json", "trades.json")]
-    await gw.put_job(job_id, status="completed", artifacts=[
-        {"name": ref.name, "key": ref.key, "size": ref.size, "sha256": ref.sha256, "content_type": ref.content_type}
-        for ref in refs
-    ])
+    refs = [
+        await gw.store.put_bytes(f"jobs/{job_id}/artifacts/{name}", json.dumps({"n": name}).encode())
+        for name in ("posts.json", "trades.json")
+    ]
+    await gw.put_job(
+        job_id,
+        status="completed",
+        artifacts=[
+            {
+                "name": ref.name,
+                "key": ref.key,
+                "size": ref.size,
+                "sha256": ref.sha256,
+                "content_type": ref.content_type,
+            }
+            for ref in refs
+        ],
+    )
     r = await gw.client.get(f"/api/jobs/{job_id}/sim-data", headers=gw.as_alice)
     body = r.json()
     assert r.status_code == 200 and body["expires_in"] == 900
@@ -136,7 +149,9 @@ async def test_health_ready_metrics_and_openapi(gw):
     token = gw.app.state.ctx.settings.metrics_token  # operators only (test_metrics_access.py)
     metrics = (await gw.client.get("/metrics", headers={"Authorization": f"Bearer {token}"})).text
     answered = [
-        s.labels for fam in text_string_to_metric_families(metrics) for s in fam.samples
+        s.labels
+        for fam in text_string_to_metric_families(metrics)
+        for s in fam.samples
         if s.name == "simswarm_http_request_duration_seconds_count"
     ]
     assert {"service": "gateway", "method": "GET", "route": "/api/ready", "status": "200"} in answered
@@ -164,10 +179,18 @@ async def test_register_login_and_api_keys(gw):
     email = f"Carol-{uuid.uuid4().hex[:6]}@Example.com"
     r = await c.post("/api/auth/register", json={"email": email, "password": "correct horse"})
     assert r.status_code == 201 and r.json()["token"].startswith("sst_")
-    assert (await c.post("/api/auth/register", json={"email": email.lower(), "password": "another one"})).status_code == 409
-    assert (await c.post("/api/auth/register", json={"email": "x@y.com", "password": "short"})).json()["code"] == "weak_password"
-    assert (await c.post("/api/auth/login", json={"email": email, "password": "wrong password"})).status_code == 401
-    assert (await c.post("/api/auth/login", json={"email": "nobody@x.com", "password": "whatever1"})).status_code == 401
+    assert (
+        await c.post("/api/auth/register", json={"email": email.lower(), "password": "another one"})
+    ).status_code == 409
+    assert (await c.post("/api/auth/register", json={"email": "x@y.com", "password": "short"})).json()[
+        "code"
+    ] == "weak_password"
+    assert (
+        await c.post("/api/auth/login", json={"email": email, "password": "wrong password"})
+    ).status_code == 401
+    assert (
+        await c.post("/api/auth/login", json={"email": "nobody@x.com", "password": "whatever1"})
+    ).status_code == 401
     r = await c.post("/api/auth/login", json={"email": email.upper(), "password": "correct horse"})
     session = {"Authorization": f"Bearer {r.json()['token']}"}
     assert (await c.get("/api/jobs", headers=session)).status_code == 200

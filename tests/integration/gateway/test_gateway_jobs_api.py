@@ -11,13 +11,16 @@ from contracts.commands import CancelJob, CreateJob
 pytestmark = pytest.mark.integration
 
 
-
 def ago(seconds: float) -> datetime:
     return datetime.now(UTC) - timedelta(seconds=seconds)
 
 
-SPEC = {"seed_text": "The central bank meets on Thursday.", "goal": "Will the bank cut rates?", "tier": "small",
-        "policy": "heuristic"}  # the tier's default (llm) needs a model server, which these tests have not
+SPEC = {
+    "seed_text": "The central bank meets on Thursday.",
+    "goal": "Will the bank cut rates?",
+    "tier": "small",
+    "policy": "heuristic",
+}  # the tier's default (llm) needs a model server, which these tests have not
 
 
 async def test_requests_without_a_valid_key_get_401(gw):
@@ -52,8 +55,15 @@ async def test_create_read_and_list_a_job(gw):
 async def test_another_users_job_looks_missing(gw):
     job_id = await gw.put_job()
     missing = await gw.client.get("/api/jobs/0123456789abcdef", headers=gw.as_bob)
-    for method, path in [("GET", ""), ("GET", "/events"), ("GET", "/sim-data"), ("GET", "/report"),
-                         ("POST", "/cancel"), ("DELETE", ""), ("GET", "/stream")]:
+    for method, path in [
+        ("GET", ""),
+        ("GET", "/events"),
+        ("GET", "/sim-data"),
+        ("GET", "/report"),
+        ("POST", "/cancel"),
+        ("DELETE", ""),
+        ("GET", "/stream"),
+    ]:
         r = await gw.client.request(method, f"/api/jobs/{job_id}{path}", headers=gw.as_bob)
         assert r.status_code == 404, (method, path)
         assert r.json()["code"] == missing.json()["code"] == "job_not_found"
@@ -64,7 +74,10 @@ async def test_another_users_job_looks_missing(gw):
 async def test_bad_specs_get_clear_errors(gw):
     r = await gw.client.post("/api/jobs", json={**SPEC, "seed_text": "x" * 50_001}, headers=gw.as_alice)
     assert r.status_code == 422
-    assert r.json() == {"detail": "seed_text: is 50,001 characters; the limit is 50,000", "code": "invalid_spec"}
+    assert r.json() == {
+        "detail": "seed_text: is 50,001 characters; the limit is 50,000",
+        "code": "invalid_spec",
+    }
     r = await gw.client.post("/api/jobs", json={**SPEC, "tier": "gigantic"}, headers=gw.as_alice)
     assert r.status_code == 422 and r.json()["detail"].startswith("tier: unknown tier 'gigantic'")
     r = await gw.client.post("/api/jobs", json={"goal": "Will it?"}, headers=gw.as_alice)
@@ -106,8 +119,10 @@ async def test_no_orchestrator_gives_503(gw_no_orchestrator):
 
 
 async def test_list_is_paged_newest_first_and_filtered(gw):
-    ids = [await gw.put_job(created_at=ago(100 - i), status="completed" if i % 2 else "running")
-           for i in range(25)]
+    ids = [
+        await gw.put_job(created_at=ago(100 - i), status="completed" if i % 2 else "running")
+        for i in range(25)
+    ]
     r = await gw.client.get("/api/jobs?page=1&per_page=10", headers=gw.as_alice)
     body = r.json()
     assert body["total"] == 25 and body["page"] == 1 and body["per_page"] == 10

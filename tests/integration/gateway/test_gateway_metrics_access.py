@@ -32,7 +32,9 @@ async def test_metrics_need_the_operator_token_on_the_public_port(settings, pg_p
         await asyncio.to_thread(_wait_http, f"{base}/api/health", 30, None, "the gateway", settings.home)
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             _, user_key = await ensure_local_user(pg_pool)
-            assert (await client.get("/api/jobs", headers={"Authorization": f"Bearer {user_key}"})).status_code == 200
+            assert (
+                await client.get("/api/jobs", headers={"Authorization": f"Bearer {user_key}"})
+            ).status_code == 200
 
             before = _count_401(settings.metrics_token)
             anonymous = await client.get("/metrics")
@@ -40,10 +42,14 @@ async def test_metrics_need_the_operator_token_on_the_public_port(settings, pg_p
             assert "simswarm_gateway" not in anonymous.text
             as_user = await client.get("/metrics", headers={"Authorization": f"Bearer {user_key}"})
             assert as_user.status_code == 401 and "simswarm_gateway" not in as_user.text
-            wrong = await client.get("/metrics", headers={"Authorization": f"Bearer {settings.metrics_token}x"})
+            wrong = await client.get(
+                "/metrics", headers={"Authorization": f"Bearer {settings.metrics_token}x"}
+            )
             assert wrong.status_code == 401
 
-            operator = await client.get("/metrics", headers={"Authorization": f"Bearer {settings.metrics_token}"})
+            operator = await client.get(
+                "/metrics", headers={"Authorization": f"Bearer {settings.metrics_token}"}
+            )
             assert operator.status_code == 200, operator.text
             assert "simswarm_http_request_duration_seconds_bucket" in operator.text
             assert _count_401(settings.metrics_token) - before == 3  # each refusal was counted

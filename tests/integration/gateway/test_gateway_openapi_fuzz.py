@@ -51,8 +51,13 @@ from tests.integration.gateway.test_gateway_results_share import completed_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
-CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
-          content_type_conformance, response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+]
 GENERATED_EXAMPLES = 12  # per operation and mode, path parameters as generated
 KNOWN_EXAMPLES = 8  # per operation and mode, path parameters of real objects
 # Positive cases follow the document (the answers must be successes or declared errors); negative
@@ -62,24 +67,55 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # Nothing is excluded: the account deletion needs the account's address, logout refuses an API key,
 # and the key revoked by id is a spare one, never the fuzzing key.
 LAST_METHODS = ("DELETE",)
-VALID_SPEC = {"seed_text": "Dockworkers at Rotterdam began a strike on Monday.",
-              "goal": "Will the Rotterdam strike end within 10 days?"}
+VALID_SPEC = {
+    "seed_text": "Dockworkers at Rotterdam began a strike on Monday.",
+    "goal": "Will the Rotterdam strike end within 10 days?",
+}
 OFF_LIMITS = ("login_ip", "login_account", "register_ip", "mail_ip", "mail_account", "token_ip", "jobs_user")
 # Operations that must have answered with success at least once (on the real objects).
 AIMED_OK = {
-    "GET /api/health", "GET /api/ready", "GET /metrics", "GET /api/config", "GET /api/jobs", "POST /api/jobs",
-    "GET /api/jobs/{job_id}", "GET /api/jobs/{job_id}/events", "GET /api/jobs/{job_id}/stream",
-    "GET /api/jobs/{job_id}/sim-data", "GET /api/jobs/{job_id}/report", "GET /api/jobs/{job_id}/graph",
-    "GET /api/jobs/{job_id}/export/pdf", "GET /api/jobs/{job_id}/artifacts/{name}",
-    "GET /api/jobs/draft", "GET /api/jobs/draft/{draft_id}", "PATCH /api/jobs/draft/{draft_id}",
-    "GET /api/share/{token}", "GET /api/share/{token}/graph", "GET /api/share/{token}/og",
-    "GET /api/share/{token}/report", "GET /api/share/{token}/export/pdf", "GET /api/share/demos",
-    "POST /api/ai/generate-goal", "GET /api/keys", "POST /api/keys", "POST /api/jobs/draft",
-    "POST /api/jobs/draft/{draft_id}/launch", "POST /api/jobs/{job_id}/retry", "POST /api/jobs/{job_id}/cancel",
-    "POST /api/jobs/{job_id}/share", "POST /api/jobs/{job_id}/stream-ticket", "DELETE /api/jobs/{job_id}",
-    "DELETE /api/jobs/draft/{draft_id}", "DELETE /api/keys/{key_id}", "POST /api/auth/verify-email/request",
-    "POST /api/auth/forgot-password", "POST /api/auth/register", "POST /api/auth/login",
-    "PUT /api/profile/password", "POST /api/auth/logout", "DELETE /api/profile/account",
+    "GET /api/health",
+    "GET /api/ready",
+    "GET /metrics",
+    "GET /api/config",
+    "GET /api/jobs",
+    "POST /api/jobs",
+    "GET /api/jobs/{job_id}",
+    "GET /api/jobs/{job_id}/events",
+    "GET /api/jobs/{job_id}/stream",
+    "GET /api/jobs/{job_id}/sim-data",
+    "GET /api/jobs/{job_id}/report",
+    "GET /api/jobs/{job_id}/graph",
+    "GET /api/jobs/{job_id}/export/pdf",
+    "GET /api/jobs/{job_id}/artifacts/{name}",
+    "GET /api/jobs/draft",
+    "GET /api/jobs/draft/{draft_id}",
+    "PATCH /api/jobs/draft/{draft_id}",
+    "GET /api/share/{token}",
+    "GET /api/share/{token}/graph",
+    "GET /api/share/{token}/og",
+    "GET /api/share/{token}/report",
+    "GET /api/share/{token}/export/pdf",
+    "GET /api/share/demos",
+    "POST /api/ai/generate-goal",
+    "GET /api/keys",
+    "POST /api/keys",
+    "POST /api/jobs/draft",
+    "POST /api/jobs/draft/{draft_id}/launch",
+    "POST /api/jobs/{job_id}/retry",
+    "POST /api/jobs/{job_id}/cancel",
+    "POST /api/jobs/{job_id}/share",
+    "POST /api/jobs/{job_id}/stream-ticket",
+    "DELETE /api/jobs/{job_id}",
+    "DELETE /api/jobs/draft/{draft_id}",
+    "DELETE /api/keys/{key_id}",
+    "POST /api/auth/verify-email/request",
+    "POST /api/auth/forgot-password",
+    "POST /api/auth/register",
+    "POST /api/auth/login",
+    "PUT /api/profile/password",
+    "POST /api/auth/logout",
+    "DELETE /api/profile/account",
 }
 
 
@@ -87,17 +123,35 @@ async def _objects(gw: Any) -> dict[str, list[str]]:
     """Real objects of alice's for the path parameters: {parameter name: values}."""
     done = await completed_job(gw)
     body = json.dumps({"round": 1, "agents": []}).encode()
-    ref = ArtifactRef(name="round_001.json", key=artifact_key(done, "round_001.json"), size=len(body),
-                      sha256=sha256_hex(body))
+    ref = ArtifactRef(
+        name="round_001.json",
+        key=artifact_key(done, "round_001.json"),
+        size=len(body),
+        sha256=sha256_hex(body),
+    )
     await gw.store.put_bytes(ref.key, body)
-    await gw.pool.execute(f"UPDATE {gw.proj}.jobs SET artifacts = $2::jsonb WHERE job_id = $1", done,
-                          json.dumps([{"name": ref.name, "key": ref.key, "size": ref.size,
-                                       "sha256": ref.sha256, "content_type": ref.content_type}]))
+    await gw.pool.execute(
+        f"UPDATE {gw.proj}.jobs SET artifacts = $2::jsonb WHERE job_id = $1",
+        done,
+        json.dumps(
+            [
+                {
+                    "name": ref.name,
+                    "key": ref.key,
+                    "size": ref.size,
+                    "sha256": ref.sha256,
+                    "content_type": ref.content_type,
+                }
+            ]
+        ),
+    )
     running = await gw.put_job(status="running", stage="running", round=1)
     failed = await gw.put_job(status="failed", stage="failed", error="the pod was lost")  # retryable
     spec = JobSpec(seed_text="A seed.", goal="Will it happen?")
     for job_id in (done, running, failed):
-        await gw.bus.publish(new_event(JobCreated, job_id, owner_id=gw.alice, spec=spec, run=resolve_run(spec, 7)))
+        await gw.bus.publish(
+            new_event(JobCreated, job_id, owner_id=gw.alice, spec=spec, run=resolve_run(spec, 7))
+        )
         await gw.bus.publish(new_event(RunProgressed, job_id, run_id=f"{job_id}-1", round=1, rounds=15))
     await gw.bus.publish(new_event(JobCompleted, done))
     r = await gw.client.post(f"/api/jobs/{done}/share", headers=gw.as_alice)
@@ -105,14 +159,24 @@ async def _objects(gw: Any) -> dict[str, list[str]]:
     token = r.json()["share_token"]
     drafts = []
     for _ in range(2):  # one for the fuzzer (its PATCHes may empty it), one that stays launchable
-        r = await gw.client.post("/api/jobs/draft", json={"goal": "Will it rain?", "seed_text": "Clouds gather."},
-                                 headers=gw.as_alice)
+        r = await gw.client.post(
+            "/api/jobs/draft",
+            json={"goal": "Will it rain?", "seed_text": "Clouds gather."},
+            headers=gw.as_alice,
+        )
         assert r.status_code == 201, r.text
         drafts.append(r.json()["draft_id"])
     r = await gw.client.post("/api/keys", json={"name": "spare"}, headers=gw.as_alice)
     assert r.status_code == 201, r.text
-    return {"job_id": [done, running, failed], "draft_id": drafts[:1], "launchable": drafts[1:], "failed": [failed], "token": [token], "name": [ref.name],
-            "key_id": [r.json()["id"]]}
+    return {
+        "job_id": [done, running, failed],
+        "draft_id": drafts[:1],
+        "launchable": drafts[1:],
+        "failed": [failed],
+        "token": [token],
+        "name": [ref.name],
+        "key_id": [r.json()["id"]],
+    }
 
 
 def _known(operation: Any, objects: dict[str, list[str]], mode: GenerationMode) -> Any:
@@ -140,8 +204,9 @@ def _checks(operation: Any) -> list[Any]:
     return CHECKS
 
 
-def _fuzz(schema: Any, base_url: str, keys: tuple[str, str], objects: dict[str, list[str]]
-          ) -> tuple[list[str], Counter[str]]:
+def _fuzz(
+    schema: Any, base_url: str, keys: tuple[str, str], objects: dict[str, list[str]]
+) -> tuple[list[str], Counter[str]]:
     """Run every operation's cases (DELETEs last): the failures as readable texts, and the answers
     seen ("GET /api/jobs/{job_id} 200": count)."""
     failures: list[str] = []
@@ -164,8 +229,14 @@ def _fuzz(schema: Any, base_url: str, keys: tuple[str, str], objects: dict[str, 
         return response
 
     def run(strategy: Any, examples: int, key: str = user_key) -> None:
-        @hypothesis_settings(max_examples=examples, derandomize=True, deadline=None, database=None,
-                             phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(
+            max_examples=examples,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=strategy)
         def check(case: Any) -> None:
             attempt(case, key)
@@ -197,17 +268,34 @@ def _fuzz(schema: Any, base_url: str, keys: tuple[str, str], objects: dict[str, 
 def _account_lifecycle(ops: dict[str, Any], attempt: Callable[[Any, str], Any], user_key: str) -> None:
     """The account routes' successes, which generated input cannot reach (a new address, the right
     password), for a user of its own: register, log in, change the password, log out, delete."""
-    email, password, new = f"fuzz-{uuid.uuid4().hex[:12]}@example.com", "first password 1", "second password 2"
+    email, password, new = (
+        f"fuzz-{uuid.uuid4().hex[:12]}@example.com",
+        "first password 1",
+        "second password 2",
+    )
     json_body = {"media_type": "application/json"}
-    r = attempt(ops["POST /api/auth/register"].Case(body={"email": email, "password": password}, **json_body),
-                user_key)
+    r = attempt(
+        ops["POST /api/auth/register"].Case(body={"email": email, "password": password}, **json_body),
+        user_key,
+    )
     token = r.json()["token"] if r is not None and r.status_code == 201 else user_key
-    attempt(ops["POST /api/auth/login"].Case(body={"email": email, "password": password}, **json_body), user_key)
-    r = attempt(ops["PUT /api/profile/password"].Case(
-        body={"current_password": password, "new_password": new}, **json_body), token)
+    attempt(
+        ops["POST /api/auth/login"].Case(body={"email": email, "password": password}, **json_body), user_key
+    )
+    r = attempt(
+        ops["PUT /api/profile/password"].Case(
+            body={"current_password": password, "new_password": new}, **json_body
+        ),
+        token,
+    )
     token = r.json()["token"] if r is not None and r.status_code == 200 else token
-    r = attempt(ops["POST /api/auth/login"].Case(body={"email": email, "password": new}, **json_body), user_key)
-    attempt(ops["POST /api/auth/logout"].Case(), r.json()["token"] if r is not None and r.status_code == 200 else token)
+    r = attempt(
+        ops["POST /api/auth/login"].Case(body={"email": email, "password": new}, **json_body), user_key
+    )
+    attempt(
+        ops["POST /api/auth/logout"].Case(),
+        r.json()["token"] if r is not None and r.status_code == 200 else token,
+    )
     attempt(ops["DELETE /api/profile/account"].Case(body={"password": new}, **json_body), token)
 
 
@@ -248,9 +336,19 @@ async def _run(gw: Any, objects: dict[str, list[str]]) -> tuple[list[str], Count
 async def test_a_body_that_is_not_text_is_a_declared_400_invalid_json(gw):
     """Found by the fuzzer: a typed body that is not UTF-8 got FastAPI's undeclared 400 `bad_request`."""
     doc = (await gw.client.get("/api/openapi.json")).json()
-    for path, method in (("/api/auth/login", "post"), ("/api/keys", "post"), ("/api/profile/account", "delete")):
+    for path, method in (
+        ("/api/auth/login", "post"),
+        ("/api/keys", "post"),
+        ("/api/profile/account", "delete"),
+    ):
         assert "400" in doc["paths"][path][method]["responses"], path
-        r = await gw.client.request(method.upper(), path, content=b"\xff\xfe{", headers={
-            **gw.as_alice, "Content-Type": "application/json"})
+        r = await gw.client.request(
+            method.upper(),
+            path,
+            content=b"\xff\xfe{",
+            headers={**gw.as_alice, "Content-Type": "application/json"},
+        )
         assert r.status_code == 400 and r.json() == {
-            "detail": "body: is not valid JSON (it must be UTF-8 text)", "code": "invalid_json"}, r.text
+            "detail": "body: is not valid JSON (it must be UTF-8 text)",
+            "code": "invalid_json",
+        }, r.text

@@ -21,8 +21,12 @@ pytestmark = pytest.mark.integration
 
 # Long periods: the bucket does not refill during a test, however slow the machine is.
 PASSWORD = "correct horse battery"
-SPEC = {"seed_text": "The central bank meets on Thursday.", "goal": "Will the bank cut rates?", "tier": "small",
-        "policy": "heuristic"}
+SPEC = {
+    "seed_text": "The central bank meets on Thursday.",
+    "goal": "Will the bank cut rates?",
+    "tier": "small",
+    "policy": "heuristic",
+}
 
 
 def _email() -> str:
@@ -37,17 +41,32 @@ def _assert_limited(r: httpx.Response) -> None:
 
 @asynccontextmanager
 async def _replicas(
-    settings: Any, bus: Any, store: Any, pg_pool: Any, n: int, client: tuple[str, int] = ("203.0.113.7", 40000),
+    settings: Any,
+    bus: Any,
+    store: Any,
+    pg_pool: Any,
+    n: int,
+    client: tuple[str, int] = ("203.0.113.7", 40000),
     gschema: str | None = None,
 ) -> AsyncIterator[list[httpx.AsyncClient]]:
     """`n` gateway app instances over one database schema (as replicas behind a balancer would be)."""
     gschema, pschema = gschema or f"gw_{uuid.uuid4().hex[:10]}", f"proj_{uuid.uuid4().hex[:10]}"
-    apps = [create_app(settings, bus=bus, store=store, pool=pg_pool, gateway_schema=gschema,
-                       projection_schema=pschema) for _ in range(n)]
+    apps = [
+        create_app(
+            settings, bus=bus, store=store, pool=pg_pool, gateway_schema=gschema, projection_schema=pschema
+        )
+        for _ in range(n)
+    ]
     try:
         async with asynccontextmanager_all(apps) as _:
-            clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a, client=client),
-                                         base_url="http://gateway.test", timeout=30) for a in apps]
+            clients = [
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=a, client=client),
+                    base_url="http://gateway.test",
+                    timeout=30,
+                )
+                for a in apps
+            ]
             try:
                 yield clients
             finally:
@@ -71,7 +90,9 @@ async def test_login_is_limited_per_address(settings, bus, store, pg_pool):
     gschema = f"gw_{uuid.uuid4().hex[:10]}"
     async with _replicas(settings, bus, store, pg_pool, 1, gschema=gschema) as [c]:
         for _ in range(4):  # guesses at four different accounts: the per-account limit never bites
-            assert (await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})).status_code == 401
+            assert (
+                await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})
+            ).status_code == 401
         r = await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})
         _assert_limited(r)
         first_wait = int(r.headers["retry-after"])
@@ -83,34 +104,46 @@ async def test_login_is_limited_per_address(settings, bus, store, pg_pool):
             assert int(r.headers["retry-after"]) <= first_wait
         # 900 s later (the bucket moved back in the database: tests do not wait on the clock) one
         # more attempt is let through, and only one.
-        await pg_pool.execute(f"UPDATE {gschema}.rate_limits SET tat = tat - 900 WHERE key = 'login_ip:203.0.113.7'")
-        assert (await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})).status_code == 401
+        await pg_pool.execute(
+            f"UPDATE {gschema}.rate_limits SET tat = tat - 900 WHERE key = 'login_ip:203.0.113.7'"
+        )
+        assert (
+            await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})
+        ).status_code == 401
         _assert_limited(await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8}))
 
 
 async def test_login_is_limited_per_account_across_addresses(settings, bus, store, pg_pool):
     settings.rate_limits = "login_ip=100/3600,login_account=3/3600"
     gschema = f"gw_{uuid.uuid4().hex[:10]}"
-    app = create_app(settings, bus=bus, store=store, pool=pg_pool, gateway_schema=gschema,
-                     projection_schema="projections")
+    app = create_app(
+        settings, bus=bus, store=store, pool=pg_pool, gateway_schema=gschema, projection_schema="projections"
+    )
     victim, other = _email(), _email()
     try:
         async with app.router.lifespan_context(app):
+
             def client(addr: str) -> httpx.AsyncClient:
-                return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(addr, 5000)),
-                                         base_url="http://gateway.test", timeout=30)
+                return httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app, client=(addr, 5000)),
+                    base_url="http://gateway.test",
+                    timeout=30,
+                )
 
             async with client("198.51.100.1") as first:
                 for email in (victim, other):
-                    assert (await first.post("/api/auth/register",
-                                             json={"email": email, "password": PASSWORD})).status_code == 201
+                    assert (
+                        await first.post("/api/auth/register", json={"email": email, "password": PASSWORD})
+                    ).status_code == 201
             for i in range(3):  # a guesser spreading its attempts over many addresses
                 async with client(f"198.51.100.{10 + i}") as c:
                     r = await c.post("/api/auth/login", json={"email": victim, "password": f"guess-{i}-xxxx"})
                     assert r.status_code == 401
             async with client("198.51.100.99") as c:
                 # the account is limited whatever the case of the address and the client's address
-                _assert_limited(await c.post("/api/auth/login", json={"email": victim.upper(), "password": "guess"}))
+                _assert_limited(
+                    await c.post("/api/auth/login", json={"email": victim.upper(), "password": "guess"})
+                )
                 # another account is not
                 r = await c.post("/api/auth/login", json={"email": other, "password": PASSWORD})
                 assert r.status_code == 200, r.text
@@ -122,7 +155,9 @@ async def test_register_is_limited_per_address(settings, bus, store, pg_pool):
     settings.rate_limits = "register_ip=3/3600"
     async with _replicas(settings, bus, store, pg_pool, 1) as [c]:
         for _ in range(3):
-            assert (await c.post("/api/auth/register", json={"email": _email(), "password": PASSWORD})).status_code == 201
+            assert (
+                await c.post("/api/auth/register", json={"email": _email(), "password": PASSWORD})
+            ).status_code == 201
         _assert_limited(await c.post("/api/auth/register", json={"email": _email(), "password": PASSWORD}))
 
 
@@ -130,7 +165,9 @@ async def test_two_replicas_enforce_one_shared_limit(settings, bus, store, pg_po
     settings.rate_limits = "login_ip=4/3600,login_account=100/3600"
     async with _replicas(settings, bus, store, pg_pool, 2) as [a, b]:
         for c in (a, b, a, b):
-            assert (await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})).status_code == 401
+            assert (
+                await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})
+            ).status_code == 401
         # Each replica has seen only two attempts; the limit of four is shared, so both refuse now.
         _assert_limited(await a.post("/api/auth/login", json={"email": _email(), "password": "x" * 8}))
         _assert_limited(await b.post("/api/auth/login", json={"email": _email(), "password": "x" * 8}))
@@ -139,10 +176,12 @@ async def test_two_replicas_enforce_one_shared_limit(settings, bus, store, pg_po
 async def test_concurrent_attempts_do_not_overshoot_the_limit(settings, bus, store, pg_pool):
     settings.rate_limits = "register_ip=5/3600"
     async with _replicas(settings, bus, store, pg_pool, 2) as [a, b]:
-        rs = await asyncio.gather(*[
-            (a if i % 2 else b).post("/api/auth/register", json={"email": _email(), "password": PASSWORD})
-            for i in range(12)
-        ])
+        rs = await asyncio.gather(
+            *[
+                (a if i % 2 else b).post("/api/auth/register", json={"email": _email(), "password": PASSWORD})
+                for i in range(12)
+            ]
+        )
     codes = sorted(r.status_code for r in rs)
     assert codes == [201] * 5 + [429] * 7, codes
 
@@ -150,9 +189,13 @@ async def test_concurrent_attempts_do_not_overshoot_the_limit(settings, bus, sto
 async def test_job_creation_is_limited_per_user(gw):
     gw.app.state.ctx.settings.rate_limits = "jobs_user=2/3600"  # read on each request
     for i in range(2):
-        r = await gw.client.post("/api/jobs", json={**SPEC, "goal": f"Will it happen {i}?"}, headers=gw.as_alice)
+        r = await gw.client.post(
+            "/api/jobs", json={**SPEC, "goal": f"Will it happen {i}?"}, headers=gw.as_alice
+        )
         assert r.status_code == 201, r.text
-    _assert_limited(await gw.client.post("/api/jobs", json={**SPEC, "goal": "One more?"}, headers=gw.as_alice))
+    _assert_limited(
+        await gw.client.post("/api/jobs", json={**SPEC, "goal": "One more?"}, headers=gw.as_alice)
+    )
     r = await gw.client.post("/api/jobs", json=SPEC, headers=gw.as_bob)  # another user is not limited
     assert r.status_code == 201, r.text
 
@@ -183,11 +226,17 @@ async def test_spoofed_forwarded_for_does_not_change_the_rate_limit_key(settings
     settings.trusted_proxies = ""  # the default: nobody is trusted, not even localhost
     async with _served(settings, pg_pool) as client:
         for i in range(3):
-            r = await client.post("/api/auth/login", json={"email": _email(), "password": "x" * 8},
-                                  headers={"X-Forwarded-For": f"192.0.2.{i + 1}"})
+            r = await client.post(
+                "/api/auth/login",
+                json={"email": _email(), "password": "x" * 8},
+                headers={"X-Forwarded-For": f"192.0.2.{i + 1}"},
+            )
             assert r.status_code == 401, r.text
-        r = await client.post("/api/auth/login", json={"email": _email(), "password": "x" * 8},
-                              headers={"X-Forwarded-For": "192.0.2.200"})
+        r = await client.post(
+            "/api/auth/login",
+            json={"email": _email(), "password": "x" * 8},
+            headers={"X-Forwarded-For": "192.0.2.200"},
+        )
         _assert_limited(r)
         keys = {row["key"] for row in await pg_pool.fetch("SELECT key FROM gateway.rate_limits")}
         assert "login_ip:127.0.0.1" in keys and not any("192.0.2." in k for k in keys), keys
@@ -198,17 +247,29 @@ async def test_forwarded_for_is_used_from_a_trusted_proxy(settings, pg_pool):
     settings.trusted_proxies = "127.0.0.1"  # a reverse proxy on this host
     async with _served(settings, pg_pool) as client:
         for i in range(5):  # five clients behind the proxy: each has a bucket of its own
-            r = await client.post("/api/auth/login", json={"email": _email(), "password": "x" * 8},
-                                  headers={"X-Forwarded-For": f"192.0.2.{i + 1}"})
+            r = await client.post(
+                "/api/auth/login",
+                json={"email": _email(), "password": "x" * 8},
+                headers={"X-Forwarded-For": f"192.0.2.{i + 1}"},
+            )
             assert r.status_code == 401, r.text
         for _ in range(2):  # 192.0.2.1 uses up its three
-            r = await client.post("/api/auth/login", json={"email": _email(), "password": "x" * 8},
-                                  headers={"X-Forwarded-For": "192.0.2.1"})
+            r = await client.post(
+                "/api/auth/login",
+                json={"email": _email(), "password": "x" * 8},
+                headers={"X-Forwarded-For": "192.0.2.1"},
+            )
             assert r.status_code == 401, r.text
-        r = await client.post("/api/auth/login", json={"email": _email(), "password": "x" * 8},
-                              headers={"X-Forwarded-For": "192.0.2.1"})
+        r = await client.post(
+            "/api/auth/login",
+            json={"email": _email(), "password": "x" * 8},
+            headers={"X-Forwarded-For": "192.0.2.1"},
+        )
         _assert_limited(r)
         # A client cannot prepend its own claim: the proxy appends the real address last.
-        r = await client.post("/api/auth/login", json={"email": _email(), "password": "x" * 8},
-                              headers={"X-Forwarded-For": "10.9.9.9, 192.0.2.1"})
+        r = await client.post(
+            "/api/auth/login",
+            json={"email": _email(), "password": "x" * 8},
+            headers={"X-Forwarded-For": "10.9.9.9, 192.0.2.1"},
+        )
         _assert_limited(r)

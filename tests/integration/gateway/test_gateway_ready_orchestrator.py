@@ -80,8 +80,9 @@ async def _orchestrator_process(settings: Any, opts: OrchestratorOptions, log: P
             await asyncio.to_thread(proc.wait, 5)
 
 
-async def _until(what: str, check: Callable[[], Awaitable[Any]], proc: Any, log: Path,
-                 timeout: float = 60.0) -> Any:
+async def _until(
+    what: str, check: Callable[[], Awaitable[Any]], proc: Any, log: Path, timeout: float = 60.0
+) -> Any:
     """Poll `check` until it returns something truthy; fail naming `what` (and the process's log)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -106,12 +107,20 @@ def _ready_is(client: Any, status: int) -> Callable[[], Awaitable[Any]]:
 
 def _options(tag: str, **overrides: Any) -> OrchestratorOptions:
     return OrchestratorOptions(
-        es_schema=f"orch_{tag}", projections_schema=f"proj_{tag}", consumer=f"orch_{tag}",
-        command_queue=f"orch_{tag}", deliver_new=True, relay_poll_s=0.2, projection_poll_s=0.2, **overrides)
+        es_schema=f"orch_{tag}",
+        projections_schema=f"proj_{tag}",
+        consumer=f"orch_{tag}",
+        command_queue=f"orch_{tag}",
+        deliver_new=True,
+        relay_poll_s=0.2,
+        projection_poll_s=0.2,
+        **overrides,
+    )
 
 
-async def test_ready_goes_503_while_the_orchestrator_is_frozen_and_recovers(settings, pg_pool, gateway_factory,
-                                                                         tmp_path):
+async def test_ready_goes_503_while_the_orchestrator_is_frozen_and_recovers(
+    settings, pg_pool, gateway_factory, tmp_path
+):
     opts = _options(uuid.uuid4().hex[:10])
     log = tmp_path / "orchestrator.log"
     try:
@@ -124,8 +133,12 @@ async def test_ready_goes_503_while_the_orchestrator_is_frozen_and_recovers(sett
                 r = await _until("503 while the orchestrator is frozen", _ready_is(gw.client, 503), proc, log)
                 body = r.json()
                 assert body["code"] == "not_ready" and "orchestrator unavailable" in body["detail"], body
-                assert body["checks"] == {"nats": "ok", "postgres": "ok", "object_store": "ok",
-                                          "orchestrator": "unavailable"}
+                assert body["checks"] == {
+                    "nats": "ok",
+                    "postgres": "ok",
+                    "object_store": "ok",
+                    "orchestrator": "unavailable",
+                }
 
                 os.kill(proc.pid, signal.SIGCONT)
                 await _until("readiness after SIGCONT", _ready_is(gw.client, 200), proc, log)
@@ -134,8 +147,9 @@ async def test_ready_goes_503_while_the_orchestrator_is_frozen_and_recovers(sett
             await pg_pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-async def test_ready_goes_503_when_the_orchestrators_event_store_is_stuck(settings, pg_pool, gateway_factory,
-                                                                          tmp_path):
+async def test_ready_goes_503_when_the_orchestrators_event_store_is_stuck(
+    settings, pg_pool, gateway_factory, tmp_path
+):
     """The process and its NATS connection are fine; its database work is not. Ready must say so."""
     opts = _options(uuid.uuid4().hex[:10], health_stale_s=3.0)
     log = tmp_path / "orchestrator.log"
@@ -145,19 +159,27 @@ async def test_ready_goes_503_when_the_orchestrators_event_store_is_stuck(settin
                 await _until("readiness with the orchestrator up", _ready_is(gw.client, 200), proc, log)
 
                 async def event_store_tables() -> list[str]:
-                    return [r["tablename"] for r in await pg_pool.fetch(
-                        "SELECT tablename FROM pg_tables WHERE schemaname = $1", opts.es_schema)]
+                    return [
+                        r["tablename"]
+                        for r in await pg_pool.fetch(
+                            "SELECT tablename FROM pg_tables WHERE schemaname = $1", opts.es_schema
+                        )
+                    ]
 
                 tables = await _until("the orchestrator's event store tables", event_store_tables, proc, log)
                 async with pg_pool.acquire() as conn, conn.transaction():
                     # Hold every event-store table: each statement of the orchestrator's pipeline waits.
                     names = ", ".join(f'"{opts.es_schema}"."{t}"' for t in tables)
                     await conn.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
-                    r = await _until("503 while the event store is blocked", _ready_is(gw.client, 503), proc, log)
+                    r = await _until(
+                        "503 while the event store is blocked", _ready_is(gw.client, 503), proc, log
+                    )
                     body = r.json()
                     assert body["checks"]["orchestrator"] == "unhealthy", body
                     assert "no successful pass" in body["detail"], body
-                    assert body["checks"]["postgres"] == "ok"  # the gateway's own database check cannot see it
+                    assert (
+                        body["checks"]["postgres"] == "ok"
+                    )  # the gateway's own database check cannot see it
                 await _until("readiness once the event store is free", _ready_is(gw.client, 200), proc, log)
     finally:
         for schema in (opts.es_schema, opts.projections_schema):

@@ -27,24 +27,42 @@ def _outputs() -> dict[str, bytes]:
         files = sample_files()
         art, report = decode_and_compose(files)
         rendered = render_composed(art, report)
-        _OUTPUTS.update({
-            "report.md": rendered.markdown.encode(), "report.pdf": rendered.pdf,
-            RESULT_FILE: msgspec.json.encode(build_result(art, report)),
-            "graph.json": msgspec.json.encode(build_graph(decode_inputs(files))),
-        })
+        _OUTPUTS.update(
+            {
+                "report.md": rendered.markdown.encode(),
+                "report.pdf": rendered.pdf,
+                RESULT_FILE: msgspec.json.encode(build_result(art, report)),
+                "graph.json": msgspec.json.encode(build_graph(decode_inputs(files))),
+            }
+        )
     return _OUTPUTS
 
 
 async def completed_job(gw, owner: str | None = None, goal: str = GOAL, graph: bytes | None = None) -> str:
     """A completed job as the pipeline leaves it: projection row plus report, result and graph in the store."""
     out = _outputs()
-    job_id = await gw.put_job(status="completed", stage="completed", goal=goal, owner_id=owner or gw.alice,
-                              verdict="Leans YES", report_key="pending", graph_key="pending")
+    job_id = await gw.put_job(
+        status="completed",
+        stage="completed",
+        goal=goal,
+        owner_id=owner or gw.alice,
+        verdict="Leans YES",
+        report_key="pending",
+        graph_key="pending",
+    )
     for name in ("report.md", "report.pdf", RESULT_FILE):
         await gw.store.put_bytes(report_key(job_id, name), out[name])
     await gw.store.put_bytes(graph_key(job_id), graph or out["graph.json"])
-    await gw.put_job(job_id, status="completed", stage="completed", goal=goal, owner_id=owner or gw.alice,
-                     verdict="Leans YES", report_key=report_key(job_id), graph_key=graph_key(job_id))
+    await gw.put_job(
+        job_id,
+        status="completed",
+        stage="completed",
+        goal=goal,
+        owner_id=owner or gw.alice,
+        verdict="Leans YES",
+        report_key=report_key(job_id),
+        graph_key=graph_key(job_id),
+    )
     return job_id
 
 
@@ -93,14 +111,21 @@ async def test_graph_and_pdf_of_a_completed_job(gw):
 async def test_a_large_graph_is_capped_and_says_so(gw):
     hub = {"id": "entity:hub", "label": "Hub", "kind": "entity", "props": {}}
     agents = [{"id": f"agent:a{i:05d}", "label": f"A{i}", "kind": "agent", "props": {}} for i in range(3000)]
-    edges = [{"source": a["id"], "target": "entity:hub", "type": "SUPPORTS", "weight": 1.0 + (i % 7)}
-             for i, a in enumerate(agents)]
-    edges += [{"source": agents[i]["id"], "target": agents[i + 1]["id"], "type": "FOLLOWS", "weight": 1.0}
-              for i in range(2999)]
-    big = msgspec.json.encode({"job_id": None, "nodes": [hub, *agents], "edges": edges, "counts": {"nodes": 3001}})
+    edges = [
+        {"source": a["id"], "target": "entity:hub", "type": "SUPPORTS", "weight": 1.0 + (i % 7)}
+        for i, a in enumerate(agents)
+    ]
+    edges += [
+        {"source": agents[i]["id"], "target": agents[i + 1]["id"], "type": "FOLLOWS", "weight": 1.0}
+        for i in range(2999)
+    ]
+    big = msgspec.json.encode(
+        {"job_id": None, "nodes": [hub, *agents], "edges": edges, "counts": {"nodes": 3001}}
+    )
     job_id = await completed_job(gw, graph=big)
-    graph = (await gw.client.get(f"/api/jobs/{job_id}/graph?max_nodes=500&max_edges=800",
-                                 headers=gw.as_alice)).json()
+    graph = (
+        await gw.client.get(f"/api/jobs/{job_id}/graph?max_nodes=500&max_edges=800", headers=gw.as_alice)
+    ).json()
     assert graph["truncated"] is True and graph["total_nodes"] == 3001 and graph["total_edges"] == len(edges)
     assert len(graph["nodes"]) == 500 and len(graph["edges"]) <= 800
     ids = {n["id"] for n in graph["nodes"]}
@@ -129,7 +154,12 @@ async def test_share_a_completed_job_read_it_publicly_and_revoke_it(gw):
     public = await gw.client.get(f"/api/share/{token}")  # no credentials
     assert public.status_code == 200, public.text
     body = public.json()
-    assert body["job_id"] == job_id and body["result"]["verdict"] and "owner_id" not in body and "pod" not in body
+    assert (
+        body["job_id"] == job_id
+        and body["result"]["verdict"]
+        and "owner_id" not in body
+        and "pod" not in body
+    )
     graph = await gw.client.get(f"/api/share/{token}/graph")
     assert graph.status_code == 200 and graph.json()["nodes"]
     pdf = await gw.client.get(f"/api/share/{token}/export/pdf")
@@ -190,7 +220,11 @@ async def test_config_reports_demo_mode_tiers_limits_and_runnable_policies(gw):
     settings.llm_url, settings.demo_mode = "http://127.0.0.1:9/v1", True
     try:
         cfg = (await gw.client.get("/api/config")).json()
-        assert cfg["policies"] == ["heuristic", "llm"] and cfg["demo_mode"] is True and cfg["job_creation"] is False
+        assert (
+            cfg["policies"] == ["heuristic", "llm"]
+            and cfg["demo_mode"] is True
+            and cfg["job_creation"] is False
+        )
     finally:
         settings.llm_url, settings.demo_mode = None, False
 

@@ -16,8 +16,12 @@ async def test_serve_answers_until_stopped(settings, pg_pool):
         # Its own connections are up; with no orchestrator answering it is not ready, and says why.
         r = await client.get("/api/ready")
         assert r.status_code == 503 and "orchestrator unavailable" in r.json()["detail"], r.text
-        assert r.json()["checks"] == {"nats": "ok", "postgres": "ok", "object_store": "ok",
-                                      "orchestrator": "unavailable"}
+        assert r.json()["checks"] == {
+            "nats": "ok",
+            "postgres": "ok",
+            "object_store": "ok",
+            "orchestrator": "unavailable",
+        }
         _, key = await ensure_local_user(pg_pool)  # the real `gateway` schema, as `simswarm up` does
         r = await client.get("/api/jobs", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 200 and "jobs" in r.json()

@@ -57,26 +57,39 @@ async def test_logout_with_an_api_key_is_refused(gw):
 
 async def test_password_change_revokes_every_session_and_key(gw):
     email, session = await _register(gw)
-    other = (await gw.client.post("/api/auth/login", json={"email": email, "password": PASSWORD})).json()["token"]
+    other = (await gw.client.post("/api/auth/login", json={"email": email, "password": PASSWORD})).json()[
+        "token"
+    ]
     key = (await gw.client.post("/api/keys", json={"name": "ci"}, headers=_bearer(session))).json()["key"]
     assert await _works(gw, key)
 
-    r = await gw.client.put("/api/profile/password", headers=_bearer(session),
-                            json={"current_password": "not the password", "new_password": "a brand new one"})
+    r = await gw.client.put(
+        "/api/profile/password",
+        headers=_bearer(session),
+        json={"current_password": "not the password", "new_password": "a brand new one"},
+    )
     assert r.status_code == 403 and r.json()["code"] == "wrong_password"
     assert await _works(gw, other)
-    r = await gw.client.put("/api/profile/password", headers=_bearer(session),
-                            json={"current_password": PASSWORD, "new_password": "short"})
+    r = await gw.client.put(
+        "/api/profile/password",
+        headers=_bearer(session),
+        json={"current_password": PASSWORD, "new_password": "short"},
+    )
     assert r.status_code == 422 and r.json()["code"] == "weak_password"
 
-    r = await gw.client.put("/api/profile/password", headers=_bearer(session),
-                            json={"current_password": PASSWORD, "new_password": "a brand new one"})
+    r = await gw.client.put(
+        "/api/profile/password",
+        headers=_bearer(session),
+        json={"current_password": PASSWORD, "new_password": "a brand new one"},
+    )
     assert r.status_code == 200, r.text
     fresh = r.json()["token"]
     for old in (session, other, key):
         assert not await _works(gw, old)
     assert await _works(gw, fresh)
-    assert (await gw.client.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 401
+    assert (
+        await gw.client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    ).status_code == 401
     r = await gw.client.post("/api/auth/login", json={"email": email, "password": "a brand new one"})
     assert r.status_code == 200
 
@@ -84,18 +97,25 @@ async def test_password_change_revokes_every_session_and_key(gw):
 async def test_account_deletion_revokes_everything_and_frees_the_address(gw):
     email, session = await _register(gw)
     key = (await gw.client.post("/api/keys", json={"name": "ci"}, headers=_bearer(session))).json()["key"]
-    r = await gw.client.request("DELETE", "/api/profile/account", headers=_bearer(key), json={"password": "wrong!!!"})
+    r = await gw.client.request(
+        "DELETE", "/api/profile/account", headers=_bearer(key), json={"password": "wrong!!!"}
+    )
     assert r.status_code == 403 and r.json()["code"] == "wrong_password"
     r = await gw.client.request("DELETE", "/api/profile/account", headers=_bearer(key), json={})
     assert r.status_code == 422
 
-    r = await gw.client.request("DELETE", "/api/profile/account", headers=_bearer(key), json={"password": PASSWORD})
+    r = await gw.client.request(
+        "DELETE", "/api/profile/account", headers=_bearer(key), json={"password": PASSWORD}
+    )
     assert r.status_code == 204, r.text
     assert not await _works(gw, session) and not await _works(gw, key)
-    assert (await gw.client.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 401
+    assert (
+        await gw.client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    ).status_code == 401
     # the address is released (no personal data kept) and can be registered again
     row = await gw.pool.fetchrow(
-        f"SELECT count(*) AS n FROM {gw.app.state.ctx.accounts.s}.users WHERE lower(email) = lower($1)", email)
+        f"SELECT count(*) AS n FROM {gw.app.state.ctx.accounts.s}.users WHERE lower(email) = lower($1)", email
+    )
     assert row["n"] == 0
     r = await gw.client.post("/api/auth/register", json={"email": email, "password": PASSWORD})
     assert r.status_code == 201
@@ -103,14 +123,20 @@ async def test_account_deletion_revokes_everything_and_frees_the_address(gw):
 
 async def test_account_deletion_cancels_live_jobs_first(gw):
     _, session = await _register(gw)
-    spec = {"seed_text": "The central bank meets on Thursday.", "goal": "Will the bank cut rates?",
-            "tier": "small", "policy": "heuristic"}
+    spec = {
+        "seed_text": "The central bank meets on Thursday.",
+        "goal": "Will the bank cut rates?",
+        "tier": "small",
+        "policy": "heuristic",
+    }
     r = await gw.client.post("/api/jobs", json=spec, headers=_bearer(session))
     assert r.status_code == 201, r.text
     live = r.json()["job_id"]
     done = await gw.put_job(owner_id=gw.commands[-1].owner_id, status="completed", stage="completed")
 
-    r = await gw.client.request("DELETE", "/api/profile/account", headers=_bearer(session), json={"password": PASSWORD})
+    r = await gw.client.request(
+        "DELETE", "/api/profile/account", headers=_bearer(session), json={"password": PASSWORD}
+    )
     assert r.status_code == 204, r.text
     cancelled = [c.job_id for c in gw.commands if isinstance(c, CancelJob)]
     assert cancelled == [live] and done not in cancelled
@@ -120,11 +146,14 @@ async def test_account_deletion_cancels_live_jobs_first(gw):
 async def test_account_deletion_is_kept_when_the_cancel_cannot_be_delivered(gw_no_orchestrator):
     gw = gw_no_orchestrator
     gw.app.state.ctx.command_timeout_s = 0.5
-    r = await gw.client.post("/api/auth/register", json={"email": f"u-{uuid.uuid4().hex[:8]}@example.com",
-                                                         "password": PASSWORD})
+    r = await gw.client.post(
+        "/api/auth/register", json={"email": f"u-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}
+    )
     session, owner = r.json()["token"], r.json()["user"]["id"]
     await gw.put_job(owner_id=owner, status="running", stage="running")
-    r = await gw.client.request("DELETE", "/api/profile/account", headers=_bearer(session), json={"password": PASSWORD})
+    r = await gw.client.request(
+        "DELETE", "/api/profile/account", headers=_bearer(session), json={"password": PASSWORD}
+    )
     assert r.status_code == 503 and r.json()["code"] == "orchestrator_unavailable", r.text
     assert await _works(gw, session)  # nothing revoked: a retry can finish the deletion
 
@@ -136,9 +165,12 @@ async def test_an_account_without_password_confirms_deletion_with_its_address(gw
         r = await gw.client.request("DELETE", "/api/profile/account", headers=gw.as_alice, json=body)
         assert r.status_code == 422 and r.json()["code"] == "confirmation_required", r.text
     assert await _works(gw, gw.alice_key)
-    email = await gw.pool.fetchval(f"SELECT email FROM {gw.app.state.ctx.accounts.s}.users WHERE id = $1", gw.alice)
-    r = await gw.client.request("DELETE", "/api/profile/account", headers=gw.as_alice,
-                                json={"confirm_email": email.upper()})
+    email = await gw.pool.fetchval(
+        f"SELECT email FROM {gw.app.state.ctx.accounts.s}.users WHERE id = $1", gw.alice
+    )
+    r = await gw.client.request(
+        "DELETE", "/api/profile/account", headers=gw.as_alice, json={"confirm_email": email.upper()}
+    )
     assert r.status_code == 204, r.text
     assert not await _works(gw, gw.alice_key)
     assert await _works(gw, gw.bob_key)  # nobody else's account is touched
@@ -157,24 +189,30 @@ async def test_api_keys_may_expire(gw):
     # a week later (moved in the database: tests do not wait on the clock)
     await gw.pool.execute(
         f"UPDATE {gw.app.state.ctx.accounts.s}.api_keys SET expires_at = now() - interval '1 second' WHERE id = $1",
-        body["id"])
+        body["id"],
+    )
     r = await gw.client.get("/api/jobs", headers=_bearer(body["key"]))
     assert r.status_code == 401 and r.json()["code"] == "invalid_credentials"
 
     at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     r = await gw.client.post("/api/keys", json={"name": "at", "expires_at": at}, headers=gw.as_alice)
-    assert r.status_code == 201 and datetime.fromisoformat(r.json()["expires_at"]) == datetime.fromisoformat(at)
+    assert r.status_code == 201 and datetime.fromisoformat(r.json()["expires_at"]) == datetime.fromisoformat(
+        at
+    )
     r = await gw.client.post("/api/keys", json={"name": "none"}, headers=gw.as_alice)
     assert r.status_code == 201 and r.json()["expires_at"] is None
 
 
-@pytest.mark.parametrize("body", [
-    {"expires_in_days": 0},
-    {"expires_in_days": 100000},
-    {"expires_at": "2001-01-01T00:00:00+00:00"},
-    {"expires_at": "2999-01-01T00:00:00"},  # no time zone: ambiguous
-    {"expires_at": "2999-01-01T00:00:00+00:00", "expires_in_days": 3},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"expires_in_days": 0},
+        {"expires_in_days": 100000},
+        {"expires_at": "2001-01-01T00:00:00+00:00"},
+        {"expires_at": "2999-01-01T00:00:00"},  # no time zone: ambiguous
+        {"expires_at": "2999-01-01T00:00:00+00:00", "expires_in_days": 3},
+    ],
+)
 async def test_bad_key_expiry_is_a_422(gw, body):
     r = await gw.client.post("/api/keys", json={"name": "k", **body}, headers=gw.as_alice)
     assert r.status_code == 422, r.text

@@ -30,7 +30,9 @@ async def _job(gw: Any) -> str:
     """A running job with one event in its log."""
     job_id = await gw.put_job(status="running")
     spec = JobSpec(seed_text="A seed.", goal="Will it happen?")
-    await gw.bus.publish(new_event(JobCreated, job_id, owner_id=gw.alice, spec=spec, run=resolve_run(spec, 7)))
+    await gw.bus.publish(
+        new_event(JobCreated, job_id, owner_id=gw.alice, spec=spec, run=resolve_run(spec, 7))
+    )
     return job_id
 
 
@@ -56,7 +58,9 @@ async def _first_event(resp: httpx.Response) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def _open(client: httpx.AsyncClient, job_id: str, headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
+async def _open(
+    client: httpx.AsyncClient, job_id: str, headers: dict[str, str]
+) -> AsyncIterator[httpx.Response]:
     async with client.stream("GET", f"/api/jobs/{job_id}/stream", headers=headers) as resp:
         yield resp
 
@@ -76,9 +80,12 @@ async def test_opened_and_dropped_streams_leave_no_consumers_behind(gw):
     baseline = await _consumers(gw)
     samples: list[int] = []
     failures: list[str] = []
-    async with serve_app(gw.app) as base, httpx.AsyncClient(
-        base_url=base, timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY * 2)
-    ) as client:
+    async with (
+        serve_app(gw.app) as base,
+        httpx.AsyncClient(
+            base_url=base, timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY * 2)
+        ) as client,
+    ):
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in range(STREAMS):
             queue.put_nowait(i)
@@ -103,7 +110,8 @@ async def test_opened_and_dropped_streams_leave_no_consumers_behind(gw):
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         assert not failures, failures[:5]
         assert samples and max(samples) <= CONCURRENCY + SLACK, (
-            f"consumers above the baseline while streams were opened and dropped: {samples}")
+            f"consumers above the baseline while streams were opened and dropped: {samples}"
+        )
 
         async def drained() -> bool:
             return await _consumers(gw) <= baseline
@@ -133,8 +141,11 @@ async def test_open_streams_are_capped_per_user_and_in_total(gw):
     spec = JobSpec(seed_text="A seed.", goal="Will it happen?")
     await gw.bus.publish(new_event(JobCreated, bob_job, owner_id=gw.bob, spec=spec, run=resolve_run(spec, 7)))
     async with serve_app(gw.app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
-        async with _open(client, job_id, gw.as_alice) as a1, _open(client, job_id, gw.as_alice) as a2, \
-                _open(client, job_id, gw.as_alice) as a3:
+        async with (
+            _open(client, job_id, gw.as_alice) as a1,
+            _open(client, job_id, gw.as_alice) as a2,
+            _open(client, job_id, gw.as_alice) as a3,
+        ):
             assert [r.status_code for r in (a1, a2, a3)] == [200, 200, 200]
             held = [await _first_event(r) for r in (a1, a2, a3)]
             async with _open(client, job_id, gw.as_alice) as over:
@@ -154,6 +165,7 @@ async def test_open_streams_are_capped_per_user_and_in_total(gw):
                     assert '"streams_full"' in body and int(full.headers["Retry-After"]) > 0
 
         del held
+
         # Dropping streams frees their slots.
         async def alice_can_stream_again() -> bool:
             async with _open(client, job_id, gw.as_alice) as resp:

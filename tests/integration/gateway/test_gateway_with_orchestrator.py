@@ -25,8 +25,13 @@ async def _eventually(check, timeout: float = 15.0):
 async def test_create_read_cancel_through_the_orchestrator(settings, pg_pool, gateway_factory):
     tag = uuid.uuid4().hex[:10]
     opts = orchestrator_main.OrchestratorOptions(
-        es_schema=f"orch_{tag}", projections_schema=f"proj_{tag}", consumer=f"orch_{tag}",
-        command_queue=f"orch_{tag}", deliver_new=True, relay_poll_s=0.1, projection_poll_s=0.1,
+        es_schema=f"orch_{tag}",
+        projections_schema=f"proj_{tag}",
+        consumer=f"orch_{tag}",
+        command_queue=f"orch_{tag}",
+        deliver_new=True,
+        relay_poll_s=0.1,
+        projection_poll_s=0.1,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(orchestrator_main.serve(settings, stop, opts))
@@ -34,7 +39,11 @@ async def test_create_read_cancel_through_the_orchestrator(settings, pg_pool, ga
         async for gw in gateway_factory(opts.projections_schema):
             ctx = gw.app.state.ctx
             ctx.command_timeout_s = 15.0
-            spec = {"seed_text": "Parliament votes on the bill.", "goal": "Will the bill pass?", "policy": "heuristic"}
+            spec = {
+                "seed_text": "Parliament votes on the bill.",
+                "goal": "Will the bill pass?",
+                "policy": "heuristic",
+            }
 
             async def create(gw=gw, spec=spec):
                 if task.done():

@@ -48,7 +48,9 @@ def _free_port() -> int:
 async def api(gw: Any) -> AsyncIterator[str]:
     """The `gw` app (its lifespan already entered) served by uvicorn on a free loopback port."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(gw.app, host="127.0.0.1", port=port, lifespan="off", log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(gw.app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), task.exception()
@@ -101,7 +103,11 @@ async def test_retry_after_is_honoured(gw, api, settings):
     async with AsyncClient(api, gw.alice_key, retry=RetryPolicy(max_retry_after_s=0.1)) as impatient:
         with pytest.raises(RateLimited) as err:
             await impatient.create(SEED, GOAL, policy="heuristic", random_seed=3)
-        assert err.value.code == "rate_limited" and err.value.retry_after is not None and err.value.retry_after >= 1
+        assert (
+            err.value.code == "rate_limited"
+            and err.value.retry_after is not None
+            and err.value.retry_after >= 1
+        )
 
 
 async def test_a_create_whose_answer_is_lost_is_retried_into_the_same_job(gw, api):
@@ -112,7 +118,9 @@ async def test_a_create_whose_answer_is_lost_is_retried_into_the_same_job(gw, ap
             job = await alice.create(SEED, GOAL, policy="heuristic", random_seed=4)
             assert alice.retries == 1 and proxy.cuts == 1
         posts = proxy.heads_with(b"POST /api/jobs ")
-    keys = {line for head in posts for line in head.split(b"\r\n") if line.lower().startswith(b"idempotency-key")}
+    keys = {
+        line for head in posts for line in head.split(b"\r\n") if line.lower().startswith(b"idempotency-key")
+    }
     assert len(posts) == 2 and len(keys) == 1  # both attempts carried the one key
     creates = [c for c in gw.commands if type(c).__name__ == "CreateJob"]
     assert [c.job_id for c in creates] == [job.job_id]  # one job, the one the client got
@@ -136,16 +144,25 @@ async def _publish(gw: Any, job_id: str, files: dict[str, bytes], corrupt: set[s
     for name, data in files.items():
         ref = await gw.store.put_bytes(f"jobs/{job_id}/artifacts/{name}", data)
         sha = ref.sha256 if name not in corrupt else hashlib.sha256(b"something else").hexdigest()
-        refs.append({"name": ref.name, "key": ref.key, "size": ref.size, "sha256": sha,
-                     "content_type": ref.content_type})
+        refs.append(
+            {
+                "name": ref.name,
+                "key": ref.key,
+                "size": ref.size,
+                "sha256": sha,
+                "content_type": ref.content_type,
+            }
+        )
     await gw.put_job(job_id, status="completed", stage="completed", artifacts=refs)
 
 
 async def test_download_is_verified_atomic_and_skips_intact_files(gw, api, tmp_path):
     job_id = "dl" + gw.alice[:6] + "0" * 24
-    files = {"market_curves.json": json.dumps({"m0": [0.5, 0.6]}).encode(),
-             "posts.json": json.dumps([{"id": i, "text": "x" * 200} for i in range(500)]).encode(),
-             "actions.jsonl": b'{"a": 1}\n' * 1000}
+    files = {
+        "market_curves.json": json.dumps({"m0": [0.5, 0.6]}).encode(),
+        "posts.json": json.dumps([{"id": i, "text": "x" * 200} for i in range(500)]).encode(),
+        "actions.jsonl": b'{"a": 1}\n' * 1000,
+    }
     await _publish(gw, job_id, files)
     dest = tmp_path / "run"
     async with AsyncClient(api, gw.alice_key) as alice:
@@ -170,7 +187,9 @@ async def test_download_is_verified_atomic_and_skips_intact_files(gw, api, tmp_p
 
 async def test_a_file_that_does_not_match_its_sha256_is_never_left_in_place(gw, api, tmp_path):
     job_id = "bad" + gw.alice[:5] + "0" * 24
-    await _publish(gw, job_id, {"good.json": b"[1, 2, 3]", "tampered.json": b"[4, 5, 6]"}, corrupt={"tampered.json"})
+    await _publish(
+        gw, job_id, {"good.json": b"[1, 2, 3]", "tampered.json": b"[4, 5, 6]"}, corrupt={"tampered.json"}
+    )
     dest = tmp_path / "run"
     async with AsyncClient(api, gw.alice_key, retry=RetryPolicy(attempts=2, backoff_s=0.01)) as alice:
         with pytest.raises(IntegrityError) as err:
@@ -182,8 +201,11 @@ async def test_a_file_that_does_not_match_its_sha256_is_never_left_in_place(gw, 
 async def test_unsafe_file_names_from_the_server_are_refused(gw, api, tmp_path):
     job_id = "evil" + gw.alice[:4] + "0" * 24
     ref = await gw.store.put_bytes(f"jobs/{job_id}/x", b"pwned")
-    await gw.put_job(job_id, status="completed", artifacts=[{"name": "../../escape.txt", "key": ref.key,
-                                                            "size": ref.size, "sha256": ref.sha256}])
+    await gw.put_job(
+        job_id,
+        status="completed",
+        artifacts=[{"name": "../../escape.txt", "key": ref.key, "size": ref.size, "sha256": ref.sha256}],
+    )
     async with AsyncClient(api, gw.alice_key) as alice:
         with pytest.raises(Exception, match="unsafe file name"):
             await alice.download(job_id, tmp_path / "run")
@@ -198,7 +220,9 @@ async def test_the_blocking_client_does_the_same(gw, api, tmp_path):
         with Client(api, gw.alice_key) as alice:
             job = alice.create(SEED, GOAL, policy="heuristic", random_seed=9)
             paths = [f.path for f in alice.download(job_id, tmp_path / "s")]
-            assert [j.job_id for j in alice.list(per_page=1)][:2] == [j.job_id for j in alice.page(per_page=2).jobs]
+            assert [j.job_id for j in alice.list(per_page=1)][:2] == [
+                j.job_id for j in alice.page(per_page=2).jobs
+            ]
             with pytest.raises(NotFound):
                 alice.report(job_id)
             return alice.get(job.job_id), paths

@@ -31,8 +31,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 
 def _completed(job_id: str, refs: list[ArtifactRef]) -> RunCompleted:
-    return new_event(RunCompleted, job_id, run_id=f"{job_id}-a1", artifact_prefix=f"jobs/{job_id}/artifacts/",
-                     artifacts=refs)
+    return new_event(
+        RunCompleted,
+        job_id,
+        run_id=f"{job_id}-a1",
+        artifact_prefix=f"jobs/{job_id}/artifacts/",
+        artifacts=refs,
+    )
 
 
 async def test_graph_is_built_stored_and_announced(settings, bus, store, files) -> None:

@@ -53,8 +53,16 @@ async def test_a_message_held_by_a_killed_consumer_goes_to_another_one(bus, sett
     job = uuid.uuid4().hex
     login = settings.nats_login("admin")
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", HOLDER, settings.nats_url, login.user, login.password, durable, job,
-        stdout=asyncio.subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        sys.executable,
+        "-c",
+        HOLDER,
+        settings.nats_url,
+        login.user,
+        login.password,
+        durable,
+        job,
+        stdout=asyncio.subprocess.PIPE,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
     try:
         assert child.stdout is not None

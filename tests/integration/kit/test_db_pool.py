@@ -12,7 +12,9 @@ pytestmark = pytest.mark.integration
 
 async def test_a_database_that_never_answers_is_named_after_the_tries() -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"  # nothing listens there
-    with pytest.raises(DatabaseUnavailable, match="cannot connect to Postgres: .*(refused|Connect call failed)"):
+    with pytest.raises(
+        DatabaseUnavailable, match="cannot connect to Postgres: .*(refused|Connect call failed)"
+    ):
         await create_pool(url)
 
 

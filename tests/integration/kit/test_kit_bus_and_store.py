@@ -93,7 +93,9 @@ async def _dead_letter_of(bus, source_subject: str, deadline_s: float = 10.0):
 
 async def test_follow_job_resumes_after_a_sequence(bus):
     job = uuid.uuid4().hex
-    acks = [await bus.publish(new_event(RunProgressed, job, run_id="r", round=r, rounds=3)) for r in (1, 2, 3)]
+    acks = [
+        await bus.publish(new_event(RunProgressed, job, run_id="r", round=r, rounds=3)) for r in (1, 2, 3)
+    ]
     got = []
     async for _seq, ev in bus.follow_job(job, after_seq=acks[0].seq):
         got.append(ev.round)

@@ -33,8 +33,10 @@ def _steps(schema: str) -> list[Migration]:
 
 
 async def _recorded(pool, schema: str, component: str = "c") -> list[tuple[int, str]]:
-    rows = await pool.fetch(f'SELECT version, name FROM "{schema}".schema_migrations WHERE component = $1 '
-                            "ORDER BY version", component)
+    rows = await pool.fetch(
+        f'SELECT version, name FROM "{schema}".schema_migrations WHERE component = $1 ORDER BY version',
+        component,
+    )
     return [(r["version"], r["name"]) for r in rows]
 
 
@@ -42,21 +44,33 @@ async def test_each_version_is_applied_once_and_in_order(pg_pool, schema) -> Non
     steps = _steps(schema)
     assert await apply_migrations(pg_pool, schema, "c", steps[:1]) == [1]
     assert await apply_migrations(pg_pool, schema, "c", steps) == [2]  # only the new one
-    assert await apply_migrations(pg_pool, schema, "c", steps) == []  # (not idempotent DDL: would fail if run)
+    assert (
+        await apply_migrations(pg_pool, schema, "c", steps) == []
+    )  # (not idempotent DDL: would fail if run)
     assert await _recorded(pg_pool, schema) == [(1, "items"), (2, "item names")]
-    await pg_pool.execute(f'INSERT INTO "{schema}".items (id, name) VALUES (1, \'one\')')
+    await pg_pool.execute(f"INSERT INTO \"{schema}\".items (id, name) VALUES (1, 'one')")
 
 
 async def test_a_failing_step_leaves_the_database_as_it_was(pg_pool, schema) -> None:
     await apply_migrations(pg_pool, schema, "c", _steps(schema)[:1])
-    broken = [*_steps(schema), Migration(3, "broken", [f'ALTER TABLE "{schema}".items ADD COLUMN flag boolean',
-                                                       "SELECT no_such_function()"])]
+    broken = [
+        *_steps(schema),
+        Migration(
+            3,
+            "broken",
+            [f'ALTER TABLE "{schema}".items ADD COLUMN flag boolean', "SELECT no_such_function()"],
+        ),
+    ]
     with pytest.raises(asyncpg.UndefinedFunctionError):
         await apply_migrations(pg_pool, schema, "c", broken)
     assert await _recorded(pg_pool, schema) == [(1, "items")]  # neither 2 nor 3
-    columns = {r["column_name"] for r in await pg_pool.fetch(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'items'",
-        schema)}
+    columns = {
+        r["column_name"]
+        for r in await pg_pool.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'items'",
+            schema,
+        )
+    }
     assert columns == {"id"}
 
 
@@ -70,7 +84,9 @@ async def test_a_database_newer_than_the_code_and_gaps_are_refused(pg_pool, sche
 
 
 async def test_replicas_starting_together_apply_each_version_once(pg_pool, schema) -> None:
-    results = await asyncio.gather(*(apply_migrations(pg_pool, schema, "c", _steps(schema)) for _ in range(3)))
+    results = await asyncio.gather(
+        *(apply_migrations(pg_pool, schema, "c", _steps(schema)) for _ in range(3))
+    )
     assert sorted(results) == [[], [], [1, 2]]
 
 

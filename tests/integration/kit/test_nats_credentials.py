@@ -43,7 +43,9 @@ pytestmark = pytest.mark.integration
 
 
 async def _bus(stack: Any, user: str) -> Bus:
-    return await Bus.connect(stack.nats.url, name=f"t-{user}-{uuid.uuid4().hex[:6]}", login=stack.nats_login(user))
+    return await Bus.connect(
+        stack.nats.url, name=f"t-{user}-{uuid.uuid4().hex[:6]}", login=stack.nats_login(user)
+    )
 
 
 async def test_an_anonymous_connection_is_refused(stack):
@@ -53,7 +55,9 @@ async def test_an_anonymous_connection_is_refused(stack):
 
 async def test_a_wrong_password_is_refused(stack):
     with pytest.raises(BusUnavailable, match="refused user 'orchestrator'"):
-        await Bus.connect(stack.nats.url, name="impostor", login=NatsLogin(user="orchestrator", password="guess"))
+        await Bus.connect(
+            stack.nats.url, name="impostor", login=NatsLogin(user="orchestrator", password="guess")
+        )
 
 
 async def test_reporter_may_not_complete_a_job_but_may_write_its_report(stack, bus):
@@ -99,16 +103,23 @@ async def test_each_service_stores_exactly_its_own_event_types(stack, bus, user)
         errors.append(str(exc))
 
     login = stack.nats_login(user)
-    nc = await nats.connect(stack.nats.url, user=login.user, password=login.password,
-                            inbox_prefix=inbox_prefix(user), error_cb=on_error)
+    nc = await nats.connect(
+        stack.nats.url,
+        user=login.user,
+        password=login.password,
+        inbox_prefix=inbox_prefix(user),
+        error_cb=on_error,
+    )
     try:
         for event_type in EVENT_TYPES:
             await nc.publish(job_subject(job, event_type), b"probe")
         await nc.flush()  # the server has judged every publish before it answers the flush
         # ... and the client runs an error callback for each refused one
         refused = len(EVENT_TYPES) - len(EVENT_PUBLISHERS.get(user, ()))
-        await _until(lambda: sum("permissions violation" in e.lower() for e in errors) >= refused,
-                     f"{refused} permission errors for {user}")
+        await _until(
+            lambda: sum("permissions violation" in e.lower() for e in errors) >= refused,
+            f"{refused} permission errors for {user}",
+        )
     finally:
         await nc.close()
     stored = set()
@@ -134,25 +145,31 @@ async def test_only_the_orchestrator_answers_commands_and_only_senders_send_them
     try:
         await orchestrator.serve(CMD_LIVE_JOBS, queue, live)  # allow_responses lets it reply
         await orchestrator.nc.flush()  # the subscription is in place on the server
-        reply = await gateway.request(CMD_LIVE_JOBS, LiveJobsQuery(job_ids=['j1']), CommandReply)
+        reply = await gateway.request(CMD_LIVE_JOBS, LiveJobsQuery(job_ids=["j1"]), CommandReply)
         assert reply.ok and reply.live == ["j1"]
-        assert (await podmanager.request(CMD_LIVE_JOBS, LiveJobsQuery(job_ids=['j1']), CommandReply)).ok
+        assert (await podmanager.request(CMD_LIVE_JOBS, LiveJobsQuery(job_ids=["j1"]), CommandReply)).ok
         with pytest.raises(PermissionDenied):  # the reaper may ask what is live, never create a job
-            await podmanager.request(CMD_CREATE_JOB, LiveJobsQuery(job_ids=['j1']), CommandReply, timeout=5)
+            await podmanager.request(CMD_CREATE_JOB, LiveJobsQuery(job_ids=["j1"]), CommandReply, timeout=5)
         denied: list[str] = []
 
         async def on_error(exc: Exception) -> None:
             denied.append(str(exc))
 
-        sneaky = await nats.connect(stack.nats.url, user="reporter", password=stack.nats_login("reporter").password,
-                                    inbox_prefix=inbox_prefix("reporter"),
-                                    error_cb=on_error)
+        sneaky = await nats.connect(
+            stack.nats.url,
+            user="reporter",
+            password=stack.nats_login("reporter").password,
+            inbox_prefix=inbox_prefix("reporter"),
+            error_cb=on_error,
+        )
         try:  # neither listen to the commands nor read another service's replies
             await sneaky.subscribe(CMD_CREATE_JOB)
             await sneaky.subscribe(f"{inbox_prefix('gateway')}.>")
             await sneaky.flush()
-            await _until(lambda: sum("permissions violation for subscription" in d.lower() for d in denied) >= 2,
-                         "both subscriptions refused")
+            await _until(
+                lambda: sum("permissions violation for subscription" in d.lower() for d in denied) >= 2,
+                "both subscriptions refused",
+            )
         finally:
             await sneaky.close()
         assert sum("permissions violation for subscription" in d.lower() for d in denied) == 2
@@ -168,8 +185,13 @@ async def test_only_the_orchestrator_may_change_a_stream(stack, bus):
         denied.append(str(exc).lower())
 
     login = stack.nats_login("reporter")
-    nc = await nats.connect(stack.nats.url, user=login.user, password=login.password,
-                            inbox_prefix=inbox_prefix("reporter"), error_cb=on_error)
+    nc = await nats.connect(
+        stack.nats.url,
+        user=login.user,
+        password=login.password,
+        inbox_prefix=inbox_prefix("reporter"),
+        error_cb=on_error,
+    )
     try:
         js = nc.jetstream(timeout=2.0)
         info = await js.stream_info(JOB_STREAM)  # reading is allowed
@@ -222,8 +244,22 @@ def production_nats(tmp_path: Path) -> Iterator[str]:
     port, monitor = free_port(), free_port()
     log = tmp_path / "nats.log"
     with open(log, "ab") as out:
-        proc = subprocess.Popen([find_binary("nats-server"), "-c", str(conf), "-a", "127.0.0.1", "-p", str(port),
-                                 "-m", str(monitor)], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                find_binary("nats-server"),
+                "-c",
+                str(conf),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-m",
+                str(monitor),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_http(f"http://127.0.0.1:{monitor}/healthz", 15, proc, "nats-server", log)
         yield f"nats://127.0.0.1:{port}"
@@ -233,7 +269,9 @@ def production_nats(tmp_path: Path) -> Iterator[str]:
 
 
 async def test_the_production_config_takes_passwords_from_the_servers_environment(production_nats):
-    gateway = await Bus.connect(production_nats, name="gateway", login=NatsLogin(user="gateway", password="pw-gateway"))
+    gateway = await Bus.connect(
+        production_nats, name="gateway", login=NatsLogin(user="gateway", password="pw-gateway")
+    )
     await gateway.close()
     with pytest.raises(BusUnavailable, match="refused an anonymous connection"):
         await Bus.connect(production_nats, name="anonymous")
@@ -261,8 +299,12 @@ def test_simswarm_events_reads_a_timeline_as_the_read_only_operator(stack, tmp_p
             await admin.close()
 
     asyncio.run(put())
-    out = subprocess.run([sys.executable, "-m", "simswarm.cli", "events", job, "--json", "--home", str(home)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "simswarm.cli", "events", job, "--json", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert '"type":"RunProgressed"' in out.stdout
     assert "ermissions violation" not in out.stderr.lower()
@@ -270,7 +312,9 @@ def test_simswarm_events_reads_a_timeline_as_the_read_only_operator(stack, tmp_p
     async def leftover_replays() -> list[str]:
         admin = await _bus(stack, "admin")
         try:
-            return [c.name for c in await admin.js.consumers_info(JOB_STREAM) if "cli-events" in (c.name or "")]
+            return [
+                c.name for c in await admin.js.consumers_info(JOB_STREAM) if "cli-events" in (c.name or "")
+            ]
         finally:
             await admin.close()
 

@@ -64,17 +64,32 @@ sys.exit(run_service("graph", functools.partial(serve, durable=sys.argv[1], deli
 """
 
 
-async def test_a_service_process_whose_consumer_is_deleted_exits_non_zero(stack: EmbeddedStack, bus, tmp_path: Path):
+async def test_a_service_process_whose_consumer_is_deleted_exits_non_zero(
+    stack: EmbeddedStack, bus, tmp_path: Path
+):
     settings = make_settings(stack, tmp_path / "home")
     assert stack.nats is not None and stack.s3 is not None
-    env = dict(os.environ, SIMSWARM_HOME=str(settings.home),
-               NATS_URL=stack.nats.url, S3_ENDPOINT=stack.s3_endpoint or "", S3_BUCKET=settings.s3_bucket,
-               S3_ACCESS_KEY=stack.s3.access_key, S3_SECRET_KEY=stack.s3.secret_key,
-               SIMSWARM_NATS_CREDENTIALS=str(settings.nats_credentials_file))
+    env = dict(
+        os.environ,
+        SIMSWARM_HOME=str(settings.home),
+        NATS_URL=stack.nats.url,
+        S3_ENDPOINT=stack.s3_endpoint or "",
+        S3_BUCKET=settings.s3_bucket,
+        S3_ACCESS_KEY=stack.s3.access_key,
+        S3_SECRET_KEY=stack.s3.secret_key,
+        SIMSWARM_NATS_CREDENTIALS=str(settings.nats_credentials_file),
+    )
     durable = f"t{uuid.uuid4().hex[:10]}"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SERVICE, durable, env=env, cwd=Path(__file__).parents[3],
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-c",
+        SERVICE,
+        durable,
+        env=env,
+        cwd=Path(__file__).parents[3],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     try:
         await _wait_for_consumer(bus, durable)
         assert proc.returncode is None  # serving

@@ -16,9 +16,11 @@ from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
 
 pytestmark = pytest.mark.integration
 
-SEED = ("Mayor Ana Ruiz backs the Springfield light-rail line. The Taxpayers Alliance opposes it and the "
-        "Transit Workers Union wants guarantees. Councillor Ben Okafor is undecided; the Chamber of Commerce "
-        "is split.")
+SEED = (
+    "Mayor Ana Ruiz backs the Springfield light-rail line. The Taxpayers Alliance opposes it and the "
+    "Transit Workers Union wants guarantees. Councillor Ben Okafor is undecided; the Chamber of Commerce "
+    "is split."
+)
 GOAL = "Will the Springfield council approve the light-rail line by the end of next month?"
 
 
@@ -30,10 +32,26 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
 
 
 def run(fake: FakeOpenAIServer, out: Path, **overrides: object):  # type: ignore[no-untyped-def]
-    fields = {"seed_text": SEED, "goal": GOAL, "policy": "llm", "llm_url": fake.url, "agents": 15,
-              "rounds": 3, "random_seed": 3, "checkpoint_every": 0, **overrides}
-    return simulate(RunSpec(**fields), out, progress=None, should_stop=None, checkpoint_sink=None,  # type: ignore[arg-type]
-                    resume_from=None, policy=None)
+    fields = {
+        "seed_text": SEED,
+        "goal": GOAL,
+        "policy": "llm",
+        "llm_url": fake.url,
+        "agents": 15,
+        "rounds": 3,
+        "random_seed": 3,
+        "checkpoint_every": 0,
+        **overrides,
+    }
+    return simulate(
+        RunSpec(**fields),
+        out,
+        progress=None,
+        should_stop=None,
+        checkpoint_sink=None,  # type: ignore[arg-type]
+        resume_from=None,
+        policy=None,
+    )
 
 
 def chat_log(out: Path) -> list[dict]:
@@ -92,8 +110,9 @@ def test_occasional_timeouts_do_not_stop_the_run(
     assert failed and result.counters["llm_timeouts"] > 0
 
 
-def test_seed_is_read_by_the_model_and_beliefs_are_the_declared_probabilities(fake: FakeOpenAIServer,
-                                                                              tmp_path: Path) -> None:
+def test_seed_is_read_by_the_model_and_beliefs_are_the_declared_probabilities(
+    fake: FakeOpenAIServer, tmp_path: Path
+) -> None:
     """With a model: claims.json comes from the model's strict-JSON reading; each action carries the agent's
     probability, which becomes its belief (trajectory) and the stance of what it writes (posts.json)."""
     run(fake, tmp_path)
@@ -108,15 +127,19 @@ def test_seed_is_read_by_the_model_and_beliefs_are_the_declared_probabilities(fa
         if e["round"] == last_round and isinstance(e["args"].get("probability"), (int, float)):
             declared[e["agent_id"]] = float(e["args"]["probability"])
     assert declared
-    trajectories = {t["agent_id"]: t["points"][-1]["position"]
-                    for t in json.loads((tmp_path / "agent_trajectories.json").read_text())}
+    trajectories = {
+        t["agent_id"]: t["points"][-1]["position"]
+        for t in json.loads((tmp_path / "agent_trajectories.json").read_text())
+    }
     for agent, p in declared.items():
         assert trajectories[agent] == pytest.approx(2 * p - 1, abs=2e-4)
     posts = {p["post_id"]: p for p in json.loads((tmp_path / "posts.json").read_text())}
     written = [e for e in log if e["action_type"] in ("create_post", "reply") and e["success"]]
     assert written
     for e in written:
-        assert posts[e["result"]["post_id"]]["stance"] == pytest.approx(2 * e["args"]["probability"] - 1, abs=2e-4)
+        assert posts[e["result"]["post_id"]]["stance"] == pytest.approx(
+            2 * e["args"]["probability"] - 1, abs=2e-4
+        )
 
 
 def test_unusable_seed_reading_falls_back_to_the_rules(fake: FakeOpenAIServer, tmp_path: Path) -> None:

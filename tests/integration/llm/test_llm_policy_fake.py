@@ -15,8 +15,10 @@ from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
 
 pytestmark = pytest.mark.integration
 
-SEED = ("The European Commission proposed the AI Act in Brussels. Commissioner Thierry Breton pushed for "
-        "strict rules, while Mistral AI and Aleph Alpha lobbied for exemptions for open models.")
+SEED = (
+    "The European Commission proposed the AI Act in Brussels. Commissioner Thierry Breton pushed for "
+    "strict rules, while Mistral AI and Aleph Alpha lobbied for exemptions for open models."
+)
 GOAL = "Will the AI Act's rules for general-purpose models apply before August 2026?"
 
 
@@ -35,13 +37,31 @@ def components(fake: FakeOpenAIServer, **config: object):  # type: ignore[no-unt
 
 
 def observations(n: int, round_: int = 1) -> list[Observation]:
-    feed = [FeedPost(post_id=f"p{i}", author_id=f"a{i + 100}", author_name=f"Author {i}",
-                     text=f"Opinion number {i}", round=0) for i in range(4)]
+    feed = [
+        FeedPost(
+            post_id=f"p{i}",
+            author_id=f"a{i + 100}",
+            author_name=f"Author {i}",
+            text=f"Opinion number {i}",
+            round=0,
+        )
+        for i in range(4)
+    ]
     return [
-        Observation(agent_id=f"a{i}", agent_name=f"Agent {i}", persona="A Brussels policy wonk.",
-                    traits={"activity": 0.5}, round=round_, rounds=3, question=GOAL, position=0.2,
-                    confidence=0.5, cash=100.0,
-                    markets=[MarketView(market_id="ai-act-applies", question=GOAL, price_yes=0.5)], feed=feed)
+        Observation(
+            agent_id=f"a{i}",
+            agent_name=f"Agent {i}",
+            persona="A Brussels policy wonk.",
+            traits={"activity": 0.5},
+            round=round_,
+            rounds=3,
+            question=GOAL,
+            position=0.2,
+            confidence=0.5,
+            cash=100.0,
+            markets=[MarketView(market_id="ai-act-applies", question=GOAL, price_yes=0.5)],
+            feed=feed,
+        )
         for i in range(n)
     ]
 

@@ -9,7 +9,9 @@ from contracts import events as ev
 from contracts.artifacts import ArtifactRef
 from contracts.spec import JobSpec
 
-SPEC = JobSpec(seed_text="A brief about a port strike.", goal="Will the strike end by June?", agents=3, rounds=4)
+SPEC = JobSpec(
+    seed_text="A brief about a port strike.", goal="Will the strike end by June?", agents=3, rounds=4
+)
 
 
 def new_job_id() -> str:
@@ -33,9 +35,20 @@ def happy_path(job_id: str) -> list[ev.Event]:
         inbound(ev.PodReady, job_id, attempt=1, pod_name=pod(job_id), pod_id="p1"),
         inbound(ev.RunStarted, job_id, run_id=run_id, attempt=1, agents=3, rounds=4),
         inbound(ev.RunProgressed, job_id, run_id=run_id, round=2, rounds=4, prices={"q": 0.6}),
-        inbound(ev.RunCompleted, job_id, run_id=run_id, artifact_prefix=f"jobs/{job_id}/artifacts/",
-                artifacts=[art], final_prices={"q": 0.7}),
-        inbound(ev.ReportWritten, job_id, report_key=f"jobs/{job_id}/report/report.md", artifacts=[],
-                verdict="likely"),
+        inbound(
+            ev.RunCompleted,
+            job_id,
+            run_id=run_id,
+            artifact_prefix=f"jobs/{job_id}/artifacts/",
+            artifacts=[art],
+            final_prices={"q": 0.7},
+        ),
+        inbound(
+            ev.ReportWritten,
+            job_id,
+            report_key=f"jobs/{job_id}/report/report.md",
+            artifacts=[],
+            verdict="likely",
+        ),
         inbound(ev.PodTerminated, job_id, attempt=1, pod_name=pod(job_id), pod_id="p1", cost=0.12),
     ]

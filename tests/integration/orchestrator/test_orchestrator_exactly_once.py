@@ -88,10 +88,16 @@ async def test_projection_rebuilt_from_the_log_equals_the_live_one(orch, pg_pool
     await _feed(orch.app, ids[1], happy_path(ids[1])[:4], seq + 10)  # running, with progress
     await asyncio.to_thread(orch.app.cancel_job, ids[2], "u0", "stop")  # cancelling
     await orch.projection.catch_up()
-    await pg_pool.execute(f'UPDATE "{orch.projections_schema}".jobs SET deleted = true WHERE job_id = $1', ids[3])
+    await pg_pool.execute(
+        f'UPDATE "{orch.projections_schema}".jobs SET deleted = true WHERE job_id = $1', ids[3]
+    )
     live = await orch.projection.all_rows()
     assert {r["job_id"]: r["status"] for r in live} == {
-        ids[0]: "completed", ids[1]: "running", ids[2]: "cancelling", ids[3]: "provisioning"}
+        ids[0]: "completed",
+        ids[1]: "running",
+        ids[2]: "cancelling",
+        ids[3]: "provisioning",
+    }
     row0 = next(r for r in live if r["job_id"] == ids[0])
     assert row0["final_prices"] == {"q": 0.7} and row0["pod"]["cost"] == 0.12 and row0["report_key"]
     assert await orch.projection.rebuild() == 4
@@ -101,7 +107,9 @@ async def test_projection_rebuilt_from_the_log_equals_the_live_one(orch, pg_pool
     await orch.projection.migrate()
     rebuilt = await orch.projection.rebuild()
     assert rebuilt == 4
-    assert [{**r, "deleted": False} for r in await orch.projection.all_rows()] == [{**r, "deleted": False} for r in live]
+    assert [{**r, "deleted": False} for r in await orch.projection.all_rows()] == [
+        {**r, "deleted": False} for r in live
+    ]
 
 
 async def test_durable_timer_fails_a_stuck_job_after_teardown(orch):

@@ -37,9 +37,16 @@ pytestmark = pytest.mark.integration
 @pytest_asyncio.fixture
 async def names(pg_pool: Any) -> AsyncIterator[OrchestratorOptions]:
     suffix = uuid.uuid4().hex[:10]
-    opts = OrchestratorOptions(es_schema=f"orch_{suffix}", projections_schema=f"proj_{suffix}",
-                               consumer=f"orch-{suffix}", command_queue=f"orch-{suffix}", deliver_new=True,
-                               relay_poll_s=0.2, projection_poll_s=0.2, pool_size=2)
+    opts = OrchestratorOptions(
+        es_schema=f"orch_{suffix}",
+        projections_schema=f"proj_{suffix}",
+        consumer=f"orch-{suffix}",
+        command_queue=f"orch-{suffix}",
+        deliver_new=True,
+        relay_poll_s=0.2,
+        projection_poll_s=0.2,
+        pool_size=2,
+    )
     try:
         yield opts
     finally:
@@ -67,8 +74,9 @@ async def request_create(bus: Any, job_id: str, task: asyncio.Task[None]) -> Com
         if task.done():
             raise AssertionError(f"the orchestrator did not come up: {task.exception()}")
         try:
-            return await bus.request(CMD_CREATE_JOB, CreateJob(job_id=job_id, owner_id="u1", spec=SPEC),
-                                     CommandReply, timeout=10.0)
+            return await bus.request(
+                CMD_CREATE_JOB, CreateJob(job_id=job_id, owner_id="u1", spec=SPEC), CommandReply, timeout=10.0
+            )
         except Exception:
             await asyncio.sleep(0.2)
     raise AssertionError("no reply to CreateJob")
@@ -85,9 +93,16 @@ async def eventually(check: Callable[[], Any], what: str, timeout: float = 30.0)
         await asyncio.sleep(0.2)
 
 
-def write_job_directly(database_url: str, schema: str, job_id: str, *, goal: str | None = None,
-                       question: str | None = None, agents: int | None = None,
-                       timeout_s: object = None) -> None:
+def write_job_directly(
+    database_url: str,
+    schema: str,
+    job_id: str,
+    *,
+    goal: str | None = None,
+    question: str | None = None,
+    agents: int | None = None,
+    timeout_s: object = None,
+) -> None:
     """Save a Job aggregate (JobCreated + PodRequested) straight into the event store."""
     app = create_application(database_url, schema, pool_size=1)
     try:
@@ -100,7 +115,9 @@ def write_job_directly(database_url: str, schema: str, job_id: str, *, goal: str
         if agents is not None:
             run["agents"] = agents
         now = datetime.now(UTC)
-        job = Job(job_id=job_id, owner_id="u-poison", spec=spec, run=run, retry_of=None, at=now, traceparent=None)
+        job = Job(
+            job_id=job_id, owner_id="u-poison", spec=spec, run=run, retry_of=None, at=now, traceparent=None
+        )
         process_manager.start(job, now)
         if timeout_s is not None:  # the stored event only: its own mutator could not even run
             job.pending_events[0].run["timeout_s"] = timeout_s  # type: ignore[attr-defined]
@@ -109,14 +126,18 @@ def write_job_directly(database_url: str, schema: str, job_id: str, *, goal: str
         app.close()
 
 
-async def test_poison_jobs_in_the_event_store_wedge_nothing(settings: Any, bus: Any, pg_pool: Any,
-                                                           names: OrchestratorOptions) -> None:
+async def test_poison_jobs_in_the_event_store_wedge_nothing(
+    settings: Any, bus: Any, pg_pool: Any, names: OrchestratorOptions
+) -> None:
     opts = names
     table = f'"{opts.projections_schema}".jobs'
 
     async def row(job_id: str) -> dict[str, Any] | None:
-        rec = await pg_pool.fetchrow(f"SELECT status, stage, goal, error, agents, markets::text AS markets "
-                                     f"FROM {table} WHERE job_id = $1", job_id)
+        rec = await pg_pool.fetchrow(
+            f"SELECT status, stage, goal, error, agents, markets::text AS markets "
+            f"FROM {table} WHERE job_id = $1",
+            job_id,
+        )
         return dict(rec) if rec else None
 
     async with running(settings, opts) as task:
@@ -124,12 +145,20 @@ async def test_poison_jobs_in_the_event_store_wedge_nothing(settings: Any, bus: 
         assert (await request_create(bus, first, task)).ok
 
         nul, overflow, unloadable = new_job_id(), new_job_id(), new_job_id()
-        await asyncio.to_thread(write_job_directly, settings.database_url, opts.es_schema, nul,
-                                goal="Will the\x00strike end?", question="Ends\x00by June?")
-        await asyncio.to_thread(write_job_directly, settings.database_url, opts.es_schema, overflow,
-                                agents=3_000_000_000)
-        await asyncio.to_thread(write_job_directly, settings.database_url, opts.es_schema, unloadable,
-                                timeout_s="soon")
+        await asyncio.to_thread(
+            write_job_directly,
+            settings.database_url,
+            opts.es_schema,
+            nul,
+            goal="Will the\x00strike end?",
+            question="Ends\x00by June?",
+        )
+        await asyncio.to_thread(
+            write_job_directly, settings.database_url, opts.es_schema, overflow, agents=3_000_000_000
+        )
+        await asyncio.to_thread(
+            write_job_directly, settings.database_url, opts.es_schema, unloadable, timeout_s="soon"
+        )
 
         # a job created after the poison still goes all the way into the read model
         after = new_job_id()
@@ -145,13 +174,19 @@ async def test_poison_jobs_in_the_event_store_wedge_nothing(settings: Any, bus: 
         quarantined = await eventually(lambda: row(overflow), "the overflowing job's row")
         assert quarantined["stage"] == "quarantined" and "could not be stored" in quarantined["error"]
         await eventually(lambda: _types_if(bus, overflow, "PodTeardownRequested"), "its pod torn down")
-        await bus.publish(ev.new_event(ev.PodTerminated, overflow, attempt=1, pod_name=pod(overflow), pod_id=None))
+        await bus.publish(
+            ev.new_event(ev.PodTerminated, overflow, attempt=1, pod_name=pod(overflow), pod_id=None)
+        )
         await eventually(lambda: _types_if(bus, overflow, "JobFailed"), "JobFailed for the quarantined job")
         assert (await row(overflow))["status"] == "failed"
         # a stored event that cannot be applied at all: set aside, visible in the quarantine table
-        q = await eventually(lambda: pg_pool.fetchrow(
-            f'SELECT job_id, reason FROM "{opts.projections_schema}".quarantine WHERE job_id = $1', unloadable),
-            "the unloadable job in the quarantine table")
+        q = await eventually(
+            lambda: pg_pool.fetchrow(
+                f'SELECT job_id, reason FROM "{opts.projections_schema}".quarantine WHERE job_id = $1',
+                unloadable,
+            ),
+            "the unloadable job in the quarantine table",
+        )
         assert "could not be applied" in q["reason"]
         unloadable_row = await row(unloadable)
         assert unloadable_row is not None and unloadable_row["status"] == "failed"
@@ -164,14 +199,26 @@ async def test_poison_jobs_in_the_event_store_wedge_nothing(settings: Any, bus: 
 
         # an inbound event for the job that cannot be loaded is set aside on its first delivery (not
         # retried ten times while every other job waits behind it), and the next job's event goes through
-        await bus.publish(ev.new_event(ev.PodProvisioned, unloadable, attempt=1, pod_name=pod(unloadable),
-                                       pod_id="p9", provider="local"))
+        await bus.publish(
+            ev.new_event(
+                ev.PodProvisioned,
+                unloadable,
+                attempt=1,
+                pod_name=pod(unloadable),
+                pod_id="p9",
+                provider="local",
+            )
+        )
         await bus.publish(ev.new_event(ev.PodReady, after, attempt=1, pod_name=pod(after), pod_id="p2"))
         assert await eventually(lambda: _types_if(bus, after, "RunRequested"), "the later job's RunRequested")
 
         async def inbound_dead_letter() -> Any:
             msg = await bus.js.get_last_msg(DEADLETTER_STREAM, deadletter_subject(opts.consumer))
-            return msg if msg.headers and msg.headers.get("Simswarm-Reason", "").startswith("not applied") else None
+            return (
+                msg
+                if msg.headers and msg.headers.get("Simswarm-Reason", "").startswith("not applied")
+                else None
+            )
 
         inbound_dead = await eventually(inbound_dead_letter, "the inbound event in the dead-letter stream")
         assert "cannot be loaded" in inbound_dead.headers["Simswarm-Reason"]
@@ -198,7 +245,8 @@ async def _types_if(bus: Any, job_id: str, wanted: str) -> list[str] | None:
 
 
 async def test_an_unstorable_value_arriving_on_jetstream_quarantines_the_row_and_fails_the_job(
-        settings: Any, bus: Any, pg_pool: Any, names: OrchestratorOptions) -> None:
+    settings: Any, bus: Any, pg_pool: Any, names: OrchestratorOptions
+) -> None:
     opts = names
     async with running(settings, opts) as task:
         job_id = new_job_id()
@@ -206,17 +254,25 @@ async def test_an_unstorable_value_arriving_on_jetstream_quarantines_the_row_and
         await eventually(lambda: _types_if(bus, job_id, "PodRequested"), "PodRequested")
         run_id = f"{job_id}-a1"
         for event in (
-            ev.new_event(ev.PodProvisioned, job_id, attempt=1, pod_name=pod(job_id), pod_id="p1", provider="local"),
+            ev.new_event(
+                ev.PodProvisioned, job_id, attempt=1, pod_name=pod(job_id), pod_id="p1", provider="local"
+            ),
             ev.new_event(ev.PodReady, job_id, attempt=1, pod_name=pod(job_id), pod_id="p1"),
             ev.new_event(ev.RunStarted, job_id, run_id=run_id, attempt=1, agents=3, rounds=4),
             # a round number no integer column holds (a buggy or hostile pod could send it)
-            ev.new_event(ev.RunProgressed, job_id, run_id=run_id, round=2**40, rounds=4, prices={"q\x00": 0.6}),
+            ev.new_event(
+                ev.RunProgressed, job_id, run_id=run_id, round=2**40, rounds=4, prices={"q\x00": 0.6}
+            ),
         ):
             await bus.publish(event)
-        types = await eventually(lambda: _types_if(bus, job_id, "PodTeardownRequested"),
-                                 "the quarantined job's pod being torn down")
+        types = await eventually(
+            lambda: _types_if(bus, job_id, "PodTeardownRequested"),
+            "the quarantined job's pod being torn down",
+        )
         assert "RunRequested" in types
-        await bus.publish(ev.new_event(ev.PodTerminated, job_id, attempt=1, pod_name=pod(job_id), pod_id="p1"))
+        await bus.publish(
+            ev.new_event(ev.PodTerminated, job_id, attempt=1, pod_name=pod(job_id), pod_id="p1")
+        )
         await eventually(lambda: _types_if(bus, job_id, "JobFailed"), "JobFailed")
         failed = [e for _, e in await bus.job_events(job_id) if e.type == "JobFailed"][0]
         assert "could not be stored" in failed.reason
@@ -224,10 +280,15 @@ async def test_an_unstorable_value_arriving_on_jetstream_quarantines_the_row_and
         # and the orchestrator still serves everyone else
         other = new_job_id()
         assert (await request_create(bus, other, task)).ok
-        assert await pg_pool.fetchval(
-            f'SELECT count(*) FROM "{opts.projections_schema}".jobs WHERE job_id = $1', other) == 1
+        assert (
+            await pg_pool.fetchval(
+                f'SELECT count(*) FROM "{opts.projections_schema}".jobs WHERE job_id = $1', other
+            )
+            == 1
+        )
     # the rebuild completes over the same log
     assert await rebuild_projections(settings, opts) == 2
     rebuilt = await pg_pool.fetchrow(
-        f'SELECT stage, status FROM "{opts.projections_schema}".jobs WHERE job_id = $1', job_id)
+        f'SELECT stage, status FROM "{opts.projections_schema}".jobs WHERE job_id = $1', job_id
+    )
     assert rebuilt["status"] == "failed"

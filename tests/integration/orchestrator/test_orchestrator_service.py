@@ -23,9 +23,15 @@ pytestmark = pytest.mark.integration
 @pytest_asyncio.fixture
 async def service(settings, pg_pool) -> AsyncIterator[OrchestratorOptions]:
     suffix = uuid.uuid4().hex[:10]
-    opts = OrchestratorOptions(es_schema=f"orch_{suffix}", projections_schema=f"proj_{suffix}",
-                               consumer=f"orch-{suffix}", deliver_new=True, relay_poll_s=0.2,
-                               projection_poll_s=0.2, pool_size=2)
+    opts = OrchestratorOptions(
+        es_schema=f"orch_{suffix}",
+        projections_schema=f"proj_{suffix}",
+        consumer=f"orch-{suffix}",
+        deliver_new=True,
+        relay_poll_s=0.2,
+        projection_poll_s=0.2,
+        pool_size=2,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop, opts))
     try:
@@ -62,8 +68,9 @@ async def test_a_job_runs_its_whole_saga_through_the_bus(service, bus, settings,
     reply = await _request(bus, CMD_CREATE_JOB, CreateJob(job_id=job_id, owner_id="u1", spec=SPEC))
     assert reply.ok and reply.job["status"] == "provisioning" and reply.job["attempt"] == 1
     # read-your-writes: the row is in the projection when the reply arrives
-    row = await pg_pool.fetchrow(f'SELECT status, owner_id FROM "{service.projections_schema}".jobs WHERE job_id=$1',
-                                 job_id)
+    row = await pg_pool.fetchrow(
+        f'SELECT status, owner_id FROM "{service.projections_schema}".jobs WHERE job_id=$1', job_id
+    )
     assert row["status"] == "provisioning" and row["owner_id"] == "u1"
     again = await _request(bus, CMD_CREATE_JOB, CreateJob(job_id=job_id, owner_id="u1", spec=SPEC))
     assert again.ok and again.job["job_id"] == job_id and again.job["version"] == reply.job["version"]
@@ -116,7 +123,9 @@ async def test_bad_commands_get_clear_replies(service, bus):
     bad = msgspec.structs.replace(SPEC, goal="?")
     reply = await _request(bus, CMD_CREATE_JOB, CreateJob(job_id=new_job_id(), owner_id="u", spec=bad))
     assert not reply.ok and reply.code == "invalid_spec" and reply.error.startswith("goal:")
-    raw = await bus.nc.request(CMD_CREATE_JOB, b'{"job_id": "x", "owner_id": "u", "spec": {"agents": 0}}', timeout=5)
+    raw = await bus.nc.request(
+        CMD_CREATE_JOB, b'{"job_id": "x", "owner_id": "u", "spec": {"agents": 0}}', timeout=5
+    )
     decoded = msgspec.json.decode(raw.data, type=CommandReply)
     assert not decoded.ok and decoded.code == "invalid_spec"
     missing = await _request(bus, CMD_CANCEL_JOB, CancelJob(job_id=new_job_id()))
@@ -134,7 +143,9 @@ async def test_a_second_instance_and_an_abrupt_stop_duplicate_nothing(service, b
     # a second instance with the same names (a restarted process) runs beside the fixture's one and
     # is then stopped abruptly; neither duplicates work
     stop = asyncio.Event()
-    second = asyncio.create_task(serve(settings, stop, msgspec.structs.replace(service, serve_commands=False)))
+    second = asyncio.create_task(
+        serve(settings, stop, msgspec.structs.replace(service, serve_commands=False))
+    )
     for event in happy_path(job_id)[:2]:
         await bus.publish(event)
     types = await _wait_for_types(bus, job_id, {"RunRequested": 1})
@@ -155,8 +166,14 @@ async def test_the_orchestrator_stops_with_an_error_when_its_consumer_is_gone(se
     from services.kit.service import ServiceTaskEnded
 
     suffix = uuid.uuid4().hex[:10]
-    opts = OrchestratorOptions(es_schema=f"orch_{suffix}", projections_schema=f"proj_{suffix}",
-                               consumer=f"orch-{suffix}", deliver_new=True, serve_commands=False, pool_size=2)
+    opts = OrchestratorOptions(
+        es_schema=f"orch_{suffix}",
+        projections_schema=f"proj_{suffix}",
+        consumer=f"orch-{suffix}",
+        deliver_new=True,
+        serve_commands=False,
+        pool_size=2,
+    )
     task = asyncio.create_task(serve(settings, asyncio.Event(), opts))
     try:
         loop = asyncio.get_running_loop()

@@ -62,28 +62,55 @@ class Harness:
     async def job(self, rounds: int = 5, agents: int = 4) -> str:
         job_id = uuid.uuid4().hex
         self.jobs.add(job_id)
-        spec = JobSpec(seed_text="Senator Lopez backs the Clean Energy Act; the Chamber of Commerce opposes it.",
-                       goal="Will the Clean Energy Act pass by June?", agents=agents, rounds=rounds,
-                       policy="heuristic", random_seed=3)
-        await self.bus.publish(new_event(JobCreated, job_id, owner_id="u1", spec=spec,
-                                         run=resolve_run(spec, random_seed=3)))
+        spec = JobSpec(
+            seed_text="Senator Lopez backs the Clean Energy Act; the Chamber of Commerce opposes it.",
+            goal="Will the Clean Energy Act pass by June?",
+            agents=agents,
+            rounds=rounds,
+            policy="heuristic",
+            random_seed=3,
+        )
+        await self.bus.publish(
+            new_event(JobCreated, job_id, owner_id="u1", spec=spec, run=resolve_run(spec, random_seed=3))
+        )
         return job_id
 
     async def request_pod(self, job_id: str, attempt: int = 1) -> Event:
-        event = new_event(PodRequested, job_id, attempt=attempt, pod_name=pod_name(job_id, attempt),
-                          gpu_types=[], model="heuristic", policy="heuristic")
+        event = new_event(
+            PodRequested,
+            job_id,
+            attempt=attempt,
+            pod_name=pod_name(job_id, attempt),
+            gpu_types=[],
+            model="heuristic",
+            policy="heuristic",
+        )
         await self.bus.publish(event)
         return event
 
     async def request_run(self, job_id: str, attempt: int = 1) -> Event:
-        event = new_event(RunRequested, job_id, attempt=attempt, run_id=run_id(job_id, attempt),
-                          pod_name=pod_name(job_id, attempt), artifact_prefix=f"jobs/{job_id}/artifacts")
+        event = new_event(
+            RunRequested,
+            job_id,
+            attempt=attempt,
+            run_id=run_id(job_id, attempt),
+            pod_name=pod_name(job_id, attempt),
+            artifact_prefix=f"jobs/{job_id}/artifacts",
+        )
         await self.bus.publish(event)
         return event
 
     async def teardown(self, job_id: str, attempt: int = 1) -> None:
-        await self.bus.publish(new_event(PodTeardownRequested, job_id, attempt=attempt,
-                                         pod_name=pod_name(job_id, attempt), pod_id=None, reason="test"))
+        await self.bus.publish(
+            new_event(
+                PodTeardownRequested,
+                job_id,
+                attempt=attempt,
+                pod_name=pod_name(job_id, attempt),
+                pod_id=None,
+                reason="test",
+            )
+        )
 
     async def events(self, job_id: str) -> list[Event]:
         return [ev for _seq, ev in await self.bus.job_events(job_id)]
@@ -106,14 +133,32 @@ class Harness:
         return int(msgspec.json.decode(raw)["pid"])
 
 
-async def make_harness(settings: Any, bus: Any, store: Any, pg_pool: Any, command: list[str],
-                       extra_env: dict[str, str] | None = None) -> AsyncIterator[Harness]:
-    provider = LocalProvider(settings.home / "pods", secret=settings.podmanager_secret, command=command,
-                             extra_env=extra_env, stop_grace_s=3.0)
+async def make_harness(
+    settings: Any,
+    bus: Any,
+    store: Any,
+    pg_pool: Any,
+    command: list[str],
+    extra_env: dict[str, str] | None = None,
+) -> AsyncIterator[Harness]:
+    provider = LocalProvider(
+        settings.home / "pods",
+        secret=settings.podmanager_secret,
+        command=command,
+        extra_env=extra_env,
+        stop_grace_s=3.0,
+    )
     repo = PodRepository(pg_pool)
     await repo.migrate()
-    manager = PodManager(bus=bus, store=store, pods=repo, provider=provider, health_timeout_s=30.0,
-                         run_lost_after_s=5.0, poll_wait_s=2.0)
+    manager = PodManager(
+        bus=bus,
+        store=store,
+        pods=repo,
+        provider=provider,
+        health_timeout_s=30.0,
+        run_lost_after_s=5.0,
+        poll_wait_s=2.0,
+    )
     h = Harness(bus=bus, store=store, repo=repo, provider=provider, manager=manager)
 
     async def only_ours(event: Any, delivery: Any) -> None:
@@ -151,7 +196,9 @@ async def scripted(settings: Any, bus: Any, store: Any, pg_pool: Any) -> AsyncIt
 
 @pytest_asyncio.fixture
 async def slow(settings: Any, bus: Any, store: Any, pg_pool: Any) -> AsyncIterator[Harness]:
-    async for h in make_harness(settings, bus, store, pg_pool, SCRIPTED_WORKER, {"SIMSWARM_FAKE_ROUND_S": "0.4"}):
+    async for h in make_harness(
+        settings, bus, store, pg_pool, SCRIPTED_WORKER, {"SIMSWARM_FAKE_ROUND_S": "0.4"}
+    ):
         yield h
 
 
@@ -243,8 +290,15 @@ async def test_reaper_terminates_strays_and_says_so(real: Harness) -> None:
     for job in (live_job, dead_job):
         await real.provider.provision(pod_name(job, 1), gpu_types=[], env={})
     subject = f"test.live.{uuid.uuid4().hex}"
-    reaper = Reaper(bus=real.bus, provider=real.provider, pods=real.repo, lock=real.manager.lock,
-                    live_subject=subject, grace_s=0.0, request_timeout_s=1.0)
+    reaper = Reaper(
+        bus=real.bus,
+        provider=real.provider,
+        pods=real.repo,
+        lock=real.manager.lock,
+        live_subject=subject,
+        grace_s=0.0,
+        request_timeout_s=1.0,
+    )
     assert await reaper.sweep() == []  # nobody answers: nothing is reaped
     assert len(await real.provider.list_pods()) == 2
 
@@ -269,8 +323,16 @@ async def test_a_teardown_whose_reason_postgres_cannot_store_still_terminates_th
     await real.request_pod(job)
     await real.wait_for(job, "PodReady")
     pid = real.pid(job)
-    await real.bus.publish(new_event(PodTeardownRequested, job, attempt=1, pod_name=pod_name(job, 1), pod_id=None,
-                                     reason="cancelled\x00by someone"))
+    await real.bus.publish(
+        new_event(
+            PodTeardownRequested,
+            job,
+            attempt=1,
+            pod_name=pod_name(job, 1),
+            pod_id=None,
+            reason="cancelled\x00by someone",
+        )
+    )
     await real.wait_for(job, "PodTerminated")
     assert gone(pid) and await real.provider.list_pods() == []
     row = await real.repo.get(pod_name(job, 1))
@@ -288,8 +350,15 @@ async def test_a_teardown_cut_short_is_settled_by_the_reaper_with_one_pod_termin
     pid = real.pid(job)
     name = pod_name(job, 1)
     await real.repo.tombstone(name, job, 1, "cancelled")  # what the killed handler had done
-    reaper = Reaper(bus=real.bus, provider=real.provider, pods=real.repo, lock=real.manager.lock,
-                    live_subject=f"test.live.{uuid.uuid4().hex}", grace_s=3600.0, request_timeout_s=1.0)
+    reaper = Reaper(
+        bus=real.bus,
+        provider=real.provider,
+        pods=real.repo,
+        lock=real.manager.lock,
+        live_subject=f"test.live.{uuid.uuid4().hex}",
+        grace_s=3600.0,
+        request_timeout_s=1.0,
+    )
     reaped = await reaper.sweep()  # nobody says which jobs are live: tombstoned pods are reaped anyway
     assert [s.pod.name for s in reaped] == [name]
     assert gone(pid)
@@ -298,8 +367,9 @@ async def test_a_teardown_cut_short_is_settled_by_the_reaper_with_one_pod_termin
     assert terminated.event_id == deterministic_event_id(job, "PodTerminated", 1)
 
     # The redelivered PodTeardownRequested, handled to its end (its PodTerminated published).
-    await real.manager.on_teardown_requested(new_event(PodTeardownRequested, job, attempt=1, pod_name=name,
-                                                       pod_id=None, reason="cancelled"))
+    await real.manager.on_teardown_requested(
+        new_event(PodTeardownRequested, job, attempt=1, pod_name=name, pod_id=None, reason="cancelled")
+    )
     await real.wait_for(job, "StrayPodReaped")
     types = [e.type for e in await real.events(job)]
     assert types.count("PodTerminated") == 1, types

@@ -54,7 +54,9 @@ async def test_provision_is_idempotent_by_name(provider: RunPodProvider, api: Fa
     assert found is not None and found.pod_id == first.pod_id and found.status == "running"
 
 
-async def test_list_only_ours_and_terminate_idempotently(provider: RunPodProvider, api: FakeRunPodAPI) -> None:
+async def test_list_only_ours_and_terminate_idempotently(
+    provider: RunPodProvider, api: FakeRunPodAPI
+) -> None:
     ours = await provider.provision(pod_name("rpjob2", 1), gpu_types=[H100], env={})
     api.pods["foreign"] = {**api.pods[ours.pod_id], "id": "foreign", "name": "someone-else"}
     assert [p.name for p in await provider.list_pods()] == [ours.name]
@@ -90,8 +92,9 @@ async def test_fake_speaks_the_sdk_protocol(api: FakeRunPodAPI) -> None:
 
     async with httpx.AsyncClient() as http:
         url = f"{api.url}?api_key={api.api_key}"
-        deploy = generate_pod_deployment_mutation(name="simswarm-sdk-a1", image_name="img", gpu_type_id=L40S,
-                                                  env={"A": "1"})
+        deploy = generate_pod_deployment_mutation(
+            name="simswarm-sdk-a1", image_name="img", gpu_type_id=L40S, env={"A": "1"}
+        )
         created = (await http.post(url, json={"query": deploy})).json()
         assert "errors" not in created, created
         assert created["data"]["podFindAndDeployOnDemand"]["id"]
@@ -101,8 +104,9 @@ async def test_fake_speaks_the_sdk_protocol(api: FakeRunPodAPI) -> None:
         assert ours["data"]["myself"]["pods"][0]["runtime"]["uptimeInSeconds"] >= 0
 
 
-async def test_no_gpu_anywhere_becomes_pod_provision_failed(api: FakeRunPodAPI, bus: Any, store: Any,
-                                                            pg_pool: Any) -> None:
+async def test_no_gpu_anywhere_becomes_pod_provision_failed(
+    api: FakeRunPodAPI, bus: Any, store: Any, pg_pool: Any
+) -> None:
     """Through the handler: RunPod has no capacity -> PodProvisionFailed with the reason, no pod."""
     from contracts.events import PodRequested, new_event
     from services.podmanager.handlers import PodManager
@@ -115,8 +119,17 @@ async def test_no_gpu_anywhere_becomes_pod_provision_failed(api: FakeRunPodAPI, 
     manager = PodManager(bus=bus, store=store, pods=repo, provider=provider)
     job = uuid.uuid4().hex
     try:
-        await manager.on_pod_requested(new_event(
-            PodRequested, job, attempt=1, pod_name=pod_name(job, 1), gpu_types=[L40S, H100], model="m", policy="llm"))
+        await manager.on_pod_requested(
+            new_event(
+                PodRequested,
+                job,
+                attempt=1,
+                pod_name=pod_name(job, 1),
+                gpu_types=[L40S, H100],
+                model="m",
+                policy="llm",
+            )
+        )
     finally:
         await manager.aclose()
         await provider.aclose()

@@ -39,24 +39,55 @@ class Jobs:
 
     async def create(self, rounds: int = 4) -> str:
         job_id = uuid.uuid4().hex
-        spec = JobSpec(seed_text="Senator Lopez backs the Clean Energy Act; the Chamber of Commerce opposes it.",
-                       goal="Will the Clean Energy Act pass by June?", agents=4, rounds=rounds,
-                       policy="heuristic", random_seed=3)
-        await self.bus.publish(new_event(JobCreated, job_id, owner_id="u1", spec=spec,
-                                         run=resolve_run(spec, random_seed=3)))
+        spec = JobSpec(
+            seed_text="Senator Lopez backs the Clean Energy Act; the Chamber of Commerce opposes it.",
+            goal="Will the Clean Energy Act pass by June?",
+            agents=4,
+            rounds=rounds,
+            policy="heuristic",
+            random_seed=3,
+        )
+        await self.bus.publish(
+            new_event(JobCreated, job_id, owner_id="u1", spec=spec, run=resolve_run(spec, random_seed=3))
+        )
         return job_id
 
     async def request_pod(self, job_id: str) -> None:
-        await self.bus.publish(new_event(PodRequested, job_id, attempt=1, pod_name=pod_name(job_id, 1),
-                                         gpu_types=[], model="heuristic", policy="heuristic"))
+        await self.bus.publish(
+            new_event(
+                PodRequested,
+                job_id,
+                attempt=1,
+                pod_name=pod_name(job_id, 1),
+                gpu_types=[],
+                model="heuristic",
+                policy="heuristic",
+            )
+        )
 
     async def request_run(self, job_id: str) -> None:
-        await self.bus.publish(new_event(RunRequested, job_id, attempt=1, run_id=run_id(job_id, 1),
-                                         pod_name=pod_name(job_id, 1), artifact_prefix=f"jobs/{job_id}/artifacts"))
+        await self.bus.publish(
+            new_event(
+                RunRequested,
+                job_id,
+                attempt=1,
+                run_id=run_id(job_id, 1),
+                pod_name=pod_name(job_id, 1),
+                artifact_prefix=f"jobs/{job_id}/artifacts",
+            )
+        )
 
     async def cancel(self, job_id: str) -> None:
-        await self.bus.publish(new_event(PodTeardownRequested, job_id, attempt=1, pod_name=pod_name(job_id, 1),
-                                         pod_id=None, reason="cancelled by the user"))
+        await self.bus.publish(
+            new_event(
+                PodTeardownRequested,
+                job_id,
+                attempt=1,
+                pod_name=pod_name(job_id, 1),
+                pod_id=None,
+                reason="cancelled by the user",
+            )
+        )
 
     async def types(self, job_id: str) -> list[str]:
         return [ev.type for _seq, ev in await self.bus.job_events(job_id)]
@@ -73,10 +104,18 @@ class Jobs:
 
 
 @contextlib.asynccontextmanager
-async def podmanager(settings: Any, provider: LocalProvider, max_runs: int, *, durable: str | None = None,
-                     keep_pods: bool = False) -> AsyncIterator[asyncio.Task[None]]:
+async def podmanager(
+    settings: Any,
+    provider: LocalProvider,
+    max_runs: int,
+    *,
+    durable: str | None = None,
+    keep_pods: bool = False,
+) -> AsyncIterator[asyncio.Task[None]]:
     """`serve` until the block ends (a clean stop, as on SIGTERM); then its pods are removed unless kept."""
-    opts = PodManagerOptions(durable=durable or f"pm-{uuid.uuid4().hex[:8]}", deliver_new=True, max_runs=max_runs)
+    opts = PodManagerOptions(
+        durable=durable or f"pm-{uuid.uuid4().hex[:8]}", deliver_new=True, max_runs=max_runs
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop, opts, provider=provider))
     await asyncio.sleep(1.0)  # its consumers exist before the first event is published
@@ -91,8 +130,13 @@ async def podmanager(settings: Any, provider: LocalProvider, max_runs: int, *, d
 
 
 async def test_with_every_run_slot_taken_a_cancel_still_tears_its_pod_down(settings: Any, bus: Any) -> None:
-    provider = LocalProvider(settings.home / "pods", secret=settings.podmanager_secret, command=SCRIPTED_WORKER,
-                             extra_env={"SIMSWARM_FAKE_ROUND_S": "0.5"}, stop_grace_s=3.0)
+    provider = LocalProvider(
+        settings.home / "pods",
+        secret=settings.podmanager_secret,
+        command=SCRIPTED_WORKER,
+        extra_env={"SIMSWARM_FAKE_ROUND_S": "0.5"},
+        stop_grace_s=3.0,
+    )
     jobs = Jobs(bus)
     async with podmanager(settings, provider, max_runs=1) as task:
         long_run, to_cancel, later = await jobs.create(rounds=400), await jobs.create(), await jobs.create()
@@ -121,8 +165,13 @@ async def test_with_every_run_slot_taken_a_cancel_still_tears_its_pod_down(setti
 
 async def test_a_restarted_podmanager_reattaches_to_the_run_in_flight(settings: Any, bus: Any) -> None:
     """The RunRequested being followed is not acked, so the next process gets it and follows the run on."""
-    provider = LocalProvider(settings.home / "pods", secret=settings.podmanager_secret, command=SCRIPTED_WORKER,
-                             extra_env={"SIMSWARM_FAKE_ROUND_S": "0.3"}, stop_grace_s=3.0)
+    provider = LocalProvider(
+        settings.home / "pods",
+        secret=settings.podmanager_secret,
+        command=SCRIPTED_WORKER,
+        extra_env={"SIMSWARM_FAKE_ROUND_S": "0.3"},
+        stop_grace_s=3.0,
+    )
     jobs = Jobs(bus)
     durable = f"pm-{uuid.uuid4().hex[:8]}"
     rounds = 40
@@ -144,7 +193,9 @@ async def test_a_restarted_podmanager_reattaches_to_the_run_in_flight(settings: 
             types = [ev.type for ev in events]
             assert types.count("RunCompleted") == 1 and "RunFailed" not in types
             assert types.count("RunStarted") == 1  # re-following republished it under the same id: dropped
-            assert sorted(ev.round for ev in events if ev.type == "RunProgressed") == list(range(1, rounds + 1))
+            assert sorted(ev.round for ev in events if ev.type == "RunProgressed") == list(
+                range(1, rounds + 1)
+            )
             assert done.run_id == run_id(job, 1)
     finally:
         await terminate_all(provider)
@@ -154,7 +205,9 @@ async def test_the_pod_manager_stops_with_an_error_when_a_consumer_is_gone(setti
     from contracts.subjects import JOB_STREAM
     from services.kit.service import ServiceTaskEnded
 
-    provider = LocalProvider(settings.home / "pods", secret=settings.podmanager_secret, command=SCRIPTED_WORKER)
+    provider = LocalProvider(
+        settings.home / "pods", secret=settings.podmanager_secret, command=SCRIPTED_WORKER
+    )
     durable = f"pm-{uuid.uuid4().hex[:8]}"
     async with podmanager(settings, provider, max_runs=1, durable=durable) as task:
         await bus.js.consumer_info(JOB_STREAM, f"{durable}-teardown")  # serving

@@ -82,7 +82,9 @@ async def wait_for_event(bus: Bus, job_id: str, types: set[str], timeout: float 
 
 
 @contextlib.asynccontextmanager
-async def running(serve: ServeFn, settings: Settings, bus: Bus, durable: str, **kw: Any) -> AsyncIterator[None]:
+async def running(
+    serve: ServeFn, settings: Settings, bus: Bus, durable: str, **kw: Any
+) -> AsyncIterator[None]:
     """Run a service's serve() as a task on a private consumer that sees only new events."""
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop, durable=durable, deliver_new=True, **kw))

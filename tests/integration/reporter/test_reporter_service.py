@@ -111,8 +111,10 @@ async def test_a_missing_artifact_fails_the_report(settings, bus, store, files) 
 async def test_an_unreachable_store_is_retried_then_fails_the_report(settings, bus, files) -> None:
     job = uuid.uuid4().hex
     dead = msgspec.structs.replace(settings, s3_endpoint="http://127.0.0.1:9")
-    refs = [ArtifactRef(name=n, key=artifact_key(job, n), size=len(d), sha256=hashlib.sha256(d).hexdigest())
-            for n, d in files.items()]
+    refs = [
+        ArtifactRef(name=n, key=artifact_key(job, n), size=len(d), sha256=hashlib.sha256(d).hexdigest())
+        for n, d in files.items()
+    ]
     durable = f"rep{uuid.uuid4().hex[:8]}"
     async with running(serve, dead, bus, durable, max_deliver=2):
         await bus.publish(_request(job, refs))
@@ -140,7 +142,9 @@ def _llm_sections(files: dict[str, bytes], cite_post: str) -> dict[str, str]:
 
 async def _report_with_model(settings, bus, store, files, model_url: str) -> Any:
     """One ReportRequested through a reporter whose model is at `model_url`: the outcome event."""
-    with_llm = msgspec.structs.replace(settings, reporter_llm_url=model_url, reporter_llm_model="fake/analyst")
+    with_llm = msgspec.structs.replace(
+        settings, reporter_llm_url=model_url, reporter_llm_model="fake/analyst"
+    )
     job = uuid.uuid4().hex
     refs = await upload(store, job, files)
     async with running(serve, with_llm, bus, f"rep{uuid.uuid4().hex[:8]}"):
@@ -149,7 +153,8 @@ async def _report_with_model(settings, bus, store, files, model_url: str) -> Any
 
 
 async def test_with_a_model_configured_the_report_is_written_by_it_with_checked_citations(
-        settings, bus, store, files) -> None:
+    settings, bus, store, files
+) -> None:
     from contracts.artifacts import Post
     from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
 

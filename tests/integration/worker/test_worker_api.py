@@ -37,8 +37,13 @@ class Worker:
     def __init__(self, settings: WorkerSettings) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning",
-                                timeout_graceful_shutdown=5)
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -57,24 +62,40 @@ class Worker:
 
 @pytest.fixture
 def worker(tmp_path: Path) -> Iterator[Worker]:
-    settings = WorkerSettings(token=TOKEN, work_dir=tmp_path / "work", upload_attempts=3, upload_backoff_s=0.05)
+    settings = WorkerSettings(
+        token=TOKEN, work_dir=tmp_path / "work", upload_attempts=3, upload_backoff_s=0.05
+    )
     with Worker(settings) as w:
         yield w
 
 
 def spec(**overrides: Any) -> dict[str, Any]:
-    body = {"seed_text": SEED_TEXT, "goal": "Will the Clean Energy Act pass the Senate by June?",
-            "agents": 12, "rounds": 6, "policy": "heuristic", "random_seed": 7, "checkpoint_every": 2}
+    body = {
+        "seed_text": SEED_TEXT,
+        "goal": "Will the Clean Energy Act pass the Senate by June?",
+        "agents": 12,
+        "rounds": 6,
+        "policy": "heuristic",
+        "random_seed": 7,
+        "checkpoint_every": 2,
+    }
     body.update(overrides)
     return body
 
 
-async def submission(store: Any, job_id: str, run_id: str | None = None, **spec_overrides: Any) -> dict[str, Any]:
+async def submission(
+    store: Any, job_id: str, run_id: str | None = None, **spec_overrides: Any
+) -> dict[str, Any]:
     from services.kit.objectstore import artifact_key, checkpoint_key
 
     urls = {name: await store.presign_put(artifact_key(job_id, name)) for name in ENGINE_ARTIFACTS}
-    return {"run_id": run_id or f"{job_id}-a1", "job_id": job_id, "spec": spec(**spec_overrides),
-            "upload_urls": urls, "checkpoint_put_url": await store.presign_put(checkpoint_key(job_id))}
+    return {
+        "run_id": run_id or f"{job_id}-a1",
+        "job_id": job_id,
+        "spec": spec(**spec_overrides),
+        "upload_urls": urls,
+        "checkpoint_put_url": await store.presign_put(checkpoint_key(job_id)),
+    }
 
 
 async def follow(client: httpx.AsyncClient, run_id: str, timeout: float = 120) -> list[dict[str, Any]]:
@@ -86,9 +107,15 @@ async def follow(client: httpx.AsyncClient, run_id: str, timeout: float = 120) -
         assert r.status_code == 200, r.text
         page = r.json()
         events.extend(page["events"])
-        if page["status"] != "running" and events and events[-1]["kind"] in ("completed", "failed", "cancelled"):
+        if (
+            page["status"] != "running"
+            and events
+            and events[-1]["kind"] in ("completed", "failed", "cancelled")
+        ):
             return events
-    raise AssertionError(f"run {run_id} did not finish in {timeout} s; events so far: {[e['kind'] for e in events]}")
+    raise AssertionError(
+        f"run {run_id} did not finish in {timeout} s; events so far: {[e['kind'] for e in events]}"
+    )
 
 
 async def test_heuristic_run_uploads_verified_artifacts(worker: Worker, store: Any) -> None:
@@ -114,7 +141,9 @@ async def test_heuristic_run_uploads_verified_artifacts(worker: Worker, store: A
             assert len(data) == a["size"] and hashlib.sha256(data).hexdigest() == a["sha256"]
         # Live post previews: each round event carries up to 5 of that round's newest top-level posts,
         # and every one is the post of that id in the run's posts.json (same round, author, text).
-        all_posts = {p["post_id"]: p for p in json.loads(await store.get_bytes(artifact_key(job_id, "posts.json")))}
+        all_posts = {
+            p["post_id"]: p for p in json.loads(await store.get_bytes(artifact_key(job_id, "posts.json")))
+        }
         assert any(e["posts"] for e in rounds)
         for e in rounds:
             assert len(e["posts"]) <= 5
@@ -125,8 +154,14 @@ async def test_heuristic_run_uploads_verified_artifacts(worker: Worker, store: A
                 assert full["round"] == e["round"] and full["parent_id"] is None
                 assert p["text"] == full["text"][:280] and p["claim_id"] == full["claim_id"]
                 assert p["author"] and p["stakeholder"]
-            newest = sorted((int(k[1:]) for k, v in all_posts.items()
-                             if v["round"] == e["round"] and v["parent_id"] is None), reverse=True)[:5]
+            newest = sorted(
+                (
+                    int(k[1:])
+                    for k, v in all_posts.items()
+                    if v["round"] == e["round"] and v["parent_id"] is None
+                ),
+                reverse=True,
+            )[:5]
             assert ids == newest
 
         again = await client.post("/runs", json=body)  # idempotent resubmit
@@ -147,7 +182,9 @@ async def test_auth_health_and_bad_bodies(worker: Worker) -> None:
         assert (await client.post("/runs", json={})).status_code == 401
         r = await client.post("/runs", json={"run_id": "r1", "job_id": "j"}, headers=AUTH)
         assert r.status_code == 400 and "spec" in r.text
-        r = await client.post("/runs", content=b"{not json", headers={**AUTH, "content-type": "application/json"})
+        r = await client.post(
+            "/runs", content=b"{not json", headers={**AUTH, "content-type": "application/json"}
+        )
         assert r.status_code == 400
         assert (await client.get("/runs/unknown", headers=AUTH)).status_code == 404
 
@@ -187,8 +224,9 @@ async def test_resume_from_checkpoint(worker: Worker, store: Any) -> None:
         await client.post("/runs", json=first)
         seen: list[dict[str, Any]] = []
         while not any(e["kind"] == "checkpoint" for e in seen):
-            page = (await client.get(f"/runs/{first['run_id']}/events",
-                                     params={"after": len(seen), "wait": 10})).json()
+            page = (
+                await client.get(f"/runs/{first['run_id']}/events", params={"after": len(seen), "wait": 10})
+            ).json()
             seen.extend(page["events"])
             assert page["status"] == "running", "the run ended before its first checkpoint"
         await client.post(f"/runs/{first['run_id']}/cancel")
@@ -196,8 +234,11 @@ async def test_resume_from_checkpoint(worker: Worker, store: Any) -> None:
         assert events[-1]["kind"] == "cancelled"
         checkpoints = [e["round"] for e in events if e["kind"] == "checkpoint"]
         assert await store.exists(checkpoint_key(job_id))
-        second = {**first, "run_id": f"{job_id}-a2",
-                  "resume_get_url": await store.presign_get(checkpoint_key(job_id))}
+        second = {
+            **first,
+            "run_id": f"{job_id}-a2",
+            "resume_get_url": await store.presign_get(checkpoint_key(job_id)),
+        }
         await client.post("/runs", json=second)
         events = await follow(client, second["run_id"])
         assert events[-1]["kind"] == "completed", events[-1]
@@ -212,8 +253,12 @@ async def follow_from(client: httpx.AsyncClient, run_id: str, after: int) -> lis
 
 async def test_upload_failure_fails_the_run_with_a_clear_reason(worker: Worker) -> None:
     dead = f"http://127.0.0.1:{free_port()}/bucket/key?X-Amz-Signature=secret"
-    body = {"run_id": "upload-fails", "job_id": "j", "spec": spec(rounds=2, checkpoint_every=0),
-            "upload_urls": {name: dead for name in ENGINE_ARTIFACTS}}
+    body = {
+        "run_id": "upload-fails",
+        "job_id": "j",
+        "spec": spec(rounds=2, checkpoint_every=0),
+        "upload_urls": {name: dead for name in ENGINE_ARTIFACTS},
+    }
     async with httpx.AsyncClient(base_url=worker.url, headers=AUTH, timeout=60) as client:
         assert (await client.post("/runs", json=body)).status_code == 202
         events = await follow(client, "upload-fails")

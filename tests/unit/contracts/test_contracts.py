@@ -36,7 +36,9 @@ def test_seed_over_the_limit_names_the_field():
 
 def test_markets_are_deduplicated_and_clamped():
     spec = JobSpec(
-        seed_text="s", goal="Will it happen?", tier=Tier.SMALL,
+        seed_text="s",
+        goal="Will it happen?",
+        tier=Tier.SMALL,
         markets=[MarketSpec(question="Q one?", initial_price_yes=0.99), MarketSpec(question="q ONE?")],
     )
     run = resolve_run(spec, 1)

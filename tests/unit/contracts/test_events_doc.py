@@ -36,7 +36,7 @@ def sections(text: str) -> dict[str, str]:
     for i, m in enumerate(heads):
         if m.group(1) == "###":
             end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-            out[m.group(2)] = text[m.end():end]
+            out[m.group(2)] = text[m.end() : end]
     return out
 
 
@@ -68,7 +68,9 @@ def test_every_event_is_documented_with_exactly_its_fields(doc: dict[str, str], 
 def test_every_event_states_its_subject_and_version(doc: dict[str, str], name: str) -> None:
     head = header_line(doc[name])
     assert f"`{subjects.job_subject('<job_id>', name)}`" in head
-    default_version = next(f.default for f in msgspec.structs.fields(EVENT_TYPES[name]) if f.name == "version")
+    default_version = next(
+        f.default for f in msgspec.structs.fields(EVENT_TYPES[name]) if f.name == "version"
+    )
     assert f"version {default_version}" in head
     assert ("**terminal**" in head) == EVENT_TYPES[name].terminal, f"{name}: terminal marker"
 

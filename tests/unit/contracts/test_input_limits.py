@@ -25,12 +25,24 @@ from services.kit.settings import load_settings, write_stack_file
     ("value", "multiline", "problem"),
     [
         ("plain text", False, None),
-        ("tab\there", False, "contains the control character U+0009 at position 3; it must be one line of text"),
+        (
+            "tab\there",
+            False,
+            "contains the control character U+0009 at position 3; it must be one line of text",
+        ),
         ("tab\there\r\n", True, None),
-        ("bell\x07", True, "contains the control character U+0007 at position 4; "
-                           "only tab, newline and carriage return are allowed"),
-        ("c1 \x9b", True, "contains the control character U+009B at position 3; "
-                          "only tab, newline and carriage return are allowed"),
+        (
+            "bell\x07",
+            True,
+            "contains the control character U+0007 at position 4; "
+            "only tab, newline and carriage return are allowed",
+        ),
+        (
+            "c1 \x9b",
+            True,
+            "contains the control character U+009B at position 3; "
+            "only tab, newline and carriage return are allowed",
+        ),
         ("ümlaut and emoji 🎲", False, None),
     ],
 )
@@ -130,4 +142,6 @@ def test_every_free_string_of_every_request_body_is_bounded_and_patterned():
         for method, op in ops.items():
             for media in op.get("requestBody", {}).get("content", {}).values():
                 visit(media["schema"], f"{method} {path}")
-    assert {"JobSpec.seed_text", "MarketSpec.rationale", "Credentials.email", "KeyRequest.name"} <= set(checked)
+    assert {"JobSpec.seed_text", "MarketSpec.rationale", "Credentials.email", "KeyRequest.name"} <= set(
+        checked
+    )

@@ -55,7 +55,9 @@ def test_a_login_never_prints_its_password(tmp_path):
     assert "hunter2" not in repr(login)
     env = {"SIMSWARM_HOME": str(tmp_path), "NATS_USER": "gateway", "NATS_PASSWORD": "pw"}
     assert load_settings(env).nats_login("gateway") == NatsLogin(user="gateway", password="pw")
-    in_url = load_settings({"SIMSWARM_HOME": str(tmp_path / "u"), "NATS_URL": "nats://graph:p%40ss@nats:4222"})
+    in_url = load_settings(
+        {"SIMSWARM_HOME": str(tmp_path / "u"), "NATS_URL": "nats://graph:p%40ss@nats:4222"}
+    )
     assert in_url.nats_login("graph") == NatsLogin(user="graph", password="p@ss")
     off = load_settings({"SIMSWARM_HOME": str(tmp_path / "b"), "SIMSWARM_NATS_AUTH": "false"})
     assert off.nats_login("gateway") is None

@@ -26,8 +26,15 @@ from simswarm.nats_auth import password_env_var, render_config
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 # Read by the code besides the settings table: the home, standard OTEL_* variables (tracing).
 OTHER_READ = {"SIMSWARM_HOME", "SIMSWARM_TIERS_FILE"}
-OTEL_READ = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SERVICE_NAME",
-             "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SDK_DISABLED"}
+OTEL_READ = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_SDK_DISABLED",
+}
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}")
 
 
@@ -140,8 +147,9 @@ def test_each_nats_password_is_the_one_the_servers_hold_for_that_user(services):
 
 
 def test_the_nats_cluster_configs_are_three_jetstream_nodes_with_the_generated_users(services):
-    assert (DEPLOY / "nats" / "auth.conf").read_text() == render_config(), \
+    assert (DEPLOY / "nats" / "auth.conf").read_text() == render_config(), (
         "deploy/nats/auth.conf is stale: regenerate it with `simswarm nats-config > deploy/nats/auth.conf`"
+    )
     nodes = sorted(n for n in services if n.startswith("nats-"))
     assert len(nodes) == 3
     for node in nodes:
@@ -179,8 +187,9 @@ def test_traces_go_from_the_services_to_the_collector_and_on_to_jaeger(services)
         url = urlsplit(_env(svc)["OTEL_EXPORTER_OTLP_ENDPOINT"])
         assert url.hostname == "otel-collector" and str(url.port) == endpoint.rsplit(":", 1)[1]
     exporter = collector["exporters"]["otlp/jaeger"]["endpoint"]
-    assert exporter.split(":")[0] in services and collector["service"]["pipelines"]["traces"]["exporters"] == [
-        "otlp/jaeger"]
+    assert exporter.split(":")[0] in services and collector["service"]["pipelines"]["traces"][
+        "exporters"
+    ] == ["otlp/jaeger"]
 
 
 def test_the_dashboard_shows_every_metric_family_and_only_real_ones(services):
@@ -189,7 +198,9 @@ def test_the_dashboard_shows_every_metric_family_and_only_real_ones(services):
     used = {re.sub(r"_(bucket|count|sum)$", "", n) for n in re.findall(r"simswarm_[a-z_]+", exprs)}
     families = {_exposed_name(v) for v in vars(metrics).values() if isinstance(v, MetricWrapperBase)}
     assert used == families, f"unknown in the dashboard: {used - families}; not shown: {families - used}"
-    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "simswarm.yaml").read_text())
+    provider = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "dashboards" / "simswarm.yaml").read_text()
+    )
     path = provider["providers"][0]["options"]["path"]
     assert f"./grafana/dashboards:{path}:ro" in services["grafana"]["volumes"]
 

@@ -22,30 +22,68 @@ signed = st.floats(min_value=-1.0, max_value=1.0)
 logodds = st.floats(min_value=-5.0, max_value=5.0)
 
 
-def _one(l0: float, confidence: float, stance: float, weight: float = 1.0, stubborn: float = 0.2,
-         contrarian: float = 0.0, anchor: float | None = None) -> float:
-    return float(update_beliefs(np.array([l0]), np.array([l0 if anchor is None else anchor]), np.array([confidence]),
-                                np.array([stubborn]), np.array([contrarian]), np.array([0]), np.array([stance]),
-                                np.array([weight]))[0])
+def _one(
+    l0: float,
+    confidence: float,
+    stance: float,
+    weight: float = 1.0,
+    stubborn: float = 0.2,
+    contrarian: float = 0.0,
+    anchor: float | None = None,
+) -> float:
+    return float(
+        update_beliefs(
+            np.array([l0]),
+            np.array([l0 if anchor is None else anchor]),
+            np.array([confidence]),
+            np.array([stubborn]),
+            np.array([contrarian]),
+            np.array([0]),
+            np.array([stance]),
+            np.array([weight]),
+        )[0]
+    )
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(signed, st.floats(allow_nan=True, allow_infinity=True)), max_size=30),
-       logodds, unit, unit, st.floats(min_value=0, max_value=0.8))
-def test_beliefs_bounded_and_never_nan(reads: list, l0: float, confidence: float, stub: float, contra: float) -> None:
+@given(
+    st.lists(st.tuples(signed, st.floats(allow_nan=True, allow_infinity=True)), max_size=30),
+    logodds,
+    unit,
+    unit,
+    st.floats(min_value=0, max_value=0.8),
+)
+def test_beliefs_bounded_and_never_nan(
+    reads: list, l0: float, confidence: float, stub: float, contra: float
+) -> None:
     stance = np.array([s for s, _ in reads], dtype=float)
     weight = np.array([w for _, w in reads], dtype=float)
-    out = update_beliefs(np.array([l0]), np.array([0.0]), np.array([confidence]), np.array([stub]),
-                         np.array([contra]), np.zeros(len(reads), dtype=np.int64), stance, weight)
+    out = update_beliefs(
+        np.array([l0]),
+        np.array([0.0]),
+        np.array([confidence]),
+        np.array([stub]),
+        np.array([contra]),
+        np.zeros(len(reads), dtype=np.int64),
+        stance,
+        weight,
+    )
     assert np.isfinite(out).all() and (np.abs(out) <= 6.0).all()
     assert (np.abs(to_position(out)) <= 1.0).all()
 
 
 @settings(max_examples=150, deadline=None)
-@given(logodds, unit, signed, st.floats(min_value=0.01, max_value=10), st.floats(0, 0.95),
-       st.floats(min_value=0, max_value=0.49))
-def test_evidence_moves_belief_its_way(l0: float, confidence: float, stance: float, weight: float, stub: float,
-                                       contra: float) -> None:
+@given(
+    logodds,
+    unit,
+    signed,
+    st.floats(min_value=0.01, max_value=10),
+    st.floats(0, 0.95),
+    st.floats(min_value=0, max_value=0.49),
+)
+def test_evidence_moves_belief_its_way(
+    l0: float, confidence: float, stance: float, weight: float, stub: float, contra: float
+) -> None:
     """Anchored at its own view, an agent moves in the direction of the evidence it read."""
     new = _one(l0, confidence, stance, weight, stub, contra)
     assert (new - l0) * stance >= -1e-12
@@ -57,7 +95,10 @@ def test_evidence_moves_belief_its_way(l0: float, confidence: float, stance: flo
 @given(logodds, signed, st.floats(min_value=0.0, max_value=0.45))
 def test_confidence_and_stubbornness_damp_the_update(l0: float, stance: float, low: float) -> None:
     assert abs(_one(l0, low + 0.5, stance) - l0) <= abs(_one(l0, low, stance) - l0) + 1e-12
-    assert abs(_one(l0, 0.5, stance, stubborn=low + 0.5) - l0) <= abs(_one(l0, 0.5, stance, stubborn=low) - l0) + 1e-12
+    assert (
+        abs(_one(l0, 0.5, stance, stubborn=low + 0.5) - l0)
+        <= abs(_one(l0, 0.5, stance, stubborn=low) - l0) + 1e-12
+    )
 
 
 def test_no_drift_to_a_constant_without_evidence() -> None:
@@ -71,10 +112,14 @@ def test_no_drift_to_a_constant_without_evidence() -> None:
     conf, stub, contra = rng.uniform(0, 1, n), rng.uniform(0, 1, n), rng.uniform(0, 0.3, n)
     readers = np.repeat(np.arange(n), 5)
     for _ in range(50):
-        L = update_beliefs(L, anchor, conf, stub, contra, readers, np.zeros(len(readers)), np.ones(len(readers)))
+        L = update_beliefs(
+            L, anchor, conf, stub, contra, readers, np.zeros(len(readers)), np.ones(len(readers))
+        )
     assert np.allclose(L, start)
     for _ in range(50):
-        L = update_beliefs(L, anchor, conf, stub, contra, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+        L = update_beliefs(
+            L, anchor, conf, stub, contra, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+        )
     assert np.allclose(L, start)
 
 
@@ -83,8 +128,16 @@ def test_anchor_pulls_back_toward_the_agents_own_start_not_to_zero() -> None:
     anchor = np.array([1.0, -1.5])
     out = moved
     for _ in range(200):
-        out = update_beliefs(out, anchor, np.zeros(2), np.array([0.8, 0.8]), np.zeros(2),
-                             np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+        out = update_beliefs(
+            out,
+            anchor,
+            np.zeros(2),
+            np.array([0.8, 0.8]),
+            np.zeros(2),
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0),
+            np.zeros(0),
+        )
     assert np.allclose(out, anchor, atol=1e-3)
 
 
@@ -119,8 +172,13 @@ def test_polarisation_is_possible() -> None:
         weight = 2.0 * trust.get(reader, author)
         L = update_beliefs(L, anchor, zeros, np.full(n, 0.1), zeros, reader, stance, weight)
         update_trust(trust, reader, author, stance, to_position(L))
-    assert L[: n // 2].min() > 1.0 and L[n // 2:].max() < -1.0
-    assert trust.get(np.array([0]), np.array([n - 1]))[0] < 0.2 < 0.8 < trust.get(np.array([0]), np.array([1]))[0]
+    assert L[: n // 2].min() > 1.0 and L[n // 2 :].max() < -1.0
+    assert (
+        trust.get(np.array([0]), np.array([n - 1]))[0]
+        < 0.2
+        < 0.8
+        < trust.get(np.array([0]), np.array([1]))[0]
+    )
 
 
 def test_logodds_roundtrip() -> None:
@@ -143,8 +201,13 @@ def test_trust_moves_with_agreement(position: float, stance: float) -> None:
 
 def test_trust_store_roundtrip_and_duplicates() -> None:
     trust = TrustStore(10)
-    update_trust(trust, np.array([1, 1, 2]), np.array([3, 3, 4]), np.array([0.9, 0.8, -0.9]),
-                 np.array([0.0, 0.9, 0.9] + [0.0] * 7))
+    update_trust(
+        trust,
+        np.array([1, 1, 2]),
+        np.array([3, 3, 4]),
+        np.array([0.9, 0.8, -0.9]),
+        np.array([0.0, 0.9, 0.9] + [0.0] * 7),
+    )
     got = trust.get(np.array([1, 2, 5]), np.array([3, 4, 6]))
     assert got[0] > 0.5 and got[1] < 0.5 and got[2] == 0.5
     again = TrustStore.from_state(trust.state())

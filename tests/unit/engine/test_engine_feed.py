@@ -27,8 +27,9 @@ def test_feed_has_at_most_n_top_level_posts_never_ones_own() -> None:
         assert all(plat.cols["parent"][p] < 0 for p in posts)
 
 
-def _mean_rank(plat: Platform, reader: int, positions: np.ndarray, rnd: int, draws: int = 200,
-               **kw: object) -> dict[int, float]:
+def _mean_rank(
+    plat: Platform, reader: int, positions: np.ndarray, rnd: int, draws: int = 200, **kw: object
+) -> dict[int, float]:
     """Average position of each post in the reader's feed over many generators (absent = FEED_SIZE)."""
     total: dict[int, float] = {}
     for d in range(draws):
@@ -53,7 +54,9 @@ def test_recency_popularity_and_follows_rank_higher() -> None:
     assert ranks[0] < min(ranks[p] for p in peers)  # an old but popular post climbs above its peers
     plat.follow(0, 3, rnd=3)
     ranks = _mean_rank(plat, 0, np.zeros(5), rnd=4)
-    by_author = {a: np.mean([ranks[p] for p in range(30) if plat.cols["author"][p] == a]) for a in (1, 2, 3, 4)}
+    by_author = {
+        a: np.mean([ranks[p] for p in range(30) if plat.cols["author"][p] == a]) for a in (1, 2, 3, 4)
+    }
     assert min(by_author, key=by_author.__getitem__) == 3
 
 
@@ -74,14 +77,18 @@ def test_ties_are_broken_at_random_never_by_index() -> None:
         plat.create_post(author=a, rnd=1, text="same", stance=0.0)
     top = np.zeros(n - 1)
     for d in range(400):
-        row = rank_feeds(plat, np.array([0]), np.zeros(n), rnd=2, rng=np.random.default_rng([3, d]), size=5)[0]
+        row = rank_feeds(plat, np.array([0]), np.zeros(n), rnd=2, rng=np.random.default_rng([3, d]), size=5)[
+            0
+        ]
         top[row] += 1
     share_low = top[: (n - 1) // 2].sum() / top.sum()
     assert 0.42 < share_low < 0.58  # the first half of the authors gets half of the top places
     assert top.min() > 0.3 * top.mean()  # nobody is starved
 
 
-def _engagement_loop(order: np.ndarray, rounds: int = 10, likes_per_reader: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def _engagement_loop(
+    order: np.ndarray, rounds: int = 10, likes_per_reader: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """A minimal platform: every round each agent (in `order`) posts, then likes the top of its feed.
 
     Returns the engagement received per agent and per post round. The agents are identical, so any
@@ -92,7 +99,9 @@ def _engagement_loop(order: np.ndarray, rounds: int = 10, likes_per_reader: int 
     last_read = np.full(n, -1, dtype=np.int64)
     readers = np.arange(n)
     for rnd in range(1, rounds + 1):
-        feeds = rank_feeds(plat, readers, np.zeros(n), rnd, rng=np.random.default_rng([5, rnd]), last_read=last_read)
+        feeds = rank_feeds(
+            plat, readers, np.zeros(n), rnd, rng=np.random.default_rng([5, rnd]), last_read=last_read
+        )
         for a in order:
             plat.create_post(author=int(a), rnd=rnd, text="same", stance=0.0)
         for r, a in enumerate(readers):
@@ -138,7 +147,9 @@ def test_prominence_follows_stakeholder_salience() -> None:
     entity_index = np.array([0, 1, 0, 0, 1, 1])
     prior = prominence_prior(entity_index, [4.0, 1.0])
     assert prior[0] == 1.0 and prior[1] == 0.25  # principals: salience relative to the most salient
-    assert np.allclose(prior[[2, 3]], CLONE_PROMINENCE) and np.allclose(prior[[4, 5]], 0.25 * CLONE_PROMINENCE)
+    assert np.allclose(prior[[2, 3]], CLONE_PROMINENCE) and np.allclose(
+        prior[[4, 5]], 0.25 * CLONE_PROMINENCE
+    )
     assert not prominence_prior(entity_index, [0.0, 0.0]).any()
     plat = Platform(6)
     plat.create_post(author=0, rnd=1, text="salient", stance=0.0)

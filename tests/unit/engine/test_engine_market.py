@@ -41,7 +41,9 @@ def test_accounting_holds_across_any_trade_sequence(p0: float, trades: list) -> 
         assert (book.holdings >= 0).all()
         assert (book.cash >= -1e-9).all()
         # money is conserved: traders' cash + what the maker collected = starting cash
-        assert math.isclose(book.cash.sum() + m.maker_collected(), 4 * STARTING_CASH, rel_tol=1e-9, abs_tol=1e-7)
+        assert math.isclose(
+            book.cash.sum() + m.maker_collected(), 4 * STARTING_CASH, rel_tol=1e-9, abs_tol=1e-7
+        )
         # the maker's book mirrors the traders' holdings
         assert math.isclose(m.q_yes - m.q_yes0, book.holdings[0, :, 0].sum(), abs_tol=1e-7)
         assert math.isclose(m.q_no - m.q_no0, book.holdings[0, :, 1].sum(), abs_tol=1e-7)

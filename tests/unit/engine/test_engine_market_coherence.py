@@ -29,7 +29,14 @@ from engine.questions import derive_markets_heuristic
 GOAL = "Will the Acme-Globex merger close by June 30?"
 ENTITIES = [
     Entity(entity_id="patients", name="Patients", type="group", summary="", stance=0.3, weight=9.0),
-    Entity(entity_id="ftc", name="Federal Trade Commission", type="public_body", summary="", stance=-0.5, weight=3.0),
+    Entity(
+        entity_id="ftc",
+        name="Federal Trade Commission",
+        type="public_body",
+        summary="",
+        stance=-0.5,
+        weight=3.0,
+    ),
     Entity(entity_id="jane-doe", name="Jane Doe", type="person", summary="", stance=0.7, weight=2.0),
 ]
 
@@ -38,7 +45,11 @@ ENTITIES = [
 
 
 def test_questions_split_into_event_and_window() -> None:
-    assert split_horizon("Will the strike end with a deal within 30 days?") == ("the strike end with a deal", 30, False)
+    assert split_horizon("Will the strike end with a deal within 30 days?") == (
+        "the strike end with a deal",
+        30,
+        False,
+    )
     assert split_horizon("Will the strike end with a deal in the next two weeks?")[1] == 14
     assert split_horizon("Will the strike end with a deal within the first 15 days?")[1] == 15
     event, days, dated = split_horizon(GOAL)
@@ -46,38 +57,64 @@ def test_questions_split_into_event_and_window() -> None:
 
 
 def test_nested_deadlines_are_linked_and_ordered() -> None:
-    qs = [GOAL, "Will the Acme-Globex merger close within 15 days?", "Will the Acme-Globex merger close within 60 days?",
-          "Will Jane Doe publicly back a yes to “Will the Acme-Globex merger close?” within 30 days?", "Will it rain?"]
+    qs = [
+        GOAL,
+        "Will the Acme-Globex merger close within 15 days?",
+        "Will the Acme-Globex merger close within 60 days?",
+        "Will Jane Doe publicly back a yes to “Will the Acme-Globex merger close?” within 30 days?",
+        "Will it rain?",
+    ]
     links = link_markets(qs, GOAL, 30, {e.name: i for i, e in enumerate(ENTITIES)})
     assert [link.kind for link in links] == ["main", "deadline", "deadline", "actor", "other"]
     assert links[1].ratio == 0.5 and links[2].ratio == 2.0 and links[3].entity == 2
     assert nested_pairs(links) == [(1, 0), (0, 2)]
 
 
-@given(p=st.floats(min_value=0.0, max_value=1.0), r1=st.floats(min_value=0.05, max_value=4.0),
-       r2=st.floats(min_value=0.05, max_value=4.0))
+@given(
+    p=st.floats(min_value=0.0, max_value=1.0),
+    r1=st.floats(min_value=0.05, max_value=4.0),
+    r2=st.floats(min_value=0.05, max_value=4.0),
+)
 def test_beliefs_are_monotone_in_the_deadline(p: float, r1: float, r2: float) -> None:
     lo, hi = sorted((r1, r2))
     assert deadline_probability(p, lo) <= deadline_probability(p, hi) + 1e-12
     assert abs(deadline_probability(p, 1.0) - p) < 1e-6
-    assert market_belief(p, MarketLink("deadline", ratio=lo)) <= market_belief(p, MarketLink("main")) + 1e-12 \
+    assert (
+        market_belief(p, MarketLink("deadline", ratio=lo)) <= market_belief(p, MarketLink("main")) + 1e-12
         or lo > 1.0
+    )
 
 
 # -- the arbitrage step ------------------------------------------------------------------------
 
 
 def _nested_book(p_short: float, p_long: float, n: int = 3) -> MarketBook:
-    return MarketBook([Market("short", "Will X within 15 days?", p_short, liquidity_for(STARTING_CASH, p_short) * 2),
-                       Market("long", "Will X within 30 days?", p_long, liquidity_for(STARTING_CASH, p_long))], n)
+    return MarketBook(
+        [
+            Market("short", "Will X within 15 days?", p_short, liquidity_for(STARTING_CASH, p_short) * 2),
+            Market("long", "Will X within 30 days?", p_long, liquidity_for(STARTING_CASH, p_long)),
+        ],
+        n,
+    )
 
 
 @settings(max_examples=150, deadline=None)
-@given(p_short=st.floats(min_value=0.05, max_value=0.95), p_long=st.floats(min_value=0.05, max_value=0.95),
-       trades=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1), st.sampled_from(["yes", "no"]),
-                                 st.floats(min_value=0.5, max_value=90.0)), max_size=12))
-def test_arbitrage_keeps_the_shorter_deadline_at_or_below_the_longer(p_short: float, p_long: float,
-                                                                      trades: list) -> None:
+@given(
+    p_short=st.floats(min_value=0.05, max_value=0.95),
+    p_long=st.floats(min_value=0.05, max_value=0.95),
+    trades=st.lists(
+        st.tuples(
+            st.integers(0, 2),
+            st.integers(0, 1),
+            st.sampled_from(["yes", "no"]),
+            st.floats(min_value=0.5, max_value=90.0),
+        ),
+        max_size=12,
+    ),
+)
+def test_arbitrage_keeps_the_shorter_deadline_at_or_below_the_longer(
+    p_short: float, p_long: float, trades: list
+) -> None:
     book = _nested_book(p_short, p_long)
     for agent, market, outcome, amount in trades:
         book.buy(agent, ("short", "long")[market], outcome, min(amount, float(book.cash[agent])) or 0.01)
@@ -114,37 +151,62 @@ def test_derived_markets_are_well_formed_and_ask_different_things() -> None:
         assert len(windows) <= 1, q  # never two deadlines
         assert len(q) <= 200 and q.endswith("?")
     assert "Patients" not in qs[2]  # a role word is not an actor
-    assert qs[2] == ("Will the Federal Trade Commission publicly back a yes to “Will the Acme-Globex merger "
-                     "close?” within 30 days?")
+    assert qs[2] == (
+        "Will the Federal Trade Commission publicly back a yes to “Will the Acme-Globex merger "
+        "close?” within 30 days?"
+    )
     assert len(set(market_ids(qs))) == 3  # ids come from contracts.ids
     # by construction they differ: for any crowd belief the three markets' fair prices are apart
     links = link_markets(qs, GOAL, 30, {e.name: i for i, e in enumerate(ENTITIES)})
     for p in (0.3, 0.5, 0.7):
         fair = [market_belief(p, link, actor_position=-0.5) for link in links]
-        assert min(abs(a - b) for i, a in enumerate(fair) for b in fair[i + 1:]) > 0.04
+        assert min(abs(a - b) for i, a in enumerate(fair) for b in fair[i + 1 :]) > 0.04
 
 
 def test_a_goal_with_a_window_gets_a_shorter_window_not_a_second_one() -> None:
     goal = "Will the FAA order the grounding of the fleet within the first 30 days?"
     qs = [m.question for m in derive_markets_heuristic(goal, [], 3, 60)]
     assert qs[1] == "Will the FAA order the grounding of the fleet within 15 days?"
-    assert qs[2] == "Will the FAA order the grounding of the fleet within 60 days?"  # no actor: a longer window
+    assert (
+        qs[2] == "Will the FAA order the grounding of the fleet within 60 days?"
+    )  # no actor: a longer window
 
 
 def test_a_goal_at_a_fixed_time_gets_no_deadline_and_its_subject_is_no_actor() -> None:
     goal = "Will Maria Costa win more than 50% of the vote in the mayoral election?"
-    ents = [Entity(entity_id="maria-costa", name="Maria Costa", type="person", summary="", stance=0.4, weight=9.0,
-                   aliases=["Costa"], salience=1.0),
-            Entity(entity_id="victor-lang", name="Victor Lang", type="person", summary="", stance=-0.3, weight=3.0,
-                   salience=0.5)]
+    ents = [
+        Entity(
+            entity_id="maria-costa",
+            name="Maria Costa",
+            type="person",
+            summary="",
+            stance=0.4,
+            weight=9.0,
+            aliases=["Costa"],
+            salience=1.0,
+        ),
+        Entity(
+            entity_id="victor-lang",
+            name="Victor Lang",
+            type="person",
+            summary="",
+            stance=-0.3,
+            weight=3.0,
+            salience=0.5,
+        ),
+    ]
     qs = [m.question for m in derive_markets_heuristic(goal, ents, 3, 30)]
-    assert qs == [goal,
-                  "Will Victor Lang publicly back a yes to “Will Maria Costa win more than 50% of the vote in the "
-                  "mayoral election?”",
-                  "Will Maria Costa win more than 62% of the vote in the mayoral election?"]
+    assert qs == [
+        goal,
+        "Will Victor Lang publicly back a yes to “Will Maria Costa win more than 50% of the vote in the "
+        "mayoral election?”",
+        "Will Maria Costa win more than 62% of the vote in the mayoral election?",
+    ]
     seasonal = "Will housing starts exceed 300,000 this year?"
     assert [m.question for m in derive_markets_heuristic(seasonal, [], 3, 30)] == [
-        seasonal, "Will housing starts exceed 380,000 this year?"]  # no "this year within 15 days"
+        seasonal,
+        "Will housing starts exceed 380,000 this year?",
+    ]  # no "this year within 15 days"
 
 
 def test_a_harder_threshold_is_linked_and_kept_below_the_question() -> None:
@@ -154,7 +216,9 @@ def test_a_harder_threshold_is_linked_and_kept_below_the_question() -> None:
     links = link_markets(qs, goal, 30)
     assert links[1] == MarketLink("threshold", ratio=2.0) and nested_pairs(links) == [(1, 0)]
     assert market_belief(0.6, links[1]) < 0.6
-    easier = link_markets([goal, "Will Starfall gross more than $150 million in its opening weekend?"], goal, 30)
+    easier = link_markets(
+        [goal, "Will Starfall gross more than $150 million in its opening weekend?"], goal, 30
+    )
     assert easier[1].ratio == 0.5 and nested_pairs(easier) == [(0, 1)]
 
 
@@ -170,10 +234,18 @@ class _Crowd:
         out = []
         for obs in observations:
             m = obs.markets[0]
-            out.append([Action(type="buy", args={"market_id": m.market_id, "outcome": "yes", "amount": 40.0,
-                                                 "max_price": 0.7}),
-                        Action(type="buy", args={"market_id": m.market_id, "outcome": "no", "amount": 40.0,
-                                                 "max_price": 0.28})])
+            out.append(
+                [
+                    Action(
+                        type="buy",
+                        args={"market_id": m.market_id, "outcome": "yes", "amount": 40.0, "max_price": 0.7},
+                    ),
+                    Action(
+                        type="buy",
+                        args={"market_id": m.market_id, "outcome": "no", "amount": 40.0, "max_price": 0.28},
+                    ),
+                ]
+            )
         return out
 
     async def aclose(self) -> None:
@@ -183,21 +255,34 @@ class _Crowd:
 async def test_traders_meet_the_current_price_one_after_another(tmp_path: Path) -> None:
     from contracts.spec import MarketSpec
 
-    spec = RunSpec(seed_text="Acme Corp and Globex Corporation plan to merge.", goal=GOAL, agents=30, rounds=3,
-                   random_seed=4, checkpoint_every=0, markets=[MarketSpec(question=GOAL)])
+    spec = RunSpec(
+        seed_text="Acme Corp and Globex Corporation plan to merge.",
+        goal=GOAL,
+        agents=30,
+        rounds=3,
+        random_seed=4,
+        checkpoint_every=0,
+        markets=[MarketSpec(question=GOAL)],
+    )
     await simulate_async(spec, tmp_path, policy=_Crowd())
     curve = msgspec.json.decode((tmp_path / "market_curves.json").read_bytes(), type=list[A.MarketCurve])[0]
     # everyone agrees on 0.7: the first traders take the price there, the rest find nothing to do,
     # and it stays (no overshoot past the crowd's belief, no swing back)
     assert [round(p.price_yes, 3) for p in curve.points[1:]] == [0.7, 0.7, 0.7]
     chat = msgspec.json.decode((tmp_path / "chat_log.json").read_bytes(), type=list[A.ChatLogEntry])
-    unfilled = [e for e in chat if e.success and isinstance(e.result, dict) and e.result.get("filled") is False]
+    unfilled = [
+        e for e in chat if e.success and isinstance(e.result, dict) and e.result.get("filled") is False
+    ]
     assert unfilled  # orders the price had passed are answered, not traded
     trades = msgspec.json.decode((tmp_path / "trades.json").read_bytes(), type=list[A.Trade])
     assert trades and all(t.success for t in trades)
     # the order of the traders is random, not the agent index
-    index = {p.agent_id: i for i, p in enumerate(
-        msgspec.json.decode((tmp_path / "profiles.json").read_bytes(), type=list[A.Profile]))}
+    index = {
+        p.agent_id: i
+        for i, p in enumerate(
+            msgspec.json.decode((tmp_path / "profiles.json").read_bytes(), type=list[A.Profile])
+        )
+    }
     for rnd in (1, 2, 3):
         seq = list(dict.fromkeys(index[e.agent_id] for e in chat if e.round == rnd))
         assert len(seq) > 3 and seq != sorted(seq)
@@ -207,9 +292,18 @@ async def test_nested_markets_never_cross_in_a_run(tmp_path: Path) -> None:
     from contracts.spec import MarketSpec
 
     short = "Will the Acme-Globex merger close within 15 days?"
-    spec = RunSpec(seed_text="Acme Corp and Globex Corporation plan to merge. Regulators doubt it.", goal=GOAL,
-                   agents=60, rounds=6, random_seed=9, checkpoint_every=0,
-                   markets=[MarketSpec(question=GOAL, initial_price_yes=0.3), MarketSpec(question=short, initial_price_yes=0.6)])
+    spec = RunSpec(
+        seed_text="Acme Corp and Globex Corporation plan to merge. Regulators doubt it.",
+        goal=GOAL,
+        agents=60,
+        rounds=6,
+        random_seed=9,
+        checkpoint_every=0,
+        markets=[
+            MarketSpec(question=GOAL, initial_price_yes=0.3),
+            MarketSpec(question=short, initial_price_yes=0.6),
+        ],
+    )
     await simulate_async(spec, tmp_path)
     curves = msgspec.json.decode((tmp_path / "market_curves.json").read_bytes(), type=list[A.MarketCurve])
     main, early = curves[0].points, curves[1].points
@@ -224,14 +318,22 @@ async def test_nested_markets_never_cross_in_a_run(tmp_path: Path) -> None:
                 assert last[curves[1].market_id] <= last[curves[0].market_id] + 1e-6
 
 
-
 async def test_resume_with_the_arbitrageur_in_the_book_ends_with_the_same_artifacts(tmp_path: Path) -> None:
     from contracts.spec import MarketSpec
 
     short = "Will the Acme-Globex merger close within 15 days?"
-    spec = RunSpec(seed_text="Acme Corp and Globex Corporation plan to merge. Regulators doubt it.", goal=GOAL,
-                   agents=40, rounds=6, random_seed=5, checkpoint_every=3,
-                   markets=[MarketSpec(question=GOAL, initial_price_yes=0.35), MarketSpec(question=short, initial_price_yes=0.6)])
+    spec = RunSpec(
+        seed_text="Acme Corp and Globex Corporation plan to merge. Regulators doubt it.",
+        goal=GOAL,
+        agents=40,
+        rounds=6,
+        random_seed=5,
+        checkpoint_every=3,
+        markets=[
+            MarketSpec(question=GOAL, initial_price_yes=0.35),
+            MarketSpec(question=short, initial_price_yes=0.6),
+        ],
+    )
     checkpoints: list[tuple[int, bytes]] = []
     await simulate_async(spec, tmp_path / "a", checkpoint_sink=lambda r, b: checkpoints.append((r, b)))
     await simulate_async(spec, tmp_path / "b", resume_from=checkpoints[0][1])

@@ -29,7 +29,12 @@ def test_question_parsed_as_a_proposition_with_polarity_window_and_threshold() -
     assert parse_proposition("Won't the bill pass?").polarity == -1
     assert parse_proposition("Will Acme not ship the phone by June?").polarity == -1
     t = parse_proposition("Will Brent close above $120 within 2 weeks?")
-    assert t.window_days == 14 and t.thresholds[0].op == ">" and t.thresholds[0].value == 120 and t.thresholds[0].unit == "$"
+    assert (
+        t.window_days == 14
+        and t.thresholds[0].op == ">"
+        and t.thresholds[0].value == 120
+        and t.thresholds[0].unit == "$"
+    )
     pct = parse_proposition("Will turnout exceed 55% in the vote?").thresholds[0]
     assert (pct.op, pct.value, pct.unit) == (">", 55.0, "%")
 
@@ -47,22 +52,31 @@ def test_negation_flips_the_stance_of_every_claim() -> None:
 
 
 def test_a_count_below_the_threshold_reads_as_against_however_upbeat() -> None:
-    reading = read_seed_rules("Great news: only 9 of 31 members back it, and they are thrilled and proud.",
-                              "Will the motion pass?")
+    reading = read_seed_rules(
+        "Great news: only 9 of 31 members back it, and they are thrilled and proud.", "Will the motion pass?"
+    )
     (claim,) = reading.claims
     assert claim.label == "against" and claim.stance < -0.3
     assert any("29%" in r for r in claim.reasons)
-    above = read_seed_rules("Sadly, 24 of 31 members back it, a grim day for critics.", "Will the motion pass?")
+    above = read_seed_rules(
+        "Sadly, 24 of 31 members back it, a grim day for critics.", "Will the motion pass?"
+    )
     assert above.claims[0].label == "for"
-    needed = read_seed_rules("The bill needs 60 votes. Leaders say 52 senators support it.", "Will the bill pass?")
+    needed = read_seed_rules(
+        "The bill needs 60 votes. Leaders say 52 senators support it.", "Will the bill pass?"
+    )
     assert needed.claims[-1].label == "against"
-    price = read_seed_rules("Brent rallied joyfully and closed at $95 a barrel.", "Will Brent close above $120?")
+    price = read_seed_rules(
+        "Brent rallied joyfully and closed at $95 a barrel.", "Will Brent close above $120?"
+    )
     assert price.claims[0].label == "against"
 
 
 def test_negated_facts_read_as_such() -> None:
-    reading = read_seed_rules("The authority said it will not approve the merger. The board approved the merger.",
-                              "Will the merger be approved?")
+    reading = read_seed_rules(
+        "The authority said it will not approve the merger. The board approved the merger.",
+        "Will the merger be approved?",
+    )
     assert [c.label for c in reading.claims] == ["against", "for"]
 
 
@@ -113,9 +127,11 @@ def test_agents_start_from_what_their_stakeholder_knows() -> None:
 
 def test_a_stakeholders_agents_lean_its_way() -> None:
     """Agents of a stakeholder whose claims point to YES start higher than those of one pointing to NO."""
-    seed = ("Mayor Jane Holt said the council approved the plan and the deal is on track. "
-            "Holt said the vote passed easily. The Taxpayers Alliance said it will not accept the plan. "
-            "The Taxpayers Alliance said talks collapsed.")
+    seed = (
+        "Mayor Jane Holt said the council approved the plan and the deal is on track. "
+        "Holt said the vote passed easily. The Taxpayers Alliance said it will not accept the plan. "
+        "The Taxpayers Alliance said talks collapsed."
+    )
     reading = read_seed_rules(seed, "Will the plan go ahead?")
     by_name = {e.name: i for i, e in enumerate(reading.entities)}
     pop = build_population(reading.entities, 300, seed=2)
@@ -129,26 +145,50 @@ def test_a_stakeholders_agents_lean_its_way() -> None:
 def test_a_model_reading_is_validated_and_turned_toward_the_question() -> None:
     from engine.reading import from_llm
 
-    doc = {"proposition": {"statement": "the strike ends with a deal", "negated": True},
-           "stakeholders": [{"name": "Metro Transit Union", "aliases": ["MTU"], "salience": 1.0, "type": "organization"},
-                            {"name": "Transit Authority", "salience": 0.6, "type": "public_body"}],
-           "claims": [{"text": "Only 9 of 31 MTU executive members back the offer", "source": "MTU",
-                       "direction": -0.8, "strength": 0.9},
-                      {"text": "The Transit Authority raised its offer", "source": "Transit Authority",
-                       "direction": 0.5, "strength": 0.5}]}
+    doc = {
+        "proposition": {"statement": "the strike ends with a deal", "negated": True},
+        "stakeholders": [
+            {"name": "Metro Transit Union", "aliases": ["MTU"], "salience": 1.0, "type": "organization"},
+            {"name": "Transit Authority", "salience": 0.6, "type": "public_body"},
+        ],
+        "claims": [
+            {
+                "text": "Only 9 of 31 MTU executive members back the offer",
+                "source": "MTU",
+                "direction": -0.8,
+                "strength": 0.9,
+            },
+            {
+                "text": "The Transit Authority raised its offer",
+                "source": "Transit Authority",
+                "direction": 0.5,
+                "strength": 0.5,
+            },
+        ],
+    }
     reading = from_llm(doc, SEED, NOT_Q, agents=100, rounds=10)
     assert reading is not None and reading.source == "llm" and reading.proposition.polarity == -1
     first, second = reading.claims
     assert first.source == "Metro Transit Union" and first.direction == -0.8 and first.stance == 0.8
     assert first.label == "for" and second.label == "against"  # toward YES on "fail to end with a deal"
-    assert from_llm({"proposition": {}, "stakeholders": [{"name": "Only one"}], "claims": []}, SEED, Q,
-                    agents=10, rounds=5) is None
+    assert (
+        from_llm(
+            {"proposition": {}, "stakeholders": [{"name": "Only one"}], "claims": []},
+            SEED,
+            Q,
+            agents=10,
+            rounds=5,
+        )
+        is None
+    )
 
 
 def test_places_modifiers_and_laws_are_not_stakeholders() -> None:
-    seed = ("A jet from Montreal, Quebec, hit a truck at LaGuardia Airport. US flights were grounded. "
-            "The NTSB has opened an investigation and the NTSB said it will report soon. "
-            "Critics say the Digital Services Act is weak. LaGuardia is busy.")
+    seed = (
+        "A jet from Montreal, Quebec, hit a truck at LaGuardia Airport. US flights were grounded. "
+        "The NTSB has opened an investigation and the NTSB said it will report soon. "
+        "Critics say the Digital Services Act is weak. LaGuardia is busy."
+    )
     names = {e.name: e for e in read_seed_rules(seed, "Will the FAA order new rules for LaGuardia?").entities}
     assert "NTSB" in names and "LaGuardia" in names["LaGuardia Airport"].aliases
     for junk in ("Quebec", "Montreal", "US", "Digital Services Act"):

@@ -21,14 +21,28 @@ SEED = (
     "cheered. On March 20, Senator John Smith said he opposes the merger and warned it will hurt consumers. "
     "On April 9, only 2 of 5 commissioners backed the merger in a preliminary vote."
 )  # dated claims: the later ones arrive in rounds 3 and 6, across the checkpoint at round 4
-SPEC = RunSpec(seed_text=SEED, goal="Will the Acme-Globex merger close by June 30?", agents=40, rounds=12,
-               random_seed=11, checkpoint_every=4)
+SPEC = RunSpec(
+    seed_text=SEED,
+    goal="Will the Acme-Globex merger close by June 30?",
+    agents=40,
+    rounds=12,
+    random_seed=11,
+    checkpoint_every=4,
+)
 SCHEMAS = {
-    "chat_log.json": list[A.ChatLogEntry], "posts.json": list[A.Post], "top_posts.json": list[A.TopPost],
-    "trades.json": list[A.Trade], "market_curves.json": list[A.MarketCurve],
-    "agent_trajectories.json": list[A.AgentTrajectory], "engagement_summary.json": list[A.EngagementRound],
-    "social_graph.json": A.SocialGraph, "profiles.json": list[A.Profile], "relations.json": list[A.Relation],
-    "claims.json": A.ClaimsFile, "stakeholders.json": A.StakeholdersFile, "manifest.json": A.Manifest,
+    "chat_log.json": list[A.ChatLogEntry],
+    "posts.json": list[A.Post],
+    "top_posts.json": list[A.TopPost],
+    "trades.json": list[A.Trade],
+    "market_curves.json": list[A.MarketCurve],
+    "agent_trajectories.json": list[A.AgentTrajectory],
+    "engagement_summary.json": list[A.EngagementRound],
+    "social_graph.json": A.SocialGraph,
+    "profiles.json": list[A.Profile],
+    "relations.json": list[A.Relation],
+    "claims.json": A.ClaimsFile,
+    "stakeholders.json": A.StakeholdersFile,
+    "manifest.json": A.Manifest,
 }
 
 
@@ -40,7 +54,9 @@ def _files(out: Path) -> dict[str, bytes]:
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     out = tmp_path_factory.mktemp("run")
     reports, checkpoints = [], []
-    result = simulate(SPEC, out, progress=reports.append, checkpoint_sink=lambda r, b: checkpoints.append((r, b)))
+    result = simulate(
+        SPEC, out, progress=reports.append, checkpoint_sink=lambda r, b: checkpoints.append((r, b))
+    )
     return out, result, reports, checkpoints
 
 
@@ -56,7 +72,9 @@ def test_writes_every_artifact_with_the_contract_schemas(run: tuple) -> None:
     assert {d.name for d in result.files} == set(A.ENGINE_ARTIFACTS)
     curves = decoded["market_curves.json"]
     assert curves and all([p.round for p in c.points] == list(range(13)) for c in curves)
-    assert result.final_prices == {c.market_id: pytest.approx(c.points[-1].price_yes, abs=1e-6) for c in curves}
+    assert result.final_prices == {
+        c.market_id: pytest.approx(c.points[-1].price_yes, abs=1e-6) for c in curves
+    }
     assert all(len(t.points) == 12 for t in decoded["agent_trajectories.json"])
     assert len(decoded["engagement_summary.json"]) == 12
     assert decoded["posts.json"] and decoded["trades.json"] and decoded["relations.json"]
@@ -129,10 +147,18 @@ def test_should_stop_cancels_between_rounds(tmp_path: Path) -> None:
     assert info.value.round == 3
 
 
-@pytest.mark.parametrize(("field", "value", "needle"), [
-    ("goal", "", "goal"), ("goal", "   ?? ", "goal"), ("goal", "12345 6789 ?", "goal"), ("goal", "x" * 1200, "goal"),
-    ("seed_text", "  ", "seed_text"), ("agents", 0, "agents"), ("rounds", 0, "rounds"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("goal", "", "goal"),
+        ("goal", "   ?? ", "goal"),
+        ("goal", "12345 6789 ?", "goal"),
+        ("goal", "x" * 1200, "goal"),
+        ("seed_text", "  ", "seed_text"),
+        ("agents", 0, "agents"),
+        ("rounds", 0, "rounds"),
+    ],
+)
 def test_bad_input_is_a_clear_spec_error(tmp_path: Path, field: str, value: object, needle: str) -> None:
     with pytest.raises(SpecError) as info:
         simulate(msgspec.structs.replace(SPEC, **{field: value}), tmp_path)
@@ -182,8 +208,17 @@ async def test_invalid_actions_are_recorded_as_failures_never_raised(tmp_path: P
     chat = msgspec.json.decode((tmp_path / "chat_log.json").read_bytes(), type=list[A.ChatLogEntry])
     failed = [e for e in chat if not e.success]
     errors = " | ".join(str(e.result) for e in failed)
-    for needle in ("already voted", "unknown post_id", "value must be 1 or -1", "exceeds cash", "holding",
-                   "unknown market_id", "unknown action type", "missing argument", "at most 8 actions"):
+    for needle in (
+        "already voted",
+        "unknown post_id",
+        "value must be 1 or -1",
+        "exceeds cash",
+        "holding",
+        "unknown market_id",
+        "unknown action type",
+        "missing argument",
+        "at most 8 actions",
+    ):
         assert needle in errors, needle
     assert any(e.success and e.action_type == "create_post" for e in chat)
     trades = msgspec.json.decode((tmp_path / "trades.json").read_bytes(), type=list[A.Trade])

@@ -24,7 +24,14 @@ def scorer() -> StanceScorer:
 
 def test_fallback_finds_named_stakeholders_and_role_words(scorer: StanceScorer) -> None:
     names = {e.name: e for e in extract_entities_fallback(SEED, GOAL, scorer)}
-    assert {"Acme Corp", "Globex Corporation", "Jane Doe", "Federal Trade Commission", "John Smith", "Investors"} <= set(names)
+    assert {
+        "Acme Corp",
+        "Globex Corporation",
+        "Jane Doe",
+        "Federal Trade Commission",
+        "John Smith",
+        "Investors",
+    } <= set(names)
     assert "The" not in names and "CEO" not in names
     assert names["Jane Doe"].type == "person" and names["Globex Corporation"].type == "organization"
     assert names["Jane Doe"].stance > 0 > names["Federal Trade Commission"].stance
@@ -41,8 +48,15 @@ def test_seed_without_entities_still_yields_stakeholders(scorer: StanceScorer) -
 
 
 def test_duplicate_names_are_not_merged() -> None:
-    ents = normalise_entities([{"name": "Bob Lee"}, {"name": "Bob Lee", "stance": "bad"}, {"name": ""}, "junk",
-                               {"name": "X", "stance": 7, "weight": float("nan")}])
+    ents = normalise_entities(
+        [
+            {"name": "Bob Lee"},
+            {"name": "Bob Lee", "stance": "bad"},
+            {"name": ""},
+            "junk",
+            {"name": "X", "stance": 7, "weight": float("nan")},
+        ]
+    )
     assert [e.entity_id for e in ents] == ["bob-lee", "bob-lee-2", "x"]
     assert ents[0].name == ents[1].name and ents[2].stance == 1.0
 

@@ -45,15 +45,22 @@ def _as_client_reads_it(message: Any) -> dict[str, Any]:
     for line in text.splitlines():
         if line and not line.startswith(":"):
             name, _, value = line.partition(":")
-            fields[name] = fields[name] + "\n" + value.removeprefix(" ") if name in fields else value.removeprefix(" ")
+            fields[name] = (
+                fields[name] + "\n" + value.removeprefix(" ") if name in fields else value.removeprefix(" ")
+            )
     return fields
 
 
-@pytest.mark.parametrize("event", [
-    new_event(RunProgressed, "job1", run_id="job1-1", round=3, rounds=15, prices={"m1": 0.6}),
-    new_event(JobCompleted, "job1"),
-])
-def test_an_event_the_stream_sends_validates_against_the_declared_event(doc: dict[str, Any], event: Any) -> None:
+@pytest.mark.parametrize(
+    "event",
+    [
+        new_event(RunProgressed, "job1", run_id="job1-1", round=3, rounds=15, prices={"m1": 0.6}),
+        new_event(JobCompleted, "job1"),
+    ],
+)
+def test_an_event_the_stream_sends_validates_against_the_declared_event(
+    doc: dict[str, Any], event: Any
+) -> None:
     """Before, the stream was declared as one `string`, so a checker rejected every event it sent."""
     schema = _event_schema(doc)
     message = _as_client_reads_it(_sse(12, event))
@@ -69,7 +76,11 @@ def test_a_wrong_event_is_rejected_by_the_declared_event(doc: dict[str, Any]) ->
     """The schema is not a blank cheque: an unknown event type or a non-numeric id fails it."""
     schema = _event_schema(doc)
     good = _as_client_reads_it(_sse(12, new_event(JobCompleted, "job1")))
-    for bad in ({**good, "event": "NoSuchEvent"}, {**good, "id": "twelve"}, {"event": "JobCompleted", "id": "1"}):
+    for bad in (
+        {**good, "event": "NoSuchEvent"},
+        {**good, "id": "twelve"},
+        {"event": "JobCompleted", "id": "1"},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.Draft202012Validator(schema).validate(bad)
     entry_schema = {**schema["properties"]["data"]["contentSchema"], "components": doc["components"]}

@@ -26,8 +26,18 @@ def test_overrides_replace_only_the_named_limits():
     assert parse_limits("") == DEFAULT_LIMITS
 
 
-@pytest.mark.parametrize("spec", ["login=5/60", "login_ip", "login_ip=5", "login_ip=0/60", "login_ip=5/0",
-                                  "login_ip=five/60", "login_ip=5/99999999"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "login=5/60",
+        "login_ip",
+        "login_ip=5",
+        "login_ip=0/60",
+        "login_ip=5/0",
+        "login_ip=five/60",
+        "login_ip=5/99999999",
+    ],
+)
 def test_a_bad_limit_names_itself(spec):
     with pytest.raises(SettingsError, match="rate_limits: 'login"):
         parse_limits(spec)
@@ -41,8 +51,13 @@ def test_trusted_proxies_accept_addresses_networks_and_star():
 
 
 def test_settings_come_from_the_environment(tmp_path):
-    s = load_settings({"SIMSWARM_HOME": str(tmp_path), "SIMSWARM_RATE_LIMITS": "login_ip=3/60",
-                       "SIMSWARM_TRUSTED_PROXIES": "10.1.2.3"})
+    s = load_settings(
+        {
+            "SIMSWARM_HOME": str(tmp_path),
+            "SIMSWARM_RATE_LIMITS": "login_ip=3/60",
+            "SIMSWARM_TRUSTED_PROXIES": "10.1.2.3",
+        }
+    )
     assert (s.rate_limits, s.trusted_proxies) == ("login_ip=3/60", "10.1.2.3")
     assert load_settings({"SIMSWARM_HOME": str(tmp_path)}).trusted_proxies == ""  # nobody trusted by default
 
@@ -51,18 +66,23 @@ def _request(host: str | None) -> Any:
     return SimpleNamespace(client=SimpleNamespace(host=host) if host is not None else None)
 
 
-@pytest.mark.parametrize(("host", "key"), [
-    ("203.0.113.9", "203.0.113.9"),
-    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),  # one host owns a /64: rotating in it does not help
-    ("2001:db8:1:2:ffff::9", "2001:db8:1:2::/64"),
-    ("::ffff:203.0.113.9", "203.0.113.9"),
-    (None, "unknown"),
-])
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),  # one host owns a /64: rotating in it does not help
+        ("2001:db8:1:2:ffff::9", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        (None, "unknown"),
+    ],
+)
 def test_client_address_keys(host, key):
     assert client_address(_request(host)) == key
 
 
-@pytest.mark.parametrize(("field", "value"), [("rate_limits", "login_ip=lots"), ("trusted_proxies", "my-proxy")])
+@pytest.mark.parametrize(
+    ("field", "value"), [("rate_limits", "login_ip=lots"), ("trusted_proxies", "my-proxy")]
+)
 def test_the_app_refuses_to_start_with_a_bad_setting(tmp_path, field, value):
     settings = load_settings({"SIMSWARM_HOME": str(tmp_path)})
     setattr(settings, field, value)

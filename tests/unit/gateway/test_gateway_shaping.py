@@ -23,22 +23,47 @@ T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
 def test_a_running_job_is_shaped_with_progress_timings_pod_and_availability():
     row = {
-        "job_id": "abc", "owner_id": "u1", "status": "running", "stage": "simulating", "tier": "small",
-        "goal": "Will it?", "round": 3, "rounds": 12, "created_at": T0,
-        "timings": json.dumps({"provisioning": {"start": "2025-01-01T12:00:00+00:00",
-                                                "end": "2025-01-01T12:01:30+00:00"}}),
-        "pod": {"provider": "local", "pod_name": "simswarm-abc-a1", "pod_id": "secret-ish",
-                "gpu_type": "L40S", "cost_per_hour": 1.5, "cost": 0.2},
+        "job_id": "abc",
+        "owner_id": "u1",
+        "status": "running",
+        "stage": "simulating",
+        "tier": "small",
+        "goal": "Will it?",
+        "round": 3,
+        "rounds": 12,
+        "created_at": T0,
+        "timings": json.dumps(
+            {"provisioning": {"start": "2025-01-01T12:00:00+00:00", "end": "2025-01-01T12:01:30+00:00"}}
+        ),
+        "pod": {
+            "provider": "local",
+            "pod_name": "simswarm-abc-a1",
+            "pod_id": "secret-ish",
+            "gpu_type": "L40S",
+            "cost_per_hour": 1.5,
+            "cost": 0.2,
+        },
         "artifacts": '[{"name": "posts.json", "key": "jobs/abc/artifacts/posts.json", "size": 2, "sha256": "x"}]',
-        "prices": {"m": 0.6}, "report_key": None,
+        "prices": {"m": 0.6},
+        "report_key": None,
     }
     job = shape_job(row)
     assert job["progress"] == {"round": 3, "rounds": 12, "percent": 25.0}
     assert job["timings"]["provisioning"]["seconds"] == 90.0
-    assert job["pod"] == {"provider": "local", "pod_name": "simswarm-abc-a1", "gpu_type": "L40S",
-                          "cost_per_hour": 1.5, "cost": 0.2}
-    assert job["artifacts"] == {"count": 1, "files": ["posts.json"], "sim_data": True, "report": False,
-                                "graph": False}
+    assert job["pod"] == {
+        "provider": "local",
+        "pod_name": "simswarm-abc-a1",
+        "gpu_type": "L40S",
+        "cost_per_hour": 1.5,
+        "cost": 0.2,
+    }
+    assert job["artifacts"] == {
+        "count": 1,
+        "files": ["posts.json"],
+        "sim_data": True,
+        "report": False,
+        "graph": False,
+    }
     assert job["created_at"] == T0.isoformat() and job["terminal"] is False and "owner_id" not in job
     assert job["links"]["stream"] == "/api/jobs/abc/stream"
 
@@ -46,7 +71,9 @@ def test_a_running_job_is_shaped_with_progress_timings_pod_and_availability():
 def test_a_minimal_row_still_shapes():
     job = shape_job({"job_id": "j", "status": "completed"})
     assert job["terminal"] is True and job["pod"] is None and job["markets"] == [] and job["timings"] == {}
-    assert artifact_list({"artifacts": [{"name": "n"}, "junk", {"name": "a", "key": "k"}]}) == [{"name": "a", "key": "k"}]
+    assert artifact_list({"artifacts": [{"name": "n"}, "junk", {"name": "a", "key": "k"}]}) == [
+        {"name": "a", "key": "k"}
+    ]
 
 
 def test_events_become_timeline_entries():
@@ -65,14 +92,21 @@ def test_keys_are_stored_as_sha256_and_shown_by_prefix():
 
 
 def test_validation_errors_name_the_field():
-    errors = [{"loc": ("query", "per_page"), "msg": "Input should be less than or equal to 100"},
-              {"loc": ("body", "email"), "msg": "Field required"}]
+    errors = [
+        {"loc": ("query", "per_page"), "msg": "Input should be less than or equal to 100"},
+        {"loc": ("body", "email"), "msg": "Field required"},
+    ]
     assert format_validation_errors(errors) == (
-        "per_page: Input should be less than or equal to 100; email: Field required")
+        "per_page: Input should be less than or equal to 100; email: Field required"
+    )
 
 
 def test_resume_point_prefers_last_event_id():
-    assert parse_resume_point("42", 7) == 42 and parse_resume_point(None, 7) == 7 and parse_resume_point(None, None) == 0
+    assert (
+        parse_resume_point("42", 7) == 42
+        and parse_resume_point(None, 7) == 7
+        and parse_resume_point(None, None) == 0
+    )
     with pytest.raises(ApiError) as info:
         parse_resume_point("x", None)
     assert info.value.status == 400 and info.value.code == "invalid_last_event_id"
@@ -93,7 +127,10 @@ def test_metrics_render_prometheus_text():
     m.open_streams += 1
     text = m.render()
     assert REGISTRY.get_sample_value("simswarm_http_request_duration_seconds_count", labels) == before + 1
-    assert 'simswarm_http_request_duration_seconds_bucket{le="0.5",method="GET",route="/api/jobs/{job_id}"' in text
+    assert (
+        'simswarm_http_request_duration_seconds_bucket{le="0.5",method="GET",route="/api/jobs/{job_id}"'
+        in text
+    )
     assert "# TYPE simswarm_gateway_open_streams gauge" in text
     m.open_streams -= 1
 

@@ -27,17 +27,34 @@ def test_a_good_body_becomes_a_spec():
 @pytest.mark.parametrize(
     ("body", "status", "code", "detail"),
     [
-        ({**GOOD, "seed_text": "x" * 50_001}, 422, "invalid_spec",
-         "seed_text: is 50,001 characters; the limit is 50,000"),
-        ({**GOOD, "tier": "huge"}, 422, "invalid_spec",
-         "tier: unknown tier 'huge'; expected one of small, medium, large"),
-        ({**GOOD, "policy": "magic"}, 422, "invalid_spec", "policy: unknown policy 'magic'; expected llm or heuristic"),
+        (
+            {**GOOD, "seed_text": "x" * 50_001},
+            422,
+            "invalid_spec",
+            "seed_text: is 50,001 characters; the limit is 50,000",
+        ),
+        (
+            {**GOOD, "tier": "huge"},
+            422,
+            "invalid_spec",
+            "tier: unknown tier 'huge'; expected one of small, medium, large",
+        ),
+        (
+            {**GOOD, "policy": "magic"},
+            422,
+            "invalid_spec",
+            "policy: unknown policy 'magic'; expected llm or heuristic",
+        ),
         ({"goal": "Will it?"}, 422, "invalid_spec", "seed_text: is required"),
         ({**GOOD, "seed_text": 5}, 422, "invalid_spec", "seed_text: expected `str`, got `int`"),
         ({**GOOD, "colour": "red"}, 422, "invalid_spec", "colour: unknown field"),
         ({**GOOD, "forecast_days": 0}, 422, "invalid_spec", "forecast_days: expected `int` >= 1"),
-        ({**GOOD, "markets": [{"question": 3}]}, 422, "invalid_spec",
-         "markets[0].question: expected `str`, got `int`"),
+        (
+            {**GOOD, "markets": [{"question": 3}]},
+            422,
+            "invalid_spec",
+            "markets[0].question: expected `str`, got `int`",
+        ),
         ({**GOOD, "seed_text": "   "}, 422, "invalid_spec", "seed_text: must not be empty"),
         ([1, 2], 422, "invalid_spec", "body: expected `object`, got `array`"),
         (b"", 400, "invalid_json", "body: a JSON object with seed_text and goal is required"),
@@ -50,7 +67,9 @@ def test_bad_bodies_name_the_field(body, status, code, detail):
 
 def test_malformed_json_is_400():
     err = _err(b"{nope")
-    assert err.status == 400 and err.code == "invalid_json" and err.detail.startswith("body: is not valid JSON")
+    assert (
+        err.status == 400 and err.code == "invalid_json" and err.detail.startswith("body: is not valid JSON")
+    )
 
 
 def test_oversized_body_is_413():

@@ -18,7 +18,17 @@ DECLARED = {
     ("/api/jobs/draft", "post"): {"201", "400", "401", "403", "409", "413", "422"},
     ("/api/jobs/draft", "get"): {"200", "401", "422"},
     ("/api/jobs/draft/{draft_id}", "patch"): {"200", "400", "401", "404", "409", "413", "422"},
-    ("/api/jobs/draft/{draft_id}/launch", "post"): {"201", "401", "403", "404", "409", "422", "429", "502", "503"},
+    ("/api/jobs/draft/{draft_id}/launch", "post"): {
+        "201",
+        "401",
+        "403",
+        "404",
+        "409",
+        "422",
+        "429",
+        "502",
+        "503",
+    },
     ("/api/jobs/{job_id}/retry", "post"): {"201", "401", "403", "404", "409", "422", "429", "502", "503"},
     ("/api/jobs/{job_id}/graph", "get"): {"200", "401", "404", "422", "503"},
     ("/api/jobs/{job_id}/export/pdf", "get"): {"200", "401", "404", "503"},
@@ -57,7 +67,9 @@ def test_the_job_result_is_the_reporters_contract(doc: dict) -> None:
     for model in ("Job", "SharedJob"):
         ref = schemas[model]["properties"]["result"]["anyOf"][0]
         assert ref == {"$ref": "#/components/schemas/JobResult"}
-    assert {"verdict", "key_insight", "findings", "stakeholders", "scale"} <= set(schemas["JobResult"]["required"])
+    assert {"verdict", "key_insight", "findings", "stakeholders", "scale"} <= set(
+        schemas["JobResult"]["required"]
+    )
     assert schemas["Draft"]["properties"]["spec"] == {"$ref": "#/components/schemas/DraftSpec"}
     assert schemas["DraftSpec"]["properties"]["goal"]["anyOf"][0]["maxLength"] == 1000
 
@@ -79,6 +91,8 @@ def test_a_graph_under_the_caps_is_kept_whole_and_one_over_them_keeps_its_hubs()
     assert whole["truncated"] is False and len(whole["nodes"]) == 10 and len(whole["edges"]) == 9
     capped = cap_graph({"nodes": nodes, "edges": edges}, 3, 1)
     assert capped["truncated"] is True and capped["total_nodes"] == 10 and capped["total_edges"] == 9
-    assert "n0" in {n["id"] for n in capped["nodes"]} and len(capped["nodes"]) == 3 and len(capped["edges"]) == 1
+    assert (
+        "n0" in {n["id"] for n in capped["nodes"]} and len(capped["nodes"]) == 3 and len(capped["edges"]) == 1
+    )
     junk = cap_graph({"nodes": [None, {"id": 3}, {"id": "ok"}], "edges": [{"source": "ok"}]}, 10, 10)
     assert [n["id"] for n in junk["nodes"]] == ["ok"] and junk["edges"] == []

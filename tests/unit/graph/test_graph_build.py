@@ -24,7 +24,10 @@ def test_nodes_are_entities_and_agents_each_once() -> None:
     assert sum(k == "agent" for k in kinds.values()) == 6
     # farm-lobby, unions, economists from profiles; congress only from relations.json
     assert {i for i, k in kinds.items() if k == "entity"} == {
-        "entity:farm-lobby", "entity:unions", "entity:economists", "entity:congress"
+        "entity:farm-lobby",
+        "entity:unions",
+        "entity:economists",
+        "entity:congress",
     }
     alice = next(n for n in doc.nodes if n.id == "agent:a1")
     assert alice.label == "Alice Trade" and alice.props["final_position"] == 0.7
@@ -62,7 +65,9 @@ def test_output_is_deterministic_and_round_trips() -> None:
     assert a == b
     doc = decode_graph(a)
     assert doc.job_id == "job1" and doc.version == 1
-    assert [e.source + e.target + e.type for e in doc.edges] == sorted(e.source + e.target + e.type for e in doc.edges)
+    assert [e.source + e.target + e.type for e in doc.edges] == sorted(
+        e.source + e.target + e.type for e in doc.edges
+    )
 
 
 def test_authors_given_by_name_resolve_to_agents() -> None:

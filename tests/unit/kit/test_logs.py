@@ -33,14 +33,18 @@ def test_not_a_terminal_gets_one_json_object_per_line_with_job_and_trace_ids():
     setup_logging("INFO", "orchestrator", stream=out)
     tracer = TracerProvider().get_tracer("test")  # a recording span, without touching the global provider
     with tracer.start_as_current_span("process PodReady") as span, job_context("job-42"):
-        logging.getLogger("services.orchestrator.inbound").info("job %s: %s", "job-42", "PodReady -> RunRequested")
+        logging.getLogger("services.orchestrator.inbound").info(
+            "job %s: %s", "job-42", "PodReady -> RunRequested"
+        )
     logging.getLogger("services.orchestrator").warning("outside any job")
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
     ctx = span.get_span_context()
     assert first["message"] == "job job-42: PodReady -> RunRequested"
     assert first["level"] == "INFO" and first["logger"] == "services.orchestrator.inbound"
     assert first["service"] == "orchestrator" and first["job_id"] == "job-42"
-    assert first["trace_id"] == format(ctx.trace_id, "032x") and first["span_id"] == format(ctx.span_id, "016x")
+    assert first["trace_id"] == format(ctx.trace_id, "032x") and first["span_id"] == format(
+        ctx.span_id, "016x"
+    )
     assert first["time"]
     assert second["job_id"] is None and second["trace_id"] is None and second["level"] == "WARNING"
 

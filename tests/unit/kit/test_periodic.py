@@ -10,7 +10,9 @@ import pytest
 from services.kit.periodic import every
 
 
-async def test_a_failing_step_is_logged_and_the_loop_goes_on_until_stop(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failing_step_is_logged_and_the_loop_goes_on_until_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     stop = asyncio.Event()
     calls: list[int] = []
 

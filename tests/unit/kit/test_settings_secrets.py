@@ -13,12 +13,19 @@ def test_a_home_that_cannot_hold_the_secret_fails_loudly(tmp_path: Path) -> None
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     home = blocker / "home"  # cannot be created: its parent is a file
-    with pytest.raises(SettingsError, match=r"cannot read or create .*secret.*set SIMSWARM_PODMANAGER_SECRET"):
+    with pytest.raises(
+        SettingsError, match=r"cannot read or create .*secret.*set SIMSWARM_PODMANAGER_SECRET"
+    ):
         load_settings({"SIMSWARM_HOME": str(home)})
     with pytest.raises(SettingsError, match=r"metrics-token.*set SIMSWARM_METRICS_TOKEN"):
         load_settings({"SIMSWARM_HOME": str(home), "SIMSWARM_PODMANAGER_SECRET": "s" * 32})
-    settings = load_settings({"SIMSWARM_HOME": str(home), "SIMSWARM_PODMANAGER_SECRET": "s" * 32,
-                              "SIMSWARM_METRICS_TOKEN": "m" * 32})
+    settings = load_settings(
+        {
+            "SIMSWARM_HOME": str(home),
+            "SIMSWARM_PODMANAGER_SECRET": "s" * 32,
+            "SIMSWARM_METRICS_TOKEN": "m" * 32,
+        }
+    )
     assert (settings.podmanager_secret, settings.metrics_token) == ("s" * 32, "m" * 32)
 
 

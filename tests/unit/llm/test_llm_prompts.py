@@ -13,17 +13,48 @@ from engine.policies.base import ActionResult, FeedPost, FeedReply, MarketView, 
 CONFIG = LLMConfig(url="http://127.0.0.1:9/v1", model="m")
 
 
-def _obs(agent: str, *, round_: int = 3, position: float = 0.5, cash: float = 100.0, yes: float = 0.0) -> Observation:
+def _obs(
+    agent: str, *, round_: int = 3, position: float = 0.5, cash: float = 100.0, yes: float = 0.0
+) -> Observation:
     return Observation(
-        agent_id=agent, agent_name=f"Name {agent}", persona=f"persona of {agent}",
-        traits={"activity": 0.9, "stubbornness": 0.1}, round=round_, rounds=10,
-        question="Will the bill pass by June?", position=position, confidence=0.7, cash=cash,
-        markets=[MarketView(market_id="will-the-bill-pass", question="Will the bill pass by June?",
-                            price_yes=0.42, yes_shares=yes)],
-        feed=[FeedPost(post_id="p7", author_id="a9", author_name="Nine", text="It will pass.", round=2, likes=3,
-                       replies=[FeedReply(post_id="p8", author_id="a2", author_name="Two", text="No way.")])],
-        last_results=[ActionResult(round=2, action="buy", args={"market_id": "will-the-bill-pass", "amount": 500},
-                                   success=False, error="not enough cash")],
+        agent_id=agent,
+        agent_name=f"Name {agent}",
+        persona=f"persona of {agent}",
+        traits={"activity": 0.9, "stubbornness": 0.1},
+        round=round_,
+        rounds=10,
+        question="Will the bill pass by June?",
+        position=position,
+        confidence=0.7,
+        cash=cash,
+        markets=[
+            MarketView(
+                market_id="will-the-bill-pass",
+                question="Will the bill pass by June?",
+                price_yes=0.42,
+                yes_shares=yes,
+            )
+        ],
+        feed=[
+            FeedPost(
+                post_id="p7",
+                author_id="a9",
+                author_name="Nine",
+                text="It will pass.",
+                round=2,
+                likes=3,
+                replies=[FeedReply(post_id="p8", author_id="a2", author_name="Two", text="No way.")],
+            )
+        ],
+        last_results=[
+            ActionResult(
+                round=2,
+                action="buy",
+                args={"market_id": "will-the-bill-pass", "amount": 500},
+                success=False,
+                error="not enough cash",
+            )
+        ],
         forecast_days=30,
     )
 

@@ -7,26 +7,37 @@ from engine.policies.base import ACTION_TYPES
 
 
 def _msg(*calls: tuple[str, str]) -> dict:
-    return {"role": "assistant", "content": None, "tool_calls": [
-        {"id": f"c{i}", "type": "function", "function": {"name": n, "arguments": a}} for i, (n, a) in enumerate(calls)
-    ]}
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": f"c{i}", "type": "function", "function": {"name": n, "arguments": a}}
+            for i, (n, a) in enumerate(calls)
+        ],
+    }
 
 
 def test_schemas_cover_every_action_with_required_args() -> None:
     names = [t["function"]["name"] for t in tool_schemas()]
     assert names == list(ACTION_TYPES)
     vote = next(t for t in tool_schemas() if t["function"]["name"] == "vote")["function"]["parameters"]
-    assert vote["required"] == ["post_id", "value", "probability"] and vote["properties"]["value"]["enum"] == [1, -1]
+    assert vote["required"] == ["post_id", "value", "probability"] and vote["properties"]["value"][
+        "enum"
+    ] == [1, -1]
     # Every action declares the agent's probability: its belief comes from it (docs/engine.md).
     for tool in tool_schemas():
         assert "probability" in tool["function"]["parameters"]["required"], tool["function"]["name"]
 
 
 def test_valid_calls_become_actions_in_order() -> None:
-    actions, how = parse_tool_calls(_msg(("vote", '{"post_id": "p1", "value": 1}'), ("create_post", '{"text": "hi"}')), 3)
+    actions, how = parse_tool_calls(
+        _msg(("vote", '{"post_id": "p1", "value": 1}'), ("create_post", '{"text": "hi"}')), 3
+    )
     assert how == "ok"
-    assert [(a.type, a.args) for a in actions] == [("vote", {"post_id": "p1", "value": 1}),
-                                                    ("create_post", {"text": "hi"})]
+    assert [(a.type, a.args) for a in actions] == [
+        ("vote", {"post_id": "p1", "value": 1}),
+        ("create_post", {"text": "hi"}),
+    ]
 
 
 def test_bad_json_arguments_are_a_failed_action() -> None:

@@ -29,11 +29,17 @@ def test_aggregate_id_is_stable_and_uuid_job_ids_are_kept():
     assert new_job().id == job_uuid(JOB)
 
 
-@pytest.mark.parametrize("action", [
-    lambda j: j.request_pod(2, T0), lambda j: j.request_run(T0), lambda j: j.request_report(T0),
-    lambda j: j.fail("x", "run", T0), lambda j: j.request_cancellation("u", "x", T0),
-    lambda j: j.begin_failure("x", "run", T0),
-])
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda j: j.request_pod(2, T0),
+        lambda j: j.request_run(T0),
+        lambda j: j.request_report(T0),
+        lambda j: j.fail("x", "run", T0),
+        lambda j: j.request_cancellation("u", "x", T0),
+        lambda j: j.begin_failure("x", "run", T0),
+    ],
+)
 def test_a_finished_job_never_becomes_live_again(action):
     job = finished_job()
     with pytest.raises(JobAlreadyFinished):
@@ -56,12 +62,21 @@ def test_guards_reject_steps_out_of_order():
 
 
 def test_replaying_the_stored_events_rebuilds_the_same_state():
-    job = Job(job_id=JOB, owner_id="u", spec=new_job().spec, run=new_job().run, retry_of=None, at=T0,
-              traceparent=None)
+    job = Job(
+        job_id=JOB,
+        owner_id="u",
+        spec=new_job().spec,
+        run=new_job().run,
+        retry_of=None,
+        at=T0,
+        traceparent=None,
+    )
     pm.start(job, T0)
-    for e in [ev.new_event(ev.PodProvisioned, JOB, attempt=1, pod_name=pod(), pod_id="p1", provider="local"),
-              ev.new_event(ev.PodReady, JOB, attempt=1, pod_name=pod(), pod_id="p1"),
-              ev.new_event(ev.RunProgressed, JOB, run_id=f"{JOB}-a1", round=1, rounds=4, prices={"q": 0.4})]:
+    for e in [
+        ev.new_event(ev.PodProvisioned, JOB, attempt=1, pod_name=pod(), pod_id="p1", provider="local"),
+        ev.new_event(ev.PodReady, JOB, attempt=1, pod_name=pod(), pod_id="p1"),
+        ev.new_event(ev.RunProgressed, JOB, run_id=f"{JOB}-a1", round=1, rounds=4, prices={"q": 0.4}),
+    ]:
         pm.react(job, e, T0)
     stored = job.collect_events()
     replayed = None
@@ -101,7 +116,11 @@ def test_decisions_map_to_contract_events_with_a_deterministic_envelope():
     run = new_job().run
     job = Job(job_id=JOB, owner_id="u", spec=new_job().spec, run=run, retry_of=None, at=T0, traceparent="tp")
     pm.start(job, T0)
-    pm.react(job, ev.new_event(ev.PodProvisioned, JOB, attempt=1, pod_name=pod(), pod_id="p1", provider="local"), T0)
+    pm.react(
+        job,
+        ev.new_event(ev.PodProvisioned, JOB, attempt=1, pod_name=pod(), pod_id="p1", provider="local"),
+        T0,
+    )
     cause = ev.new_event(ev.PodReady, JOB, attempt=1, pod_name=pod(), pod_id="p1")
     pm.react(job, cause, T0)
     created, requested, recorded, run_req = job.collect_events()

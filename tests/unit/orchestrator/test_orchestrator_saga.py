@@ -21,8 +21,15 @@ SPEC = JobSpec(seed_text="seed", goal="Will it rain tomorrow?", agents=3, rounds
 
 def new_job() -> Job:
     run = resolve_run(SPEC, 7)
-    job = Job(job_id=JOB, owner_id="u", spec=msgspec.to_builtins(SPEC), run=msgspec.to_builtins(run),
-              retry_of=None, at=T0, traceparent=None)
+    job = Job(
+        job_id=JOB,
+        owner_id="u",
+        spec=msgspec.to_builtins(SPEC),
+        run=msgspec.to_builtins(run),
+        retry_of=None,
+        at=T0,
+        traceparent=None,
+    )
     pm.start(job, T0)
     job.collect_events()
     return job
@@ -54,14 +61,27 @@ def to_running(job: Job) -> None:
 def to_reporting(job: Job) -> None:
     to_running(job)
     art = ArtifactRef(name="posts.json", key=f"jobs/{JOB}/artifacts/posts.json", size=1, sha256="0" * 64)
-    feed(job, ev.RunCompleted, run_id=run(), artifact_prefix=f"jobs/{JOB}/artifacts/", artifacts=[art],
-         final_prices={"q": 0.8})
+    feed(
+        job,
+        ev.RunCompleted,
+        run_id=run(),
+        artifact_prefix=f"jobs/{JOB}/artifacts/",
+        artifacts=[art],
+        final_prices={"q": 0.8},
+    )
 
 
 def test_create_records_the_job_and_asks_for_the_first_pod_in_one_save():
     run_ = resolve_run(SPEC, 7)
-    job = Job(job_id=JOB, owner_id="u", spec=msgspec.to_builtins(SPEC), run=msgspec.to_builtins(run_),
-              retry_of=None, at=T0, traceparent="00-abc-def-01")
+    job = Job(
+        job_id=JOB,
+        owner_id="u",
+        spec=msgspec.to_builtins(SPEC),
+        run=msgspec.to_builtins(run_),
+        retry_of=None,
+        at=T0,
+        traceparent="00-abc-def-01",
+    )
     pm.start(job, T0)
     assert names(job) == ["JobCreated", "PodRequested"]
     assert job.status == "provisioning" and job.attempt == 1 and job.live_pods() == [pod()]
@@ -71,7 +91,8 @@ def test_create_records_the_job_and_asks_for_the_first_pod_in_one_save():
 def test_provisioned_records_the_pod_and_ready_requests_the_run():
     job = new_job()
     assert feed(job, ev.PodProvisioned, attempt=1, pod_name=pod(), pod_id="p1", provider="local") == [
-        "PodProvisionRecorded"]
+        "PodProvisionRecorded"
+    ]
     assert job.stage == "health" and job.pods[pod()]["pod_id"] == "p1"
     assert feed(job, ev.PodReady, attempt=1, pod_name=pod(), pod_id="p1") == ["RunRequested"]
     assert job.status == "running" and job.run_id == run()
@@ -80,7 +101,9 @@ def test_provisioned_records_the_pod_and_ready_requests_the_run():
 def test_progress_and_checkpoints_are_recorded():
     job = new_job()
     to_running(job)
-    assert feed(job, ev.RunProgressed, run_id=run(), round=2, rounds=4, prices={"q": 0.6}) == ["ProgressRecorded"]
+    assert feed(job, ev.RunProgressed, run_id=run(), round=2, rounds=4, prices={"q": 0.6}) == [
+        "ProgressRecorded"
+    ]
     assert feed(job, ev.RunCheckpointed, run_id=run(), round=2, checkpoint_key="ck") == ["CheckpointRecorded"]
     assert job.round == 2 and job.prices == {"q": 0.6} and job.checkpoint_key == "ck"
     assert feed(job, ev.RunProgressed, run_id="someone-else", round=3, rounds=4) == []
@@ -99,7 +122,9 @@ def test_completed_only_with_both_the_report_and_the_pod_gone():
     assert feed(job, ev.ReportWritten, report_key="r.md", artifacts=[], verdict="yes") == ["ReportRecorded"]
     assert job.status == "reporting"
     assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1") == [
-        "PodTerminationRecorded", "JobCompleted"]
+        "PodTerminationRecorded",
+        "JobCompleted",
+    ]
     assert job.status == "completed" and job.verdict == "yes"
 
 
@@ -110,8 +135,13 @@ def test_completed_when_the_pod_goes_first_and_the_report_second():
     assert feed(job, ev.ReportWritten, report_key="r.md", artifacts=[]) == ["ReportRecorded", "JobCompleted"]
 
 
-@pytest.mark.parametrize("cls,extra", [(ev.GraphBuilt, {"graph_key": "g.json", "nodes": 3, "edges": 2}),
-                                       (ev.GraphFailed, {"reason": "no neo4j"})])
+@pytest.mark.parametrize(
+    "cls,extra",
+    [
+        (ev.GraphBuilt, {"graph_key": "g.json", "nodes": 3, "edges": 2}),
+        (ev.GraphFailed, {"reason": "no neo4j"}),
+    ],
+)
 def test_graph_results_are_annotations_even_on_a_finished_job(cls, extra):
     job = new_job()
     pm.cancel(job, "u", "stop", T0)
@@ -120,19 +150,29 @@ def test_graph_results_are_annotations_even_on_a_finished_job(cls, extra):
     assert job.status == "cancelled"
 
 
-@pytest.mark.parametrize("cls,extra", [(ev.PodProvisionFailed, {"reason": "no gpu"}),
-                                       (ev.PodUnhealthy, {"pod_id": "p1", "reason": "vllm died"})])
+@pytest.mark.parametrize(
+    "cls,extra",
+    [
+        (ev.PodProvisionFailed, {"reason": "no gpu"}),
+        (ev.PodUnhealthy, {"pod_id": "p1", "reason": "vllm died"}),
+    ],
+)
 def test_pod_failure_retries_once_on_a_new_pod_then_fails_after_teardown(cls, extra):
     job = new_job()
     assert feed(job, cls, attempt=1, pod_name=pod(), **extra) == [
-        "AttemptFailed", "PodTeardownRequested", "PodRequested"]
+        "AttemptFailed",
+        "PodTeardownRequested",
+        "PodRequested",
+    ]
     assert job.attempt == 2 and job.live_pods() == [pod(1), pod(2)]
     assert feed(job, cls, attempt=1, pod_name=pod(), **extra) == []  # stale attempt
     assert feed(job, cls, attempt=2, pod_name=pod(2), **extra) == ["FailureBegan", "PodTeardownRequested"]
     assert job.stage == "failing" and not job.is_terminal
     assert feed(job, ev.PodTerminated, attempt=2, pod_name=pod(2), pod_id=None) == ["PodTerminationRecorded"]
     assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(1), pod_id=None) == [
-        "PodTerminationRecorded", "JobFailed"]
+        "PodTerminationRecorded",
+        "JobFailed",
+    ]
     assert job.status == "failed" and job.stage in ("provisioning", "health")
 
 
@@ -141,7 +181,10 @@ def test_retryable_run_failure_with_a_checkpoint_swaps_the_pod_and_resumes():
     to_running(job)
     feed(job, ev.RunCheckpointed, run_id=run(), round=2, checkpoint_key="jobs/j1/checkpoints/latest.ckpt")
     assert feed(job, ev.RunFailed, run_id=run(), reason="oom", retryable=True) == [
-        "AttemptFailed", "PodTeardownRequested", "PodRequested"]
+        "AttemptFailed",
+        "PodTeardownRequested",
+        "PodRequested",
+    ]
     feed(job, ev.PodProvisioned, attempt=2, pod_name=pod(2), pod_id="p2", provider="local")
     pm.react(job, ev.new_event(ev.PodReady, JOB, attempt=2, pod_name=pod(2), pod_id="p2"), T0)
     [requested] = job.collect_events()
@@ -154,9 +197,13 @@ def test_run_failure_without_a_way_to_resume_fails_after_teardown(retryable):
     job = new_job()
     to_running(job)
     assert feed(job, ev.RunFailed, run_id=run(), reason="bad seed", retryable=retryable) == [
-        "FailureBegan", "PodTeardownRequested"]
+        "FailureBegan",
+        "PodTeardownRequested",
+    ]
     assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1") == [
-        "PodTerminationRecorded", "JobFailed"]
+        "PodTerminationRecorded",
+        "JobFailed",
+    ]
     assert job.error == "bad seed" and job.stage == "run"
 
 
@@ -165,7 +212,9 @@ def test_report_failure_fails_the_job_after_teardown():
     to_reporting(job)
     assert feed(job, ev.ReportFailed, reason="llm down") == ["FailureBegan"]  # teardown already asked
     assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1") == [
-        "PodTerminationRecorded", "JobFailed"]
+        "PodTerminationRecorded",
+        "JobFailed",
+    ]
     assert job.stage == "report"
 
 
@@ -183,7 +232,9 @@ def test_cancel_tears_down_even_while_provisioning_then_cancels():
     assert job.status == "cancelling"
     assert feed(job, ev.PodReady, attempt=1, pod_name=pod(), pod_id="p1") == []  # no run for a cancelled job
     assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1") == [
-        "PodTerminationRecorded", "JobCancelled"]
+        "PodTerminationRecorded",
+        "JobCancelled",
+    ]
     assert not pm.cancel(job, "u", "again", T0) and names(job) == []
 
 
@@ -192,11 +243,15 @@ def test_a_pod_that_comes_up_after_the_job_ended_is_torn_down_without_reviving_t
     pm.cancel(job, "u", "x", T0)
     feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id=None)
     assert feed(job, ev.PodProvisioned, attempt=1, pod_name=pod(), pod_id="late", provider="local") == [
-        "PodProvisionRecorded", "PodTeardownRequested"]
+        "PodProvisionRecorded",
+        "PodTeardownRequested",
+    ]
     assert job.status == "cancelled"
-    for cls, extra in [(ev.RunCompleted, {"run_id": run(), "artifact_prefix": "x", "artifacts": []}),
-                       (ev.ReportWritten, {"report_key": "r", "artifacts": []}),
-                       (ev.RunFailed, {"run_id": run(), "reason": "x"})]:
+    for cls, extra in [
+        (ev.RunCompleted, {"run_id": run(), "artifact_prefix": "x", "artifacts": []}),
+        (ev.ReportWritten, {"report_key": "r", "artifacts": []}),
+        (ev.RunFailed, {"run_id": run(), "reason": "x"}),
+    ]:
         assert feed(job, cls, **extra) == []
     assert job.status == "cancelled"
 
@@ -205,5 +260,7 @@ def test_unexpected_pod_loss_while_running_without_checkpoint_fails():
     job = new_job()
     to_running(job)
     assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1") == [
-        "PodTerminationRecorded", "JobFailed"]
+        "PodTerminationRecorded",
+        "JobFailed",
+    ]
     assert job.error == "pod terminated unexpectedly"

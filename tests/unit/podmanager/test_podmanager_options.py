@@ -28,5 +28,7 @@ def test_a_bad_run_slot_count_is_refused_with_the_variable_named(tmp_path: Path,
 def test_the_runpod_image_is_a_setting(tmp_path: Path) -> None:
     home = {"SIMSWARM_HOME": str(tmp_path)}
     assert load_settings(home).runpod_image == "ghcr.io/simswarm/pod:latest"
-    assert load_settings({**home, "SIMSWARM_RUNPOD_IMAGE": "registry.example/pod:1"}).runpod_image == \
-        "registry.example/pod:1"
+    assert (
+        load_settings({**home, "SIMSWARM_RUNPOD_IMAGE": "registry.example/pod:1"}).runpod_image
+        == "registry.example/pod:1"
+    )

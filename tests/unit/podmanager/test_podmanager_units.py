@@ -50,8 +50,14 @@ def test_worker_endpoint_repr_hides_token() -> None:
 
 
 def _ctx() -> RunContext:
-    req = new_event(RunRequested, "job1", attempt=2, run_id="job1-a2", pod_name="simswarm-job1-a2",
-                    artifact_prefix="jobs/job1/artifacts")
+    req = new_event(
+        RunRequested,
+        "job1",
+        attempt=2,
+        run_id="job1-a2",
+        pod_name="simswarm-job1-a2",
+        artifact_prefix="jobs/job1/artifacts",
+    )
     return RunContext(req, agents=12, rounds=6, checkpoint_key="jobs/job1/checkpoints/latest.ckpt")
 
 
@@ -76,7 +82,9 @@ def test_terminal_events_carry_run_outcome() -> None:
     ctx = _ctx()
     failed = run_failed(ctx, "pod died", retryable=True)
     assert failed.retryable and failed.event_id == run_failed(ctx, "other words", retryable=True).event_id
-    done = run_completed(ctx, ProgressEvent(seq=9, kind="completed", prices={"q": 0.7}, engine_seconds=3.5), [])
+    done = run_completed(
+        ctx, ProgressEvent(seq=9, kind="completed", prices={"q": 0.7}, engine_seconds=3.5), []
+    )
     assert done.final_prices == {"q": 0.7} and done.engine_seconds == 3.5
     assert done.artifact_prefix == "jobs/job1/artifacts"
 
@@ -92,11 +100,23 @@ def test_artifact_checks() -> None:
 
 
 def test_run_spec_from_job_created() -> None:
-    spec = JobSpec(seed_text="seed", goal="Will it rain tomorrow?", agents=7, rounds=4, policy="heuristic",
-                   markets=[MarketSpec(question="Rain?", initial_price_yes=0.99)])
+    spec = JobSpec(
+        seed_text="seed",
+        goal="Will it rain tomorrow?",
+        agents=7,
+        rounds=4,
+        policy="heuristic",
+        markets=[MarketSpec(question="Rain?", initial_price_yes=0.99)],
+    )
     created = new_event(JobCreated, "j", owner_id="u", spec=spec, run=resolve_run(spec, random_seed=5))
     rs = build_run_spec(created, "http://llm/v1")
-    assert (rs.agents, rs.rounds, rs.policy, rs.random_seed, rs.llm_url) == (7, 4, "heuristic", 5, "http://llm/v1")
+    assert (rs.agents, rs.rounds, rs.policy, rs.random_seed, rs.llm_url) == (
+        7,
+        4,
+        "heuristic",
+        5,
+        "http://llm/v1",
+    )
     assert rs.markets[0].initial_price_yes == 0.95  # the resolved (clamped) market, not the raw one
 
 
@@ -108,32 +128,50 @@ def _pod(name: str, age_s: float | None) -> PodInfo:
 def test_reaper_decisions() -> None:
     now = 1_000_000.0
     pods = [
-        _pod("simswarm-live-a1", 999),       # job live: kept
-        _pod("simswarm-dead-a1", 500),       # job not live, old: reaped
-        _pod("simswarm-young-a1", 10),       # job not live, within grace: kept
-        _pod("simswarm-gone-a2", 5),         # tombstoned: reaped at once
-        _pod("simswarm-weird", 9999),        # not our naming: never touched
-        _pod("simswarm-noage-a1", None),     # age unknown, seen long ago by the reaper: reaped
+        _pod("simswarm-live-a1", 999),  # job live: kept
+        _pod("simswarm-dead-a1", 500),  # job not live, old: reaped
+        _pod("simswarm-young-a1", 10),  # job not live, within grace: kept
+        _pod("simswarm-gone-a2", 5),  # tombstoned: reaped at once
+        _pod("simswarm-weird", 9999),  # not our naming: never touched
+        _pod("simswarm-noage-a1", None),  # age unknown, seen long ago by the reaper: reaped
     ]
     first_seen = {"simswarm-noage-a1": now - 300}
-    strays = decide_strays(pods, live_job_ids={"live"}, tombstoned={"simswarm-gone-a2"},
-                           first_seen=first_seen, now=now, grace_s=120)
+    strays = decide_strays(
+        pods,
+        live_job_ids={"live"},
+        tombstoned={"simswarm-gone-a2"},
+        first_seen=first_seen,
+        now=now,
+        grace_s=120,
+    )
     assert sorted((s.pod.name, s.job_id) for s in strays) == [
-        ("simswarm-dead-a1", "dead"), ("simswarm-gone-a2", "gone"), ("simswarm-noage-a1", "noage")]
+        ("simswarm-dead-a1", "dead"),
+        ("simswarm-gone-a2", "gone"),
+        ("simswarm-noage-a1", "noage"),
+    ]
 
 
 def test_reaper_never_guesses_liveness() -> None:
     pods = [_pod("simswarm-dead-a1", 500), _pod("simswarm-gone-a1", 500)]
-    strays = decide_strays(pods, live_job_ids=None, tombstoned={"simswarm-gone-a1"}, first_seen={},
-                           now=1_000_000.0, grace_s=120)
+    strays = decide_strays(
+        pods, live_job_ids=None, tombstoned={"simswarm-gone-a1"}, first_seen={}, now=1_000_000.0, grace_s=120
+    )
     assert [s.pod.name for s in strays] == ["simswarm-gone-a1"]
 
 
 def test_round_event_carries_the_workers_post_previews() -> None:
     ctx = _ctx()
-    previews = [PostPreview(post_id="p9", author="Ada", stakeholder="Regulator", text="Rates will hold.",
-                            stance=0.4, claim_id="c1"),
-                PostPreview(post_id="p7", author="Bo", text="No way.", stance=-0.5)]
+    previews = [
+        PostPreview(
+            post_id="p9",
+            author="Ada",
+            stakeholder="Regulator",
+            text="Rates will hold.",
+            stance=0.4,
+            claim_id="c1",
+        ),
+        PostPreview(post_id="p7", author="Bo", text="No way.", stance=-0.5),
+    ]
     r1 = progress_event(ProgressEvent(seq=2, kind="round", round=1, rounds=6, posts=previews), ctx)
     assert isinstance(r1, RunProgressed) and r1.posts == previews
     # It survives the wire (JetStream JSON) as the same previews.

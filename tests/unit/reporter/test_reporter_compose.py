@@ -157,10 +157,16 @@ def test_missing_or_malformed_artifacts_name_the_file() -> None:
         decode_artifacts(files)
 
 
-def test_findings_explain_who_moved_the_price_which_claims_when_and_who_resisted(art: an.RunArtifacts) -> None:
+def test_findings_explain_who_moved_the_price_which_claims_when_and_who_resisted(
+    art: an.RunArtifacts,
+) -> None:
     findings = {f.title: f for f in compose_report(art).findings}
-    assert list(findings) == ["Who moved the price", "The claims that carried the debate", "When it turned",
-                              "Who resisted"]
+    assert list(findings) == [
+        "Who moved the price",
+        "The claims that carried the debate",
+        "When it turned",
+        "Who resisted",
+    ]
     movers = findings["Who moved the price"].text
     assert movers.startswith("Farm Lobby's agents moved") and "+0.19 over 2 trades" in movers
     assert "United Steelworkers pushed back -0.03" in movers
@@ -168,7 +174,9 @@ def test_findings_explain_who_moved_the_price_which_claims_when_and_who_resisted
     assert "Soybean exports fell 30% under dumping" in claims and "13 reactions" in claims
     assert "Two factories closed" in claims  # the strongest answer from the other side
     turn = findings["When it turned"].text
-    assert "round 5 (day 35, week 5)" in turn and "The inflation report is due in May" in turn  # news arrived then
+    assert (
+        "round 5 (day 35, week 5)" in turn and "The inflation report is due in May" in turn
+    )  # news arrived then
     resisted = findings["Who resisted"].text
     assert resisted.startswith("United Steelworkers (2 agents) held NO") and "0.66" in resisted
     assert [str(c) for c in findings["Who resisted"].citations] == ["[p3]"]
@@ -179,8 +187,20 @@ def test_findings_explain_who_moved_the_price_which_claims_when_and_who_resisted
 def test_the_arbitrageur_is_not_a_stakeholder_that_moved_the_price() -> None:
     files = sample_files()
     trades = msgspec.json.decode(files["trades.json"], type=list[A.Trade])
-    trades.append(A.Trade(trade_id="t6", round=6, agent="arbitrageur", market_id="tariffs-pass", side="buy",
-                          outcome="no", shares=50, cost=20.0, price_after=0.4, success=True))
+    trades.append(
+        A.Trade(
+            trade_id="t6",
+            round=6,
+            agent="arbitrageur",
+            market_id="tariffs-pass",
+            side="buy",
+            outcome="no",
+            shares=50,
+            cost=20.0,
+            price_after=0.4,
+            success=True,
+        )
+    )
     files["trades.json"] = msgspec.json.encode(trades)
     report = compose_report(decode_artifacts(files))
     assert "arbitrageur" not in report.sections["Key Findings"].split("Who resisted")[0].split("[")[0]

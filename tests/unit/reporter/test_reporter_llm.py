@@ -46,13 +46,16 @@ def _sections(findings: str) -> dict[str, str]:
     }
 
 
-GOOD = ("1. Farm Lobby moved the price [t3].\n2. Soybean exports carried the debate [p2].\n"
-        "3. It turned in week 5 [tariffs-pass round 5].\n4. The steelworkers resisted [p3].")
+GOOD = (
+    "1. Farm Lobby moved the price [t3].\n2. Soybean exports carried the debate [p2].\n"
+    "3. It turned in week 5 [tariffs-pass round 5].\n4. The steelworkers resisted [p3]."
+)
 BAD = GOOD.replace("[p2]", "[p999]")
 
 
-async def _run(fake: FakeOpenAIServer, art: RunArtifacts, script: list[dict[str, Any]],
-               **cfg: Any) -> tuple[Report | None, list[dict[str, Any]]]:
+async def _run(
+    fake: FakeOpenAIServer, art: RunArtifacts, script: list[dict[str, Any]], **cfg: Any
+) -> tuple[Report | None, list[dict[str, Any]]]:
     before = len(fake.requests())  # recorded by earlier tests
     fake.configure(script=script)
     report = await write_llm_report(art, compose_report(art), ReporterLLM(url=fake.url, model=MODEL, **cfg))
@@ -63,8 +66,9 @@ def _tool_results(request: dict[str, Any]) -> list[dict[str, Any]]:
     return [json.loads(m["content"]) for m in request["messages"] if m.get("role") == "tool"]
 
 
-async def test_a_citation_of_a_nonexistent_post_is_rejected_and_repaired(fake: FakeOpenAIServer,
-                                                                        art: RunArtifacts) -> None:
+async def test_a_citation_of_a_nonexistent_post_is_rejected_and_repaired(
+    fake: FakeOpenAIServer, art: RunArtifacts
+) -> None:
     script = [
         {"tool": "get_findings", "arguments": {}},
         {"tool": "get_market_curve", "arguments": {"market_id": "tariffs-pass"}},
@@ -91,28 +95,33 @@ async def test_a_citation_of_a_nonexistent_post_is_rejected_and_repaired(fake: F
         assert ref in known, ref
 
 
-async def test_a_model_that_keeps_citing_what_does_not_exist_falls_back(fake: FakeOpenAIServer,
-                                                                       art: RunArtifacts) -> None:
+async def test_a_model_that_keeps_citing_what_does_not_exist_falls_back(
+    fake: FakeOpenAIServer, art: RunArtifacts
+) -> None:
     script = [{"tool": "write_report", "arguments": _sections(BAD)}] * (MAX_REPAIRS + 1)
     report, requests = await _run(fake, art, script)
     assert report is None  # the caller keeps the computed report
     assert len(requests) == MAX_REPAIRS + 1
 
 
-async def test_missing_sections_and_uncited_findings_are_sent_back(fake: FakeOpenAIServer,
-                                                                  art: RunArtifacts) -> None:
+async def test_missing_sections_and_uncited_findings_are_sent_back(
+    fake: FakeOpenAIServer, art: RunArtifacts
+) -> None:
     incomplete = _sections("Four findings without any citation.")
     del incomplete["conclusion"]
-    script = [{"tool": "write_report", "arguments": incomplete},
-              {"tool": "write_report", "arguments": _sections(GOOD)}]
+    script = [
+        {"tool": "write_report", "arguments": incomplete},
+        {"tool": "write_report", "arguments": _sections(GOOD)},
+    ]
     report, requests = await _run(fake, art, script)
     assert report is not None
     problems = " ".join(_tool_results(requests[1])[-1]["problems"])
     assert "'Conclusion' is missing" in problems and "Key Findings must cite" in problems
 
 
-async def test_malformed_arguments_and_unknown_tools_do_not_end_the_loop(fake: FakeOpenAIServer,
-                                                                        art: RunArtifacts) -> None:
+async def test_malformed_arguments_and_unknown_tools_do_not_end_the_loop(
+    fake: FakeOpenAIServer, art: RunArtifacts
+) -> None:
     script = [
         {"tool": "get_agent", "arguments": '{"agent_id": "a1"'},  # truncated JSON
         {"tool": "launch_rocket", "arguments": {}},
@@ -127,8 +136,9 @@ async def test_malformed_arguments_and_unknown_tools_do_not_end_the_loop(fake: F
     assert results[2]["stakeholder"] == "unions" and results[2]["posts"][0]["post_id"] == "p3"
 
 
-async def test_the_loop_is_bounded_and_the_last_turn_can_only_write(fake: FakeOpenAIServer,
-                                                                   art: RunArtifacts) -> None:
+async def test_the_loop_is_bounded_and_the_last_turn_can_only_write(
+    fake: FakeOpenAIServer, art: RunArtifacts
+) -> None:
     script = [{"tool": "get_claims", "arguments": {}}] * 4
     report, requests = await _run(fake, art, script, max_turns=4)
     assert report is None and len(requests) == 4
@@ -146,32 +156,43 @@ async def test_an_llm_report_renders_like_a_computed_one(fake: FakeOpenAIServer,
     report, _ = await _run(fake, art, [{"tool": "write_report", "arguments": _sections(GOOD)}])
     assert report is not None
     rendered = render_composed(art, report)
-    assert rendered.pdf.startswith(b"%PDF-") and set(rendered.charts) == {"market_curves.png",
-                                                                          "belief_distribution.png"}
+    assert rendered.pdf.startswith(b"%PDF-") and set(rendered.charts) == {
+        "market_curves.png",
+        "belief_distribution.png",
+    }
     assert "Written by fake/analyst" in rendered.markdown
     assert rendered.verdict == compose_report(art).verdict  # the event's verdict stays the computed one
 
 
-async def test_every_turn_tells_the_bus_the_report_is_still_in_progress(fake: FakeOpenAIServer,
-                                                                       art: RunArtifacts) -> None:
+async def test_every_turn_tells_the_bus_the_report_is_still_in_progress(
+    fake: FakeOpenAIServer, art: RunArtifacts
+) -> None:
     beats: list[int] = []
 
     async def heartbeat() -> None:
         beats.append(1)
 
-    fake.configure(script=[{"tool": "get_claims", "arguments": {}},
-                           {"tool": "write_report", "arguments": _sections(GOOD)}])
-    report = await write_llm_report(art, compose_report(art), ReporterLLM(url=fake.url, model=MODEL),
-                                    heartbeat=heartbeat)
+    fake.configure(
+        script=[
+            {"tool": "get_claims", "arguments": {}},
+            {"tool": "write_report", "arguments": _sections(GOOD)},
+        ]
+    )
+    report = await write_llm_report(
+        art, compose_report(art), ReporterLLM(url=fake.url, model=MODEL), heartbeat=heartbeat
+    )
     assert report is not None and len(beats) == 2
 
 
-async def test_a_busy_endpoint_is_asked_three_times_then_the_computed_report_stands(fake: FakeOpenAIServer,
-                                                                                    art: RunArtifacts) -> None:
+async def test_a_busy_endpoint_is_asked_three_times_then_the_computed_report_stands(
+    fake: FakeOpenAIServer, art: RunArtifacts
+) -> None:
     fake.configure(error_rate=1.0, error_codes=[503], script=[])
     try:
         before = fake.stats()["errors"]
-        assert await write_llm_report(art, compose_report(art), ReporterLLM(url=fake.url, model=MODEL)) is None
+        assert (
+            await write_llm_report(art, compose_report(art), ReporterLLM(url=fake.url, model=MODEL)) is None
+        )
         assert fake.stats()["errors"] - before == 3  # the first try and two retries, then no more
     finally:
         fake.configure(error_rate=0.0)

@@ -46,8 +46,13 @@ def test_the_scale_is_the_runs_own() -> None:
     assert scale.agents == len(AGENTS) and scale.rounds == ROUNDS and scale.horizon_days == FORECAST_DAYS
     assert scale.markets >= 1 and scale.posts > 0 and scale.coalitions >= 0
     stress = scale.market_stress
-    expected = "high" if stress.max_round_move >= HIGH_MOVE else "moderate" if stress.max_round_move >= MODERATE_MOVE \
+    expected = (
+        "high"
+        if stress.max_round_move >= HIGH_MOVE
+        else "moderate"
+        if stress.max_round_move >= MODERATE_MOVE
         else "calm"
+    )
     assert stress.level == expected and stress.market_id
 
 

@@ -25,10 +25,20 @@ from simswarm.client._common import retry_after_s, target_path
 from simswarm.client.errors import error_for
 
 
-@pytest.mark.parametrize(("status", "cls"), [
-    (401, AuthenticationError), (404, NotFound), (409, Conflict), (422, ValidationError), (429, RateLimited),
-    (500, ServerError), (502, ServerError), (503, ServiceUnavailable), (418, ApiError),
-])
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (401, AuthenticationError),
+        (404, NotFound),
+        (409, Conflict),
+        (422, ValidationError),
+        (429, RateLimited),
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServiceUnavailable),
+        (418, ApiError),
+    ],
+)
 def test_errors_are_typed_by_status_and_keep_the_code(status, cls):
     err = error_for(status, "goal: is required", "invalid_spec", 3.0)
     assert type(err) is cls and err.code == "invalid_spec" and err.retry_after == 3.0
@@ -57,7 +67,9 @@ def test_what_is_retried():
     assert not policy.should_retry(error_for(404, "gone", "job_not_found"), idempotent=True)
 
 
-@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/b.json", ".hidden", "..", "", "x\x00y", "a" * 300])
+@pytest.mark.parametrize(
+    "name", ["../x", "/etc/passwd", "a/b.json", ".hidden", "..", "", "x\x00y", "a" * 300]
+)
 def test_unsafe_names_are_refused(name, tmp_path: Path):
     with pytest.raises(ApiError, match="unsafe file name"):
         target_path(tmp_path, name)
