@@ -244,21 +244,27 @@ class PostgresServer:
         if self.server is None:
             self.start()
             return
-        if os.geteuid() == 0:
-            # pg_ctl runs as the `pgserver` OS user, which must still traverse to the data directory;
-            # a home re-made private since the first start (0700) would stop it: keep traversal only.
-            for parent in self.data_dir.parents:
-                with contextlib.suppress(OSError):
-                    mode = parent.stat().st_mode
-                    if not mode & 0o001:
-                        os.chmod(parent, (mode & 0o7777) | 0o011)
+        self._let_pgserver_traverse()
         try:
             self.server.ensure_postgres_running()  # type: ignore[attr-defined]
         except Exception as exc:
             raise StackError(f"PostgreSQL (pgserver) did not restart in {self.data_dir}: {exc}") from exc
 
+    def _let_pgserver_traverse(self) -> None:
+        """pg_ctl runs as the `pgserver` OS user when we are root, and must still traverse to the data
+        directory; a home re-made private since the first start (0700) would refuse it (a restart
+        retried for ever, a stop that silently left PostgreSQL running): keep traversal only."""
+        if os.geteuid() != 0:
+            return
+        for parent in self.data_dir.parents:
+            with contextlib.suppress(OSError):
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    os.chmod(parent, (mode & 0o7777) | 0o011)
+
     def stop(self) -> None:
         if self.server is not None:
+            self._let_pgserver_traverse()
             with contextlib.suppress(Exception):
                 self.server.cleanup()  # type: ignore[attr-defined]
             self._pg_ctl_stop()

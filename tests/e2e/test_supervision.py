@@ -116,6 +116,20 @@ def test_every_server_killed_comes_back_in_place(tmp_path: Path) -> None:
         sup.stop()
 
 
+def test_stopping_the_stack_stops_postgresql_even_after_the_home_was_made_private(tmp_path: Path) -> None:
+    """`up` makes its home 0700 after the first start; pg_ctl (the `pgserver` user when root) must
+    still reach the data directory to stop the server, or PostgreSQL outlives the stack."""
+    stack = EmbeddedStack(tmp_path / "home").start()
+    assert stack.postgres is not None
+    try:
+        write_stack_file(stack.home, stack.settings_values())  # makes the home private, as `up` does
+        postmaster = int((stack.postgres.data_dir / "postmaster.pid").read_text().split()[0])
+        assert alive(postmaster)
+    finally:
+        stack.stop()
+    wait_until(lambda: not alive(postmaster), 30, "PostgreSQL still running after the stack stopped")
+
+
 def test_a_server_left_running_is_stopped_by_the_next_start(tmp_path: Path) -> None:
     first = NatsServer(tmp_path / "nats").start()
     assert first.proc is not None
