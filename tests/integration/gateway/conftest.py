@@ -166,9 +166,25 @@ async def make_gateway(
         ):
             yield Gateway(client, app, pg_pool, bus, store, pschema, alice, bob, alice_key, bob_key)
     finally:
-        await pg_pool.execute(f"DROP SCHEMA IF EXISTS {gschema} CASCADE")
+        await _drop_schema(pg_pool, gschema)
         if projection_schema is None:
-            await pg_pool.execute(f"DROP SCHEMA IF EXISTS {pschema} CASCADE")
+            await _drop_schema(pg_pool, pschema)
+
+
+async def _drop_schema(pool: Any, schema: str) -> None:
+    """Drop a test's schema; work the app left running after its last response (mail sent after
+    the answer, a cancel) can still hold row locks, and Postgres then picks the DROP as the
+    deadlock victim: try again."""
+    import asyncpg
+
+    for attempt in range(10):
+        try:
+            await pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == 9:
+                raise
+            await asyncio.sleep(0.2)
 
 
 @pytest_asyncio.fixture

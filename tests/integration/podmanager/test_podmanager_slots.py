@@ -201,6 +201,21 @@ async def test_a_restarted_podmanager_reattaches_to_the_run_in_flight(settings: 
         await terminate_all(provider)
 
 
+async def _consumer_exists(bus: Any, stream: str, name: str, timeout: float = 60.0) -> None:
+    """Wait until the service has made its consumer (start-up runs in the background)."""
+    from nats.js.errors import NotFoundError
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await bus.js.consumer_info(stream, name)
+            return
+        except NotFoundError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
 async def test_the_pod_manager_stops_with_an_error_when_a_consumer_is_gone(settings: Any, bus: Any) -> None:
     from contracts.subjects import JOB_STREAM
     from services.kit.service import ServiceTaskEnded
@@ -210,7 +225,7 @@ async def test_the_pod_manager_stops_with_an_error_when_a_consumer_is_gone(setti
     )
     durable = f"pm-{uuid.uuid4().hex[:8]}"
     async with podmanager(settings, provider, max_runs=1, durable=durable) as task:
-        await bus.js.consumer_info(JOB_STREAM, f"{durable}-teardown")  # serving
+        await _consumer_exists(bus, JOB_STREAM, f"{durable}-teardown")  # serving (made at start-up)
         await bus.js.delete_consumer(JOB_STREAM, f"{durable}-teardown")
         with pytest.raises(ServiceTaskEnded, match=f"consume:{durable}-teardown"):
             await asyncio.wait_for(asyncio.shield(task), 60)  # it would never tear a pod down again
