@@ -83,31 +83,22 @@ async def serve(
             llm_url=settings.llm_url,
         )
         # Every consumer's messages are kept alive by in_progress() while their work goes on.
+        # One consumer per kind of work, each with its own slots (docs/adr/0004-podmanager-consumer-per-kind-of-work.md).
+        kinds = (
+            (opts.durable, RUNS, opts.max_runs),
+            (f"{opts.durable}-provision", PROVISIONING, opts.max_provisioning),
+            (f"{opts.durable}-teardown", TEARDOWNS, opts.max_teardowns),
+        )
         consumers = [
             await bus.consume(
-                opts.durable,
-                RUNS,
+                durable,
+                subjects,
                 manager.handle,
-                max_ack_pending=opts.max_runs,
+                max_ack_pending=slots,
                 max_deliver=10,
                 deliver_new=opts.deliver_new,
-            ),
-            await bus.consume(
-                f"{opts.durable}-provision",
-                PROVISIONING,
-                manager.handle,
-                max_ack_pending=opts.max_provisioning,
-                max_deliver=10,
-                deliver_new=opts.deliver_new,
-            ),
-            await bus.consume(
-                f"{opts.durable}-teardown",
-                TEARDOWNS,
-                manager.handle,
-                max_ack_pending=opts.max_teardowns,
-                max_deliver=10,
-                deliver_new=opts.deliver_new,
-            ),
+            )
+            for durable, subjects, slots in kinds
         ]
         tasks = list(consumers)
         tasks.append(
