@@ -28,152 +28,47 @@ ROUNDS = 6
 FORECAST_DAYS = 42
 
 
+# post id, parent, author, round, likes, reposts, replies, stance, claim id, text
+POSTS = [
+    ("p1", None, "a1", 1, 2, 1, 1, 0.6, "c1", "Tariffs protect soybean farmers from dumping"),
+    ("p2", None, "a2", 2, 6, 2, 1, 0.5, "c1", "Soybean exports and tariffs: farmers win"),
+    ("p3", None, "a4", 2, 3, 0, 0, -0.5, "c2", "Factory jobs vanish when unions lose leverage"),
+    ("p4", "p1", "a5", 3, 1, 0, 0, -0.4, "c2", "Unions say factory wages fall"),
+    ("p5", None, "a3", 4, 1, 0, 0, 0.2, "c3", "Economists model inflation from tariffs"),
+    ("p6", "p2", "a4", 5, 0, 0, 0, -0.6, "c2", "Factory closures loom for union towns"),
+    ("p7", None, "a6", 6, 1, 0, 0, 0.0, "", "Hard to say; inflation data pending"),
+]
+_POST_FIELDS = "post_id parent_id author round likes reposts replies stance claim_id text".split()
+
+# trade id, round, agent, market, side, outcome, shares, cost, price after, success
+TRADES = [
+    ("t1", 1, "a1", "tariffs-pass", "buy", "yes", 10, 5.2, 0.55, True),
+    ("t2", 2, "a4", "tariffs-pass", "buy", "no", 8, 3.9, 0.52, True),
+    ("t3", 5, "a2", "tariffs-pass", "buy", "yes", 30, 17.0, 0.66, True),
+    ("t4", 3, "a5", "retaliation", "buy", "yes", 5, 2.0, 0.44, True),
+]
+_TRADE_FIELDS = "trade_id round agent market_id side outcome shares cost price_after success".split()
+
+
+def post(*values: object) -> A.Post:
+    """A post from one row of POSTS' columns."""
+    return A.Post(**dict(zip(_POST_FIELDS, values, strict=True)))
+
+
+def trade(*values: object, error: str | None = None) -> A.Trade:
+    """A trade from one row of TRADES' columns (and the error of a failed one)."""
+    return A.Trade(**dict(zip(_TRADE_FIELDS, values, strict=True)), error=error)
+
+
 def _posts() -> list[A.Post]:
-    return [
-        A.Post(
-            post_id="p1",
-            parent_id=None,
-            author="a1",
-            text="Tariffs protect soybean farmers from dumping",
-            round=1,
-            likes=2,
-            reposts=1,
-            replies=1,
-            stance=0.6,
-            claim_id="c1",
-        ),
-        A.Post(
-            post_id="p2",
-            parent_id=None,
-            author="a2",
-            text="Soybean exports and tariffs: farmers win",
-            round=2,
-            likes=6,
-            reposts=2,
-            replies=1,
-            stance=0.5,
-            claim_id="c1",
-        ),
-        A.Post(
-            post_id="p3",
-            parent_id=None,
-            author="a4",
-            text="Factory jobs vanish when unions lose leverage",
-            round=2,
-            likes=3,
-            reposts=0,
-            replies=0,
-            stance=-0.5,
-            claim_id="c2",
-        ),
-        A.Post(
-            post_id="p4",
-            parent_id="p1",
-            author="a5",
-            text="Unions say factory wages fall",
-            round=3,
-            likes=1,
-            stance=-0.4,
-            claim_id="c2",
-        ),
-        A.Post(
-            post_id="p5",
-            parent_id=None,
-            author="a3",
-            text="Economists model inflation from tariffs",
-            round=4,
-            likes=1,
-            reposts=0,
-            replies=0,
-            stance=0.2,
-            claim_id="c3",
-        ),
-        A.Post(
-            post_id="p6",
-            parent_id="p2",
-            author="a4",
-            text="Factory closures loom for union towns",
-            round=5,
-            likes=0,
-            stance=-0.6,
-            claim_id="c2",
-        ),
-        A.Post(
-            post_id="p7",
-            parent_id=None,
-            author="a6",
-            text="Hard to say; inflation data pending",
-            round=6,
-            likes=1,
-            stance=0.0,
-        ),
-    ]
+    return [post(*row) for row in POSTS]
 
 
 def _trades() -> list[A.Trade]:
-    return [
-        A.Trade(
-            trade_id="t1",
-            round=1,
-            agent="a1",
-            market_id="tariffs-pass",
-            side="buy",
-            outcome="yes",
-            shares=10,
-            cost=5.2,
-            price_after=0.55,
-            success=True,
-        ),
-        A.Trade(
-            trade_id="t2",
-            round=2,
-            agent="a4",
-            market_id="tariffs-pass",
-            side="buy",
-            outcome="no",
-            shares=8,
-            cost=3.9,
-            price_after=0.52,
-            success=True,
-        ),
-        A.Trade(
-            trade_id="t3",
-            round=5,
-            agent="a2",
-            market_id="tariffs-pass",
-            side="buy",
-            outcome="yes",
-            shares=30,
-            cost=17.0,
-            price_after=0.66,
-            success=True,
-        ),
-        A.Trade(
-            trade_id="t4",
-            round=3,
-            agent="a5",
-            market_id="retaliation",
-            side="buy",
-            outcome="yes",
-            shares=5,
-            cost=2.0,
-            price_after=0.44,
-            success=True,
-        ),
-        A.Trade(
-            trade_id="t5",
-            round=4,
-            agent="a6",
-            market_id="retaliation",
-            side="sell",
-            outcome="yes",
-            shares=99,
-            cost=0.0,
-            price_after=0.44,
-            success=False,
-            error="not enough shares",
-        ),
-    ]
+    failed = trade(
+        "t5", 4, "a6", "retaliation", "sell", "yes", 99, 0.0, 0.44, False, error="not enough shares"
+    )
+    return [*(trade(*row) for row in TRADES), failed]
 
 
 def _curves() -> list[A.MarketCurve]:
@@ -276,6 +171,24 @@ def _relations() -> list[A.Relation]:
 STAKEHOLDERS = {"farm-lobby": "Farm Lobby", "unions": "United Steelworkers", "economists": "Economists"}
 
 
+def _claim(
+    claim_id: str, source_id: str, stance: float, label: str, order: int, text: str, arrival: int = 0
+) -> A.Claim:
+    """A claim read as it bears on YES (direction = stance, strength = |stance|) from a stakeholder."""
+    return A.Claim(
+        claim_id=claim_id,
+        text=text,
+        source_id=source_id,
+        source=STAKEHOLDERS[source_id],
+        direction=stance,
+        stance=stance,
+        strength=abs(stance),
+        label=label,
+        order=order,
+        arrival_round=arrival,
+    )
+
+
 def _claims() -> A.ClaimsFile:
     prop = A.Proposition(
         question=GOAL, statement="the tariff bill passes by June", subject="the tariff bill", event="pass"
@@ -283,37 +196,9 @@ def _claims() -> A.ClaimsFile:
     return A.ClaimsFile(
         proposition=prop,
         claims=[
-            A.Claim(
-                claim_id="c1",
-                text="Soybean exports fell 30% under dumping",
-                source_id="farm-lobby",
-                source="Farm Lobby",
-                direction=0.6,
-                stance=0.6,
-                strength=0.6,
-                label="for",
-                order=1,
-            ),
-            A.Claim(
-                claim_id="c2",
-                text="Two factories closed after the last tariff round",
-                source_id="unions",
-                source="United Steelworkers",
-                direction=-0.5,
-                stance=-0.5,
-                strength=0.5,
-                label="against",
-                order=2,
-            ),
-            A.Claim(
-                claim_id="c3",
-                text="The inflation report is due in May",
-                source_id="economists",
-                source="Economists",
-                label="neutral",
-                order=3,
-                arrival_round=5,
-            ),
+            _claim("c1", "farm-lobby", 0.6, "for", 1, "Soybean exports fell 30% under dumping"),
+            _claim("c2", "unions", -0.5, "against", 2, "Two factories closed after the last tariff round"),
+            _claim("c3", "economists", 0.0, "neutral", 3, "The inflation report is due in May", arrival=5),
         ],
     )
 

@@ -12,7 +12,7 @@ from services.reporter import analysis as an
 from services.reporter import explain as ex
 from services.reporter.artifacts import ArtifactError, decode_artifacts
 from services.reporter.compose import BELIEF_CHART, MARKET_CHART, SECTION_TITLES, compose_report
-from tests.unit.reporter.reporter_samples import GOAL, sample_files
+from tests.unit.reporter.reporter_samples import GOAL, sample_files, trade
 
 
 @pytest.fixture
@@ -187,20 +187,7 @@ def test_findings_explain_who_moved_the_price_which_claims_when_and_who_resisted
 def test_the_arbitrageur_is_not_a_stakeholder_that_moved_the_price() -> None:
     files = sample_files()
     trades = msgspec.json.decode(files["trades.json"], type=list[A.Trade])
-    trades.append(
-        A.Trade(
-            trade_id="t6",
-            round=6,
-            agent="arbitrageur",
-            market_id="tariffs-pass",
-            side="buy",
-            outcome="no",
-            shares=50,
-            cost=20.0,
-            price_after=0.4,
-            success=True,
-        )
-    )
+    trades.append(trade("t6", 6, "arbitrageur", "tariffs-pass", "buy", "no", 50, 20.0, 0.4, True))
     files["trades.json"] = msgspec.json.encode(trades)
     report = compose_report(decode_artifacts(files))
     assert "arbitrageur" not in report.sections["Key Findings"].split("Who resisted")[0].split("[")[0]
