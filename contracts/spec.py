@@ -118,41 +118,24 @@ class TierConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_forecast_days: int = MAX_FORECAST_DAYS
 
 
-DEFAULT_TIERS: dict[Tier, TierConfig] = {
-    Tier.SMALL: TierConfig(
-        model="Qwen/Qwen3-14B",
-        gpu_types=["NVIDIA RTX A6000", "NVIDIA L40S", "NVIDIA H100 80GB HBM3"],
-        agents=10,
-        rounds=15,
-        timeout_s=45 * 60,
-        max_markets=3,
-        max_agents=200,
-        max_rounds=100,
-        max_forecast_days=90,
-    ),
-    Tier.MEDIUM: TierConfig(
-        model="Qwen/Qwen3-14B",
-        gpu_types=["NVIDIA L40S", "NVIDIA H100 80GB HBM3"],
-        agents=20,
-        rounds=100,
-        timeout_s=5 * 3600,
-        max_markets=4,
-        max_agents=500,
-        max_rounds=300,
-        max_forecast_days=180,
-    ),
-    Tier.LARGE: TierConfig(
-        model="Qwen/Qwen3-14B",
-        gpu_types=["NVIDIA H100 80GB HBM3", "NVIDIA H200"],
-        agents=35,
-        rounds=200,
-        timeout_s=12 * 3600,
-        max_markets=5,
-        max_agents=1_000,
-        max_rounds=1_000,
-        max_forecast_days=MAX_FORECAST_DAYS,
-    ),
-}
+_A6000, _L40S, _H100, _H200 = "NVIDIA RTX A6000", "NVIDIA L40S", "NVIDIA H100 80GB HBM3", "NVIDIA H200"
+
+# The hosted routing table, a row a tier: GPU types (cheapest first); the default agents, rounds,
+# timeout and markets of a run; the caps a spec may ask up to (agents, rounds, forecast days).
+_TIER_COLUMNS = (
+    "gpu_types agents rounds timeout_s max_markets max_agents max_rounds max_forecast_days".split()
+)
+DEFAULT_TIERS: dict[Tier, TierConfig] = msgspec.convert(
+    {
+        tier: {"model": "Qwen/Qwen3-14B", **dict(zip(_TIER_COLUMNS, row, strict=True))}
+        for tier, *row in (
+            (Tier.SMALL, [_A6000, _L40S, _H100], 10, 15, 45 * 60, 3, 200, 100, 90),
+            (Tier.MEDIUM, [_L40S, _H100], 20, 100, 5 * 3600, 4, 500, 300, 180),
+            (Tier.LARGE, [_H100, _H200], 35, 200, 12 * 3600, 5, 1_000, 1_000, MAX_FORECAST_DAYS),
+        )
+    },
+    dict[Tier, TierConfig],
+)
 
 
 def local_tiers() -> dict[Tier, TierConfig]:

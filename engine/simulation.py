@@ -8,12 +8,13 @@ and writes the artifacts. `simulate` is the synchronous wrapper the worker runs 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -36,6 +37,8 @@ from engine.stance import StanceScorer
 from engine.world import World
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class SimulationCancelled(Exception):
@@ -214,25 +217,16 @@ async def simulate_async(
             await llm.aclose()
 
 
-def simulate(
-    spec: RunSpec,
-    out_dir: str | Path,
-    *,
-    progress: Callable[[RoundReport], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    checkpoint_sink: Callable[[int, bytes], None] | None = None,
-    resume_from: bytes | None = None,
-    policy: AgentPolicy | None = None,
-) -> SimulationResult:
-    """Synchronous wrapper of simulate_async (runs its own event loop; call it from a thread)."""
-    return asyncio.run(
-        simulate_async(
-            spec,
-            out_dir,
-            progress=progress,
-            should_stop=should_stop,
-            checkpoint_sink=checkpoint_sink,
-            resume_from=resume_from,
-            policy=policy,
-        )
-    )
+def _blocking(run: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
+    """`run` with the same parameters, run to its end on an event loop of its own."""
+
+    @functools.wraps(run)
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> R:
+        return asyncio.run(run(*args, **kwargs))
+
+    return blocking
+
+
+simulate = _blocking(simulate_async)
+simulate.__name__ = simulate.__qualname__ = "simulate"
+simulate.__doc__ = "Synchronous wrapper of simulate_async (runs its own event loop; call it from a thread)."

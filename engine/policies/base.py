@@ -9,7 +9,7 @@ returned is shown to the agent the next time it acts, in `Observation.last_resul
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import msgspec
 
@@ -27,17 +27,7 @@ ActionType = Literal[
 
 SOCIAL_ACTIONS: frozenset[str] = frozenset({"create_post", "reply", "vote", "repost", "follow", "do_nothing"})
 MARKET_ACTIONS: frozenset[str] = frozenset({"buy", "sell", "comment_on_market"})
-ACTION_TYPES: tuple[str, ...] = (
-    "create_post",
-    "reply",
-    "vote",
-    "repost",
-    "follow",
-    "do_nothing",
-    "buy",
-    "sell",
-    "comment_on_market",
-)
+ACTION_TYPES: tuple[str, ...] = get_args(ActionType)
 
 # Argument shapes, for prompt/tool schemas (the world is the authority on validation):
 #   create_post{text}, reply{post_id, text}, vote{post_id, value: 1|-1}, repost{post_id},
@@ -111,7 +101,9 @@ class ClaimView(msgspec.Struct, kw_only=True):
     label: str = "neutral"  # for / against / neutral
 
 
-class FeedReply(msgspec.Struct, kw_only=True):
+class FeedItem(msgspec.Struct, kw_only=True):
+    """What an agent's feed shows of any post, top-level or reply."""
+
     post_id: str
     author_id: str
     author_name: str
@@ -122,23 +114,19 @@ class FeedReply(msgspec.Struct, kw_only=True):
     claim_id: str = ""  # the seed claim it argues, if any
 
 
-class FeedPost(msgspec.Struct, kw_only=True):
+class FeedReply(FeedItem, kw_only=True):
+    """A reply under a post in an agent's feed."""
+
+
+class FeedPost(FeedItem, kw_only=True):
     """A top-level post in an agent's feed, with the first few replies under it."""
 
-    post_id: str
-    author_id: str
-    author_name: str
-    text: str
     round: int
-    likes: int = 0
-    dislikes: int = 0
     reposts: int = 0
     replies: list[FeedReply] = []
     reply_count: int = 0
     followed: bool = False  # the reader follows the author
     my_vote: int = 0  # the reader's vote on it so far: 1, -1 or 0
-    stance: float = 0.0  # toward YES on the question: the claim it argues or its author's stated probability
-    claim_id: str = ""  # the seed claim it argues, if any
 
 
 class ViralEvent(msgspec.Struct, kw_only=True):

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +20,9 @@ import uvicorn
 
 from contracts.artifacts import ENGINE_ARTIFACTS
 from contracts.worker import ArtifactDigest, RunSpec
+from engine.simulation import RoundReport, SimulationResult
 from engine.worker import create_app
 from engine.worker.settings import settings_from_env
-
-
-@dataclass
-class _Report:
-    round: int
-    rounds: int
-    prices: dict[str, float]
-    counters: dict[str, float]
-    active_agents: int
-    actions: list[Any] = field(default_factory=list)
-
-
-@dataclass
-class _Result:
-    out_dir: Path
-    files: list[ArtifactDigest]
-    engine_seconds: float
-    counters: dict[str, float]
-    final_prices: dict[str, float]
 
 
 def scripted_simulate(
@@ -53,7 +34,7 @@ def scripted_simulate(
     checkpoint_sink: Any = None,
     resume_from: Any = None,
     policy: Any = None,
-) -> _Result | None:
+) -> SimulationResult | None:
     """Rounds at a fixed pace, a checkpoint every `checkpoint_every` rounds, then every artifact."""
     delay = float(os.environ.get("SIMSWARM_FAKE_ROUND_S", "0.05"))
     started = time.monotonic()
@@ -65,7 +46,7 @@ def scripted_simulate(
         time.sleep(delay)
         price = round(0.5 + 0.02 * rnd, 4)
         progress(
-            _Report(
+            RoundReport(
                 round=rnd,
                 rounds=spec.rounds,
                 prices={question: price},
@@ -80,7 +61,7 @@ def scripted_simulate(
         data = json.dumps({"file": name, "agents": spec.agents, "seed": spec.random_seed}).encode()
         (out_dir / name).write_bytes(data)
         files.append(ArtifactDigest(name=name, size=len(data), sha256=hashlib.sha256(data).hexdigest()))
-    return _Result(
+    return SimulationResult(
         out_dir=out_dir,
         files=files,
         engine_seconds=time.monotonic() - started,
