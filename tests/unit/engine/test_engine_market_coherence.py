@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, TypeVar
 
 import msgspec
 from hypothesis import given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from contracts import artifacts as A
 from contracts.ids import market_ids
+from contracts.spec import MarketSpec
 from contracts.worker import RunSpec
 from engine import simulate_async
 from engine.coherence import (
@@ -26,18 +28,18 @@ from engine.market import ARBITRAGEUR, STARTING_CASH, Market, MarketBook, liquid
 from engine.policies.base import Action, Observation
 from engine.questions import derive_markets_heuristic
 
+T = TypeVar("T")
 GOAL = "Will the Acme-Globex merger close by June 30?"
+
+
+def _entity(entity_id: str, name: str, type: str, stance: float, weight: float, **more: Any) -> Entity:
+    return Entity(entity_id=entity_id, name=name, type=type, summary="", stance=stance, weight=weight, **more)
+
+
 ENTITIES = [
-    Entity(entity_id="patients", name="Patients", type="group", summary="", stance=0.3, weight=9.0),
-    Entity(
-        entity_id="ftc",
-        name="Federal Trade Commission",
-        type="public_body",
-        summary="",
-        stance=-0.5,
-        weight=3.0,
-    ),
-    Entity(entity_id="jane-doe", name="Jane Doe", type="person", summary="", stance=0.7, weight=2.0),
+    _entity("patients", "Patients", "group", 0.3, 9.0),
+    _entity("ftc", "Federal Trade Commission", "public_body", -0.5, 3.0),
+    _entity("jane-doe", "Jane Doe", "person", 0.7, 2.0),
 ]
 
 
@@ -175,25 +177,8 @@ def test_a_goal_with_a_window_gets_a_shorter_window_not_a_second_one() -> None:
 def test_a_goal_at_a_fixed_time_gets_no_deadline_and_its_subject_is_no_actor() -> None:
     goal = "Will Maria Costa win more than 50% of the vote in the mayoral election?"
     ents = [
-        Entity(
-            entity_id="maria-costa",
-            name="Maria Costa",
-            type="person",
-            summary="",
-            stance=0.4,
-            weight=9.0,
-            aliases=["Costa"],
-            salience=1.0,
-        ),
-        Entity(
-            entity_id="victor-lang",
-            name="Victor Lang",
-            type="person",
-            summary="",
-            stance=-0.3,
-            weight=3.0,
-            salience=0.5,
-        ),
+        _entity("maria-costa", "Maria Costa", "person", 0.4, 9.0, aliases=["Costa"], salience=1.0),
+        _entity("victor-lang", "Victor Lang", "person", -0.3, 3.0, salience=0.5),
     ]
     qs = [m.question for m in derive_markets_heuristic(goal, ents, 3, 30)]
     assert qs == [
@@ -252,63 +237,56 @@ class _Crowd:
         return None
 
 
-async def test_traders_meet_the_current_price_one_after_another(tmp_path: Path) -> None:
-    from contracts.spec import MarketSpec
+MERGER = "Acme Corp and Globex Corporation plan to merge."
+DOUBTED = f"{MERGER} Regulators doubt it."
+SHORT = "Will the Acme-Globex merger close within 15 days?"
 
-    spec = RunSpec(
-        seed_text="Acme Corp and Globex Corporation plan to merge.",
-        goal=GOAL,
-        agents=30,
-        rounds=3,
-        random_seed=4,
-        checkpoint_every=0,
-        markets=[MarketSpec(question=GOAL)],
-    )
+
+def _merger_run(seed_text: str, *markets: MarketSpec, **run: Any) -> RunSpec:
+    """A run on GOAL over these markets; `run` sets agents, rounds, seed (no checkpoints unless it says)."""
+    return RunSpec(seed_text=seed_text, goal=GOAL, markets=list(markets), **{"checkpoint_every": 0, **run})
+
+
+def _crossed(main_price: float) -> list[MarketSpec]:
+    """GOAL at main_price and the 15-day market inside it at 0.6: crossed when main_price < 0.6."""
+    return [
+        MarketSpec(question=GOAL, initial_price_yes=main_price),
+        MarketSpec(question=SHORT, initial_price_yes=0.6),
+    ]
+
+
+def _artifact(folder: Path, name: str, typ: type[T]) -> T:
+    return msgspec.json.decode((folder / name).read_bytes(), type=typ)
+
+
+async def test_traders_meet_the_current_price_one_after_another(tmp_path: Path) -> None:
+    spec = _merger_run(MERGER, MarketSpec(question=GOAL), agents=30, rounds=3, random_seed=4)
     await simulate_async(spec, tmp_path, policy=_Crowd())
-    curve = msgspec.json.decode((tmp_path / "market_curves.json").read_bytes(), type=list[A.MarketCurve])[0]
+    curve = _artifact(tmp_path, "market_curves.json", list[A.MarketCurve])[0]
     # everyone agrees on 0.7: the first traders take the price there, the rest find nothing to do,
     # and it stays (no overshoot past the crowd's belief, no swing back)
     assert [round(p.price_yes, 3) for p in curve.points[1:]] == [0.7, 0.7, 0.7]
-    chat = msgspec.json.decode((tmp_path / "chat_log.json").read_bytes(), type=list[A.ChatLogEntry])
+    chat = _artifact(tmp_path, "chat_log.json", list[A.ChatLogEntry])
     unfilled = [
         e for e in chat if e.success and isinstance(e.result, dict) and e.result.get("filled") is False
     ]
     assert unfilled  # orders the price had passed are answered, not traded
-    trades = msgspec.json.decode((tmp_path / "trades.json").read_bytes(), type=list[A.Trade])
+    trades = _artifact(tmp_path, "trades.json", list[A.Trade])
     assert trades and all(t.success for t in trades)
     # the order of the traders is random, not the agent index
-    index = {
-        p.agent_id: i
-        for i, p in enumerate(
-            msgspec.json.decode((tmp_path / "profiles.json").read_bytes(), type=list[A.Profile])
-        )
-    }
+    index = {p.agent_id: i for i, p in enumerate(_artifact(tmp_path, "profiles.json", list[A.Profile]))}
     for rnd in (1, 2, 3):
         seq = list(dict.fromkeys(index[e.agent_id] for e in chat if e.round == rnd))
         assert len(seq) > 3 and seq != sorted(seq)
 
 
 async def test_nested_markets_never_cross_in_a_run(tmp_path: Path) -> None:
-    from contracts.spec import MarketSpec
-
-    short = "Will the Acme-Globex merger close within 15 days?"
-    spec = RunSpec(
-        seed_text="Acme Corp and Globex Corporation plan to merge. Regulators doubt it.",
-        goal=GOAL,
-        agents=60,
-        rounds=6,
-        random_seed=9,
-        checkpoint_every=0,
-        markets=[
-            MarketSpec(question=GOAL, initial_price_yes=0.3),
-            MarketSpec(question=short, initial_price_yes=0.6),
-        ],
-    )
+    spec = _merger_run(DOUBTED, *_crossed(0.3), agents=60, rounds=6, random_seed=9)
     await simulate_async(spec, tmp_path)
-    curves = msgspec.json.decode((tmp_path / "market_curves.json").read_bytes(), type=list[A.MarketCurve])
+    curves = _artifact(tmp_path, "market_curves.json", list[A.MarketCurve])
     main, early = curves[0].points, curves[1].points
     assert all(e.price_yes <= m.price_yes + 1e-6 for m, e in zip(main[1:], early[1:], strict=True))
-    trades = msgspec.json.decode((tmp_path / "trades.json").read_bytes(), type=list[A.Trade])
+    trades = _artifact(tmp_path, "trades.json", list[A.Trade])
     assert any(t.agent == ARBITRAGEUR for t in trades)  # the spec's crossed prices were arbitraged
     last = {}
     for t in trades:  # after every arbitrage (short NO, then long YES), the pair is ordered
@@ -319,25 +297,11 @@ async def test_nested_markets_never_cross_in_a_run(tmp_path: Path) -> None:
 
 
 async def test_resume_with_the_arbitrageur_in_the_book_ends_with_the_same_artifacts(tmp_path: Path) -> None:
-    from contracts.spec import MarketSpec
-
-    short = "Will the Acme-Globex merger close within 15 days?"
-    spec = RunSpec(
-        seed_text="Acme Corp and Globex Corporation plan to merge. Regulators doubt it.",
-        goal=GOAL,
-        agents=40,
-        rounds=6,
-        random_seed=5,
-        checkpoint_every=3,
-        markets=[
-            MarketSpec(question=GOAL, initial_price_yes=0.35),
-            MarketSpec(question=short, initial_price_yes=0.6),
-        ],
-    )
+    spec = _merger_run(DOUBTED, *_crossed(0.35), agents=40, rounds=6, random_seed=5, checkpoint_every=3)
     checkpoints: list[tuple[int, bytes]] = []
     await simulate_async(spec, tmp_path / "a", checkpoint_sink=lambda r, b: checkpoints.append((r, b)))
     await simulate_async(spec, tmp_path / "b", resume_from=checkpoints[0][1])
-    trades = msgspec.json.decode((tmp_path / "a" / "trades.json").read_bytes(), type=list[A.Trade])
+    trades = _artifact(tmp_path / "a", "trades.json", list[A.Trade])
     assert any(t.agent == ARBITRAGEUR and t.round <= checkpoints[0][0] for t in trades)
     for name in ("trades.json", "market_curves.json", "profiles.json", "chat_log.json", "posts.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
