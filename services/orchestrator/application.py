@@ -254,9 +254,12 @@ class OrchestratorApplication(Application[UUID]):
         """Fail a live job for a reason found outside the saga (unstorable record, unpublishable event)."""
         return self._decide(job_id, lambda job, at: process_manager.fail(job, reason, stage, at), now)
 
-    def fire_timers(self, job_id: str, now: datetime | None = None) -> JobResult:
-        """Apply the job's due durable timers (deadline, watchdogs, teardown re-requests)."""
-        return self._decide(job_id, lambda job, at: process_manager.fire_timers(job, at), now)
+    def fire_timers(
+        self, job_id: str, now: datetime | None = None, last_progress: ev.RunProgressed | None = None
+    ) -> JobResult:
+        """Apply the job's due durable timers (deadline, watchdogs, teardown re-requests);
+        `last_progress` is the job's newest RunProgressed on the bus (telemetry), if any."""
+        return self._decide(job_id, lambda job, at: process_manager.fire_timers(job, at, last_progress), now)
 
     def _decide(
         self, job_id: str, decide: Callable[[Job, datetime], object], now: datetime | None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from contracts.events import AnyEvent, encode_event
+from contracts.events import AnyEvent, RunProgressed, encode_event
 from services.kit.bus import Delivery
 from services.kit.periodic import every
 from services.orchestrator.application import OrchestratorApplication
@@ -70,20 +70,27 @@ class InboundHandler:
             self.on_saved()
 
 
+LastProgress = Callable[[str], Awaitable[RunProgressed | None]]
+
+
 async def run_timers(
     app: OrchestratorApplication,
     projection: JobsProjection,
     stop: asyncio.Event,
     on_saved: Callable[[], None],
     interval: float = 10.0,
+    last_progress: LastProgress | None = None,
 ) -> None:
     """Fire due durable timers. Due times live in the aggregates (indexed by the projection), so a
-    restart loses none; firing is guarded by the aggregate, so firing twice changes nothing."""
+    restart loses none; firing is guarded by the aggregate, so firing twice changes nothing.
+    `last_progress(job_id)` reads the job's newest RunProgressed from the bus (progress is telemetry,
+    not on the aggregate), for the running watchdog."""
 
     async def fire_due() -> None:
         now = datetime.now(UTC)
         for job_id in await projection.due_jobs(now):
-            result = await asyncio.to_thread(app.fire_timers, job_id, now)
+            progress = await last_progress(job_id) if last_progress is not None else None
+            result = await asyncio.to_thread(app.fire_timers, job_id, now, progress)
             if result.changed:
                 log.info("job %s: timer fired", job_id)
                 on_saved()

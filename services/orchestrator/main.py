@@ -11,6 +11,7 @@ import logging
 
 import msgspec
 
+from contracts.events import RunProgressed
 from contracts.subjects import CMD_ORCHESTRATOR_HEALTH, ORCHESTRATOR_QUEUE
 from services.kit.bus import Bus
 from services.kit.db import create_pool, eventsourcing_env, migrate
@@ -28,6 +29,14 @@ from services.orchestrator.quarantine import Quarantined
 from services.orchestrator.relay import Relay
 
 log = logging.getLogger(__name__)
+
+
+PROGRESS_IN_FLIGHT = 32
+
+
+def progress_consumer(consumer: str) -> str:
+    """The durable consumer of RunProgressed (telemetry for the rows), beside the saga's."""
+    return f"{consumer}-progress"
 
 
 class OrchestratorOptions(msgspec.Struct, kw_only=True):
@@ -114,6 +123,10 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
         await relay.migrate()
         await projection.migrate()
 
+        async def last_progress(job_id: str) -> RunProgressed | None:
+            event = await bus.last_event(job_id, "RunProgressed")
+            return event if isinstance(event, RunProgressed) else None
+
         health = PipelineHealth(
             {"relay": relay, "projection": projection},
             stale_after_s=opts.health_stale_s,
@@ -123,7 +136,8 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
         tasks.append(asyncio.create_task(projection.run(stop), name="orchestrator:projection"))
         tasks.append(
             asyncio.create_task(
-                run_timers(app, projection, stop, on_saved, opts.timer_interval_s), name="orchestrator:timers"
+                run_timers(app, projection, stop, on_saved, opts.timer_interval_s, last_progress),
+                name="orchestrator:timers",
             )
         )
         tasks.append(
@@ -171,6 +185,17 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
                     deliver_new=opts.deliver_new,
                 )
             )
+        # Progress is telemetry (docs/orchestrator.md#progress): straight onto the rows, not the
+        # aggregates; any replica, many messages at once, since the update is idempotent and monotonic.
+        tasks.append(
+            await bus.consume(
+                progress_consumer(opts.consumer),
+                ["RunProgressed"],
+                projection.on_progress,
+                max_ack_pending=PROGRESS_IN_FLIGHT,
+                deliver_new=opts.deliver_new,
+            )
+        )
         log.info(
             "orchestrator ready (event store schema %s, projection schema %s)",
             opts.es_schema,

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from contracts import events as ev
-from services.orchestrator.domain.job import MAX_ATTEMPTS, TEARDOWN_MAX_REQUESTS, Job
+from services.orchestrator.domain.job import MAX_ATTEMPTS, TEARDOWN_MAX_REQUESTS, WATCHDOGS, Job
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,13 @@ def react(job: Job, event: ev.Event, at: datetime) -> None:
     _settle(job, at, event.event_id)
 
 
-def fire_timers(job: Job, now: datetime) -> None:
-    """Apply every durable timer that is due: teardown re-requests, the deadline, phase watchdogs."""
+def fire_timers(job: Job, now: datetime, last_progress: ev.RunProgressed | None = None) -> None:
+    """Apply every durable timer that is due: teardown re-requests, the deadline, phase watchdogs.
+
+    Progress is telemetry, not stored on the job (docs/orchestrator.md#progress), so the running
+    watchdog ("no progress for so long") asks the bus: `last_progress` is the job's newest
+    RunProgressed; when it is of the current run and recent, the watchdog is extended instead.
+    """
     for name in list(job.pods):
         pod = job.pods[name]
         if pod["state"] != "teardown" or pod["teardown_due_at"] is None or pod["teardown_due_at"] > now:
@@ -80,8 +85,28 @@ def fire_timers(job: Job, now: datetime) -> None:
             _fail(job, f"timed out in {job.stage} (the job's deadline passed)", "timeout", now, None)
         elif job.watchdog_at is not None and job.watchdog_at <= now:
             phase = job.watchdog_phase or job.stage
-            _fail(job, f"timed out in {phase}", phase, now, None)
+            if _still_progressing(job, last_progress, now):
+                assert last_progress is not None
+                job.extend_running_watchdog(
+                    run_id=last_progress.run_id,
+                    round=last_progress.round,
+                    progress_at=last_progress.occurred_at,
+                    at=now,
+                    cause_id=last_progress.event_id,
+                )
+            else:
+                _fail(job, f"timed out in {phase}", phase, now, None)
     _settle(job, now, None)
+
+
+def _still_progressing(job: Job, last_progress: ev.RunProgressed | None, now: datetime) -> bool:
+    """The run reported progress within the running watchdog's period (so it is not stuck)."""
+    return (
+        job.watchdog_phase == "running"
+        and last_progress is not None
+        and last_progress.run_id == job.run_id
+        and last_progress.occurred_at + WATCHDOGS["running"] > now
+    )
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -141,13 +166,6 @@ def _is_current_run(job: Job, run_id: str) -> bool:
 def _run_started(job: Job, e: ev.RunStarted, at: datetime) -> None:
     if _is_current_run(job, e.run_id):
         job.record_run_started(run_id=e.run_id, agents=e.agents, rounds=e.rounds, at=at, cause_id=e.event_id)
-
-
-def _run_progressed(job: Job, e: ev.RunProgressed, at: datetime) -> None:
-    if _is_current_run(job, e.run_id):
-        job.record_progress(
-            run_id=e.run_id, round=e.round, rounds=e.rounds, prices=dict(e.prices), at=at, cause_id=e.event_id
-        )
 
 
 def _run_checkpointed(job: Job, e: ev.RunCheckpointed, at: datetime) -> None:
@@ -233,7 +251,6 @@ _HANDLERS: dict[type[ev.Event], Callable[[Job, Any, datetime], None]] = {
     ev.PodProvisionFailed: _pod_provision_failed,
     ev.PodUnhealthy: _pod_unhealthy,
     ev.RunStarted: _run_started,
-    ev.RunProgressed: _run_progressed,
     ev.RunCheckpointed: _run_checkpointed,
     ev.RunCompleted: _run_completed,
     ev.RunFailed: _run_failed,

@@ -27,6 +27,8 @@ from uuid import UUID
 
 import asyncpg
 
+from contracts.events import AnyEvent, RunProgressed
+from services.kit.bus import Delivery
 from services.kit.db import migrate
 from services.orchestrator.application import OrchestratorApplication
 from services.orchestrator.domain.job import Job
@@ -62,15 +64,45 @@ def ddl(schema: str) -> list[str]:
     ]
 
 
+# Progress (round, prices) is telemetry: RunProgressed writes it straight from the bus
+# (`JobsProjection.apply_progress`), so a row written from the aggregate, which only knows the final
+# round and prices once the run completed, keeps the further progress the row already shows.
+# `{old}` is the row as shown, `{new}` what the aggregate says.
+_PROGRESS_MERGE = {
+    "round": "GREATEST({old}.round, {new}.round)",
+    "prices": (
+        "CASE WHEN {new}.round >= {old}.round AND {new}.prices <> '{{}}'::jsonb "
+        "THEN {new}.prices ELSE {old}.prices END"
+    ),
+}
+
+
 def _upsert_sql(schema: str) -> str:
+    table = f'"{schema}".jobs'
     cols = ", ".join(COLUMNS)
     params = ", ".join(
         f"${i}::text::jsonb" if c in JSON_COLUMNS else f"${i}" for i, c in enumerate(COLUMNS, 1)
     )
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "job_id")
+    updates = ", ".join(
+        f"{c} = {_PROGRESS_MERGE[c].format(old=table, new='EXCLUDED') if c in _PROGRESS_MERGE else f'EXCLUDED.{c}'}"
+        for c in COLUMNS
+        if c != "job_id"
+    )
     return (
-        f'INSERT INTO "{schema}".jobs ({cols}) VALUES ({params}) ON CONFLICT (job_id) DO UPDATE SET {updates} '
-        f'WHERE "{schema}".jobs.version <= EXCLUDED.version'
+        f"INSERT INTO {table} ({cols}) VALUES ({params}) ON CONFLICT (job_id) DO UPDATE SET {updates} "
+        f"WHERE {table}.version <= EXCLUDED.version"
+    )
+
+
+def _progress_sql(schema: str) -> str:
+    """Progress from one RunProgressed: only of the job's current run (run ids are
+    `<job>-a<attempt>`, rules.run_id_for), only while it runs, and only forward (monotonic by round,
+    so a redelivered or late message changes nothing)."""
+    return (
+        f'UPDATE "{schema}".jobs SET round = $3, '
+        f"prices = CASE WHEN $4::text::jsonb <> '{{}}'::jsonb THEN $4::text::jsonb ELSE prices END "
+        f"WHERE job_id = $1 AND job_id || '-a' || attempt::text = $2 "
+        f"AND status IN ('provisioning', 'running') AND round < $3"
     )
 
 
@@ -381,6 +413,35 @@ class JobsProjection:
                     self._position = max(self._position, await self.position())  # another replica's runner
         return self._position >= notification_id
 
+    # -- progress (telemetry) ---------------------------------------------------------------------
+
+    async def apply_progress(self, event: RunProgressed) -> bool:
+        """Show one RunProgressed on its job's row (round, prices); True if the row moved forward.
+
+        Not an event of the aggregate: a stale run, a finished job, an older round or a redelivery
+        change nothing. A value PostgreSQL refuses is dropped with a log line (the next round's
+        message carries the progress again); an outage raises, so the bus redelivers.
+        """
+        try:
+            prices = json.dumps(storable(dict(event.prices)), sort_keys=True)
+            status = await self.pool.execute(
+                _progress_sql(self.schema), event.job_id, event.run_id, event.round, prices
+            )
+        except POISON_ERRORS as exc:
+            log.error(
+                "jobs projection: progress of job %s (round %s) not shown: %s",
+                event.job_id,
+                event.round,
+                short(exc),
+            )
+            return False
+        return bool(status.endswith(" 1"))
+
+    async def on_progress(self, event: AnyEvent, delivery: Delivery) -> None:
+        """The bus handler of the progress consumer (RunProgressed only)."""
+        if isinstance(event, RunProgressed):
+            await self.apply_progress(event)
+
     # -- reads -----------------------------------------------------------------------------------
 
     async def read_row(self, job_id: str) -> dict[str, Any] | None:
@@ -416,7 +477,10 @@ class JobsProjection:
     async def rebuild(self) -> int:
         """Drop every row and replay the whole log in one transaction; returns the number of jobs.
 
-        `deleted` is not an event (the gateway sets it), so it is carried over.
+        `deleted` is not an event (the gateway sets it), so it is carried over. So is progress: round
+        and prices are telemetry from the bus, not in the log (docs/orchestrator.md#progress); they
+        are merged into each rebuilt row exactly as a live upsert merges them, so the rebuilt table
+        equals the live one. A run that completed has its final round and prices in the log anyway.
         """
         self._cache.clear()
         async with self.pool.acquire() as conn, conn.transaction():
@@ -424,6 +488,12 @@ class JobsProjection:
             deleted = [
                 r["job_id"]
                 for r in await conn.fetch(f'SELECT job_id FROM "{self.schema}".jobs WHERE deleted')
+            ]
+            progress = [
+                (r["job_id"], r["round"], r["prices"])
+                for r in await conn.fetch(
+                    f'SELECT job_id, round, prices::text AS prices FROM "{self.schema}".jobs WHERE round > 0'
+                )
             ]
             await conn.execute(f'DELETE FROM "{self.schema}".jobs')
             await conn.execute(f'DELETE FROM "{self.schema}".job_timers')
@@ -438,6 +508,16 @@ class JobsProjection:
             if deleted:
                 await conn.execute(
                     f'UPDATE "{self.schema}".jobs SET deleted = true WHERE job_id = ANY($1::text[])', deleted
+                )
+            if progress:
+                table = f'"{self.schema}".jobs'
+                merged = ", ".join(
+                    f"{c} = {m.format(old='shown', new=table)}" for c, m in _PROGRESS_MERGE.items()
+                )
+                await conn.executemany(
+                    f"UPDATE {table} SET {merged} FROM (SELECT $2::int AS round, $3::text::jsonb AS prices) "
+                    f"AS shown WHERE {table}.job_id = $1",
+                    progress,
                 )
             await self._set_position(conn, position)
             count = int(await conn.fetchval(f'SELECT count(*) FROM "{self.schema}".jobs'))

@@ -244,6 +244,8 @@ class Job(Aggregate):
             at=at,
             cause_id=cause_id,
             traceparent=traceparent,
+            spec=self.spec,  # carried so the podmanager never reads JobCreated back
+            run=self.run,
         )
 
     @event("RunRequested")
@@ -257,6 +259,8 @@ class Job(Aggregate):
         at: datetime,
         cause_id: str | None,
         traceparent: str | None = None,
+        spec: dict[str, Any] | None = None,  # None in events stored before it was carried
+        run: dict[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.status = str(JobStatus.RUNNING)
@@ -522,8 +526,23 @@ class Job(Aggregate):
             self._watch("running", at)
         self._touch(at)
 
+    @event("RunningWatchdogExtended")
+    def extend_running_watchdog(
+        self,
+        run_id: str,
+        round: int,
+        progress_at: datetime,
+        at: datetime,
+        cause_id: str | None,
+        traceparent: str | None = None,
+    ) -> None:
+        """The running watchdog was due, but the run reported progress since (RunProgressed: telemetry
+        on the bus, not stored here): the saga decided to wait another period from that progress."""
+        self._watch("running", progress_at)
+        self._touch(at)
+
     @event("ProgressRecorded")
-    def record_progress(
+    def _progress_recorded(
         self,
         run_id: str,
         round: int,
@@ -533,6 +552,8 @@ class Job(Aggregate):
         cause_id: str | None,
         traceparent: str | None = None,
     ) -> None:
+        """Stored by versions that kept every round on the aggregate; replayed, never recorded now
+        (progress is telemetry: docs/orchestrator.md#progress)."""
         self.round = max(self.round, round)
         self.rounds = rounds or self.rounds
         if prices:

@@ -85,9 +85,11 @@ async def test_projection_rebuilt_from_the_log_equals_the_live_one(orch, pg_pool
         await asyncio.to_thread(orch.app.create_job, job_id, f"u{i % 2}", SPEC)
     seq = 100
     await _feed(orch.app, ids[0], happy_path(ids[0]), seq)  # completed
-    await _feed(orch.app, ids[1], happy_path(ids[1])[:4], seq + 10)  # running, with progress
+    *to_running, progressed = happy_path(ids[1])[:4]
+    await _feed(orch.app, ids[1], to_running, seq + 10)  # running ...
     await asyncio.to_thread(orch.app.cancel_job, ids[2], "u0", "stop")  # cancelling
     await orch.projection.catch_up()
+    assert await orch.projection.apply_progress(progressed)  # ... with progress (telemetry)
     await pg_pool.execute(
         f'UPDATE "{orch.projections_schema}".jobs SET deleted = true WHERE job_id = $1', ids[3]
     )
@@ -98,18 +100,64 @@ async def test_projection_rebuilt_from_the_log_equals_the_live_one(orch, pg_pool
         ids[2]: "cancelling",
         ids[3]: "provisioning",
     }
-    row0 = next(r for r in live if r["job_id"] == ids[0])
+    row0, row1 = (next(r for r in live if r["job_id"] == i) for i in ids[:2])
     assert row0["final_prices"] == {"q": 0.7} and row0["pod"]["cost"] == 0.12 and row0["report_key"]
+    assert row0["round"] == 4 and row0["prices"] == {"q": 0.7}  # final once the run completed
+    assert row1["round"] == 2 and row1["prices"] == {"q": 0.6}
     assert await orch.projection.rebuild() == 4
     assert await orch.projection.all_rows() == live
-    # dropped outright, then rebuilt: still equal
+    # dropped outright, then rebuilt: equal but for what only the bus knew, the running job's
+    # progress, which its next RunProgressed brings back
     await pg_pool.execute(f'DROP TABLE "{orch.projections_schema}".jobs')
     await orch.projection.migrate()
     rebuilt = await orch.projection.rebuild()
     assert rebuilt == 4
+    without_progress = {**row1, "round": 0, "prices": {}}
+    assert [{**r, "deleted": False} for r in await orch.projection.all_rows()] == [
+        {**(without_progress if r["job_id"] == ids[1] else r), "deleted": False} for r in live
+    ]
+    assert await orch.projection.apply_progress(progressed)
     assert [{**r, "deleted": False} for r in await orch.projection.all_rows()] == [
         {**r, "deleted": False} for r in live
     ]
+
+
+async def test_progress_is_shown_from_the_bus_forward_only_and_for_the_current_run(orch):
+    job_id = new_job_id()
+    run_id = f"{job_id}-a1"
+    await asyncio.to_thread(orch.app.create_job, job_id, "u1", SPEC)
+    path = happy_path(job_id)
+    await _feed(orch.app, job_id, path[:3], 1)  # provisioned, ready, started
+    await orch.projection.catch_up()
+
+    def progress(rnd: int, prices: dict[str, float], run: str = run_id) -> ev.RunProgressed:
+        return inbound(ev.RunProgressed, job_id, run_id=run, round=rnd, rounds=4, prices=prices)
+
+    async def shown() -> tuple[int, dict[str, float]]:
+        row = await orch.projection.read_row(job_id)
+        return row["round"], row["prices"]
+
+    assert await orch.projection.apply_progress(progress(2, {"q": 0.6}))
+    assert not await orch.projection.apply_progress(progress(2, {"q": 0.6}))  # redelivered
+    assert not await orch.projection.apply_progress(progress(1, {"q": 0.1}))  # late: older round
+    assert not await orch.projection.apply_progress(progress(3, {"q": 0.9}, f"{job_id}-a0"))  # other run
+    # a value PostgreSQL refuses is dropped, not raised (the bus would redeliver it for ever)
+    assert not await orch.projection.apply_progress(progress(2**40, {"q": 0.2}))
+    assert await shown() == (2, {"q": 0.6})
+    assert orch.app.get_job(job_id).version == 5  # none of it is on the aggregate
+    # a row written from the aggregate (a checkpoint here) keeps the progress the row shows
+    ckpt = inbound(ev.RunCheckpointed, job_id, run_id=run_id, round=2, checkpoint_key="ck")
+    await _feed(orch.app, job_id, [ckpt], 4)
+    await orch.projection.catch_up()
+    assert await shown() == (2, {"q": 0.6})
+    assert await orch.projection.apply_progress(progress(3, {}))  # no prices: the round still moves
+    assert await shown() == (3, {"q": 0.6})
+    # the run completes: its final round and prices are on the log, and later telemetry is ignored
+    await _feed(orch.app, job_id, [path[4]], 5)
+    await orch.projection.catch_up()
+    assert await shown() == (4, {"q": 0.7})
+    assert not await orch.projection.apply_progress(progress(5, {"q": 0.3}))
+    assert await shown() == (4, {"q": 0.7})
 
 
 async def test_durable_timer_fails_a_stuck_job_after_teardown(orch):

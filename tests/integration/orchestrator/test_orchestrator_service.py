@@ -63,6 +63,19 @@ async def _wait_for_types(bus, job_id, expected, timeout=10.0) -> list[str]:
         await asyncio.sleep(0.1)
 
 
+async def _row_shows(pg_pool, opts, job_id, *, round, prices, timeout=10.0) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        row = await pg_pool.fetchrow(
+            f'SELECT round, prices::text AS prices FROM "{opts.projections_schema}".jobs WHERE job_id=$1',
+            job_id,
+        )
+        if (row["round"], row["prices"]) == (round, prices) or loop.time() > deadline:
+            return (row["round"], row["prices"]) == (round, prices)
+        await asyncio.sleep(0.1)
+
+
 async def test_a_job_runs_its_whole_saga_through_the_bus(service, bus, settings, pg_pool):
     job_id = new_job_id()
     reply = await _request(bus, CMD_CREATE_JOB, CreateJob(job_id=job_id, owner_id="u1", spec=SPEC))
@@ -80,6 +93,8 @@ async def test_a_job_runs_its_whole_saga_through_the_bus(service, bus, settings,
         await bus.publish(event)
         if event.type == "PodReady":
             assert "RunRequested" in await _wait_for_types(bus, job_id, {"RunRequested": 1})
+        if event.type == "RunProgressed":  # telemetry: on the row straight from the bus
+            assert await _row_shows(pg_pool, service, job_id, round=2, prices='{"q": 0.6}')
         if event.type == "RunCompleted":
             await _wait_for_types(bus, job_id, {"ReportRequested": 1})
     types = await _wait_for_types(bus, job_id, {"JobCompleted": 1})
@@ -94,6 +109,12 @@ async def test_a_job_runs_its_whole_saga_through_the_bus(service, bus, settings,
     assert live.ok and live.live == []
     cancel = await _request(bus, CMD_CANCEL_JOB, CancelJob(job_id=job_id))
     assert cancel.ok and cancel.code == "already_finished" and cancel.job["status"] == "completed"
+
+    stored = await pg_pool.fetchval(
+        f'SELECT count(*) FROM "{service.es_schema}".orchestrator_events WHERE topic LIKE $1', "%Progress%"
+    )
+    assert stored == 0  # progress is not on the aggregate
+    assert await _row_shows(pg_pool, service, job_id, round=4, prices='{"q": 0.7}')  # final once completed
 
     # the CLI's rebuild gives back the same table
     projection = JobsProjection(None, pg_pool, schema=service.projections_schema)  # type: ignore[arg-type]

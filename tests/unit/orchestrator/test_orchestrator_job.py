@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import copy
+from datetime import datetime, timedelta
 
 import pytest
 
 from contracts import events as ev
 from services.orchestrator import process_manager as pm
 from services.orchestrator.domain.errors import InvalidTransition, JobAlreadyFinished, UnknownPod
-from services.orchestrator.domain.job import Job, job_uuid
+from services.orchestrator.domain.job import WATCHDOGS, Job, job_uuid
 from services.orchestrator.mapping import job_event_id, to_contract
 from services.orchestrator.rows import COLUMNS, job_row
 from tests.unit.orchestrator.test_orchestrator_saga import JOB, T0, feed, new_job, pod, to_running
@@ -75,7 +76,8 @@ def test_replaying_the_stored_events_rebuilds_the_same_state():
     for e in [
         ev.new_event(ev.PodProvisioned, JOB, attempt=1, pod_name=pod(), pod_id="p1", provider="local"),
         ev.new_event(ev.PodReady, JOB, attempt=1, pod_name=pod(), pod_id="p1"),
-        ev.new_event(ev.RunProgressed, JOB, run_id=f"{JOB}-a1", round=1, rounds=4, prices={"q": 0.4}),
+        ev.new_event(ev.RunStarted, JOB, run_id=f"{JOB}-a1", attempt=1, agents=3, rounds=4),
+        ev.new_event(ev.RunCheckpointed, JOB, run_id=f"{JOB}-a1", round=1, checkpoint_key="ck"),
     ]:
         pm.react(job, e, T0)
     stored = job.collect_events()
@@ -110,6 +112,63 @@ def test_deadline_fails_a_running_job():
     pm.fire_timers(job, job.deadline_at + timedelta(seconds=1))
     assert [type(e).__name__ for e in job.collect_events()] == ["FailureBegan", "PodTeardownRequested"]
     assert job.failure == {"reason": "timed out in running (the job's deadline passed)", "stage": "timeout"}
+
+
+def test_progress_stored_by_earlier_versions_still_replays():
+    job = new_job()
+    to_running(job)
+    job.collect_events()
+    before = copy.deepcopy(job)
+    # what a log written before progress became telemetry holds: replayed, never recorded now
+    job._progress_recorded(run_id=f"{JOB}-a1", round=3, rounds=4, prices={"q": 0.4}, at=T0, cause_id=None)
+    [legacy] = job.collect_events()
+    assert type(legacy).__name__ == "ProgressRecorded" and to_contract(legacy, JOB) is None
+    replayed = legacy.mutate(before)
+    assert replayed == job and replayed.round == 3 and job_row(replayed)["prices"] == {"q": 0.4}
+
+
+def _running_since(minutes: int) -> tuple[Job, datetime]:
+    job = new_job()
+    to_running(job)
+    job.collect_events()
+    assert job.watchdog_phase == "running" and job.watchdog_at is not None
+    return job, job.watchdog_at + timedelta(minutes=minutes)
+
+
+def _progress(run_id: str, at: datetime) -> ev.RunProgressed:
+    return ev.new_event(ev.RunProgressed, JOB, run_id=run_id, round=2, rounds=4, occurred_at=at)
+
+
+def test_the_running_watchdog_waits_on_while_the_bus_shows_progress():
+    job, now = _running_since(1)
+    recent = now - timedelta(minutes=3)
+    before = copy.deepcopy(job)
+    pm.fire_timers(job, now, _progress(f"{JOB}-a1", recent))
+    [extended] = job.collect_events()
+    assert type(extended).__name__ == "RunningWatchdogExtended" and to_contract(extended, JOB) is None
+    assert job.watchdog_at == recent + WATCHDOGS["running"] and job.status == "running"
+    assert job.next_due_at() > now  # not due again at once
+    assert extended.mutate(before) == job  # a decision on the log: replays to the same state
+
+
+@pytest.mark.parametrize(
+    "progress",
+    [
+        None,  # no progress at all on the bus
+        "stale",  # progress, but older than the watchdog's period
+        "other run",  # progress of an earlier attempt's run
+    ],
+)
+def test_the_running_watchdog_fails_a_run_without_recent_progress_of_its_own(progress):
+    job, now = _running_since(1)
+    last = {
+        None: None,
+        "stale": _progress(f"{JOB}-a1", now - WATCHDOGS["running"] - timedelta(seconds=1)),
+        "other run": _progress(f"{JOB}-a0", now),
+    }[progress]
+    pm.fire_timers(job, now, last)
+    assert [type(e).__name__ for e in job.collect_events()] == ["FailureBegan", "PodTeardownRequested"]
+    assert job.error == "timed out in running"
 
 
 def test_decisions_map_to_contract_events_with_a_deterministic_envelope():

@@ -98,15 +98,16 @@ def test_provisioned_records_the_pod_and_ready_requests_the_run():
     assert job.status == "running" and job.run_id == run()
 
 
-def test_progress_and_checkpoints_are_recorded():
+def test_checkpoints_are_recorded_and_progress_is_telemetry_not_stored():
     job = new_job()
     to_running(job)
-    assert feed(job, ev.RunProgressed, run_id=run(), round=2, rounds=4, prices={"q": 0.6}) == [
-        "ProgressRecorded"
-    ]
+    # progress rounds stay on the bus (the projection shows them): nothing for the aggregate to decide
+    assert feed(job, ev.RunProgressed, run_id=run(), round=2, rounds=4, prices={"q": 0.6}) == []
+    assert job.round == 0 and job.prices == {}
+    assert ev.RunProgressed.__name__ not in pm.INBOUND_EVENT_TYPES  # not even copied to its inbox
     assert feed(job, ev.RunCheckpointed, run_id=run(), round=2, checkpoint_key="ck") == ["CheckpointRecorded"]
-    assert job.round == 2 and job.prices == {"q": 0.6} and job.checkpoint_key == "ck"
-    assert feed(job, ev.RunProgressed, run_id="someone-else", round=3, rounds=4) == []
+    assert job.checkpoint_key == "ck"
+    assert feed(job, ev.RunCheckpointed, run_id="someone-else", round=3, checkpoint_key="x") == []
 
 
 def test_run_completed_tears_down_and_requests_the_report():
