@@ -30,18 +30,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[3]
 RUNNER = """
 import asyncio, json, os, signal
-from pathlib import Path
 import msgspec
 from services.kit.settings import Settings
 from services.orchestrator.main import OrchestratorOptions, serve
 
-def path_hook(typ, value):
-    if typ is Path:
-        return Path(value)
-    raise NotImplementedError
-
 conf = json.loads(os.environ["TEST_ORCHESTRATOR"])
-settings = msgspec.convert(conf["settings"], Settings, strict=False, dec_hook=path_hook)
+settings = Settings.model_validate(conf["settings"])
 options = msgspec.convert(conf["options"], OrchestratorOptions)
 
 async def main():
@@ -54,7 +48,7 @@ asyncio.run(main())
 
 
 def _start(settings: Any, opts: OrchestratorOptions, log: Path) -> subprocess.Popen[bytes]:
-    conf = {"settings": msgspec.to_builtins(settings, enc_hook=str), "options": msgspec.to_builtins(opts)}
+    conf = {"settings": settings.model_dump(mode="json"), "options": msgspec.to_builtins(opts)}
     env = {**os.environ, "TEST_ORCHESTRATOR": json.dumps(conf), "PYTHONPATH": str(ROOT)}
     with log.open("wb") as out:
         return subprocess.Popen([sys.executable, "-c", RUNNER], cwd=ROOT, env=env, stdout=out, stderr=out)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
-import msgspec
 import pytest
 
 from contracts.artifacts import ArtifactRef
@@ -14,20 +12,9 @@ from services.graph.build import build_graph, decode_inputs
 from services.graph.main import serve
 from services.graph.schema import decode_graph
 from services.kit.objectstore import artifact_key, graph_key
-from tests.integration.reporter.reporter_helpers import (
-    engine_files,
-    running,
-    upload,
-    wait_for_event,
-    wait_until_idle,
-)
+from tests.integration.reporter.reporter_helpers import running, upload, wait_for_event, wait_until_idle
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    return engine_files(Path(tmp_path_factory.mktemp("engine-run")))
 
 
 def _completed(job_id: str, refs: list[ArtifactRef]) -> RunCompleted:
@@ -40,9 +27,9 @@ def _completed(job_id: str, refs: list[ArtifactRef]) -> RunCompleted:
     )
 
 
-async def test_graph_is_built_stored_and_announced(settings, bus, store, files) -> None:
+async def test_graph_is_built_stored_and_announced(settings, bus, store, run_files) -> None:
     job = uuid.uuid4().hex
-    refs = await upload(store, job, files)
+    refs = await upload(store, job, run_files)
     durable = f"gr{uuid.uuid4().hex[:8]}"
     async with running(serve, settings, bus, durable):
         await bus.publish(_completed(job, refs))
@@ -53,7 +40,7 @@ async def test_graph_is_built_stored_and_announced(settings, bus, store, files) 
     assert event.event_id == deterministic_event_id(job, "GraphBuilt")
     assert event.graph_key == graph_key(job) and event.neo4j is False
     doc = decode_graph(await store.get_bytes(graph_key(job)))
-    expected = build_graph(decode_inputs(files), job)
+    expected = build_graph(decode_inputs(run_files), job)
     assert doc == expected
     assert (event.nodes, event.edges) == (len(doc.nodes), len(doc.edges))
     assert event.nodes > 0 and any(n.kind == "agent" for n in doc.nodes)
@@ -61,10 +48,10 @@ async def test_graph_is_built_stored_and_announced(settings, bus, store, files) 
     assert types.count("GraphBuilt") == 1
 
 
-async def test_an_unreachable_neo4j_still_builds_the_graph(settings, bus, store, files) -> None:
+async def test_an_unreachable_neo4j_still_builds_the_graph(settings, bus, store, run_files) -> None:
     job = uuid.uuid4().hex
-    refs = await upload(store, job, files)
-    with_neo4j = msgspec.structs.replace(settings, neo4j_uri="bolt://127.0.0.1:9", neo4j_password="x")
+    refs = await upload(store, job, run_files)
+    with_neo4j = settings.model_copy(update={"neo4j_uri": "bolt://127.0.0.1:9", "neo4j_password": "x"})
     durable = f"gr{uuid.uuid4().hex[:8]}"
     async with running(serve, with_neo4j, bus, durable):
         await bus.publish(_completed(job, refs))
@@ -73,9 +60,9 @@ async def test_an_unreachable_neo4j_still_builds_the_graph(settings, bus, store,
     assert await store.exists(graph_key(job))
 
 
-async def test_a_corrupt_artifact_fails_the_graph(settings, bus, store, files) -> None:
+async def test_a_corrupt_artifact_fails_the_graph(settings, bus, store, run_files) -> None:
     job = uuid.uuid4().hex
-    refs = await upload(store, job, files)
+    refs = await upload(store, job, run_files)
     await store.put_bytes(artifact_key(job, "social_graph.json"), b'{"edges": "tampered"}')
     durable = f"gr{uuid.uuid4().hex[:8]}"
     async with running(serve, settings, bus, durable):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,29 +14,18 @@ from contracts.events import ReportFailed, ReportRequested, ReportWritten, deter
 from services.kit.objectstore import artifact_key, report_key
 from services.reporter.compose import SECTION_TITLES
 from services.reporter.main import serve
-from tests.integration.reporter.reporter_helpers import (
-    engine_files,
-    running,
-    upload,
-    wait_for_event,
-    wait_until_idle,
-)
+from tests.integration.reporter.reporter_helpers import running, upload, wait_for_event, wait_until_idle
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    return engine_files(Path(tmp_path_factory.mktemp("engine-run")))
 
 
 def _request(job_id: str, refs: list[ArtifactRef]) -> ReportRequested:
     return new_event(ReportRequested, job_id, artifact_prefix=f"jobs/{job_id}/artifacts/", artifacts=refs)
 
 
-async def test_report_is_written_and_announced(settings, bus, store, files) -> None:
+async def test_report_is_written_and_announced(settings, bus, store, run_files) -> None:
     job = uuid.uuid4().hex
-    refs = await upload(store, job, files)
+    refs = await upload(store, job, run_files)
     durable = f"rep{uuid.uuid4().hex[:8]}"
     async with running(serve, settings, bus, durable):
         request = _request(job, refs)
@@ -63,9 +51,9 @@ async def test_report_is_written_and_announced(settings, bus, store, files) -> N
     assert (await store.get_bytes(report_key(job, "report.pdf"))).startswith(b"%PDF-")
 
 
-async def test_a_repeated_request_yields_no_second_report_written(settings, bus, store, files) -> None:
+async def test_a_repeated_request_yields_no_second_report_written(settings, bus, store, run_files) -> None:
     job = uuid.uuid4().hex
-    refs = await upload(store, job, files)
+    refs = await upload(store, job, run_files)
     durable = f"rep{uuid.uuid4().hex[:8]}"
     async with running(serve, settings, bus, durable):
         await bus.publish(_request(job, refs))
@@ -80,11 +68,13 @@ async def test_a_repeated_request_yields_no_second_report_written(settings, bus,
     assert "ReportFailed" not in types
 
 
-async def test_a_corrupt_artifact_fails_the_report_with_a_clear_reason(settings, bus, store, files) -> None:
+async def test_a_corrupt_artifact_fails_the_report_with_a_clear_reason(
+    settings, bus, store, run_files
+) -> None:
     job = uuid.uuid4().hex
-    refs = await upload(store, job, files)
+    refs = await upload(store, job, run_files)
     # the object changes after its digest was recorded: a corrupted upload
-    await store.put_bytes(artifact_key(job, "posts.json"), files["posts.json"][:-5] + b"xxxxx")
+    await store.put_bytes(artifact_key(job, "posts.json"), run_files["posts.json"][:-5] + b"xxxxx")
     durable = f"rep{uuid.uuid4().hex[:8]}"
     async with running(serve, settings, bus, durable):
         await bus.publish(_request(job, refs))
@@ -95,9 +85,9 @@ async def test_a_corrupt_artifact_fails_the_report_with_a_clear_reason(settings,
     assert not await store.exists(report_key(job, "report.md"))
 
 
-async def test_a_missing_artifact_fails_the_report(settings, bus, store, files) -> None:
+async def test_a_missing_artifact_fails_the_report(settings, bus, store, run_files) -> None:
     job = uuid.uuid4().hex
-    refs = [r for r in await upload(store, job, files) if r.name != "trades.json"]
+    refs = [r for r in await upload(store, job, run_files) if r.name != "trades.json"]
     ghost = ArtifactRef(name="profiles.json", key=artifact_key(job, "nowhere.json"), size=1, sha256="0" * 64)
     refs = [r for r in refs if r.name != "profiles.json"] + [ghost]
     durable = f"rep{uuid.uuid4().hex[:8]}"
@@ -108,12 +98,12 @@ async def test_a_missing_artifact_fails_the_report(settings, bus, store, files) 
     assert "missing" in event.reason and ("trades.json" in event.reason or "profiles.json" in event.reason)
 
 
-async def test_an_unreachable_store_is_retried_then_fails_the_report(settings, bus, files) -> None:
+async def test_an_unreachable_store_is_retried_then_fails_the_report(settings, bus, run_files) -> None:
     job = uuid.uuid4().hex
-    dead = msgspec.structs.replace(settings, s3_endpoint="http://127.0.0.1:9")
+    dead = settings.model_copy(update={"s3_endpoint": "http://127.0.0.1:9"})
     refs = [
         ArtifactRef(name=n, key=artifact_key(job, n), size=len(d), sha256=hashlib.sha256(d).hexdigest())
-        for n, d in files.items()
+        for n, d in run_files.items()
     ]
     durable = f"rep{uuid.uuid4().hex[:8]}"
     async with running(serve, dead, bus, durable, max_deliver=2):
@@ -123,11 +113,11 @@ async def test_an_unreachable_store_is_retried_then_fails_the_report(settings, b
     assert "object store unreachable after 2 attempts" in event.reason
 
 
-def _llm_sections(files: dict[str, bytes], cite_post: str) -> dict[str, str]:
+def _llm_sections(run_files: dict[str, bytes], cite_post: str) -> dict[str, str]:
     """The seven sections an analyst model writes, citing `cite_post` and a real curve round."""
     from contracts.artifacts import MarketCurve
 
-    curve = msgspec.json.decode(files["market_curves.json"], type=list[MarketCurve])[0]
+    curve = msgspec.json.decode(run_files["market_curves.json"], type=list[MarketCurve])[0]
     where = f"[{curve.market_id} round {curve.points[-1].round}]"
     return {
         "executive_summary": f"The council's charge was argued out in the feed {where}.",
@@ -140,32 +130,35 @@ def _llm_sections(files: dict[str, bytes], cite_post: str) -> dict[str, str]:
     }
 
 
-async def _report_with_model(settings, bus, store, files, model_url: str) -> Any:
+async def _report_with_model(settings, bus, store, run_files, model_url: str) -> Any:
     """One ReportRequested through a reporter whose model is at `model_url`: the outcome event."""
-    with_llm = msgspec.structs.replace(
-        settings, reporter_llm_url=model_url, reporter_llm_model="fake/analyst"
+    with_llm = settings.model_copy(
+        update={"reporter_llm_url": model_url, "reporter_llm_model": "fake/analyst"}
     )
     job = uuid.uuid4().hex
-    refs = await upload(store, job, files)
+    refs = await upload(store, job, run_files)
     async with running(serve, with_llm, bus, f"rep{uuid.uuid4().hex[:8]}"):
         await bus.publish(_request(job, refs))
         return await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
 
 
 async def test_with_a_model_configured_the_report_is_written_by_it_with_checked_citations(
-    settings, bus, store, files
+    settings, bus, store, run_files
 ) -> None:
     from contracts.artifacts import Post
     from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
 
-    post = msgspec.json.decode(files["posts.json"], type=list[Post])[0].post_id
+    post = msgspec.json.decode(run_files["posts.json"], type=list[Post])[0].post_id
     script = [
         {"tool": "get_stakeholders", "arguments": {}},
-        {"tool": "write_report", "arguments": _llm_sections(files, "p999999")},  # a post that does not exist
-        {"tool": "write_report", "arguments": _llm_sections(files, post)},
+        {
+            "tool": "write_report",
+            "arguments": _llm_sections(run_files, "p999999"),
+        },  # a post that does not exist
+        {"tool": "write_report", "arguments": _llm_sections(run_files, post)},
     ]
     with FakeOpenAIServer(FakeBehaviour(model="fake/analyst", script=script)) as fake:
-        event = await _report_with_model(settings, bus, store, files, fake.url)
+        event = await _report_with_model(settings, bus, store, run_files, fake.url)
         assert fake.stats()["scripted"] == 3
     assert isinstance(event, ReportWritten), getattr(event, "reason", "")
     markdown = (await store.get_bytes(event.report_key)).decode()
@@ -175,11 +168,11 @@ async def test_with_a_model_configured_the_report_is_written_by_it_with_checked_
         assert f"## {title}\n" in markdown
 
 
-async def test_a_model_that_fails_leaves_the_computed_report(settings, bus, store, files) -> None:
+async def test_a_model_that_fails_leaves_the_computed_report(settings, bus, store, run_files) -> None:
     from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
 
     with FakeOpenAIServer(FakeBehaviour(model="fake/analyst", error_rate=1.0, error_codes=(500,))) as fake:
-        event = await _report_with_model(settings, bus, store, files, fake.url)
+        event = await _report_with_model(settings, bus, store, run_files, fake.url)
         assert fake.stats()["errors"] >= 1
     assert isinstance(event, ReportWritten), getattr(event, "reason", "")
     markdown = (await store.get_bytes(event.report_key)).decode()

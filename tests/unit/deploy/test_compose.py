@@ -17,15 +17,14 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from contracts.subjects import NATS_USERS
 from services.kit import metrics
-from services.kit.settings import _ENV_FIELDS, load_settings
+from services.kit.settings import Settings, load_settings
 from services.kit.telemetry import tracing_enabled
 from simswarm.cli import build_parser
 from simswarm.commands.stack import SERVICE_MODULES
 from simswarm.nats_auth import password_env_var, render_config
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
-# Read by the code besides the settings table: the home, standard OTEL_* variables (tracing).
-OTHER_READ = {"SIMSWARM_HOME", "SIMSWARM_TIERS_FILE"}
+# Read besides the Settings fields' variables: the standard OTEL_* ones, by the OpenTelemetry SDK (tracing).
 OTEL_READ = {
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -107,7 +106,7 @@ def test_every_service_runs_from_the_image_with_a_real_cli_subcommand(services):
 
 
 def test_every_variable_a_service_gets_is_one_the_code_reads_and_the_settings_come_out_right(services, home):
-    known = set(_ENV_FIELDS) | OTHER_READ | OTEL_READ
+    known = set(Settings.variables()) | OTEL_READ
     nodes = sorted(n for n in services if n.startswith("nats-"))
     for name, svc in _app_services(services).items():
         env = _env(svc)
