@@ -11,7 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -130,16 +130,15 @@ class Accounts:
         return [key_dict(r) for r in rows]
 
     async def revoke_api_key(self, user_id: str, key_id: str) -> bool:
-        status = await self.pool.execute(
-            f"""UPDATE {self.s}.api_keys SET revoked_at = now()
-                WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL""",
-            key_id,
-            user_id,
-        )
-        return status.endswith(" 1")
+        """Revoke one of the user's keys; False when it has no such live key."""
+        return await self._revoke(self.pool, "api_keys", user_id, key_id)
 
-    async def create_session(self, user_id: str, ttl: timedelta = SESSION_TTL) -> tuple[str, datetime]:
-        token = new_session_token()
+    async def create_session(
+        self, user_id: str, ttl: timedelta = SESSION_TTL, token: str | None = None
+    ) -> tuple[str, datetime]:
+        """A session for the user, valid for `ttl`: a new session token, or `token` when the caller
+        made one of its own kind (a stream ticket, which opens one job's stream and nothing else)."""
+        token = token or new_session_token()
         expires = datetime.now(UTC) + ttl
         await self.pool.execute(
             f"INSERT INTO {self.s}.sessions (id, user_id, hash, expires_at) VALUES ($1, $2, $3, $4)",
@@ -152,13 +151,7 @@ class Accounts:
 
     async def revoke_session(self, user_id: str, session_id: str) -> bool:
         """End one session (logout): its token stops working on the next request."""
-        status = await self.pool.execute(
-            f"""UPDATE {self.s}.sessions SET revoked_at = now()
-                WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL""",
-            session_id,
-            user_id,
-        )
-        return status.endswith(" 1")
+        return await self._revoke(self.pool, "sessions", user_id, session_id)
 
     async def change_password(self, user_id: str, current: str, new: str) -> None:
         """Set a new password and revoke every session and API key of the user, atomically.
@@ -260,10 +253,20 @@ class Accounts:
 
     async def _revoke_all(self, conn: asyncpg.Connection, user_id: str) -> None:
         for table in ("sessions", "api_keys"):
-            await conn.execute(
-                f"UPDATE {self.s}.{table} SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-                user_id,
-            )
+            await self._revoke(conn, table, user_id)
+
+    async def _revoke(
+        self,
+        conn: asyncpg.Connection | asyncpg.Pool,
+        table: Literal["sessions", "api_keys"],
+        user_id: str,
+        row_id: str | None = None,
+    ) -> bool:
+        """Revoke the user's live credential `row_id` in `table`, or all of them; whether any was."""
+        where = "user_id = $1 AND revoked_at IS NULL" + (" AND id = $2" if row_id is not None else "")
+        args = (user_id,) if row_id is None else (user_id, row_id)
+        status = await conn.execute(f"UPDATE {self.s}.{table} SET revoked_at = now() WHERE {where}", *args)
+        return not status.endswith(" 0")
 
     async def principal_for(self, token: str) -> Principal | None:
         """Resolve a bearer token (API key or session) to a live user, or None.

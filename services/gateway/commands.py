@@ -52,3 +52,19 @@ async def create_job(bus: Any, cmd: CreateJob, timeout: float) -> CommandReply:
 
 async def cancel_job(bus: Any, cmd: CancelJob, timeout: float) -> CommandReply:
     return await send(bus, CMD_CANCEL_JOB, cmd, "cancel job", timeout)
+
+
+async def cancel_before_removal(bus: Any, job_id: str, user_id: str, reason: str, timeout: float) -> None:
+    """Cancel a live job whose record is about to go (the job or its owner's account is deleted), so
+    that no pod keeps billing with nobody left to stop it.
+
+    A refusal (4xx: the job finished meanwhile, or the orchestrator has no such job) leaves nothing to
+    cancel. A command not delivered or failed (5xx) raises: the caller then keeps the record, and a
+    retry cancels the job.
+    """
+    try:
+        await cancel_job(bus, CancelJob(job_id=job_id, requested_by=user_id, reason=reason), timeout)
+    except ApiError as exc:
+        if exc.status >= 500:
+            raise
+        log.info("%s: job %s not cancelled: %s", reason, job_id, exc.code)

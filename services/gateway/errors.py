@@ -33,6 +33,26 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def unavailable(code: str, what: str, cause: BaseException | None = None) -> ApiError:
+    """503 `code` for a backing service that does not answer now, with `Retry-After: 5`.
+
+    `what` names the service in the detail ("the object store"); the cause is logged, never shown.
+    """
+    if cause is not None:
+        log.warning("%s is unavailable: %s", what, cause)
+    return ApiError(503, code, f"{what} is unavailable; retry shortly", {"Retry-After": "5"})
+
+
+def event_log_unavailable(cause: BaseException) -> ApiError:
+    """503 `event_log_unavailable`: the job's events cannot be read from NATS now."""
+    return unavailable("event_log_unavailable", "the event log (NATS)", cause)
+
+
+def object_store_unavailable(cause: BaseException) -> ApiError:
+    """503 `object_store_unavailable`: an artifact or report cannot be read now."""
+    return unavailable("object_store_unavailable", "the object store", cause)
+
+
 _DESCRIPTIONS = {
     400: "Malformed request (e.g. a body that is not JSON)",
     401: "Missing or invalid credentials",
@@ -113,9 +133,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConnectionRefusedError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return error_json(
-            503, "database_unavailable", "the database is unavailable; retry shortly", {"Retry-After": "5"}
-        )
+        return await _api_error(request, unavailable("database_unavailable", "the database"))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from contracts.results import RESULT_FILE, JobResult
-from services.gateway.errors import ApiError
+from services.gateway.errors import ApiError, object_store_unavailable
 from services.kit.objectstore import ObjectNotFound, report_key
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,18 @@ class _ResultCache:
 _results = _ResultCache()
 
 
-def store_down(exc: BaseException) -> ApiError:
-    log.warning("object store unavailable: %s", exc)
-    return ApiError(
-        503,
-        "object_store_unavailable",
-        "the object store is unavailable; retry shortly",
-        {"Retry-After": "5"},
-    )
+async def read_object(store: Any, key: str | None, missing: ApiError) -> bytes:
+    """The stored bytes at `key`: `missing` (a 404) when there is no key or no object yet, 503
+    `object_store_unavailable` when the store does not answer."""
+    if not key:
+        raise missing
+    try:
+        data: bytes = await store.get_bytes(key)
+    except ObjectNotFound:
+        raise missing from None
+    except Exception as exc:
+        raise object_store_unavailable(exc) from exc
+    return data
 
 
 async def job_result(store: Any, row: dict[str, Any]) -> dict[str, Any] | None:
@@ -80,16 +84,13 @@ async def job_result(store: Any, row: dict[str, Any]) -> dict[str, Any] | None:
 async def read_pdf(store: Any, row: dict[str, Any]) -> bytes:
     """The report's PDF; 404 `report_not_ready` until the reporter has written it."""
     job_id = str(row.get("job_id"))
-    not_ready = ApiError(404, "report_not_ready", f"the report of job {job_id} is not written yet")
-    if not row.get("report_key"):
-        raise not_ready
-    try:
-        data: bytes = await store.get_bytes(report_key(job_id, PDF_FILE))
-    except ObjectNotFound:
-        raise not_ready from None
-    except Exception as exc:
-        raise store_down(exc) from exc
-    return data
+    key = report_key(job_id, PDF_FILE) if row.get("report_key") else None
+    return await read_object(store, key, report_not_ready(job_id))
+
+
+def report_not_ready(job_id: str) -> ApiError:
+    """404 `report_not_ready`: the reporter has not written the job's report (markdown or PDF) yet."""
+    return ApiError(404, "report_not_ready", f"the report of job {job_id} is not written yet")
 
 
 def _node(raw: Any) -> dict[str, Any] | None:
@@ -152,16 +153,8 @@ def cap_graph(doc: dict[str, Any], max_nodes: int, max_edges: int) -> dict[str, 
 async def read_graph(store: Any, row: dict[str, Any], max_nodes: int, max_edges: int) -> dict[str, Any]:
     """The job's graph capped for a browser; 404 `graph_not_ready` until the graph service built it."""
     job_id = str(row.get("job_id"))
-    key = row.get("graph_key")
     not_ready = ApiError(404, "graph_not_ready", f"the graph of job {job_id} is not built yet")
-    if not key:
-        raise not_ready
-    try:
-        data = await store.get_bytes(key)
-    except ObjectNotFound:
-        raise not_ready from None
-    except Exception as exc:
-        raise store_down(exc) from exc
+    data = await read_object(store, row.get("graph_key"), not_ready)
     try:
         doc = msgspec.json.decode(data)
     except msgspec.DecodeError as exc:

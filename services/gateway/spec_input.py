@@ -18,18 +18,17 @@ from contracts.spec import (
     validate_spec,
 )
 from contracts.text import control_character_problem
+from services.gateway.errors import ApiError
+from services.kit.settings import Settings
 
 MAX_BODY_BYTES = 1_000_000  # a 50,000-character seed is at most ~200 kB of JSON even fully escaped
 
 
-class InputError(ValueError):
-    """Client input that cannot become a job; `status` is 400 (not JSON) or 422 (not a valid spec)."""
+class InputError(ApiError, ValueError):
+    """Client input that cannot become a job; `status` is 400 (not JSON), 413 or 422 (not a valid spec).
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
+    An ApiError, so a route lets it through to the client as it is.
+    """
 
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
@@ -146,6 +145,15 @@ def check_policy_runnable(spec: JobSpec, tiers: dict[Tier, TierConfig], *, llm_a
             f"{given}, but this platform has no model server (set SIMSWARM_LLM_URL, or use a pod provider "
             "that runs one); ask for policy heuristic instead",
         )
+
+
+def runnable_spec(body: bytes, settings: Settings) -> JobSpec:
+    """A body (a request's, a draft's, a retried job's) as a spec this platform can run: the one
+    check of a create, a draft's launch and a retry, so that they refuse alike."""
+    spec = parse_job_spec(body, settings.tiers)
+    llm = llm_available(settings.llm_url, settings.pod_provider)
+    check_policy_runnable(spec, settings.tiers, llm_available=llm)
+    return spec
 
 
 def llm_available(llm_url: str | None, pod_provider: str) -> bool:

@@ -7,7 +7,6 @@ hammers.
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +15,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from contracts.commands import CancelJob
 from contracts.spec import TERMINAL_STATUSES
 from services.gateway import commands
 from services.gateway.accounts import AccountError, user_dict
@@ -28,7 +26,6 @@ from services.gateway.ratelimit import client_address
 from services.gateway.routes.account_mail import mail_in_background
 from services.gateway.text_fields import Email, KeyName, Password
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_KEY_DAYS = 3650
@@ -203,17 +200,9 @@ async def delete_account(
     except AccountError as exc:
         raise ApiError(403 if exc.code == "wrong_password" else 422, exc.code, exc.detail) from None
     for job_id in await ctx.jobs.live_job_ids(user.user_id, sorted(s.value for s in TERMINAL_STATUSES)):
-        # Cancel before deleting: nobody could stop these pods' billing once the account is gone.
-        try:
-            await commands.cancel_job(
-                ctx.bus,
-                CancelJob(job_id=job_id, requested_by=user.user_id, reason="account deleted"),
-                ctx.command_timeout_s,
-            )
-        except ApiError as exc:
-            if exc.status >= 500:  # not delivered: keep the account so that a retry cancels it
-                raise
-            log.info("account deletion: job %s not cancelled: %s", job_id, exc.code)
+        await commands.cancel_before_removal(
+            ctx.bus, job_id, user.user_id, "account deleted", ctx.command_timeout_s
+        )
     await ctx.accounts.delete_user(user.user_id)
     return Response(status_code=204)
 

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.gateway.api_models import Draft, DraftList, Job
-from services.gateway.auth import Ctx, CurrentUser, JobCreationLimit
+from services.gateway.auth import Ctx, CurrentUser
 from services.gateway.context import GatewayContext
 from services.gateway.demo import WritesAllowed
 from services.gateway.drafts import DraftLimit, DraftsStore, draft_dict, merge_draft, parse_draft
 from services.gateway.errors import ApiError, error_responses
-from services.gateway.routes.jobs import submit_job
-from services.gateway.spec_input import InputError, check_policy_runnable, llm_available, parse_job_spec
+from services.gateway.routes.jobs import CREATES_A_JOB, submit_job
+from services.gateway.spec_input import runnable_spec
 
 router = APIRouter(prefix="/api/jobs/draft", tags=["drafts"])
 _DRAFT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -32,10 +32,6 @@ DRAFT_BODY_OPENAPI: dict[str, Any] = {
 
 def _store(ctx: GatewayContext) -> DraftsStore:
     return DraftsStore(ctx.pool, ctx.jobs.g)
-
-
-def _input_error(exc: InputError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.detail)
 
 
 def _not_found(draft_id: str) -> ApiError:
@@ -61,10 +57,7 @@ async def _load(ctx: GatewayContext, owner_id: str, draft_id: str) -> Any:
 async def create_draft(request: Request, ctx: Ctx, user: CurrentUser) -> JSONResponse:
     """Save a partial job spec. Each field given is checked with the spec's own type and bounds
     (422 `invalid_draft` naming it); completeness is checked on launch. 409 `too_many_drafts`."""
-    try:
-        spec = merge_draft({}, parse_draft(await request.body()), ctx.settings.tiers)
-    except InputError as exc:
-        raise _input_error(exc) from exc
+    spec = merge_draft({}, parse_draft(await request.body()), ctx.settings.tiers)
     try:
         draft = await _store(ctx).create(user.user_id, spec)
     except DraftLimit:
@@ -108,11 +101,7 @@ async def update_draft(draft_id: str, request: Request, ctx: Ctx, user: CurrentU
         raise ApiError(
             409, "draft_launched", f"draft {draft_id} was launched as job {row['launched_job_id']}"
         )
-    current = draft_dict(row)["spec"]
-    try:
-        spec = merge_draft(current, parse_draft(await request.body()), ctx.settings.tiers)
-    except InputError as exc:
-        raise _input_error(exc) from exc
+    spec = merge_draft(draft_dict(row)["spec"], parse_draft(await request.body()), ctx.settings.tiers)
     updated = await _store(ctx).update(user.user_id, draft_id, spec)
     if updated is None:  # launched or deleted between the read and the write
         raise ApiError(409, "draft_launched", f"draft {draft_id} changed meanwhile; read it again")
@@ -136,28 +125,14 @@ async def delete_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     status_code=201,
     summary="Launch a draft as a job",
     responses={201: {"model": Job}, **error_responses(401, 403, 404, 409, 422, 429, 502, 503)},
-    dependencies=[WritesAllowed],
+    dependencies=CREATES_A_JOB,
 )
-async def launch_draft(
-    draft_id: str,
-    ctx: Ctx,
-    user: CurrentUser,
-    _limit: Annotated[None, JobCreationLimit],
-) -> JSONResponse:
+async def launch_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
     """Validate the draft exactly as `POST /api/jobs` validates a body (same codes: `invalid_spec`,
     `tier_cap_exceeded`, `llm_unavailable` ...) and create the job. Launching again answers with the
     same job: the draft's id is the create's idempotency key."""
     row = await _load(ctx, user.user_id, draft_id)
-    spec_fields = draft_dict(row)["spec"]
-    try:
-        spec = parse_job_spec(msgspec.json.encode(spec_fields), ctx.settings.tiers)
-        check_policy_runnable(
-            spec,
-            ctx.settings.tiers,
-            llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider),
-        )
-    except InputError as exc:
-        raise _input_error(exc) from exc
+    spec = runnable_spec(msgspec.json.encode(draft_dict(row)["spec"]), ctx.settings)
     response = await submit_job(ctx, user, spec, idempotency_key=f"draft:{draft_id}")
     job_id = response.headers["Location"].rsplit("/", 1)[-1]
     await _store(ctx).mark_launched(user.user_id, draft_id, job_id)

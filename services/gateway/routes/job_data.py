@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,34 +10,13 @@ from fastapi.responses import Response
 
 from services.gateway.api_models import SimData, Timeline
 from services.gateway.auth import Ctx, CurrentUser
-from services.gateway.errors import ApiError, error_responses
-from services.gateway.resume import SEQ_MAX, check_resume_point, stream_end
+from services.gateway.errors import error_responses, event_log_unavailable, object_store_unavailable
+from services.gateway.results import read_object, report_not_ready
+from services.gateway.resume import SEQ_MAX, resume_point
 from services.gateway.routes.jobs import load_job
 from services.gateway.shaping import artifact_list, shape_event
-from services.kit.objectstore import ObjectNotFound
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
-
-
-def _bus_down(exc: BaseException) -> ApiError:
-    log.warning("event log unavailable: %s", exc)
-    return ApiError(
-        503,
-        "event_log_unavailable",
-        "the event log (NATS) is unavailable; retry shortly",
-        {"Retry-After": "5"},
-    )
-
-
-def _store_down(exc: BaseException) -> ApiError:
-    log.warning("object store unavailable: %s", exc)
-    return ApiError(
-        503,
-        "object_store_unavailable",
-        "the object store is unavailable; retry shortly",
-        {"Retry-After": "5"},
-    )
 
 
 @router.get(
@@ -56,13 +34,11 @@ async def job_events(
 ) -> dict[str, Any]:
     """Every event of the job in order, read from JetStream: `{seq, type, occurred_at, data}`."""
     await load_job(ctx, user, job_id)
-    check_resume_point(
-        "after_seq", after_seq, await stream_end(ctx.bus, after_seq), "after_seq_beyond_stream"
-    )
+    await resume_point(ctx.bus, after_seq)
     try:
         events = await asyncio.wait_for(ctx.bus.job_events(job_id, after_seq=after_seq), timeout=30)
     except Exception as exc:  # BusUnavailable, nats errors, a timeout: the log cannot be read now
-        raise _bus_down(exc) from exc
+        raise event_log_unavailable(exc) from exc
     return {"job_id": job_id, "events": [shape_event(seq, ev) for seq, ev in events]}
 
 
@@ -89,7 +65,7 @@ async def sim_data(job_id: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
                 }
             )
     except Exception as exc:
-        raise _store_down(exc) from exc
+        raise object_store_unavailable(exc) from exc
     return {"job_id": job_id, "expires_in": expires, "files": files}
 
 
@@ -105,14 +81,5 @@ async def sim_data(job_id: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
 async def report(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """The report's markdown; 404 `report_not_ready` until the reporter has written it."""
     row = await load_job(ctx, user, job_id)
-    key = row.get("report_key")
-    not_ready = ApiError(404, "report_not_ready", f"the report of job {job_id} is not written yet")
-    if not key:
-        raise not_ready
-    try:
-        data: bytes = await ctx.store.get_bytes(key)
-    except ObjectNotFound:
-        raise not_ready from None
-    except Exception as exc:
-        raise _store_down(exc) from exc
+    data = await read_object(ctx.store, row.get("report_key"), report_not_ready(job_id))
     return Response(data, media_type="text/markdown; charset=utf-8")

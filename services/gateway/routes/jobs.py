@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import uuid
 from typing import Annotated, Any
@@ -21,19 +20,12 @@ from services.gateway.api_models import Job, JobList
 from services.gateway.auth import Ctx, CurrentUser, JobCreationLimit
 from services.gateway.context import GatewayContext
 from services.gateway.demo import WritesAllowed
-from services.gateway.errors import ApiError, error_responses
+from services.gateway.errors import ApiError, error_responses, event_log_unavailable
 from services.gateway.jobs_store import AlreadyRequested, DuplicateJob, QuotaExceeded
 from services.gateway.results import job_result
 from services.gateway.shaping import shape_job
-from services.gateway.spec_input import (
-    InputError,
-    check_policy_runnable,
-    llm_available,
-    parse_job_spec,
-    spec_fingerprint,
-)
+from services.gateway.spec_input import runnable_spec, spec_fingerprint
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 DUPLICATE_WINDOW_S = 60.0
@@ -41,6 +33,17 @@ QUOTA_RETRY_AFTER_S = 30
 IDEMPOTENCY_NS = uuid.UUID("5b0f3c1e-8a7d-4f6e-9c2b-1d3e5f7a9b0c")
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TERMINAL = {s.value for s in TERMINAL_STATUSES}
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Retry-safe creation: the same key (and body) gives the same job, never a second one",
+    ),
+]
+CREATES_A_JOB = [WritesAllowed, JobCreationLimit]
+"""The dependencies of every route that creates a job: 403 in demo mode, then the `jobs_user` limit."""
 
 JOB_BODY_OPENAPI: dict[str, Any] = {
     "requestBody": {
@@ -64,32 +67,13 @@ async def load_job(ctx: GatewayContext, user: Principal, job_id: str) -> dict[st
     summary="Create a job",
     openapi_extra=JOB_BODY_OPENAPI,
     responses={201: {"model": Job}, **error_responses(400, 401, 403, 409, 413, 422, 429, 502, 503)},
-    dependencies=[WritesAllowed],
+    dependencies=CREATES_A_JOB,
 )
 async def create_job(
-    request: Request,
-    ctx: Ctx,
-    user: CurrentUser,
-    _limit: Annotated[None, JobCreationLimit],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=200,
-            description="Retry-safe creation: the same key and body give the same job, never a second one",
-        ),
-    ] = None,
+    request: Request, ctx: Ctx, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     """Validate the spec, guard duplicates and the quota, then ask the orchestrator to create it."""
-    try:
-        spec = parse_job_spec(await request.body(), ctx.settings.tiers)
-        check_policy_runnable(
-            spec,
-            ctx.settings.tiers,
-            llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider),
-        )
-    except InputError as exc:
-        raise ApiError(exc.status, exc.code, exc.detail) from exc
+    spec = runnable_spec(await request.body(), ctx.settings)
     return await submit_job(ctx, user, spec, idempotency_key=idempotency_key)
 
 
@@ -239,15 +223,9 @@ async def delete_job(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """Cancel first if live (so no pod keeps billing), then hide the job from its owner."""
     row = await load_job(ctx, user, job_id)
     if row.get("status") not in _TERMINAL:
-        try:
-            await commands.cancel_job(
-                ctx.bus,
-                CancelJob(job_id=job_id, requested_by=user.user_id, reason="deleted by user"),
-                ctx.command_timeout_s,
-            )
-        except ApiError as exc:
-            if exc.status != 409:  # 409: it finished meanwhile, nothing left to cancel
-                raise
+        await commands.cancel_before_removal(
+            ctx.bus, job_id, user.user_id, "deleted by user", ctx.command_timeout_s
+        )
     await ctx.jobs.mark_deleted(job_id, user.user_id)
     return Response(status_code=204)
 
@@ -260,21 +238,10 @@ _RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
     status_code=201,
     summary="Retry a failed or cancelled job",
     responses={201: {"model": Job}, **error_responses(401, 403, 404, 409, 422, 429, 502, 503)},
-    dependencies=[WritesAllowed],
+    dependencies=CREATES_A_JOB,
 )
 async def retry_job(
-    job_id: str,
-    ctx: Ctx,
-    user: CurrentUser,
-    _limit: Annotated[None, JobCreationLimit],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=200,
-            description="Retry-safe: the same key gives the same new job, never a second one",
-        ),
-    ] = None,
+    job_id: str, ctx: Ctx, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     """A new job with the same spec, linked by `retry_of`. 409 `not_retryable` unless the job failed or
     was cancelled. The spec is read from the job's JobCreated event and validated again, so a retry
@@ -289,23 +256,9 @@ async def retry_job(
     try:
         created = await ctx.bus.last_event(job_id, "JobCreated")
     except Exception as exc:  # BusUnavailable, nats errors: the log cannot be read now
-        log.warning("retry: event log unavailable: %s", exc)
-        raise ApiError(
-            503,
-            "event_log_unavailable",
-            "the event log (NATS) is unavailable; retry shortly",
-            {"Retry-After": "5"},
-        ) from exc
+        raise event_log_unavailable(exc) from exc
     if not isinstance(created, JobCreated):
         raise ApiError(409, "not_retryable", f"job {job_id} has no recorded spec to retry")
-    try:
-        spec = parse_job_spec(msgspec.json.encode(created.spec), ctx.settings.tiers)
-        check_policy_runnable(
-            spec,
-            ctx.settings.tiers,
-            llm_available=llm_available(ctx.settings.llm_url, ctx.settings.pod_provider),
-        )
-    except InputError as exc:
-        raise ApiError(exc.status, exc.code, exc.detail) from exc
+    spec = runnable_spec(msgspec.json.encode(created.spec), ctx.settings)
     key = f"retry:{job_id}:{idempotency_key}" if idempotency_key else None
     return await submit_job(ctx, user, spec, idempotency_key=key, retry_of=job_id)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from services.gateway.api_models import JobGraph
@@ -25,6 +26,22 @@ PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+@dataclass(frozen=True)
+class GraphCaps:
+    """How much of a graph a browser is sent (`?max_nodes=&max_edges=`)."""
+
+    max_nodes: int
+    max_edges: int
+
+
+def graph_caps(max_nodes: MaxNodes = MAX_GRAPH_NODES, max_edges: MaxEdges = MAX_GRAPH_EDGES) -> GraphCaps:
+    """Dependency: the graph routes' (owner's and shared) two query parameters."""
+    return GraphCaps(max_nodes, max_edges)
+
+
+Caps = Annotated[GraphCaps, Depends(graph_caps)]
+
+
 def pdf_response(data: bytes, job_id: str) -> Response:
     return Response(
         data,
@@ -38,17 +55,11 @@ def pdf_response(data: bytes, job_id: str) -> Response:
     summary="The entity and social graph",
     responses={200: {"model": JobGraph}, **error_responses(401, 404, 422, 503)},
 )
-async def job_graph(
-    job_id: str,
-    ctx: Ctx,
-    user: CurrentUser,
-    max_nodes: MaxNodes = MAX_GRAPH_NODES,
-    max_edges: MaxEdges = MAX_GRAPH_EDGES,
-) -> dict[str, Any]:
+async def job_graph(job_id: str, ctx: Ctx, user: CurrentUser, caps: Caps) -> dict[str, Any]:
     """Nodes (entities of the seed, agents) and weighted edges (relations, follows, replies, trades).
     A graph above the caps keeps its most connected nodes and heaviest edges, with `truncated: true`
     and the full sizes in `total_nodes`/`total_edges`. 404 `graph_not_ready` until it is built."""
-    return await read_graph(ctx.store, await load_job(ctx, user, job_id), max_nodes, max_edges)
+    return await read_graph(ctx.store, await load_job(ctx, user, job_id), caps.max_nodes, caps.max_edges)
 
 
 @router.get(

@@ -15,11 +15,12 @@ from services.gateway.context import GatewayContext
 from services.gateway.demo import DEMO_TOKEN_MARK, demo_job_ids, demo_token
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ratelimit import client_address
-from services.gateway.results import MAX_GRAPH_EDGES, MAX_GRAPH_NODES, job_result, read_graph, read_pdf
+from services.gateway.results import job_result, read_graph, read_pdf
 from services.gateway.routes.jobs import load_job
-from services.gateway.routes.results import PDF_RESPONSES, MaxEdges, MaxNodes, pdf_response
+from services.gateway.routes.results import PDF_RESPONSES, Caps, pdf_response
 from services.gateway.shaping import shape_job
 from services.gateway.shares import MAX_LIVE_SHARES, SharesStore, TooManyShares
+from services.gateway.webapp import og_tags
 
 router = APIRouter(tags=["share"])
 OG_DESCRIPTION_CHARS = 300
@@ -156,32 +157,31 @@ async def shared_job(token: str, ctx: Ctx, request: Request) -> dict[str, Any]:
     summary="A shared job's graph (public)",
     responses={200: {"model": JobGraph}, **error_responses(404, 422, 429, 503)},
 )
-async def shared_graph(
-    token: str,
-    ctx: Ctx,
-    request: Request,
-    max_nodes: MaxNodes = MAX_GRAPH_NODES,
-    max_edges: MaxEdges = MAX_GRAPH_EDGES,
-) -> dict[str, Any]:
+async def shared_graph(token: str, ctx: Ctx, request: Request, caps: Caps) -> dict[str, Any]:
     """As `GET /api/jobs/{id}/graph`, for anyone with the link."""
-    return await read_graph(ctx.store, await _public_row(ctx, request, token), max_nodes, max_edges)
+    row = await _public_row(ctx, request, token)
+    return await read_graph(ctx.store, row, caps.max_nodes, caps.max_edges)
+
+
+def og_summary(row: dict[str, Any], result: dict[str, Any] | None) -> tuple[str, str]:
+    """A link preview's title and description: the question, and the key insight (else the verdict)."""
+    title = f"SimSwarm: {row.get('goal') or 'a swarm simulation'}"
+    description = str(
+        (result or {}).get("key_insight") or row.get("verdict") or "A completed swarm simulation"
+    )
+    if len(description) > OG_DESCRIPTION_CHARS:
+        description = description[: OG_DESCRIPTION_CHARS - 1] + "…"
+    return title, description
 
 
 def og_page(title: str, description: str, url: str, api_path: str) -> str:
     """A minimal HTML page with OpenGraph and Twitter card tags; every value is HTML-escaped."""
-    t, d, u, a = (html.escape(v, quote=True) for v in (title, description, url, api_path))
+    t, d, a = (html.escape(v, quote=True) for v in (title, description, api_path))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{t}</title>
 <meta name="description" content="{d}">
-<meta property="og:type" content="article">
-<meta property="og:site_name" content="SimSwarm">
-<meta property="og:title" content="{t}">
-<meta property="og:description" content="{d}">
-<meta property="og:url" content="{u}">
-<meta name="twitter:card" content="summary">
-<meta name="twitter:title" content="{t}">
-<meta name="twitter:description" content="{d}">
+{og_tags(title, description, url)}
 </head><body>
 <h1>{t}</h1>
 <p>{d}</p>
@@ -203,13 +203,7 @@ async def shared_og(token: str, ctx: Ctx, request: Request) -> HTMLResponse:
     """What a chat or social site shows for a shared link: the question as title, the key insight
     (else the verdict) as description."""
     row = await _public_row(ctx, request, token)
-    result = await job_result(ctx.store, row)
-    title = f"SimSwarm: {row.get('goal') or 'a swarm simulation'}"
-    description = str(
-        (result or {}).get("key_insight") or row.get("verdict") or "A completed swarm simulation"
-    )
-    if len(description) > OG_DESCRIPTION_CHARS:
-        description = description[: OG_DESCRIPTION_CHARS - 1] + "…"
+    title, description = og_summary(row, await job_result(ctx.store, row))
     base = _base(ctx)
     page = og_page(title, description, f"{base}/share/{token}", f"{base}/api/share/{token}")
     return HTMLResponse(page, headers={"Cache-Control": "public, max-age=300"})

@@ -16,8 +16,8 @@ from contracts.events import EVENT_TYPES, TERMINAL_EVENTS
 from contracts.spec import TERMINAL_STATUSES
 from services.gateway.auth import Ctx
 from services.gateway.context import GatewayContext
-from services.gateway.errors import ApiError, error_responses
-from services.gateway.resume import SEQ_MAX, check_resume_point, stream_end
+from services.gateway.errors import error_responses, event_log_unavailable
+from services.gateway.resume import SEQ_MAX, resume_point
 from services.gateway.routes.jobs import load_job
 from services.gateway.routes.webapp_api import StreamUser
 from services.gateway.shaping import shape_event
@@ -60,30 +60,6 @@ SSE_EVENT_SCHEMA: dict[str, object] = {
         "retry": {"type": "integer", "minimum": 0},
     },
 }
-
-
-def parse_resume_point(last_event_id: str | None, after_seq: int | None, last_seq: int = SEQ_MAX) -> int:
-    """The stream sequence to resume after: the `Last-Event-ID` header wins over `?after_seq=`.
-
-    Either must lie within the event log (`last_seq` is its end): 422 naming the one that does not.
-    """
-    if last_event_id is not None and last_event_id.strip():
-        try:
-            value = int(last_event_id.strip())
-        except ValueError:
-            raise ApiError(
-                400, "invalid_last_event_id", "Last-Event-ID: must be an event id from this stream"
-            ) from None
-        return check_resume_point("Last-Event-ID", value, last_seq, "invalid_last_event_id")
-    return check_resume_point("after_seq", after_seq or 0, last_seq, "after_seq_beyond_stream")
-
-
-def _requested(last_event_id: str | None, after_seq: int | None) -> int:
-    """The resume point asked for, before checking (0 when the header is not a number)."""
-    text = (last_event_id or "").strip()
-    if text:
-        return int(text) if text.lstrip("-").isdigit() else 0
-    return after_seq or 0
 
 
 async def _read_model_caught_up(ctx: GatewayContext, user_id: str, job_id: str) -> None:
@@ -160,9 +136,7 @@ async def stream(
 ) -> EventSourceResponse:
     """Replay the job's events after the resume point, then follow them live until a terminal event."""
     row = await load_job(ctx, user, job_id)
-    after = parse_resume_point(
-        last_event_id, after_seq, await stream_end(ctx.bus, _requested(last_event_id, after_seq))
-    )
+    after = await resume_point(ctx.bus, after_seq, last_event_id)
     finished = row.get("status") in _TERMINAL_STATUS
     slot = ctx.streams.acquire(user.user_id)
     try:
@@ -171,13 +145,7 @@ async def stream(
         try:
             replay = await ctx.bus.open_job_replay(job_id, after_seq=after)
         except Exception as exc:  # BusUnavailable, nats errors (e.g. the server's consumer limit)
-            log.warning("cannot open the event stream of job %s: %s", job_id, exc)
-            raise ApiError(
-                503,
-                "event_log_unavailable",
-                "the event log (NATS) is unavailable; retry shortly",
-                {"Retry-After": "5"},
-            ) from exc
+            raise event_log_unavailable(exc) from exc
         slot.attach(replay.close)
         return SlotResponse(
             _events(ctx, job_id, replay, finished, slot, user.user_id),

@@ -16,8 +16,7 @@
 from __future__ import annotations
 
 import secrets
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -28,13 +27,11 @@ from pydantic import BaseModel, Field
 from services.gateway.accounts import Principal
 from services.gateway.auth import Ctx, CurrentUser, _bearer, current_user
 from services.gateway.errors import ApiError, error_responses
-from services.gateway.results import job_result
+from services.gateway.results import job_result, read_object
 from services.gateway.routes.jobs import load_job
-from services.gateway.routes.share import OG_DESCRIPTION_CHARS, _public_row
+from services.gateway.routes.share import _public_row, og_summary
 from services.gateway.shaping import artifact_list
-from services.gateway.tokens import hash_token
 from services.gateway.webapp import WebAppFallback, og_tags
-from services.kit.objectstore import ObjectNotFound
 
 router = APIRouter(tags=["web app"])
 TICKET_MARK = "sts_"
@@ -62,14 +59,7 @@ async def stream_ticket(job_id: str, ctx: Ctx, user: CurrentUser) -> StreamTicke
     """A ticket that opens `GET /api/jobs/{job_id}/stream?ticket=...` for 60 s; it grants nothing else."""
     await load_job(ctx, user, job_id)  # 404 for a job that is not the caller's
     ticket = _ticket_prefix(job_id) + secrets.token_urlsafe(24)
-    accounts = ctx.accounts
-    await accounts.pool.execute(
-        f"INSERT INTO {accounts.s}.sessions (id, user_id, hash, expires_at) VALUES ($1, $2, $3, $4)",
-        uuid.uuid4().hex,
-        user.user_id,
-        hash_token(ticket),
-        datetime.now(UTC) + TICKET_TTL,
-    )
+    await ctx.accounts.create_session(user.user_id, TICKET_TTL, token=ticket)
     return StreamTicket(ticket=ticket, expires_in=int(TICKET_TTL.total_seconds()))
 
 
@@ -162,13 +152,7 @@ async def share_page(token: str, ctx: Ctx, request: Request) -> Response:
     except ApiError:
         return page
     if not isinstance(page, HTMLResponse) and fallback.index is not None:
-        result = await job_result(ctx.store, row)
-        description = str(
-            (result or {}).get("key_insight") or row.get("verdict") or "A completed swarm simulation"
-        )
-        if len(description) > OG_DESCRIPTION_CHARS:
-            description = description[: OG_DESCRIPTION_CHARS - 1] + "…"
-        title = f"SimSwarm: {row.get('goal') or 'a swarm simulation'}"
+        title, description = og_summary(row, await job_result(ctx.store, row))
         url = f"{ctx.settings.api_url.rstrip('/')}/share/{token}"
         html = fallback.index.read_text("utf-8").replace(
             "</head>", og_tags(title, description, url) + "</head>", 1
@@ -185,19 +169,7 @@ async def send_artifact(ctx: Any, row: dict[str, Any], name: str, key: str | Non
             keys.setdefault(_GRAPH_NAME, row["graph_key"])
         key = keys.get(name)
     missing = ApiError(404, "artifact_not_found", f"name: the job has no artifact {name!r}")
-    if key is None:
-        raise missing
-    try:
-        data: bytes = await ctx.store.get_bytes(key)
-    except ObjectNotFound:
-        raise missing from None
-    except Exception as exc:
-        raise ApiError(
-            503,
-            "object_store_unavailable",
-            "the object store is unavailable; retry later",
-            {"Retry-After": "5"},
-        ) from exc
+    data = await read_object(ctx.store, key, missing)
     media = {".json": "application/json", ".md": "text/markdown; charset=utf-8"}.get(
         name[name.rfind(".") :], "application/octet-stream"
     )

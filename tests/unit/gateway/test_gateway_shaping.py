@@ -13,7 +13,7 @@ from contracts.events import RunProgressed, new_event
 from services.gateway.app import create_app
 from services.gateway.errors import ApiError, format_validation_errors
 from services.gateway.metrics import Metrics
-from services.gateway.routes.stream import parse_resume_point
+from services.gateway.resume import parse_resume_point
 from services.gateway.shaping import artifact_list, shape_event, shape_job
 from services.gateway.tokens import hash_token, looks_like_token, new_api_key, new_session_token, token_prefix
 from services.kit.settings import Settings
