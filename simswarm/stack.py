@@ -29,6 +29,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.kit import procs
 from services.kit.secretfiles import PRIVATE_DIR_MODE, private_dir, write_secret
 from services.kit.settings import NatsLogin, nats_credentials_file
 
@@ -105,40 +106,35 @@ def child_options(die_with_parent: bool) -> dict[str, object]:
     return {"preexec_fn": in_child}
 
 
-def stop_stale(pid_file: Path, *marks: str, timeout: float = 10.0) -> bool:
-    """Stop the process `pid_file` names if it still runs and its command line holds every one of
-    `marks` (so a recycled pid of some other program is left alone). Returns whether one was stopped."""
+def stale_pid(pid_file: Path, *marks: str) -> int | None:
+    """The pid `pid_file` names if that process still runs and its command line holds every one of
+    `marks` (so a recycled pid of some other program is left alone); None otherwise."""
     import psutil
 
     try:
         pid = int(pid_file.read_text().strip())
-        proc = psutil.Process(pid)
-        cmdline = " ".join(proc.cmdline())
+        cmdline = " ".join(psutil.Process(pid).cmdline())
     except (FileNotFoundError, ValueError, psutil.Error):
-        return False
-    if pid == os.getpid() or not all(m in cmdline for m in marks) or proc.status() == psutil.STATUS_ZOMBIE:
+        return None
+    if pid == os.getpid() or not all(m in cmdline for m in marks) or not procs.alive(pid):
+        return None
+    return pid
+
+
+def stop_stale(pid_file: Path, *marks: str, timeout: float = 10.0) -> bool:
+    """Stop the process `pid_file` names (see `stale_pid`). Returns whether one was stopped."""
+    pid = stale_pid(pid_file, *marks)
+    if pid is None:
         return False
     log.warning("stopping pid %d left running from an earlier start (%s)", pid, pid_file)
-    with contextlib.suppress(psutil.Error):
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    procs.stop([pid], timeout)
     return True
 
 
 def _stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+    if proc is not None and proc.poll() is None:
+        procs.stop([proc.pid], timeout)
+        proc.poll()  # the exit status, now that the wait reaped it
 
 
 @dataclass
@@ -263,11 +259,12 @@ class PostgresServer:
                     os.chmod(parent, (mode & 0o7777) | 0o011)
 
     def stop(self) -> None:
+        """Stop the postmaster of this data directory, also one an earlier process started."""
+        self._let_pgserver_traverse()
         if self.server is not None:
-            self._let_pgserver_traverse()
             with contextlib.suppress(Exception):
                 self.server.cleanup()  # type: ignore[attr-defined]
-            self._pg_ctl_stop()
+        self._pg_ctl_stop()
 
     def _pg_ctl_stop(self) -> None:
         # pgserver keeps a shared server alive while other handles use it; when we own the data dir

@@ -8,7 +8,8 @@ starts over once it has run for `HEALTHY_AFTER_S`.
 Pid files live in `$SIMSWARM_HOME/run/`, logs in `$SIMSWARM_HOME/logs/`. Stopping (Ctrl-C) stops the
 services, then the local pods they left, then the servers; the data stays, so the next `up` finds
 the old jobs. Services and servers get SIGTERM when `up` itself dies, even by SIGKILL (Linux:
-PR_SET_PDEATHSIG); elsewhere, or for any left over, the next `up` stops them by their pid files.
+PR_SET_PDEATHSIG); PostgreSQL and local pods, which run outside `up`'s process tree, are stopped by
+its guard (`simswarm.guard`), and the next `up` stops anything still left before it starts.
 """
 
 from __future__ import annotations
@@ -30,9 +31,18 @@ from pathlib import Path
 import msgspec
 
 from contracts.spec import local_tiers
+from services.kit import procs
 from services.kit.secretfiles import SECRET_MODE, private_dir, write_secret
-from services.kit.settings import load_settings, write_stack_file
-from simswarm.stack import EmbeddedStack, StackError, child_options, stop_stale
+from services.kit.settings import write_stack_file
+from simswarm.guard import (
+    UP_PID,
+    cleanup_lock,
+    home_settings,
+    start_guard,
+    stop_leftovers,
+    stop_local_pods,
+)
+from simswarm.stack import EmbeddedStack, StackError, child_options
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +122,9 @@ class Supervisor:
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
     parts: dict[str, ServerPart] = field(default_factory=dict)
     replicas: dict[str, int] = field(default_factory=dict)  # processes per service (default 1)
-    # Each service's Prometheus port (not the gateway's: its /metrics route), kept across restarts.
+    # Each process's Prometheus port (not the gateway's: its /metrics route), kept across restarts.
     metrics_ports: dict[str, int] = field(default_factory=dict)
+    guard: subprocess.Popen[bytes] | None = None  # stops what `up` leaves if it dies unstopped
 
     @property
     def run_dir(self) -> Path:
@@ -135,7 +146,9 @@ class Supervisor:
         self.log_dir.mkdir(exist_ok=True)
         self._take_lock()
         try:
-            self._stop_stale_services()
+            with cleanup_lock(self.home):
+                stop_leftovers(self.home)
+            self.guard = start_guard(self.home)
             self.stack = EmbeddedStack(
                 self.home,
                 database_url=os.environ.get("DATABASE_URL") or None,
@@ -165,11 +178,11 @@ class Supervisor:
         return self
 
     def _take_lock(self) -> None:
-        lock = self.run_dir / "up.pid"
+        lock = self.run_dir / UP_PID
         if lock.exists():
             with contextlib.suppress(ValueError, OSError):
                 pid = int(lock.read_text().strip())
-                if pid != os.getpid() and _alive(pid):
+                if pid != os.getpid() and procs.alive(pid):
                     raise StackError(
                         f"SimSwarm is already running from {self.home} (pid {pid}); stop it first"
                     )
@@ -182,13 +195,6 @@ class Supervisor:
             for service in self.services
             for i in range(1, self.replicas.get(service, 1) + 1)
         ]
-
-    def _stop_stale_services(self) -> None:
-        """Services an earlier `up` left running (it was killed where parent-death signals do not exist)."""
-        for pid_file in self.run_dir.glob("*.pid"):
-            service = pid_file.stem.rsplit("-", 1)[0] if pid_file.stem not in SERVICES else pid_file.stem
-            if service in SERVICES:
-                stop_stale(pid_file, "simswarm.cli", "serve", service, timeout=15)
 
     def watch_parts(self) -> None:
         """Watch the servers this stack started (not those given by URL) from now on."""
@@ -208,15 +214,14 @@ class Supervisor:
         from services.kit.db import create_pool
         from services.kit.objectstore import ObjectStore
 
-        settings = load_settings(
-            home=self.home, env={k: v for k, v in os.environ.items() if k != "SIMSWARM_HOME"}
-        )
+        settings = home_settings(self.home)
         bus = await Bus.connect(settings.nats_url, name="supervisor", login=settings.nats_login("admin"))
         try:
             await bus.ensure_streams(settings.stream_replicas)
         finally:
             await bus.close()
-        await ObjectStore(settings).ensure_bucket()
+        async with ObjectStore(settings) as store:
+            await store.ensure_bucket()
         pool = await create_pool(settings.database_url, max_size=2)
         try:
             key_file = self.home / "api-key"
@@ -346,41 +351,27 @@ class Supervisor:
     # -- stop --------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        for name in reversed(list(self.procs)):
-            proc = self.procs[name].proc
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name in reversed(list(self.procs)):
-            proc = self.procs[name].proc
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        """Services (all at once), then the local pods they left, then the servers, then the guard."""
+        alive = [sp.proc.pid for sp in self.procs.values() if sp.proc is not None and sp.proc.poll() is None]
+        procs.stop(alive, timeout=15)
+        for name, sp in self.procs.items():
+            if sp.proc is not None:
+                sp.proc.poll()  # its exit status, now that the wait reaped it
             with contextlib.suppress(FileNotFoundError):
                 (self.run_dir / f"{name}.pid").unlink()
-        self._stop_local_pods()
+        with contextlib.suppress(Exception):  # a broken registry must not keep the servers up
+            stop_local_pods(self.home)
         if self.stack is not None:
             self.stack.stop()
             self.stack = None
         with contextlib.suppress(FileNotFoundError):
-            (self.run_dir / "up.pid").unlink()
-
-    def _stop_local_pods(self) -> None:
-        """Local pods are this machine's processes: none may outlive the stack that started them."""
-        for entry in sorted((self.home / "pods").glob("*.json")):
-            with contextlib.suppress(Exception):
-                pid = int(json.loads(entry.read_text())["pid"])
-                if _alive(pid):
-                    os.kill(pid, signal.SIGTERM)
-                    for _ in range(50):
-                        if not _alive(pid):
-                            break
-                        time.sleep(0.1)
-                    else:
-                        os.kill(pid, signal.SIGKILL)
+            (self.run_dir / UP_PID).unlink()
+        if self.guard is not None:  # nothing left for it: the closed pipe and the missing up.pid say so
+            assert self.guard.stdin is not None
+            self.guard.stdin.close()
+            procs.stop([self.guard.pid], timeout=30)  # it exits at once; stopped if it hangs
+            self.guard.poll()
+            self.guard = None
 
 
 def _schedule(p: ServiceProcess | ServerPart, now: float) -> float:
@@ -392,17 +383,3 @@ def _schedule(p: ServiceProcess | ServerPart, now: float) -> float:
     p.quick_deaths += 1
     p.next_start = now + delay
     return delay
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); treat it as gone.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    return True

@@ -45,6 +45,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     up.set_defaults(func=cmd_up)
 
+    down = sub.add_parser(
+        "down",
+        help="stop the `simswarm up` running from a home, and anything a killed one left running",
+        description="Stop the `simswarm up` of --home as Ctrl-C would (services, local pods, servers), then "
+        "anything an `up` that was killed left running there (services, local pods, NATS, SeaweedFS, "
+        "PostgreSQL). The data stays.",
+    )
+    down.add_argument("--home", type=Path, default=None, help="default: $SIMSWARM_HOME or ~/.simswarm")
+    down.set_defaults(func=cmd_down)
+
     serve = sub.add_parser("serve", help="run one service in the foreground (what `up` runs per process)")
     serve.add_argument("service", choices=sorted(SERVICE_MODULES))
     serve.set_defaults(func=cmd_serve)
@@ -78,7 +88,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             "cd web && npm ci && npm run build"
         )
     console.print(f"  API key: {home / 'api-key'}   logs: {sup.log_dir}   Ctrl-C stops everything")
-    console.print(f"  metrics: the scrape targets are in {home / 'metrics.json'} (docs/operations.md)")
+    ports = ", ".join(f"{name} {port}" for name, port in sup.metrics_ports.items())
+    console.print(f"  metrics on 127.0.0.1 (one port per process): {ports}; the gateway's at /metrics")
+    console.print(f"    scrape targets: {home / 'metrics.json'} (docs/operations.md)")
     console.print(f'  try: SIMSWARM_HOME={home} simswarm run seed.txt --question "..." --policy heuristic')
     try:
         sup.watch()
@@ -86,6 +98,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         with console.status("stopping ..."):
             sup.stop()
         console.print("stopped; data kept in", str(home))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from simswarm.guard import down
+
+    console = Console(stderr=True)
+    home = (args.home or default_home()).expanduser().resolve()
+    with console.status(f"stopping SimSwarm in {home} ..."):
+        stopped = down(home)
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else f"nothing was running from {home}")
     return 0
 
 

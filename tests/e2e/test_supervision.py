@@ -2,38 +2,36 @@
 
 Real processes throughout: nats-server, PostgreSQL (pgserver) and SeaweedFS are SIGKILLed and must
 come back in place (same URL, data kept); a SIGKILLed `simswarm up` must take its servers and
-services with it (they get SIGTERM from the kernel when it dies), and a server left over by any
-other means is stopped by the next start over the same directory (its pid file).
+services with it (they get SIGTERM from the kernel when it dies), and its guard PostgreSQL and the
+local pods (which run outside its process tree); what is left over by any other means is stopped by
+`simswarm down` or the next start over the same directory (its pid files).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from services.kit.procs import alive
 from services.kit.settings import NatsLogin, write_stack_file
+from services.podmanager.naming import pod_name
+from services.podmanager.providers.local import LocalProvider
 from simswarm.stack import PID_FILE, EmbeddedStack, NatsServer, free_port
 from simswarm.supervisor import HEALTHY_AFTER_S, ServiceProcess, Supervisor, _schedule
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
-
-
-def alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def wait_until(
@@ -146,7 +144,21 @@ def test_a_server_left_running_is_stopped_by_the_next_start(tmp_path: Path) -> N
         first.stop()
 
 
-def test_a_sigkilled_simswarm_up_leaves_no_server_or_service_running(tmp_path: Path) -> None:
+def start_local_pod(home: Path) -> int:
+    """A local pod in `home`'s registry, started as the pod manager starts one (the real worker, in
+    its own session: outside any `up` process tree). Returns its pid."""
+    provider = LocalProvider(home / "pods", secret="s" * 32)
+    info = asyncio.run(provider.provision(pod_name(uuid.uuid4().hex, 1), gpu_types=[], env={}))
+    return int(info.pod_id.removeprefix("local-"))
+
+
+def postmaster_pid(home: Path) -> int:
+    return int((home / "data" / "postgres" / "postmaster.pid").read_text().split()[0])
+
+
+def test_a_sigkilled_simswarm_up_leaves_nothing_running(tmp_path: Path) -> None:
+    """Services, NATS and SeaweedFS go with `up` (parent-death signal); PostgreSQL (a daemon) and a
+    local pod (its own session) are stopped by up's guard, which then ends too."""
     home, port = tmp_path / "home", free_port()
     env = dict(os.environ, SIMSWARM_HOME=str(home), PYTHONUNBUFFERED="1")
     env.pop("DATABASE_URL", None)
@@ -176,6 +188,9 @@ def test_a_sigkilled_simswarm_up_leaves_no_server_or_service_running(tmp_path: P
         ]
         pids = {p.name if p.parent.name == "run" else p.parent.name: int(p.read_text()) for p in pid_files}
         pids.pop("up.pid")
+        pids["postgres"] = postmaster_pid(home)
+        pids["pod"] = start_local_pod(home)
+        pids["guard"] = guard_pid(home)
         assert {"nats", "seaweedfs", "orchestrator.pid", "gateway.pid"} <= set(pids)
         assert all(alive(pid) for pid in pids.values())
     finally:
@@ -183,9 +198,64 @@ def test_a_sigkilled_simswarm_up_leaves_no_server_or_service_running(tmp_path: P
         up.wait()
     wait_until(
         lambda: not any(alive(pid) for pid in pids.values()),
-        60,
+        90,
         f"left running after a SIGKILL of up: {[n for n, p in pids.items() if alive(p)]}",
     )
+    assert not (home / "run" / "up.pid").exists()
+    assert list((home / "pods").glob("*.json")) == []  # torn down through the provider, as on Ctrl-C
+
+
+def guard_pid(home: Path) -> int:
+    import psutil
+
+    found = [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if "simswarm.guard" in (p.info["cmdline"] or []) and str(home) in (p.info["cmdline"] or [])
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_down_stops_what_runs_in_a_home_without_an_up(tmp_path: Path) -> None:
+    """What the next `up` does first, and `simswarm down`: the servers, a service and a local pod left
+    running in a home with no `up` (its guard killed too) are stopped by their pid files and registry."""
+    home = tmp_path / "home"
+    stack = EmbeddedStack(home).start()  # servers that outlive their starter (no parent-death signal)
+    try:
+        write_stack_file(home, stack.settings_values())  # the home made private, as `up` does
+        assert stack.nats is not None and stack.nats.proc is not None
+        assert stack.s3 is not None and stack.s3.proc is not None
+        service = subprocess.Popen(  # a stand-in service: `simswarm serve` as `up` runs it
+            [sys.executable, "-c", "import time; time.sleep(600)", "simswarm.cli", "serve", "graph"],
+            start_new_session=True,
+        )
+        (home / "run").mkdir(exist_ok=True)
+        (home / "run" / "graph-2.pid").write_text(str(service.pid))
+        pids = {
+            "nats": stack.nats.proc.pid,
+            "seaweedfs": stack.s3.proc.pid,
+            "postgres": postmaster_pid(home),
+            "graph-2": service.pid,
+            "pod": start_local_pod(home),
+        }
+        assert all(alive(pid) for pid in pids.values())
+        for child in (stack.nats.proc, stack.s3.proc, service):  # reaped when they end, as init would
+            threading.Thread(target=child.wait, daemon=True).start()
+        down = subprocess.run(
+            [sys.executable, "-m", "simswarm.cli", "down", "--home", str(home)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert down.returncode == 0, down.stderr
+        assert [n for n, p in pids.items() if alive(p)] == []
+        for name in ("nats", "seaweedfs", "postgres", "graph-2"):
+            assert name in down.stderr, down.stderr
+        assert list((home / "pods").glob("*.json")) == []
+        assert not (home / "run" / "graph-2.pid").exists()
+    finally:
+        stack.stop()
 
 
 def test_replicas_are_parsed_with_clear_errors_and_planned_one_process_each() -> None:
@@ -213,3 +283,16 @@ def test_replicas_are_parsed_with_clear_errors_and_planned_one_process_each() ->
         ("graph", "graph"),
         ("gateway", "gateway"),
     ]
+
+
+def test_each_replica_gets_its_own_metrics_port(tmp_path: Path) -> None:
+    """Two processes of one service cannot share a port: each replica is its own scrape target."""
+    sup = Supervisor(home=tmp_path, replicas={"orchestrator": 2, "graph": 3})
+    sup._assign_metrics_ports()
+    names = [sp.name for sp in sup.process_plan() if sp.command != "gateway"]
+    assert sorted(sup.metrics_ports) == sorted(names) and len(names) == 7
+    assert len(set(sup.metrics_ports.values())) == len(names)
+    targets = json.loads((tmp_path / "metrics.json").read_text())
+    for name, port in sup.metrics_ports.items():
+        assert targets[name] == f"http://127.0.0.1:{port}/metrics"
+    assert "/metrics" in targets["gateway"]
