@@ -14,10 +14,9 @@ from contracts.events import GraphBuilt, GraphFailed, RunCompleted
 from services.graph.build import GRAPH_INPUTS, build_graph, decode_inputs
 from services.graph.neo4j_sink import write_graph
 from services.graph.schema import GraphDocument, encode_graph
-from services.kit.bus import Bus, Delivery
-from services.kit.objectstore import ObjectStore, graph_key
-from services.kit.settings import Settings
-from services.kit.worker import ArtifactWorker, serve_worker
+from services.kit.bus import Delivery
+from services.kit.objectstore import graph_key
+from services.kit.worker import ArtifactWorker
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +30,11 @@ def build_graph_json(files: dict[str, bytes], job_id: str) -> tuple[GraphDocumen
 class GraphBuilder(ArtifactWorker):
     """Handles RunCompleted deliveries (services/kit/worker.py does the consuming and failing)."""
 
+    service = "graph"
     trigger = RunCompleted
     inputs = GRAPH_INPUTS
     failed = GraphFailed
     what = "graph"
-
-    def __init__(self, bus: Bus, store: ObjectStore, settings: Settings, max_deliver: int) -> None:
-        super().__init__(bus, store, max_deliver)
-        self.settings = settings
 
     async def produce(self, event: RunCompleted, files: dict[str, bytes], delivery: Delivery) -> None:
         doc, data = await asyncio.to_thread(build_graph_json, files, event.job_id)
@@ -74,21 +70,5 @@ class GraphBuilder(ArtifactWorker):
         return True
 
 
-async def serve(
-    settings: Settings,
-    stop: asyncio.Event,
-    *,
-    durable: str = "graph",
-    deliver_new: bool = False,
-    max_deliver: int = 8,
-) -> None:
-    """Consume RunCompleted until `stop` is set. `durable`/`deliver_new` let tests run a private consumer."""
-    await serve_worker(
-        settings,
-        stop,
-        lambda bus, store: GraphBuilder(bus, store, settings, max_deliver),
-        service="graph",
-        durable=durable,
-        deliver_new=deliver_new,
-        max_deliver=max_deliver,
-    )
+# RunCompleted consumed until `stop` is set (the service's entry: services/kit/service.py runs it).
+serve = GraphBuilder.serve

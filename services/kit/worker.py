@@ -1,8 +1,8 @@
 """The artifact worker: consume one event, fetch and verify its artifacts, produce, publish, or fail.
 
 The reporter (ReportRequested -> ReportWritten | ReportFailed) and the graph service (RunCompleted ->
-GraphBuilt | GraphFailed) are both this shape; a subclass names its trigger, the files it reads and
-its failure event, and writes `produce`. What the base guarantees for each:
+GraphBuilt | GraphFailed) are both this shape; a subclass names its service, trigger, the files it reads and
+its failure event, and writes `produce`; its class method `serve` is the service's `serve`. What the base guarantees for each:
 
 * Inputs are fetched once and each checked against its ArtifactRef (size and SHA-256).
 * A missing or corrupt artifact fails the job's step at once (the failure event, with the reason).
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from contracts.events import AnyEvent, Event, deterministic_event_id, new_event
@@ -32,14 +31,16 @@ log = logging.getLogger(__name__)
 class ArtifactWorker:
     """Handles deliveries of `trigger`: its artifacts in (verified), outputs and one outcome event out."""
 
+    service: ClassVar[str]  # the NATS user it connects as, and the name of its durable consumer
     trigger: ClassVar[type[Event]]
     inputs: ClassVar[tuple[str, ...]]  # the artifact file names `produce` reads
     failed: ClassVar[type[Event]]  # the failure event; it carries `reason`
     what: ClassVar[str]  # in log lines: "report for job …", "graph for job …"
 
-    def __init__(self, bus: Bus, store: ObjectStore, max_deliver: int) -> None:
+    def __init__(self, bus: Bus, store: ObjectStore, settings: Settings, max_deliver: int) -> None:
         self.bus = bus
         self.store = store
+        self.settings = settings
         self.max_deliver = max_deliver
 
     async def produce(self, event: Any, files: dict[str, bytes], delivery: Delivery) -> None:
@@ -77,36 +78,37 @@ class ArtifactWorker:
         log.warning("%s for job %s failed: %s", self.what, event.job_id, reason)
         await self.publish_outcome(self.failed, event, reason=reason)
 
+    @classmethod
+    async def serve(
+        cls,
+        settings: Settings,
+        stop: asyncio.Event,
+        *,
+        durable: str | None = None,
+        deliver_new: bool = False,
+        max_deliver: int = 8,
+    ) -> None:
+        """Consume `trigger` on a durable consumer until `stop` is set: a service's `serve`.
 
-async def serve_worker(
-    settings: Settings,
-    stop: asyncio.Event,
-    make: Callable[[Bus, ObjectStore], ArtifactWorker],
-    *,
-    service: str,
-    durable: str,
-    deliver_new: bool,
-    max_deliver: int,
-) -> None:
-    """Run `make(bus, store)`'s worker on a durable consumer of its trigger until `stop` is set.
-
-    `service` is the NATS user it connects as; `durable`/`deliver_new` let tests run a private consumer.
-    """
-    bus = await Bus.connect(settings.nats_url, name=durable, login=settings.nats_login(service))
-    try:
-        await bus.ensure_streams(settings.stream_replicas)
-        async with ObjectStore(settings) as store:
-            worker = make(bus, store)
-            trigger = worker.trigger.__name__
-            task = await bus.consume(
-                durable,
-                [trigger],
-                worker.handle,
-                max_ack_pending=4,
-                max_deliver=max_deliver,
-                deliver_new=deliver_new,
-            )
-            log.info("%s consuming %s as %s", service, trigger, durable)
-            await run_until_stopped(stop, task)
-    finally:
-        await bus.close()
+        The consumer is named after the service unless `durable` says otherwise; `durable` and
+        `deliver_new` let tests run a private consumer.
+        """
+        durable = durable or cls.service
+        bus = await Bus.connect(settings.nats_url, name=durable, login=settings.nats_login(cls.service))
+        try:
+            await bus.ensure_streams(settings.stream_replicas)
+            async with ObjectStore(settings) as store:
+                worker = cls(bus, store, settings, max_deliver)
+                trigger = cls.trigger.__name__
+                task = await bus.consume(
+                    durable,
+                    [trigger],
+                    worker.handle,
+                    max_ack_pending=4,
+                    max_deliver=max_deliver,
+                    deliver_new=deliver_new,
+                )
+                log.info("%s consuming %s as %s", cls.service, trigger, durable)
+                await run_until_stopped(stop, task)
+        finally:
+            await bus.close()

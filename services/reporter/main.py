@@ -24,7 +24,7 @@ from contracts.results import RESULT_FILE
 from services.kit.bus import Bus, Delivery
 from services.kit.objectstore import ObjectStore, report_key
 from services.kit.settings import Settings
-from services.kit.worker import ArtifactWorker, serve_worker
+from services.kit.worker import ArtifactWorker
 from services.reporter.artifacts import REPORT_INPUTS, RunArtifacts, decode_artifacts
 from services.reporter.charts import render_charts
 from services.reporter.compose import Report, compose_report
@@ -81,16 +81,15 @@ def _manifest_time(value: str) -> datetime:
 class Reporter(ArtifactWorker):
     """Handles ReportRequested deliveries (services/kit/worker.py does the consuming and failing)."""
 
+    service = "reporter"
     trigger = ReportRequested
     inputs = REPORT_INPUTS
     failed = ReportFailed
     what = "report"
 
-    def __init__(
-        self, bus: Bus, store: ObjectStore, max_deliver: int, llm: ReporterLLM | None = None
-    ) -> None:
-        super().__init__(bus, store, max_deliver)
-        self.llm = llm
+    def __init__(self, bus: Bus, store: ObjectStore, settings: Settings, max_deliver: int) -> None:
+        super().__init__(bus, store, settings, max_deliver)
+        self.llm = reporter_llm(settings)
 
     async def produce(self, event: ReportRequested, files: dict[str, bytes], delivery: Delivery) -> None:
         await delivery.in_progress()
@@ -140,22 +139,5 @@ def reporter_llm(settings: Settings) -> ReporterLLM | None:
     )
 
 
-async def serve(
-    settings: Settings,
-    stop: asyncio.Event,
-    *,
-    durable: str = "reporter",
-    deliver_new: bool = False,
-    max_deliver: int = 8,
-) -> None:
-    """Consume ReportRequested until `stop` is set. `durable`/`deliver_new` let tests run a private consumer."""
-    llm = reporter_llm(settings)
-    await serve_worker(
-        settings,
-        stop,
-        lambda bus, store: Reporter(bus, store, max_deliver, llm),
-        service="reporter",
-        durable=durable,
-        deliver_new=deliver_new,
-        max_deliver=max_deliver,
-    )
+# ReportRequested consumed until `stop` is set (the service's entry: services/kit/service.py runs it).
+serve = Reporter.serve

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from contracts.artifacts import ArtifactRef
@@ -28,10 +26,8 @@ def _completed(job_id: str, refs: list[ArtifactRef]) -> RunCompleted:
 
 
 async def test_graph_is_built_stored_and_announced(settings, bus, store, run_files) -> None:
-    job = uuid.uuid4().hex
-    refs = await upload(store, job, run_files)
-    durable = f"gr{uuid.uuid4().hex[:8]}"
-    async with running(serve, settings, bus, durable):
+    job, refs = await upload(store, run_files)
+    async with running(serve, settings, bus) as durable:
         await bus.publish(_completed(job, refs))
         event = await wait_for_event(bus, job, {"GraphBuilt", "GraphFailed"})
         ack = await bus.publish(_completed(job, refs))  # a second RunCompleted: handled, no new event
@@ -49,11 +45,9 @@ async def test_graph_is_built_stored_and_announced(settings, bus, store, run_fil
 
 
 async def test_an_unreachable_neo4j_still_builds_the_graph(settings, bus, store, run_files) -> None:
-    job = uuid.uuid4().hex
-    refs = await upload(store, job, run_files)
+    job, refs = await upload(store, run_files)
     with_neo4j = settings.model_copy(update={"neo4j_uri": "bolt://127.0.0.1:9", "neo4j_password": "x"})
-    durable = f"gr{uuid.uuid4().hex[:8]}"
-    async with running(serve, with_neo4j, bus, durable):
+    async with running(serve, with_neo4j, bus):
         await bus.publish(_completed(job, refs))
         event = await wait_for_event(bus, job, {"GraphBuilt", "GraphFailed"})
     assert isinstance(event, GraphBuilt) and event.neo4j is False
@@ -61,11 +55,9 @@ async def test_an_unreachable_neo4j_still_builds_the_graph(settings, bus, store,
 
 
 async def test_a_corrupt_artifact_fails_the_graph(settings, bus, store, run_files) -> None:
-    job = uuid.uuid4().hex
-    refs = await upload(store, job, run_files)
+    job, refs = await upload(store, run_files)
     await store.put_bytes(artifact_key(job, "social_graph.json"), b'{"edges": "tampered"}')
-    durable = f"gr{uuid.uuid4().hex[:8]}"
-    async with running(serve, settings, bus, durable):
+    async with running(serve, settings, bus):
         await bus.publish(_completed(job, refs))
         event = await wait_for_event(bus, job, {"GraphBuilt", "GraphFailed"})
     assert isinstance(event, GraphFailed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,12 @@ def engine_files(out_dir: Path) -> dict[str, bytes]:
     return {name: (out_dir / name).read_bytes() for name in ENGINE_ARTIFACTS if (out_dir / name).exists()}
 
 
-async def upload(store: ObjectStore, job_id: str, files: dict[str, bytes]) -> list[ArtifactRef]:
-    """Put artifact files where the engine's upload puts them; the refs carry their real digests."""
-    return [await store.put_bytes(artifact_key(job_id, name), data) for name, data in sorted(files.items())]
+async def upload(store: ObjectStore, files: dict[str, bytes]) -> tuple[str, list[ArtifactRef]]:
+    """A new job's id, and its artifact files put where the engine's upload puts them (real digests)."""
+    job_id = uuid.uuid4().hex
+    return job_id, [
+        await store.put_bytes(artifact_key(job_id, name), data) for name, data in sorted(files.items())
+    ]
 
 
 async def wait_for_consumer(bus: Bus, durable: str, timeout: float = 10.0) -> None:
@@ -82,15 +86,14 @@ async def wait_for_event(bus: Bus, job_id: str, types: set[str], timeout: float 
 
 
 @contextlib.asynccontextmanager
-async def running(
-    serve: ServeFn, settings: Settings, bus: Bus, durable: str, **kw: Any
-) -> AsyncIterator[None]:
-    """Run a service's serve() as a task on a private consumer that sees only new events."""
+async def running(serve: ServeFn, settings: Settings, bus: Bus, **kw: Any) -> AsyncIterator[str]:
+    """Run a service's serve() as a task on a private consumer that sees only new events; yields its name."""
+    durable = f"t{uuid.uuid4().hex[:8]}"
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop, durable=durable, deliver_new=True, **kw))
     try:
         await wait_for_consumer(bus, durable)
-        yield
+        yield durable
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)

@@ -24,10 +24,8 @@ def _request(job_id: str, refs: list[ArtifactRef]) -> ReportRequested:
 
 
 async def test_report_is_written_and_announced(settings, bus, store, run_files) -> None:
-    job = uuid.uuid4().hex
-    refs = await upload(store, job, run_files)
-    durable = f"rep{uuid.uuid4().hex[:8]}"
-    async with running(serve, settings, bus, durable):
+    job, refs = await upload(store, run_files)
+    async with running(serve, settings, bus):
         request = _request(job, refs)
         await bus.publish(request)
         event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
@@ -52,10 +50,8 @@ async def test_report_is_written_and_announced(settings, bus, store, run_files) 
 
 
 async def test_a_repeated_request_yields_no_second_report_written(settings, bus, store, run_files) -> None:
-    job = uuid.uuid4().hex
-    refs = await upload(store, job, run_files)
-    durable = f"rep{uuid.uuid4().hex[:8]}"
-    async with running(serve, settings, bus, durable):
+    job, refs = await upload(store, run_files)
+    async with running(serve, settings, bus) as durable:
         await bus.publish(_request(job, refs))
         await wait_for_event(bus, job, {"ReportWritten"})
         # A second request (a redelivery or a retried saga step) is handled in full again...
@@ -71,12 +67,10 @@ async def test_a_repeated_request_yields_no_second_report_written(settings, bus,
 async def test_a_corrupt_artifact_fails_the_report_with_a_clear_reason(
     settings, bus, store, run_files
 ) -> None:
-    job = uuid.uuid4().hex
-    refs = await upload(store, job, run_files)
+    job, refs = await upload(store, run_files)
     # the object changes after its digest was recorded: a corrupted upload
     await store.put_bytes(artifact_key(job, "posts.json"), run_files["posts.json"][:-5] + b"xxxxx")
-    durable = f"rep{uuid.uuid4().hex[:8]}"
-    async with running(serve, settings, bus, durable):
+    async with running(serve, settings, bus):
         await bus.publish(_request(job, refs))
         event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
     assert isinstance(event, ReportFailed)
@@ -86,12 +80,10 @@ async def test_a_corrupt_artifact_fails_the_report_with_a_clear_reason(
 
 
 async def test_a_missing_artifact_fails_the_report(settings, bus, store, run_files) -> None:
-    job = uuid.uuid4().hex
-    refs = [r for r in await upload(store, job, run_files) if r.name != "trades.json"]
+    job, refs = await upload(store, run_files)
     ghost = ArtifactRef(name="profiles.json", key=artifact_key(job, "nowhere.json"), size=1, sha256="0" * 64)
-    refs = [r for r in refs if r.name != "profiles.json"] + [ghost]
-    durable = f"rep{uuid.uuid4().hex[:8]}"
-    async with running(serve, settings, bus, durable):
+    refs = [r for r in refs if r.name not in ("trades.json", "profiles.json")] + [ghost]
+    async with running(serve, settings, bus):
         await bus.publish(_request(job, refs))
         event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
     assert isinstance(event, ReportFailed)
@@ -105,8 +97,7 @@ async def test_an_unreachable_store_is_retried_then_fails_the_report(settings, b
         ArtifactRef(name=n, key=artifact_key(job, n), size=len(d), sha256=hashlib.sha256(d).hexdigest())
         for n, d in run_files.items()
     ]
-    durable = f"rep{uuid.uuid4().hex[:8]}"
-    async with running(serve, dead, bus, durable, max_deliver=2):
+    async with running(serve, dead, bus, max_deliver=2):
         await bus.publish(_request(job, refs))
         event = await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
     assert isinstance(event, ReportFailed)
@@ -135,9 +126,8 @@ async def _report_with_model(settings, bus, store, run_files, model_url: str) ->
     with_llm = settings.model_copy(
         update={"reporter_llm_url": model_url, "reporter_llm_model": "fake/analyst"}
     )
-    job = uuid.uuid4().hex
-    refs = await upload(store, job, run_files)
-    async with running(serve, with_llm, bus, f"rep{uuid.uuid4().hex[:8]}"):
+    job, refs = await upload(store, run_files)
+    async with running(serve, with_llm, bus):
         await bus.publish(_request(job, refs))
         return await wait_for_event(bus, job, {"ReportWritten", "ReportFailed"})
 
