@@ -152,11 +152,20 @@ class StrayPodReaped(Event, frozen=True, kw_only=True):
 
 
 class RunRequested(Event, frozen=True, kw_only=True):
+    """Everything the podmanager needs to run the job on the pod: it never reads JobCreated back.
+
+    `spec` and `run` are None only in RunRequested events published before they were carried; the
+    podmanager fails such a run as retryable, so the retry's RunRequested carries them
+    (docs/events.md#runrequested).
+    """
+
     attempt: int
     run_id: str
     pod_name: str
     artifact_prefix: str
     resume_from: str | None = None  # object key of a checkpoint
+    spec: JobSpec | None = None
+    run: ResolvedRun | None = None
 
 
 class RunStarted(Event, frozen=True, kw_only=True):

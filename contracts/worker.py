@@ -42,6 +42,9 @@ class ArtifactDigest(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     size: int
     sha256: str
+    # hex MD5 of the bytes, sent with the upload as Content-MD5: the store refuses bytes that do not
+    # match it and keeps it as the object's ETag, which the podmanager checks with a HEAD
+    md5: str | None = None
 
 
 class RunStatusBody(msgspec.Struct, kw_only=True):

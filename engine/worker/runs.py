@@ -319,7 +319,7 @@ class RunManager:
                 backoff_s=self.settings.upload_backoff_s,
             )
             record.counters["upload_retries"] = record.counters.get("upload_retries", 0.0) + retries
-            uploaded.append(digest)
+            uploaded.append(msgspec.structs.replace(digest, md5=transfer.md5_hex(data)))
         missing = sorted(set(urls) - {d.name for d in files})
         if missing:
             log.warning("run %s: the engine produced no %s", record.run_id, ", ".join(missing))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 
@@ -23,6 +24,11 @@ class NotFound(TransferError):
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def md5_hex(data: bytes) -> str:
+    """The MD5 an S3 store checks a PUT against (Content-MD5) and returns as its ETag: integrity, not security."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 class _Transient(Exception):
@@ -49,7 +55,7 @@ def _etag_ok(response: httpx.Response, data: bytes) -> bool:
     etag = response.headers.get("etag", "").strip('"')
     if len(etag) != 32 or "-" in etag:
         return True  # not a plain MD5 ETag: nothing to check against
-    return etag.lower() == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    return etag.lower() == md5_hex(data)
 
 
 async def put_bytes(
@@ -62,13 +68,20 @@ async def put_bytes(
     attempts: int,
     backoff_s: float,
 ) -> int:
-    """PUT `data` to a presigned URL; retries transient failures. Returns the number of retries."""
+    """PUT `data` to a presigned URL; retries transient failures. Returns the number of retries.
+
+    The PUT carries Content-MD5, so the store refuses bytes damaged on the way (400 BadDigest).
+    """
+    headers = {
+        "content-type": content_type,
+        "content-md5": base64.b64encode(bytes.fromhex(md5_hex(data))).decode(),
+    }
     try:
         async for attempt in _retrying(attempts, backoff_s):
             with attempt:
                 number = attempt.retry_state.attempt_number
                 try:
-                    response = await client.put(url, content=data, headers={"content-type": content_type})
+                    response = await client.put(url, content=data, headers=headers)
                 except httpx.TransportError as exc:
                     raise _upload_failed(what, _unreachable(exc), number, attempts) from exc
                 if response.is_success:

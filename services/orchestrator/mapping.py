@@ -40,6 +40,16 @@ def stored_name(domain_event: Any) -> str:
     return type(domain_event).__name__
 
 
+def _spec_and_run(d: dict[str, Any]) -> dict[str, Any]:
+    """The job's spec and resolved run as contract types; None where a stored event predates them
+    (a RunRequested stored before it carried them)."""
+    spec, run = d.get("spec"), d.get("run")
+    return {
+        "spec": None if spec is None else msgspec.convert(spec, JobSpec),
+        "run": None if run is None else msgspec.convert(run, ResolvedRun),
+    }
+
+
 def to_contract(domain_event: Any, job_id: str) -> ev.Event | None:
     """The contract event for one stored Job event, or None for an internal (recorded) fact."""
     name = stored_name(domain_event)
@@ -55,13 +65,7 @@ def to_contract(domain_event: Any, job_id: str) -> ev.Event | None:
         "traceparent": d.get("traceparent"),
     }
     if name == "JobCreated":
-        return ev.JobCreated(
-            **envelope,
-            owner_id=d["owner_id"],
-            spec=msgspec.convert(d["spec"], JobSpec),
-            run=msgspec.convert(d["run"], ResolvedRun),
-            retry_of=d["retry_of"],
-        )
+        return ev.JobCreated(**envelope, owner_id=d["owner_id"], **_spec_and_run(d), retry_of=d["retry_of"])
     if name == "PodRequested":
         return ev.PodRequested(
             **envelope,
@@ -79,6 +83,7 @@ def to_contract(domain_event: Any, job_id: str) -> ev.Event | None:
             pod_name=d["pod_name"],
             artifact_prefix=d["artifact_prefix"],
             resume_from=d["resume_from"],
+            **_spec_and_run(d),
         )
     if name == "PodTeardownRequested":
         return ev.PodTeardownRequested(

@@ -37,9 +37,6 @@ class MeteredBus:
             self.observe(event)
         return ack
 
-    async def last_event(self, job_id: str, event_type: str) -> Any:
-        return await self._bus.last_event(job_id, event_type)
-
     def observe(self, event: Any) -> None:
         """Add what a newly published event says to the counters."""
         if isinstance(event, PodTerminated):

@@ -7,11 +7,11 @@ a run again from its first progress event republishes the same ids, which JetStr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from contracts.artifacts import ArtifactRef
 from contracts.events import (
     Event,
-    JobCreated,
     RunCheckpointed,
     RunCompleted,
     RunFailed,
@@ -21,6 +21,7 @@ from contracts.events import (
     deterministic_event_id,
     new_event,
 )
+from contracts.spec import JobSpec, ResolvedRun
 from contracts.worker import ArtifactDigest, ProgressEvent, RunSpec
 
 
@@ -130,19 +131,29 @@ def missing_artifacts(expected: tuple[str, ...] | list[str], digests: list[Artif
     return [name for name in expected if name not in reported]
 
 
-def digest_problem(digest: ArtifactDigest, size: int, sha256: str) -> str | None:
-    """Why a stored object does not match what the worker says it uploaded, or None when it does."""
+def stored_problem(digest: ArtifactDigest, head: dict[str, Any] | None) -> str | None:
+    """Why the stored object (its HEAD) is not what the worker says it uploaded, or None when it is.
+
+    The store refused the upload unless the bytes matched the MD5 the worker sent with them
+    (Content-MD5), and keeps that MD5 as the ETag of the single-part PUT: size and ETag show that the
+    stored bytes are the worker's, whose SHA-256 it reported, without reading them back
+    (docs/podmanager.md#artifact-verification).
+    """
+    if head is None:
+        return f"{digest.name}: not in the object store"
+    if digest.md5 is None:
+        return f"{digest.name}: the worker reported no MD5 to check the stored object against"
+    size = head.get("ContentLength")
     if size != digest.size:
         return f"{digest.name}: stored {size} bytes, the worker uploaded {digest.size}"
-    if sha256 != digest.sha256:
-        return f"{digest.name}: SHA-256 of the stored object differs from the worker's"
+    if str(head.get("ETag", "")).strip('"').lower() != digest.md5.lower():
+        return f"{digest.name}: the stored object's MD5 (ETag) differs from the worker's"
     return None
 
 
-def build_run_spec(created: JobCreated, llm_url: str | None) -> RunSpec:
-    """The engine's input from the job's JobCreated (spec + resolved run); `llm_url` None lets the
-    pod use its own LLM server (RunPod) instead of the platform's (local)."""
-    spec, run = created.spec, created.run
+def build_run_spec(spec: JobSpec, run: ResolvedRun, llm_url: str | None) -> RunSpec:
+    """The engine's input from the job's spec and resolved run (as RunRequested carries them);
+    `llm_url` None lets the pod use its own LLM server (RunPod) instead of the platform's (local)."""
     return RunSpec(
         seed_text=spec.seed_text,
         goal=spec.goal,

@@ -9,7 +9,6 @@ by JetStream as duplicates).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,18 +17,18 @@ from typing import Any, Protocol
 import httpx
 
 from contracts.artifacts import ENGINE_ARTIFACTS, ArtifactRef
-from contracts.events import Event, JobCreated, RunRequested
+from contracts.events import Event, RunRequested
 from contracts.worker import ProgressEvent, RunSpec, RunSubmission
-from services.kit.objectstore import ObjectNotFound, checkpoint_key
+from services.kit.objectstore import checkpoint_key
 from services.podmanager.progress import (
     RunContext,
     artifact_object_key,
     build_run_spec,
-    digest_problem,
     missing_artifacts,
     progress_event,
     run_completed,
     run_failed,
+    stored_problem,
 )
 from services.podmanager.providers.base import PodProvider
 from services.podmanager.worker_client import WorkerClient, WorkerRejected, WorkerUnreachable
@@ -37,17 +36,17 @@ from services.podmanager.worker_client import WorkerClient, WorkerRejected, Work
 log = logging.getLogger(__name__)
 
 MAX_PRESIGN_S = 7 * 24 * 3600  # SigV4 limit
+NO_SPEC = "the RunRequested carries no run spec (published by an orchestrator older than this podmanager)"
 
 
 class EventBus(Protocol):
     async def publish(self, event: Any) -> Any: ...
-    async def last_event(self, job_id: str, event_type: str) -> Any: ...
 
 
 class Store(Protocol):
     async def presign_put(self, key: str, expires: int = 3600, content_type: str | None = None) -> str: ...
     async def presign_get(self, key: str, expires: int = 900) -> str: ...
-    async def get_bytes(self, key: str) -> bytes: ...
+    async def head(self, key: str) -> dict[str, Any] | None: ...
 
 
 class RunFollower:
@@ -84,12 +83,13 @@ class RunFollower:
         if await self.is_torn_down(req.pod_name):
             log.info("run %s: pod %s was torn down; nothing to run", req.run_id, req.pod_name)
             return
-        created = await self.bus.last_event(req.job_id, "JobCreated")
-        if not isinstance(created, JobCreated):
+        if req.spec is None or req.run is None:
+            # Published before RunRequested carried the spec (docs/events.md#runrequested): a retry's
+            # RunRequested, made by the orchestrator of today, carries it.
             ctx = RunContext(req, agents=0, rounds=0, checkpoint_key=checkpoint_key(req.job_id))
-            await self._publish(run_failed(ctx, "the job's JobCreated event was not found", retryable=False))
+            await self._publish(run_failed(ctx, NO_SPEC, retryable=True))
             return
-        spec = build_run_spec(created, self.llm_url)
+        spec = build_run_spec(req.spec, req.run, self.llm_url)
         ctx = RunContext(
             req, agents=spec.agents, rounds=spec.rounds, checkpoint_key=checkpoint_key(req.job_id)
         )
@@ -100,7 +100,7 @@ class RunFollower:
                 await self._publish(run_failed(ctx, f"pod {req.pod_name} {state}", retryable=True))
             return
         client = WorkerClient(self.provider.endpoint(pod), self.http)
-        submission = await self._submission(req, spec, created.run.timeout_s)
+        submission = await self._submission(req, spec, req.run.timeout_s)
         if await self._submit(ctx, client, submission):
             await self._follow(ctx, client)
 
@@ -203,7 +203,7 @@ class RunFollower:
         return False
 
     async def _complete(self, ctx: RunContext, pe: ProgressEvent) -> None:
-        """Check every artifact in the object store (size and SHA-256), then RunCompleted."""
+        """Check every artifact in the object store with a HEAD (size and MD5), then RunCompleted."""
         req = ctx.request
         missing = missing_artifacts(ENGINE_ARTIFACTS, pe.artifacts)
         if missing:
@@ -211,26 +211,17 @@ class RunFollower:
                 run_failed(ctx, f"the worker did not upload {', '.join(missing)}", retryable=False)
             )
             return
-        wanted = set(ENGINE_ARTIFACTS)
+        reported = {d.name: d for d in pe.artifacts}
         refs: list[ArtifactRef] = []
         problems: list[str] = []
-        for digest in sorted(
-            pe.artifacts, key=lambda d: ENGINE_ARTIFACTS.index(d.name) if d.name in wanted else 99
-        ):
-            if digest.name not in wanted:
-                continue
-            key = artifact_object_key(req.artifact_prefix, req.job_id, digest.name)
-            try:
-                data = await self.store.get_bytes(key)
-            except ObjectNotFound:
-                problems.append(f"{digest.name}: not in the object store")
-                continue
-            sha = hashlib.sha256(data).hexdigest()
-            problem = digest_problem(digest, len(data), sha)
+        for name in ENGINE_ARTIFACTS:
+            digest = reported[name]
+            key = artifact_object_key(req.artifact_prefix, req.job_id, name)
+            problem = stored_problem(digest, await self.store.head(key))
             if problem:
                 problems.append(problem)
-                continue
-            refs.append(ArtifactRef(name=digest.name, key=key, size=len(data), sha256=sha))
+            else:
+                refs.append(ArtifactRef(name=name, key=key, size=digest.size, sha256=digest.sha256))
         if problems:
             await self._publish(
                 run_failed(ctx, "artifacts failed verification: " + "; ".join(problems), retryable=False)

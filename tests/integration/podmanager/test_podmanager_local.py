@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,105 +23,27 @@ import pytest_asyncio
 
 from contracts.artifacts import ENGINE_ARTIFACTS
 from contracts.commands import CommandReply, LiveJobsQuery
-from contracts.events import (
-    Event,
-    JobCreated,
-    PodRequested,
-    PodTeardownRequested,
-    RunRequested,
-    deterministic_event_id,
-    new_event,
-)
-from contracts.spec import JobSpec, resolve_run
+from contracts.events import Event, PodTeardownRequested, deterministic_event_id, new_event
 from services.kit.objectstore import artifact_key
 from services.kit.procs import alive
 from services.podmanager.handlers import HANDLED, PodManager
-from services.podmanager.naming import pod_name, run_id
+from services.podmanager.naming import pod_name
 from services.podmanager.pods_repo import PodRepository
 from services.podmanager.providers.base import terminate_all
 from services.podmanager.providers.local import LocalProvider
 from services.podmanager.reaper import Reaper
+from tests.integration.podmanager.harness import REAL_WORKER, SCRIPTED_WORKER, Jobs, local_provider
 
 pytestmark = pytest.mark.integration
 
-REAL_WORKER = [sys.executable, "-m", "engine.worker", "--host", "127.0.0.1", "--port", "{port}"]
-SCRIPTED_WORKER = [sys.executable, "-m", "tests.fakes.podworker", "--host", "127.0.0.1", "--port", "{port}"]
 
-
-@dataclass
-class Harness:
-    bus: Any
+@dataclass(kw_only=True)
+class Harness(Jobs):
     store: Any
     repo: PodRepository
     provider: LocalProvider
     manager: PodManager
-    jobs: set[str] = field(default_factory=set)
     handled: set[str] = field(default_factory=set)  # ids of the events the manager has finished handling
-
-    async def job(self, rounds: int = 5, agents: int = 4) -> str:
-        job_id = uuid.uuid4().hex
-        self.jobs.add(job_id)
-        spec = JobSpec(
-            seed_text="Senator Lopez backs the Clean Energy Act; the Chamber of Commerce opposes it.",
-            goal="Will the Clean Energy Act pass by June?",
-            agents=agents,
-            rounds=rounds,
-            policy="heuristic",
-            random_seed=3,
-        )
-        await self.bus.publish(
-            new_event(JobCreated, job_id, owner_id="u1", spec=spec, run=resolve_run(spec, random_seed=3))
-        )
-        return job_id
-
-    async def request_pod(self, job_id: str, attempt: int = 1) -> Event:
-        event = new_event(
-            PodRequested,
-            job_id,
-            attempt=attempt,
-            pod_name=pod_name(job_id, attempt),
-            gpu_types=[],
-            model="heuristic",
-            policy="heuristic",
-        )
-        await self.bus.publish(event)
-        return event
-
-    async def request_run(self, job_id: str, attempt: int = 1) -> Event:
-        event = new_event(
-            RunRequested,
-            job_id,
-            attempt=attempt,
-            run_id=run_id(job_id, attempt),
-            pod_name=pod_name(job_id, attempt),
-            artifact_prefix=f"jobs/{job_id}/artifacts",
-        )
-        await self.bus.publish(event)
-        return event
-
-    async def teardown(self, job_id: str, attempt: int = 1) -> None:
-        await self.bus.publish(
-            new_event(
-                PodTeardownRequested,
-                job_id,
-                attempt=attempt,
-                pod_name=pod_name(job_id, attempt),
-                pod_id=None,
-                reason="test",
-            )
-        )
-
-    async def events(self, job_id: str) -> list[Event]:
-        return [ev for _seq, ev in await self.bus.job_events(job_id)]
-
-    async def wait_for(self, job_id: str, type_: str, timeout: float = 30.0) -> Event:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for ev in await self.events(job_id):
-                if ev.type == type_:
-                    return ev
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"no {type_} for {job_id}; got {[e.type for e in await self.events(job_id)]}")
 
     async def wait_handled(self, event: Event, timeout: float = 30.0) -> None:
         """Until the manager has finished handling `event`: what it would publish for it is published."""
@@ -139,15 +60,9 @@ async def make_harness(
     store: Any,
     pg_pool: Any,
     command: list[str],
-    extra_env: dict[str, str] | None = None,
+    round_s: float | None = None,
 ) -> AsyncIterator[Harness]:
-    provider = LocalProvider(
-        settings.home / "pods",
-        secret=settings.podmanager_secret,
-        command=command,
-        extra_env=extra_env,
-        stop_grace_s=3.0,
-    )
+    provider = local_provider(settings, command, round_s)
     repo = PodRepository(pg_pool)
     await repo.migrate()
     manager = PodManager(
@@ -162,7 +77,7 @@ async def make_harness(
     h = Harness(bus=bus, store=store, repo=repo, provider=provider, manager=manager)
 
     async def only_ours(event: Any, delivery: Any) -> None:
-        if event.job_id in h.jobs:  # the stream holds other tests' jobs too
+        if event.job_id in h.specs:  # the stream holds other tests' jobs too
             await manager.handle(event, delivery)
             h.handled.add(event.event_id)
 
@@ -190,15 +105,13 @@ async def real(settings: Any, bus: Any, store: Any, pg_pool: Any) -> AsyncIterat
 @pytest_asyncio.fixture
 async def scripted(settings: Any, bus: Any, store: Any, pg_pool: Any) -> AsyncIterator[Harness]:
     command = REAL_WORKER if engine_available() else SCRIPTED_WORKER
-    async for h in make_harness(settings, bus, store, pg_pool, command, {"SIMSWARM_FAKE_ROUND_S": "0.05"}):
+    async for h in make_harness(settings, bus, store, pg_pool, command, round_s=0.05):
         yield h
 
 
 @pytest_asyncio.fixture
 async def slow(settings: Any, bus: Any, store: Any, pg_pool: Any) -> AsyncIterator[Harness]:
-    async for h in make_harness(
-        settings, bus, store, pg_pool, SCRIPTED_WORKER, {"SIMSWARM_FAKE_ROUND_S": "0.4"}
-    ):
+    async for h in make_harness(settings, bus, store, pg_pool, SCRIPTED_WORKER, round_s=0.4):
         yield h
 
 
@@ -257,6 +170,16 @@ async def test_run_completes_with_verified_artifacts(scripted: Harness) -> None:
     for ev in events:  # no secret travels in an event
         raw = msgspec.json.encode(ev).decode()
         assert "X-Amz-Signature" not in raw and "Bearer" not in raw
+
+
+async def test_a_run_requested_without_its_spec_fails_retryable_saying_why(scripted: Harness) -> None:
+    """A RunRequested of an older orchestrator carries no spec: the run fails, retryable (the retry's
+    RunRequested carries it), and no earlier event is read back to make up for it."""
+    job = await scripted.job()
+    await scripted.request_run(job, with_spec=False)
+    failed = await scripted.wait_for(job, "RunFailed")
+    assert failed.retryable and "carries no run spec" in failed.reason
+    assert await scripted.types(job) == ["RunRequested", "RunFailed"]
 
 
 async def test_worker_killed_mid_run_fails_the_run_as_retryable(slow: Harness) -> None:
@@ -323,16 +246,7 @@ async def test_a_teardown_whose_reason_postgres_cannot_store_still_terminates_th
     await real.request_pod(job)
     await real.wait_for(job, "PodReady")
     pid = real.pid(job)
-    await real.bus.publish(
-        new_event(
-            PodTeardownRequested,
-            job,
-            attempt=1,
-            pod_name=pod_name(job, 1),
-            pod_id=None,
-            reason="cancelled\x00by someone",
-        )
-    )
+    await real.teardown(job, reason="cancelled\x00by someone")
     await real.wait_for(job, "PodTerminated")
     assert gone(pid) and await real.provider.list_pods() == []
     row = await real.repo.get(pod_name(job, 1))

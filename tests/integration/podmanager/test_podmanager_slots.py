@@ -10,97 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from contracts.events import Event, JobCreated, PodRequested, PodTeardownRequested, RunRequested, new_event
-from contracts.spec import JobSpec, resolve_run
 from services.podmanager.main import PodManagerOptions, serve
 from services.podmanager.naming import pod_name, run_id
 from services.podmanager.providers.base import terminate_all
 from services.podmanager.providers.local import LocalProvider
+from tests.integration.podmanager.harness import SCRIPTED_WORKER, Jobs, local_provider
 
 pytestmark = pytest.mark.integration
 
-SCRIPTED_WORKER = [sys.executable, "-m", "tests.fakes.podworker", "--host", "127.0.0.1", "--port", "{port}"]
 RUN_FINISHED = ("RunCompleted", "RunFailed")
-
-
-class Jobs:
-    """Publishes what the orchestrator would, and reads back what the pod manager said."""
-
-    def __init__(self, bus: Any) -> None:
-        self.bus = bus
-
-    async def create(self, rounds: int = 4) -> str:
-        job_id = uuid.uuid4().hex
-        spec = JobSpec(
-            seed_text="Senator Lopez backs the Clean Energy Act; the Chamber of Commerce opposes it.",
-            goal="Will the Clean Energy Act pass by June?",
-            agents=4,
-            rounds=rounds,
-            policy="heuristic",
-            random_seed=3,
-        )
-        await self.bus.publish(
-            new_event(JobCreated, job_id, owner_id="u1", spec=spec, run=resolve_run(spec, random_seed=3))
-        )
-        return job_id
-
-    async def request_pod(self, job_id: str) -> None:
-        await self.bus.publish(
-            new_event(
-                PodRequested,
-                job_id,
-                attempt=1,
-                pod_name=pod_name(job_id, 1),
-                gpu_types=[],
-                model="heuristic",
-                policy="heuristic",
-            )
-        )
-
-    async def request_run(self, job_id: str) -> None:
-        await self.bus.publish(
-            new_event(
-                RunRequested,
-                job_id,
-                attempt=1,
-                run_id=run_id(job_id, 1),
-                pod_name=pod_name(job_id, 1),
-                artifact_prefix=f"jobs/{job_id}/artifacts",
-            )
-        )
-
-    async def cancel(self, job_id: str) -> None:
-        await self.bus.publish(
-            new_event(
-                PodTeardownRequested,
-                job_id,
-                attempt=1,
-                pod_name=pod_name(job_id, 1),
-                pod_id=None,
-                reason="cancelled by the user",
-            )
-        )
-
-    async def types(self, job_id: str) -> list[str]:
-        return [ev.type for _seq, ev in await self.bus.job_events(job_id)]
-
-    async def wait_for(self, job_id: str, type_: str, timeout: float = 90.0) -> Event:
-        """Wait with a generous deadline (a safety net, not a measurement)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for _seq, ev in await self.bus.job_events(job_id):
-                if ev.type == type_:
-                    return ev
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"no {type_} for {job_id}; got {await self.types(job_id)}")
 
 
 @contextlib.asynccontextmanager
@@ -130,16 +54,10 @@ async def podmanager(
 
 
 async def test_with_every_run_slot_taken_a_cancel_still_tears_its_pod_down(settings: Any, bus: Any) -> None:
-    provider = LocalProvider(
-        settings.home / "pods",
-        secret=settings.podmanager_secret,
-        command=SCRIPTED_WORKER,
-        extra_env={"SIMSWARM_FAKE_ROUND_S": "0.5"},
-        stop_grace_s=3.0,
-    )
-    jobs = Jobs(bus)
+    provider = local_provider(settings, SCRIPTED_WORKER, round_s=0.5)
+    jobs = Jobs(bus=bus)
     async with podmanager(settings, provider, max_runs=1) as task:
-        long_run, to_cancel, later = await jobs.create(rounds=400), await jobs.create(), await jobs.create()
+        long_run, to_cancel, later = await jobs.job(rounds=400), await jobs.job(), await jobs.job()
         for job in (long_run, to_cancel):
             await jobs.request_pod(job)
         for job in (long_run, to_cancel):
@@ -148,7 +66,7 @@ async def test_with_every_run_slot_taken_a_cancel_still_tears_its_pod_down(setti
         await jobs.request_run(long_run)  # takes the only run slot, for minutes
         await jobs.wait_for(long_run, "RunProgressed")
 
-        await jobs.cancel(to_cancel)
+        await jobs.teardown(to_cancel)
         terminated = await jobs.wait_for(to_cancel, "PodTerminated")
         assert terminated.pod_name == pod_name(to_cancel, 1)
         assert await provider.find(pod_name(to_cancel, 1)) is None
@@ -158,26 +76,20 @@ async def test_with_every_run_slot_taken_a_cancel_still_tears_its_pod_down(setti
         assert not set(RUN_FINISHED) & set(await jobs.types(long_run))
         assert not task.done()
 
-        await jobs.cancel(long_run)
+        await jobs.teardown(long_run)
         await jobs.wait_for(long_run, "PodTerminated")
         assert not set(RUN_FINISHED) & set(await jobs.types(long_run))  # a teardown on purpose is no failure
 
 
 async def test_a_restarted_podmanager_reattaches_to_the_run_in_flight(settings: Any, bus: Any) -> None:
     """The RunRequested being followed is not acked, so the next process gets it and follows the run on."""
-    provider = LocalProvider(
-        settings.home / "pods",
-        secret=settings.podmanager_secret,
-        command=SCRIPTED_WORKER,
-        extra_env={"SIMSWARM_FAKE_ROUND_S": "0.3"},
-        stop_grace_s=3.0,
-    )
-    jobs = Jobs(bus)
+    provider = local_provider(settings, SCRIPTED_WORKER, round_s=0.3)
+    jobs = Jobs(bus=bus)
     durable = f"pm-{uuid.uuid4().hex[:8]}"
     rounds = 40
     try:
         async with podmanager(settings, provider, max_runs=2, durable=durable, keep_pods=True):
-            job = await jobs.create(rounds=rounds)
+            job = await jobs.job(rounds=rounds)
             await jobs.request_pod(job)
             await jobs.wait_for(job, "PodReady")
             await jobs.request_run(job)
@@ -220,9 +132,7 @@ async def test_the_pod_manager_stops_with_an_error_when_a_consumer_is_gone(setti
     from contracts.subjects import JOB_STREAM
     from services.kit.service import ServiceTaskEnded
 
-    provider = LocalProvider(
-        settings.home / "pods", secret=settings.podmanager_secret, command=SCRIPTED_WORKER
-    )
+    provider = local_provider(settings, SCRIPTED_WORKER)
     durable = f"pm-{uuid.uuid4().hex[:8]}"
     async with podmanager(settings, provider, max_runs=1, durable=durable) as task:
         await _consumer_exists(bus, JOB_STREAM, f"{durable}-teardown")  # serving (made at start-up)

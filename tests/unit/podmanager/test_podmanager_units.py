@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from contracts.events import JobCreated, RunCheckpointed, RunProgressed, RunRequested, RunStarted, new_event
+from contracts.events import RunCheckpointed, RunProgressed, RunRequested, RunStarted, new_event
 from contracts.spec import JobSpec, MarketSpec, resolve_run
 from contracts.worker import ArtifactDigest, PostPreview, ProgressEvent
 from services.podmanager.naming import parse_pod_name, pod_name, pod_token, run_id
@@ -15,11 +15,11 @@ from services.podmanager.progress import (
     RunContext,
     artifact_object_key,
     build_run_spec,
-    digest_problem,
     missing_artifacts,
     progress_event,
     run_completed,
     run_failed,
+    stored_problem,
 )
 from services.podmanager.providers.base import PodInfo, WorkerEndpoint
 from services.podmanager.reaper import decide_strays
@@ -92,14 +92,15 @@ def test_terminal_events_carry_run_outcome() -> None:
 def test_artifact_checks() -> None:
     assert artifact_object_key("jobs/j/artifacts/", "j", "posts.json") == "jobs/j/artifacts/posts.json"
     assert artifact_object_key("", "j", "posts.json") == "jobs/j/artifacts/posts.json"
-    digests = [ArtifactDigest(name="a.json", size=3, sha256="ab")]
+    digests = [ArtifactDigest(name="a.json", size=3, sha256="ab", md5="0f" * 16)]
     assert missing_artifacts(("a.json", "b.json"), digests) == ["b.json"]
-    assert digest_problem(digests[0], 3, "ab") is None
-    assert "bytes" in (digest_problem(digests[0], 4, "ab") or "")
-    assert "SHA-256" in (digest_problem(digests[0], 3, "cd") or "")
+    # what a HEAD of the stored object says (S3 quotes the ETag), against what the worker reported
+    assert stored_problem(digests[0], {"ContentLength": 3, "ETag": '"' + "0F" * 16 + '"'}) is None
+    assert "bytes" in (stored_problem(digests[0], {"ContentLength": 4, "ETag": '"' + "0f" * 16 + '"'}) or "")
+    assert "MD5" in (stored_problem(digests[0], {"ContentLength": 3, "ETag": '"' + "1f" * 16 + '"'}) or "")
 
 
-def test_run_spec_from_job_created() -> None:
+def test_run_spec_from_what_run_requested_carries() -> None:
     spec = JobSpec(
         seed_text="seed",
         goal="Will it rain tomorrow?",
@@ -108,8 +109,7 @@ def test_run_spec_from_job_created() -> None:
         policy="heuristic",
         markets=[MarketSpec(question="Rain?", initial_price_yes=0.99)],
     )
-    created = new_event(JobCreated, "j", owner_id="u", spec=spec, run=resolve_run(spec, random_seed=5))
-    rs = build_run_spec(created, "http://llm/v1")
+    rs = build_run_spec(spec, resolve_run(spec, random_seed=5), "http://llm/v1")
     assert (rs.agents, rs.rounds, rs.policy, rs.random_seed, rs.llm_url) == (
         7,
         4,
