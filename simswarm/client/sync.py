@@ -38,9 +38,8 @@ class Client:
             done = client.wait(job.job_id)
             client.download(job.job_id, "./run")
 
-    Requests that fail for a passing reason (429, 502, 503, 504, a broken connection) are retried
-    with exponential backoff, or after the server's Retry-After (`retry=RetryPolicy(...)` tunes it);
-    `create` sends an Idempotency-Key, so a retried create never makes a second job.
+    It runs an `AsyncClient` on a loop of its own, so retries (`retry=RetryPolicy(...)`) and the
+    idempotent `create` are the same as there.
     """
 
     def __init__(

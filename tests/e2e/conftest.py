@@ -101,7 +101,7 @@ class Probe:
     def live_pod_pids(self) -> list[int]:
         """Every pod process seen during the test (or registered now) that is still alive."""
         self.pod_pids.update(self.pod_pids_now())
-        return sorted(p for p in self.pod_pids if pid_alive(p))
+        return sorted(p for p in self.pod_pids if alive(p))
 
     # -- the bus -----------------------------------------------------------------------------------
 
@@ -191,13 +191,13 @@ the Port Authority pointed to planned upgrades of surface radar at the airport."
 QUESTION = "Will the FAA order new runway-incursion rules for LaGuardia within 60 days?"
 
 
-def pid_alive(pid: int) -> bool:
-    """True for a live process (a zombie counts as gone)."""
-    return alive(pid)
+def api_key(sup: Supervisor) -> str:
+    """The local user's API key that `sup` wrote to its home."""
+    return (sup.home / "api-key").read_text().strip()
 
 
 def api_client(sup: Supervisor) -> Client:
-    return Client(sup.api_url, (sup.home / "api-key").read_text().strip())
+    return Client(sup.api_url, api_key(sup))
 
 
 @pytest.fixture

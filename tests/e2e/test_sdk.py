@@ -14,19 +14,10 @@ import pytest
 
 from simswarm.client import AsyncClient, Client, Conflict, Job, NotFound, TimelineEvent
 from simswarm.supervisor import Supervisor
+from tests.e2e.conftest import QUESTION, SEED, api_key
 from tests.netproxy import DroppingProxy
 
 pytestmark = pytest.mark.e2e
-
-SEED = """Regulators opened an inquiry after a runway incursion at LaGuardia Airport. The Federal Aviation
-Administration said controllers cleared a Delta Air Lines jet onto a runway occupied by a regional jet.
-The National Transportation Safety Board sent investigators. Pilots' unions urged faster rules, while
-the Port Authority pointed to planned upgrades of surface radar at the airport."""
-QUESTION = "Will the FAA order new runway-incursion rules for LaGuardia within 60 days?"
-
-
-def _key(platform: Supervisor) -> str:
-    return (platform.home / "api-key").read_text().strip()
 
 
 @pytest.fixture
@@ -39,7 +30,7 @@ def proxy(platform: Supervisor) -> Iterator[DroppingProxy]:
 @pytest.fixture(scope="module")
 def completed(platform: Supervisor) -> Job:
     """One job that ran to completion (shared by the read-only tests below)."""
-    with Client(platform.api_url, _key(platform)) as client:
+    with Client(platform.api_url, api_key(platform)) as client:
         job = client.create(SEED, QUESTION, policy="heuristic", agents=12, rounds=5, random_seed=21)
         done = client.wait(job.job_id, timeout=300, progress=False)
     assert done.status == "completed", done.error
@@ -64,7 +55,7 @@ def test_wait_resumes_after_the_stream_is_cut(platform, proxy):
     # events, and usually the middle of the next one.
     proxy.cut_responses(b"/stream ", after_bytes=2000, times=3)
     seen: list[TimelineEvent] = []
-    with Client(proxy.url, _key(platform)) as client:
+    with Client(proxy.url, api_key(platform)) as client:
         job = client.create(SEED, QUESTION, policy="heuristic", agents=12, rounds=12, random_seed=22)
         done = client.wait(job.job_id, timeout=300, progress=False, on_event=seen.append)
         assert done.status == "completed", done.error
@@ -87,7 +78,7 @@ def test_events_follow_through_cuts_with_the_async_client(platform, proxy):
     proxy.cut_responses(b"/stream ", after_bytes=1500, times=2)
 
     async def follow() -> tuple[list[int], list[int]]:
-        async with AsyncClient(proxy.url, _key(platform)) as client:
+        async with AsyncClient(proxy.url, api_key(platform)) as client:
             job = await client.create(SEED, QUESTION, policy="heuristic", agents=10, rounds=6, random_seed=23)
             live = [e.seq async for e in client.events(job.job_id, follow=True)]
             stored = [e.seq async for e in client.events(job.job_id)]
@@ -101,7 +92,7 @@ def test_events_follow_through_cuts_with_the_async_client(platform, proxy):
 
 def test_download_verifies_every_file_and_skips_intact_ones(platform, completed, tmp_path):
     dest = tmp_path / "run"
-    with Client(platform.api_url, _key(platform)) as client:
+    with Client(platform.api_url, api_key(platform)) as client:
         listing = {f.name: f for f in client.sim_data(completed.job_id).files}
         first = client.download(completed.job_id, dest)
         assert {f.name for f in first} == set(listing) and not any(f.skipped for f in first)
@@ -116,7 +107,7 @@ def test_download_verifies_every_file_and_skips_intact_ones(platform, completed,
 
 
 def test_results_report_graph_pdf_and_share(platform, completed, tmp_path):
-    with Client(platform.api_url, _key(platform)) as client:
+    with Client(platform.api_url, api_key(platform)) as client:
         assert client.report(completed.job_id).startswith("#")
         graph = client.graph(completed.job_id)
         assert graph.job_id == completed.job_id and graph.nodes
@@ -136,7 +127,7 @@ def test_results_report_graph_pdf_and_share(platform, completed, tmp_path):
 
 
 def test_cancel_and_retry(platform):
-    with Client(platform.api_url, _key(platform)) as client:
+    with Client(platform.api_url, api_key(platform)) as client:
         live = client.create(SEED, QUESTION, policy="heuristic", agents=60, rounds=400, random_seed=24)
         client.cancel(live.job_id)
         cancelled = client.wait(live.job_id, timeout=300, progress=False)
@@ -154,7 +145,7 @@ def test_the_cli_downloads_through_the_sdk(platform, completed, tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "SIMSWARM_API_URL": platform.api_url, "SIMSWARM_API_KEY": _key(platform)}
+    env = {**os.environ, "SIMSWARM_API_URL": platform.api_url, "SIMSWARM_API_KEY": api_key(platform)}
     dest = tmp_path / "cli"
     run = [sys.executable, "-m", "simswarm.cli", "download", completed.job_id, str(dest)]
     first = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120, check=False)
@@ -173,7 +164,7 @@ def test_the_cli_runs_lists_and_retries_through_the_sdk(platform, tmp_path):
     env = {
         **os.environ,
         "SIMSWARM_API_URL": platform.api_url,
-        "SIMSWARM_API_KEY": _key(platform),
+        "SIMSWARM_API_KEY": api_key(platform),
         "COLUMNS": "200",
     }
     seed = tmp_path / "seed.txt"
