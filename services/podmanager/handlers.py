@@ -27,6 +27,7 @@ from contracts.events import (
     deterministic_event_id,
     new_event,
 )
+from services.kit.telemetry import current_traceparent, otel_env
 from services.podmanager.pods_repo import PodRepository
 from services.podmanager.providers.base import PodInfo, PodProvider, PodProvisionError
 from services.podmanager.runs import EventBus, RunFollower, Store
@@ -107,8 +108,18 @@ class PodManager:
     # -- provisioning ------------------------------------------------------------------------------
 
     def pod_env(self, ev: PodRequested) -> dict[str, str]:
-        """What the pod needs to know (no platform secret: the token is added by the provider)."""
-        env = {"SIMSWARM_MODEL": ev.model, "SIMSWARM_JOB_ID": ev.job_id}
+        """What the pod needs to know (no platform secret: the token is added by the provider).
+
+        Every provider's pods get this service's standard OTEL_* variables (but its service name: the
+        worker names itself) and, inside a trace, the provisioning span's context as TRACEPARENT
+        (OpenTelemetry's environment carrier), so the pod reports into the job's trace
+        (docs/operations.md#tracing).
+        """
+        env = {k: v for k, v in otel_env().items() if k != "OTEL_SERVICE_NAME"}
+        traceparent = current_traceparent()
+        if traceparent:
+            env["TRACEPARENT"] = traceparent
+        env.update(SIMSWARM_MODEL=ev.model, SIMSWARM_JOB_ID=ev.job_id)
         if self.provider.name == "local":
             if self.llm_url:
                 env["SIMSWARM_LLM_URL"] = self.llm_url

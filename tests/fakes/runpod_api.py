@@ -214,6 +214,12 @@ class FakeRunPodAPI:
             self._server.should_exit = True
             await self._task
 
+    async def __aenter__(self) -> FakeRunPodAPI:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
 
 def _resolve(source: Any, info: Any, **args: Any) -> Any:
     """Root fields call our resolvers; nested fields read dict keys."""

@@ -25,7 +25,6 @@ from pathlib import Path
 import msgspec
 
 from services.kit.procs import start_ticks
-from services.kit.telemetry import otel_env
 from services.podmanager.naming import POD_PREFIX, pod_token
 from services.podmanager.providers.base import (
     PodInfo,
@@ -173,7 +172,6 @@ class LocalProvider:
                 p for p in (str(_PROJECT_ROOT), child_env.get("PYTHONPATH", "")) if p
             )
         child_env["SIMSWARM_WORK_DIR"] = str(self.work_dir(name))
-        child_env.update(otel_env())  # OTEL_*: the pod's worker joins the job's trace (docs/operations.md)
         child_env.update(self._extra_env)
         child_env.update(env)
         child_env[TOKEN_ENV] = pod_token(self._secret, name)  # env only: never argv, events or logs

@@ -23,11 +23,8 @@ L40S, H100 = "NVIDIA L40S", "NVIDIA H100 80GB HBM3"
 
 @pytest_asyncio.fixture
 async def api() -> AsyncIterator[FakeRunPodAPI]:
-    fake = await FakeRunPodAPI(capacity={L40S: 1, H100: 1}).start()
-    try:
+    async with FakeRunPodAPI(capacity={L40S: 1, H100: 1}) as fake:
         yield fake
-    finally:
-        await fake.stop()
 
 
 @pytest_asyncio.fixture
@@ -102,6 +99,48 @@ async def test_fake_speaks_the_sdk_protocol(api: FakeRunPodAPI) -> None:
         assert [p["name"] for p in listed["data"]["myself"]["pods"]] == ["simswarm-sdk-a1"]
         ours = (await http.post(url, json={"query": LIST_PODS})).json()
         assert ours["data"]["myself"]["pods"][0]["runtime"]["uptimeInSeconds"] >= 0
+
+
+async def test_a_pod_gets_the_otel_variables_and_the_context_that_provisioned_it(
+    api: FakeRunPodAPI, bus: Any, store: Any, pg_pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The RunPod pod's environment holds the pod manager's OTEL_* variables (all but its service name)
+    and, as TRACEPARENT, the trace context it was provisioned in: the pod reports into the job's trace."""
+    from opentelemetry import context, trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    from contracts.events import PodRequested, new_event
+    from services.podmanager.handlers import PodManager
+    from services.podmanager.pods_repo import PodRepository
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector.example:4318")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "simswarm-podmanager")
+    provider = RunPodProvider(api_url=api.url, api_key=api.api_key, secret=SECRET, image="x")
+    manager = PodManager(bus=bus, store=store, pods=PodRepository(pg_pool), provider=provider)
+    job = uuid.uuid4().hex
+    request = new_event(
+        PodRequested, job, attempt=1, pod_name=pod_name(job, 1), gpu_types=[H100], model="m", policy="llm"
+    )
+    handling = SpanContext(
+        trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
+        span_id=0x00F067AA0BA902B7,
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    token = context.attach(trace.set_span_in_context(NonRecordingSpan(handling)))
+    try:
+        pod = await provider.provision(request.pod_name, gpu_types=[H100], env=manager.pod_env(request))
+    finally:
+        context.detach(token)
+        await manager.aclose()
+        await provider.aclose()
+    env = dict(entry.split("=", 1) for entry in api.pods[pod.pod_id]["env"])
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "https://collector.example:4318"
+    assert env["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
+    assert "OTEL_SERVICE_NAME" not in env  # the worker names itself
+    assert env["TRACEPARENT"] == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert env["SIMSWARM_JOB_ID"] == job and env["SIMSWARM_POD_TOKEN"] == pod_token(SECRET, pod.name)
 
 
 async def test_no_gpu_anywhere_becomes_pod_provision_failed(
