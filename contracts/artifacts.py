@@ -6,21 +6,6 @@ from typing import Any, Literal
 
 import msgspec
 
-ENGINE_ARTIFACTS: tuple[str, ...] = (
-    "chat_log.json",
-    "posts.json",
-    "top_posts.json",
-    "trades.json",
-    "market_curves.json",
-    "agent_trajectories.json",
-    "engagement_summary.json",
-    "social_graph.json",
-    "profiles.json",
-    "relations.json",
-    "claims.json",
-    "stakeholders.json",
-    "manifest.json",
-)
 REPORT_FILE = "report.md"
 GRAPH_FILE = "graph.json"
 
@@ -247,3 +232,22 @@ class StakeholdersFile(msgspec.Struct, kw_only=True):
     schema_version: int = READING_SCHEMA_VERSION
     source: str = "rules"
     stakeholders: list[Entity]
+
+
+# Every engine artifact file and the contract type it decodes into, in the order the engine writes them.
+ARTIFACT_TYPES: dict[str, Any] = {
+    "chat_log.json": list[ChatLogEntry],
+    "posts.json": list[Post],
+    "top_posts.json": list[TopPost],
+    "trades.json": list[Trade],
+    "market_curves.json": list[MarketCurve],
+    "agent_trajectories.json": list[AgentTrajectory],
+    "engagement_summary.json": list[EngagementRound],
+    "social_graph.json": SocialGraph,
+    "profiles.json": list[Profile],
+    "relations.json": list[Relation],
+    "claims.json": ClaimsFile,
+    "stakeholders.json": StakeholdersFile,
+    "manifest.json": Manifest,
+}
+ENGINE_ARTIFACTS: tuple[str, ...] = tuple(ARTIFACT_TYPES)

@@ -12,19 +12,23 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
 from contracts.artifacts import ChatLogEntry, Post, Profile, Relation, SocialGraph
 from services.graph.schema import GraphDocument, GraphEdge, GraphNode
-from services.kit.artifacts import ArtifactInvalid, decode_artifact
+from services.kit.artifacts import ArtifactInvalid, decode_files
 
-GRAPH_REQUIRED: tuple[str, ...] = ("profiles.json", "social_graph.json", "posts.json", "relations.json")
-GRAPH_OPTIONAL: tuple[str, ...] = ("chat_log.json",)
-GRAPH_INPUTS: tuple[str, ...] = GRAPH_REQUIRED + GRAPH_OPTIONAL
-
-T = TypeVar("T")
+# GraphInputs' fields and the files they are decoded from (chat_log.json when the run has it)
+GRAPH_REQUIRED: dict[str, str] = {
+    "profiles": "profiles.json",
+    "social": "social_graph.json",
+    "posts": "posts.json",
+    "relations": "relations.json",
+}
+GRAPH_OPTIONAL: dict[str, str] = {"chat_log": "chat_log.json"}
+GRAPH_INPUTS: tuple[str, ...] = (*GRAPH_REQUIRED.values(), *GRAPH_OPTIONAL.values())
 
 
 class GraphInputError(ArtifactInvalid):
@@ -40,26 +44,9 @@ class GraphInputs:
     chat_log: list[ChatLogEntry] = field(default_factory=list)
 
 
-def _decode(name: str, data: bytes, typ: type[T]) -> T:
-    return decode_artifact(name, data, typ, GraphInputError)
-
-
 def decode_inputs(files: Mapping[str, bytes]) -> GraphInputs:
     """Decode the graph's inputs (keyed by file name); raise GraphInputError naming the bad file."""
-    missing = [n for n in GRAPH_REQUIRED if n not in files]
-    if missing:
-        raise GraphInputError(f"missing artifact(s): {', '.join(missing)}")
-    return GraphInputs(
-        profiles=_decode("profiles.json", files["profiles.json"], list[Profile]),
-        relations=_decode("relations.json", files["relations.json"], list[Relation]),
-        social=_decode("social_graph.json", files["social_graph.json"], SocialGraph),
-        posts=_decode("posts.json", files["posts.json"], list[Post]),
-        chat_log=(
-            _decode("chat_log.json", files["chat_log.json"], list[ChatLogEntry])
-            if "chat_log.json" in files
-            else []
-        ),
-    )
+    return GraphInputs(**decode_files(files, GRAPH_REQUIRED, GRAPH_OPTIONAL, GraphInputError))
 
 
 def entity_node_id(entity_id: str) -> str:

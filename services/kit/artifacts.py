@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable
-from typing import TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 import msgspec
 
-from contracts.artifacts import ArtifactRef
+from contracts.artifacts import ARTIFACT_TYPES, ArtifactRef
 from services.kit.objectstore import ObjectNotFound, ObjectStore
 
 T = TypeVar("T")
@@ -62,3 +62,24 @@ def decode_artifact(
         return msgspec.json.decode(data, type=typ)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise error(f"{name} is not a valid artifact: {exc}") from exc
+
+
+def decode_files(
+    files: Mapping[str, bytes],
+    required: Mapping[str, str],
+    optional: Mapping[str, str] = {},
+    error: type[ArtifactInvalid] = ArtifactInvalid,
+) -> dict[str, Any]:
+    """Decode artifact files into their contract types (ARTIFACT_TYPES), keyed as the caller names them.
+
+    `required` and `optional` map a key (a field of the caller's bundle) to a file name; an optional
+    file is decoded when `files` has it. A missing required file, or one not of its contract's shape,
+    raises `error` naming it.
+    """
+    missing = [name for name in required.values() if name not in files]
+    if missing:
+        raise error(f"missing artifact(s): {', '.join(missing)}")
+    wanted = {**required, **{key: name for key, name in optional.items() if name in files}}
+    return {
+        key: decode_artifact(name, files[name], ARTIFACT_TYPES[name], error) for key, name in wanted.items()
+    }
