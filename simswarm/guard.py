@@ -38,7 +38,7 @@ UP_PID = "up.pid"
 
 def home_settings(home: Path) -> Settings:
     """The settings every process of this home's `up` reads (its environment, this home)."""
-    return load_settings(home=home, env={k: v for k, v in os.environ.items() if k != "SIMSWARM_HOME"})
+    return load_settings(home=home)  # `home` wins over SIMSWARM_HOME
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ import msgspec
 from contracts.spec import local_tiers
 from services.kit import procs
 from services.kit.secretfiles import SECRET_MODE, private_dir, write_secret
-from services.kit.settings import write_stack_file
+from services.kit.settings import environment_settings, write_stack_file
 from simswarm.guard import (
     UP_PID,
     cleanup_lock,
@@ -149,10 +149,11 @@ class Supervisor:
             with cleanup_lock(self.home):
                 stop_leftovers(self.home)
             self.guard = start_guard(self.home)
+            given = environment_settings()  # an operator's own database or S3: not started here
             self.stack = EmbeddedStack(
                 self.home,
-                database_url=os.environ.get("DATABASE_URL") or None,
-                s3_endpoint=os.environ.get("S3_ENDPOINT") or None,
+                database_url=given.get("database_url"),
+                s3_endpoint=given.get("s3_endpoint"),
                 die_with_parent=True,
             ).start()
             self.watch_parts()

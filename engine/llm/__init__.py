@@ -13,7 +13,6 @@ The engine core imports this lazily when `spec.policy == "llm"`:
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from contracts.spec import MarketSpec
@@ -23,6 +22,7 @@ from engine.llm.client import ChatClient, Counters, LLMCallFailed
 from engine.llm.config import LLMConfig, config_from_env
 from engine.llm.policy import LLMPolicy, LLMUnavailable
 from engine.llm.prompts import PromptBuilder
+from engine.settings import SettingsError
 
 __all__ = [
     "ChatClient",
@@ -69,12 +69,14 @@ def build_llm_components(spec: RunSpec, config: LLMConfig | None = None) -> LLMC
     `spec.model` (else $SIMSWARM_MODEL, else the first model the server lists). Raises ValueError
     when no endpoint is known."""
     if config is None:
-        url = spec.llm_url or os.environ.get("SIMSWARM_LLM_URL")
-        if not url:
-            raise ValueError(
-                "policy 'llm' needs an OpenAI-compatible endpoint: set spec.llm_url or SIMSWARM_LLM_URL"
-            )
-        config = config_from_env(url, spec.model or os.environ.get("SIMSWARM_MODEL") or "")
+        try:
+            config = config_from_env(spec.llm_url or None, spec.model or None)
+        except SettingsError as exc:
+            if "SIMSWARM_LLM_URL" in exc.refused:
+                raise ValueError(
+                    "policy 'llm' needs an OpenAI-compatible endpoint: set spec.llm_url or SIMSWARM_LLM_URL"
+                ) from exc
+            raise
     client = ChatClient(config)
     prompts = PromptBuilder(config, spec.seed_text, spec.goal, spec.forecast_days)
     return LLMComponents(client, LLMPolicy(client, prompts, random_seed=spec.random_seed))

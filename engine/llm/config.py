@@ -1,23 +1,31 @@
-"""The LLM policy's knobs, with defaults tuned for one vLLM server; overridable from the environment."""
+"""The LLM policy's knobs, with defaults tuned for one vLLM server; each one also `SIMSWARM_LLM_<FIELD>`."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
-import msgspec
+from engine.settings import EnvSettings
 
 
-class LLMConfig(msgspec.Struct, kw_only=True):
-    """How the engine talks to an OpenAI-compatible chat endpoint."""
+class LLMConfig(EnvSettings):
+    """How the engine talks to an OpenAI-compatible chat endpoint.
+
+    Keyword arguments win over the environment: `SIMSWARM_LLM_<FIELD>` (`SIMSWARM_LLM_URL`,
+    `SIMSWARM_LLM_CONCURRENCY`, ...), but `SIMSWARM_MODEL` for the model (the pod's, as vLLM serves it)
+    and `SIMSWARM_LLM_RETRIES` for `max_retries`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SIMSWARM_LLM_")
 
     url: str  # base URL ending in /v1
-    model: str
-    api_key: str | None = None  # sent as a bearer token when set (vLLM needs none)
+    model: str = Field("", validation_alias="SIMSWARM_MODEL")  # "": the first model the server lists
+    api_key: str | None = Field(None, repr=False)  # sent as a bearer token when set (vLLM needs none)
     concurrency: int = 256  # requests in flight at most
     timeout_s: float = 120.0  # per HTTP request
     connect_timeout_s: float = 10.0
-    max_retries: int = 3  # extra attempts on transient errors (connect, timeout, 429, 5xx)
+    # Extra attempts on transient errors (connect, timeout, 429, 5xx).
+    max_retries: int = Field(3, validation_alias="SIMSWARM_LLM_RETRIES")
     backoff_s: float = 0.5  # first retry delay; doubles per attempt, full jitter
     backoff_max_s: float = 8.0
     max_tokens: int = 256  # per agent turn: short tool calls keep the server saturated
@@ -34,30 +42,13 @@ class LLMConfig(msgspec.Struct, kw_only=True):
     max_failed_rounds: int = 3  # rounds in a row where every call failed -> the run fails
     extraction_max_tokens: int = 2048
 
-
-_ENV: dict[str, tuple[str, type]] = {
-    "SIMSWARM_LLM_API_KEY": ("api_key", str),
-    "SIMSWARM_LLM_CONCURRENCY": ("concurrency", int),
-    "SIMSWARM_LLM_TIMEOUT_S": ("timeout_s", float),
-    "SIMSWARM_LLM_RETRIES": ("max_retries", int),
-    "SIMSWARM_LLM_MAX_TOKENS": ("max_tokens", int),
-    "SIMSWARM_LLM_TEMPERATURE": ("temperature", float),
-    "SIMSWARM_LLM_TOOL_CHOICE": ("tool_choice", str),
-    "SIMSWARM_LLM_FEED_POSTS": ("feed_posts", int),
-    "SIMSWARM_LLM_KNOWN_CLAIMS": ("known_claims", int),
-    "SIMSWARM_LLM_MAX_FAILED_ROUNDS": ("max_failed_rounds", int),
-}
+    @field_validator("url", mode="after")
+    @classmethod
+    def _no_trailing_slash(cls, url: str) -> str:
+        return url.rstrip("/")
 
 
-def config_from_env(url: str, model: str, env: Mapping[str, str] | None = None) -> LLMConfig:
-    """An LLMConfig for `url`/`model` with overrides from `SIMSWARM_LLM_*` variables."""
-    env = os.environ if env is None else env
-    config = LLMConfig(url=url.rstrip("/"), model=model)
-    for var, (field, kind) in _ENV.items():
-        raw = env.get(var)
-        if raw:
-            try:
-                setattr(config, field, kind(raw))
-            except ValueError as exc:
-                raise ValueError(f"{var}={raw!r} is not a valid {kind.__name__}") from exc
-    return config
+def config_from_env(url: str | None = None, model: str | None = None) -> LLMConfig:
+    """An LLMConfig for `url`/`model` (else SIMSWARM_LLM_URL / SIMSWARM_MODEL) with the `SIMSWARM_LLM_*`
+    knobs of the environment. Raises ValueError naming a variable that is missing or not valid."""
+    return LLMConfig.from_env(url=url, model=model)

@@ -32,16 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        settings = settings_from_env(token_file=args.token_file)
+        settings = settings_from_env(
+            token_file=args.token_file, llm_url=args.llm_url, model=args.model, work_dir=args.work_dir
+        )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.llm_url:
-        settings.llm_url = args.llm_url
-    if args.model:
-        settings.model = args.model
-    if args.work_dir:
-        settings.work_dir = args.work_dir
     uvicorn.run(
         create_app(settings),
         host=args.host,

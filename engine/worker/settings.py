@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-import msgspec
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from engine.settings import EnvSettings, SettingsError
 
 
-class WorkerSettings(msgspec.Struct, kw_only=True):
-    """What one pod worker needs. `token` is the per-pod bearer token (never logged)."""
+class WorkerSettings(EnvSettings):
+    """What one pod worker needs, each field also `SIMSWARM_<FIELD>` (`token`: SIMSWARM_POD_TOKEN).
 
-    token: str
+    `token` is the per-pod bearer token (never logged, never in the repr).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SIMSWARM_")
+
+    token: str = Field(min_length=1, validation_alias="SIMSWARM_POD_TOKEN", repr=False)
     llm_url: str | None = None  # OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1
     model: str | None = None  # default model id when a run spec names none
-    work_dir: Path = msgspec.field(default_factory=lambda: Path(tempfile.gettempdir()) / "simswarm-worker")
+    work_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "simswarm-worker")
     upload_attempts: int = 5  # per artifact / checkpoint PUT, and per resume GET
     upload_backoff_s: float = 0.5  # first retry delay; doubles each attempt, with jitter
     transfer_timeout_s: float = 300.0
@@ -24,28 +31,18 @@ class WorkerSettings(msgspec.Struct, kw_only=True):
     health_timeout_s: float = 3.0
     log_lines: int = 2000  # kept for GET /logs
 
-    def __repr__(self) -> str:  # keep the token out of any accidental log line or traceback
-        return (
-            f"WorkerSettings(llm_url={self.llm_url!r}, model={self.model!r}, work_dir={str(self.work_dir)!r})"
-        )
 
+def settings_from_env(*, token_file: Path | None = None, **flags: Any) -> WorkerSettings:
+    """Settings from the environment (`SIMSWARM_POD_TOKEN`, `SIMSWARM_LLM_URL`, `SIMSWARM_MODEL`,
+    `SIMSWARM_WORK_DIR`, ...), with the token from `token_file` and the `flags` not None on top.
 
-def settings_from_env(
-    env: Mapping[str, str] | None = None, *, token_file: Path | None = None
-) -> WorkerSettings:
-    """Read `SIMSWARM_POD_TOKEN` (or `token_file`), `SIMSWARM_LLM_URL`, `SIMSWARM_MODEL`,
-    `SIMSWARM_WORK_DIR`. Raises ValueError with what to do when no token is available."""
-    env = os.environ if env is None else env
-    token = env.get("SIMSWARM_POD_TOKEN", "")
-    if token_file is not None:
-        token = token_file.read_text().strip()
-    if not token:
-        raise ValueError("no pod token: set SIMSWARM_POD_TOKEN or pass --token-file PATH")
-    settings = WorkerSettings(
-        token=token,
-        llm_url=env.get("SIMSWARM_LLM_URL") or None,
-        model=env.get("SIMSWARM_MODEL") or None,
-    )
-    if env.get("SIMSWARM_WORK_DIR"):
-        settings.work_dir = Path(env["SIMSWARM_WORK_DIR"])
-    return settings
+    Raises ValueError naming the variable to set (no token, or a value that is not valid)."""
+    token = token_file.read_text().strip() if token_file is not None else None
+    try:
+        return WorkerSettings.from_env(token=token, **flags)
+    except SettingsError as exc:
+        if "SIMSWARM_POD_TOKEN" in exc.refused:
+            raise SettingsError(
+                {"SIMSWARM_POD_TOKEN": "no pod token: set it, or pass --token-file PATH"}
+            ) from exc
+        raise

@@ -290,6 +290,18 @@ def environment_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]
     return {name: getattr(settings, name) for name in settings.model_fields_set}
 
 
+def recorded_settings(home: Path) -> Settings | None:
+    """What `simswarm up` recorded in `home`: its stack.json over the defaults, without the environment
+    (where the SDK finds the local gateway); None when no stack runs from there."""
+    if not stack_file(home).exists():
+        return None
+    with _reading({}):
+        try:
+            return Settings(home=home)
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc, {}, home)) from exc
+
+
 class SettingsError(ValueError):
     """A setting that cannot be used; the message names it."""
 

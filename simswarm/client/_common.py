@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
 from dataclasses import dataclass
@@ -17,8 +16,8 @@ import httpx
 from tenacity import RetryCallState
 
 from services.gateway.api_models import SimFile, TimelineEvent
-from services.kit.settings import default_home
-from simswarm.client.errors import ApiError, ConnectionFailed, NotConfigured, error_for
+from simswarm.client.errors import ApiError, ConnectionFailed, error_for
+from simswarm.client.settings import ClientSettings
 
 TERMINAL_EVENTS = frozenset({"JobCompleted", "JobFailed", "JobCancelled"})
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -31,22 +30,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 def resolve_endpoint(home: Path | None = None) -> tuple[str, str]:
     """(api_url, api_key) from SIMSWARM_API_URL/SIMSWARM_API_KEY, else from `$SIMSWARM_HOME`."""
-    url = os.environ.get("SIMSWARM_API_URL")
-    key = os.environ.get("SIMSWARM_API_KEY")
-    home = home or default_home()
-    if not url:
-        stack = home / "stack.json"
-        if stack.exists():
-            values = json.loads(stack.read_text())
-            url = f"http://{values.get('gateway_host', '127.0.0.1')}:{values.get('gateway_port', 8080)}"
-    if not key and (home / "api-key").exists():
-        key = (home / "api-key").read_text().strip()
-    if not url or not key:
-        raise NotConfigured(
-            f"no SimSwarm API found: start one with `simswarm up` (home {home}), "
-            "or set SIMSWARM_API_URL and SIMSWARM_API_KEY"
-        )
-    return url.rstrip("/"), key
+    return (ClientSettings(home=home) if home else ClientSettings()).endpoint()
 
 
 def retry_after_s(value: str | None) -> float | None:

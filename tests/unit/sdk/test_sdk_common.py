@@ -77,3 +77,19 @@ def test_unsafe_names_are_refused(name, tmp_path: Path):
 
 def test_safe_names_stay_in_the_folder(tmp_path: Path):
     assert target_path(tmp_path, "market_curves.json") == tmp_path / "market_curves.json"
+
+
+def test_the_api_is_found_in_the_environment_or_the_local_stack(tmp_path: Path, monkeypatch) -> None:
+    from services.kit.settings import write_stack_file
+    from simswarm.client import NotConfigured, resolve_endpoint
+
+    monkeypatch.delenv("SIMSWARM_API_URL", raising=False)
+    monkeypatch.delenv("SIMSWARM_API_KEY", raising=False)
+    with pytest.raises(NotConfigured, match="set SIMSWARM_API_URL and SIMSWARM_API_KEY"):
+        resolve_endpoint(tmp_path)
+    write_stack_file(tmp_path, {"gateway_host": "127.0.0.1", "gateway_port": 8123})
+    (tmp_path / "api-key").write_text("key-1\n")
+    assert resolve_endpoint(tmp_path) == ("http://127.0.0.1:8123", "key-1")
+    monkeypatch.setenv("SIMSWARM_API_URL", "https://simswarm.example/")
+    monkeypatch.setenv("SIMSWARM_API_KEY", "key-2")
+    assert resolve_endpoint(tmp_path) == ("https://simswarm.example", "key-2")
