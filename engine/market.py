@@ -189,6 +189,27 @@ class MarketBook:
             return None, f"{name} must be strictly between 0 and 1"
         return limit, None
 
+    @staticmethod
+    def _positive(value: Any, name: str) -> tuple[float, str | None]:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return 0.0, f"{name} must be a number, got {value!r}"
+        if not math.isfinite(number) or number <= 0:
+            return 0.0, f"{name} must be a positive number"
+        return number, None
+
+    @staticmethod
+    def _unfilled(market: Market, outcome: str, where: str, cash: float) -> TradeOutcome:
+        """An order whose limit the price had already passed: answered, not traded."""
+        return TradeOutcome(
+            False,
+            f"{outcome} price {market.price(outcome):.4f} is already {where}",
+            cash=cash,
+            price_yes=market.price("yes"),
+            unfilled=True,
+        )
+
     def buy(
         self, agent: int, market_id: Any, outcome: Any, amount: Any, max_price: Any = None
     ) -> TradeOutcome:
@@ -197,14 +218,10 @@ class MarketBook:
         Fails (never raises) on bad input, insufficient cash, or a price already at the limit.
         """
         m, o, err = self._lookup(market_id, outcome)
+        if not err:
+            amount, err = self._positive(amount, "amount")
         if err:
             return TradeOutcome(False, err)
-        try:
-            amount = float(amount)
-        except (TypeError, ValueError):
-            return TradeOutcome(False, f"amount must be a number, got {amount!r}")
-        if not math.isfinite(amount) or amount <= 0:
-            return TradeOutcome(False, "amount must be a positive number")
         cash = float(self.cash[agent])
         if amount > cash + EPS:
             return TradeOutcome(False, f"amount {amount:.2f} exceeds cash {cash:.2f}", cash=cash)
@@ -216,13 +233,7 @@ class MarketBook:
         if limit is not None:
             amount = min(amount, market.spend_to_reach(outcome, limit))
             if amount <= EPS:
-                return TradeOutcome(
-                    False,
-                    f"{outcome} price {market.price(outcome):.4f} is already at or above max_price {limit:.4f}",
-                    cash=cash,
-                    price_yes=market.price("yes"),
-                    unfilled=True,
-                )
+                return self._unfilled(market, outcome, f"at or above max_price {limit:.4f}", cash)
         shares = market.shares_for(outcome, amount)
         market._move(outcome, shares)
         self.holdings[m, agent, o] += shares
@@ -236,14 +247,10 @@ class MarketBook:
     ) -> TradeOutcome:
         """Sell up to `shares` of `outcome` (at most what is held), stopping where its price falls to `min_price`."""
         m, o, err = self._lookup(market_id, outcome)
+        if not err:
+            shares, err = self._positive(shares, "shares")
         if err:
             return TradeOutcome(False, err)
-        try:
-            shares = float(shares)
-        except (TypeError, ValueError):
-            return TradeOutcome(False, f"shares must be a number, got {shares!r}")
-        if not math.isfinite(shares) or shares <= 0:
-            return TradeOutcome(False, "shares must be a positive number")
         held = float(self.holdings[m, agent, o])
         if shares > held + EPS:
             return TradeOutcome(False, f"cannot sell {shares:.4f} {outcome} shares; holding {held:.4f}")
@@ -255,12 +262,8 @@ class MarketBook:
         if limit is not None:
             shares = min(shares, market.shares_to_reach(outcome, limit))
             if shares <= EPS:
-                return TradeOutcome(
-                    False,
-                    f"{outcome} price {market.price(outcome):.4f} is already at or below min_price {limit:.4f}",
-                    cash=float(self.cash[agent]),
-                    price_yes=market.price("yes"),
-                    unfilled=True,
+                return self._unfilled(
+                    market, outcome, f"at or below min_price {limit:.4f}", float(self.cash[agent])
                 )
         proceeds = market.proceeds_for(outcome, shares)
         market._move(outcome, -shares)

@@ -46,6 +46,15 @@ def derive_relations(
         interactions[INTERACTIONS.index(k)].astype(float) for k in INTERACTIONS
     )
     out: list[tuple[float, Relation]] = []
+
+    def relate(rank: float, a: int, b: int, type_: str, fact: str, weight: float | None = None) -> None:
+        """A relation from entity a to entity b, weighted by `rank` (strongest first) unless `weight` says."""
+        weight = round(float(rank), 3) if weight is None else weight
+        rel = Relation(
+            source=entities[a].entity_id, target=entities[b].entity_id, type=type_, weight=weight, fact=fact
+        )
+        out.append((rank, rel))
+
     for a in range(e):
         for b in range(e):
             if a == b or not counts[a] or not counts[b]:
@@ -53,75 +62,33 @@ def derive_relations(
             ea, eb = entities[a], entities[b]
             endorse = up[a, b] + 2 * rep[a, b] + fol[a, b]
             oppose = down[a, b] + (repl[a, b] if end[a] * end[b] < 0 else 0)
-            if endorse + oppose >= 1:
-                if endorse > oppose:
-                    out.append(
-                        (
-                            endorse - oppose,
-                            Relation(
-                                source=ea.entity_id,
-                                target=eb.entity_id,
-                                type="SUPPORTS",
-                                weight=round(float(endorse - oppose), 3),
-                                fact=(
-                                    f"{_pos(ea.name)} agents up-voted {eb.name} {int(up[a, b])}×, reposted {int(rep[a, b])}× "
-                                    f"and followed {int(fol[a, b])}×; both end {_lean(end[a])}/{_lean(end[b])} "
-                                    f"({end[a]:+.2f} vs {end[b]:+.2f})."
-                                ),
-                            ),
-                        )
-                    )
-                elif oppose > endorse:
-                    out.append(
-                        (
-                            oppose - endorse,
-                            Relation(
-                                source=ea.entity_id,
-                                target=eb.entity_id,
-                                type="DISAGREES_WITH",
-                                weight=round(float(oppose - endorse), 3),
-                                fact=(
-                                    f"{_pos(ea.name)} agents down-voted {eb.name} {int(down[a, b])}× and replied {int(repl[a, b])}×; "
-                                    f"final positions {end[a]:+.2f} vs {end[b]:+.2f}."
-                                ),
-                            ),
-                        )
-                    )
+            if endorse + oppose >= 1 and endorse > oppose:
+                fact = (
+                    f"{_pos(ea.name)} agents up-voted {eb.name} {int(up[a, b])}×, reposted {int(rep[a, b])}× "
+                    f"and followed {int(fol[a, b])}×; both end {_lean(end[a])}/{_lean(end[b])} "
+                    f"({end[a]:+.2f} vs {end[b]:+.2f})."
+                )
+                relate(endorse - oppose, a, b, "SUPPORTS", fact)
+            elif endorse + oppose >= 1 and oppose > endorse:
+                fact = (
+                    f"{_pos(ea.name)} agents down-voted {eb.name} {int(down[a, b])}× and replied {int(repl[a, b])}×; "
+                    f"final positions {end[a]:+.2f} vs {end[b]:+.2f}."
+                )
+                relate(oppose - endorse, a, b, "DISAGREES_WITH", fact)
             # b read a's posts and moved toward a
             moved = abs(start[b] - end[a]) - abs(end[b] - end[a])
             if reads[b, a] >= 3 and moved > 0.02:
-                w = float(moved * np.log1p(reads[b, a]))
-                out.append(
-                    (
-                        w,
-                        Relation(
-                            source=ea.entity_id,
-                            target=eb.entity_id,
-                            type="INFLUENCES",
-                            weight=round(w, 3),
-                            fact=(
-                                f"{eb.name} read {int(reads[b, a])} posts by {ea.name} and moved from {start[b]:+.2f} "
-                                f"to {end[b]:+.2f}, toward {_pos(ea.name)} {end[a]:+.2f}."
-                            ),
-                        ),
-                    )
+                fact = (
+                    f"{eb.name} read {int(reads[b, a])} posts by {ea.name} and moved from {start[b]:+.2f} "
+                    f"to {end[b]:+.2f}, toward {_pos(ea.name)} {end[a]:+.2f}."
                 )
+                relate(float(moved * np.log1p(reads[b, a])), a, b, "INFLUENCES", fact)
     if not out:
         for a in range(e):
             for b in range(a + 1, e):
                 if abs(end[a]) > 0.15 and abs(end[b]) > 0.15:
                     kind = "SUPPORTS" if end[a] * end[b] > 0 else "DISAGREES_WITH"
-                    out.append(
-                        (
-                            abs(end[a] - end[b]),
-                            Relation(
-                                source=entities[a].entity_id,
-                                target=entities[b].entity_id,
-                                type=kind,
-                                weight=0.5,
-                                fact=f"No direct interaction; final positions {end[a]:+.2f} vs {end[b]:+.2f}.",
-                            ),
-                        )
-                    )
+                    fact = f"No direct interaction; final positions {end[a]:+.2f} vs {end[b]:+.2f}."
+                    relate(abs(end[a] - end[b]), a, b, kind, fact, weight=0.5)
     out.sort(key=lambda x: (-x[0], x[1].source, x[1].target, x[1].type))
     return [r for _, r in out[:MAX_RELATIONS]]
