@@ -6,6 +6,7 @@ Everything about a population lives in numpy arrays indexed by agent number, so 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -19,27 +20,21 @@ def _describe(value: float, low: str, mid: str, high: str) -> str:
     return low if value < 0.33 else (mid if value < 0.66 else high)
 
 
+@dataclass(eq=False)
 class Population:
     """Agent identities and traits; beliefs live beside them (positions, confidence)."""
 
-    def __init__(
-        self,
-        ids: list[str],
-        names: list[str],
-        entity_index: np.ndarray,
-        traits: np.ndarray,
-        initial_position: np.ndarray,
-        initial_confidence: np.ndarray,
-        personas: list[str],
-    ) -> None:
-        self.ids = ids
-        self.names = names
-        self.entity_index = entity_index  # int32[N]
-        self.traits = traits  # float64[N, 4] in TRAITS order
-        self.initial_position = initial_position
-        self.initial_confidence = initial_confidence
-        self.personas = personas
-        self.id_index = {a: i for i, a in enumerate(ids)}
+    ids: list[str]
+    names: list[str]
+    entity_index: np.ndarray  # int32[N]
+    traits: np.ndarray  # float64[N, 4] in TRAITS order
+    initial_position: np.ndarray
+    initial_confidence: np.ndarray
+    personas: list[str]
+    id_index: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.id_index = {a: i for i, a in enumerate(self.ids)}
 
     @property
     def n(self) -> int:
@@ -58,27 +53,12 @@ class Population:
         return cache[i]
 
     def state(self) -> dict[str, Any]:
-        return {
-            "ids": self.ids,
-            "names": self.names,
-            "entity_index": self.entity_index,
-            "traits": self.traits,
-            "initial_position": self.initial_position,
-            "initial_confidence": self.initial_confidence,
-            "personas": self.personas,
-        }
+        """What a checkpoint keeps: the constructor's arguments, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> Population:
-        return cls(
-            s["ids"],
-            s["names"],
-            s["entity_index"],
-            s["traits"],
-            s["initial_position"],
-            s["initial_confidence"],
-            s["personas"],
-        )
+        return cls(**{f.name: s[f.name] for f in fields(cls) if f.init})
 
 
 def _clone_plan(entities: list[Entity], n: int) -> np.ndarray:
