@@ -32,11 +32,13 @@ import socket
 import ssl
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
+
+from services.gateway.errors import ApiError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
@@ -60,14 +62,8 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
-class FetchError(Exception):
+class FetchError(ApiError):
     """The fetch was refused or failed; `status`/`code`/`detail` are what the API answers."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -80,22 +76,29 @@ class Fetched:
     body: bytes
 
 
+# The `ipaddress` properties that make an address non-public, in the order they are named.
+_V4_FLAGS = (
+    ("is_unspecified", "unspecified"),
+    ("is_loopback", "loopback"),
+    ("is_link_local", "link-local"),
+    ("is_multicast", "multicast"),
+    ("is_private", "private"),
+    ("is_reserved", "reserved"),
+)
+_V6_FLAGS = (*_V4_FLAGS[:3], ("is_site_local", "site-local"), *_V4_FLAGS[3:])
+
+
+def _flag_reason(ip: IPAddress, flags: tuple[tuple[str, str], ...]) -> str | None:
+    """The first reason in `flags` that `ip` has, else "not globally routable" for what is not global
+    (shared address space 100.64/10 and the like), else None."""
+    for attribute, reason in flags:
+        if getattr(ip, attribute):
+            return reason
+    return None if ip.is_global else "not globally routable"
+
+
 def _ipv4_reason(ip: ipaddress.IPv4Address) -> str | None:
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_private:
-        return "private"
-    if ip.is_reserved or ip == ipaddress.IPv4Address("255.255.255.255"):
-        return "reserved"
-    if not ip.is_global:  # shared address space (100.64/10) and the like
-        return "not globally routable"
-    return None
+    return _flag_reason(ip, _V4_FLAGS)  # the broadcast address is in 240/4, reserved
 
 
 def non_public_reason(ip: IPAddress) -> str | None:
@@ -124,23 +127,7 @@ def non_public_reason(ip: IPAddress) -> str | None:
     for v4 in embedded:
         if (reason := _ipv4_reason(v4)) is not None:
             return f"{reason} (embedded IPv4 {v4})"
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_site_local:
-        return "site-local"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_private:
-        return "private"
-    if ip.is_reserved:
-        return "reserved"
-    if not ip.is_global:
-        return "not globally routable"
-    return None
+    return _flag_reason(ip, _V6_FLAGS)
 
 
 def literal_address(host: str) -> IPAddress | None:
@@ -291,6 +278,7 @@ def _content_type(value: str | None) -> tuple[str, str | None]:
     return media.strip().lower(), charset
 
 
+@dataclass(frozen=True, kw_only=True)
 class Fetcher:
     """Fetches one URL by the rules in the module's docstring.
 
@@ -298,26 +286,14 @@ class Fetcher:
     name into addresses. Both default to the strict production behaviour.
     """
 
-    def __init__(
-        self,
-        *,
-        resolver: Resolver = system_resolve,
-        check: AddressCheck = non_public_reason,
-        max_bytes: int = MAX_BYTES,
-        max_redirects: int = MAX_REDIRECTS,
-        connect_timeout_s: float = CONNECT_TIMEOUT_S,
-        read_timeout_s: float = READ_TIMEOUT_S,
-        total_timeout_s: float = TOTAL_TIMEOUT_S,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        self.resolver = resolver
-        self.check = check
-        self.max_bytes = max_bytes
-        self.max_redirects = max_redirects
-        self.connect_timeout_s = connect_timeout_s
-        self.read_timeout_s = read_timeout_s
-        self.total_timeout_s = total_timeout_s
-        self.ssl_context = ssl_context or ssl.create_default_context()
+    resolver: Resolver = system_resolve
+    check: AddressCheck = non_public_reason
+    max_bytes: int = MAX_BYTES
+    max_redirects: int = MAX_REDIRECTS
+    connect_timeout_s: float = CONNECT_TIMEOUT_S
+    read_timeout_s: float = READ_TIMEOUT_S
+    total_timeout_s: float = TOTAL_TIMEOUT_S
+    ssl_context: ssl.SSLContext = field(default_factory=ssl.create_default_context)
 
     async def fetch(self, url: str) -> Fetched:
         """The page at `url` after at most `max_redirects` redirects; FetchError when refused or failed."""

@@ -13,7 +13,7 @@ from contracts.text import LINE_PATTERN, TEXT_PATTERN
 from services.gateway.api_models import FetchResult, GoalResult
 from services.gateway.auth import Ctx, CurrentUser, rate_limit
 from services.gateway.errors import ApiError, error_responses
-from services.gateway.fetcher import MAX_URL_CHARS, Fetcher, FetchError
+from services.gateway.fetcher import MAX_URL_CHARS, Fetcher
 from services.gateway.goal import GoalError, generate_goal
 from services.gateway.pagetext import page_text
 from services.gateway.ratelimit import client_address
@@ -79,10 +79,7 @@ async def fetch_page(body: FetchRequest, request: Request, ctx: Ctx, user: Curre
     """
     await rate_limit(ctx, "fetch_ip", client_address(request))
     await rate_limit(ctx, "fetch_user", user.user_id)
-    try:
-        page = await _fetcher(ctx).fetch(body.url)
-    except FetchError as exc:
-        raise ApiError(exc.status, exc.code, exc.detail) from None
+    page = await _fetcher(ctx).fetch(body.url)  # FetchError: an ApiError, answered as it is
     text, title, truncated = page_text(page)
     if not text:
         raise ApiError(422, "empty_page", f"url: {page.url} has no readable text")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +25,8 @@ from contracts.commands import CancelJob, CommandReply, CreateJob, HealthReply
 from contracts.subjects import CMD_CANCEL_JOB, CMD_CREATE_JOB, CMD_ORCHESTRATOR_HEALTH
 from services.gateway.accounts import ensure_local_user
 from services.gateway.app import create_app
+from simswarm.stack import free_port
+from tests.integration.schemas import drop_schema
 
 PROJECTION_DDL = """
 CREATE TABLE IF NOT EXISTS {s}.jobs (
@@ -166,25 +167,9 @@ async def make_gateway(
         ):
             yield Gateway(client, app, pg_pool, bus, store, pschema, alice, bob, alice_key, bob_key)
     finally:
-        await _drop_schema(pg_pool, gschema)
+        await drop_schema(pg_pool, gschema)
         if projection_schema is None:
-            await _drop_schema(pg_pool, pschema)
-
-
-async def _drop_schema(pool: Any, schema: str) -> None:
-    """Drop a test's schema; work the app left running after its last response (mail sent after
-    the answer, a cancel) can still hold row locks, and Postgres then picks the DROP as the
-    deadlock victim: try again."""
-    import asyncpg
-
-    for attempt in range(10):
-        try:
-            await pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-            return
-        except asyncpg.DeadlockDetectedError:
-            if attempt == 9:
-                raise
-            await asyncio.sleep(0.2)
+            await drop_schema(pg_pool, pschema)
 
 
 @pytest_asyncio.fixture
@@ -211,9 +196,7 @@ async def gw_no_orchestrator(settings: Any, bus: Any, store: Any, pg_pool: Any) 
 @asynccontextmanager
 async def serve_app(app: Any) -> AsyncIterator[str]:
     """uvicorn on 127.0.0.1 over an app whose lifespan a fixture already entered: its base URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", timeout_graceful_shutdown=2
@@ -239,9 +222,7 @@ async def served_gateway(settings: Any, timeout_s: float = 30.0) -> AsyncIterato
     base URL once /api/health answers (not /api/ready: no orchestrator runs here); stopped after."""
     from services.gateway.main import serve
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        settings.gateway_port = int(s.getsockname()[1])
+    settings.gateway_port = free_port()
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop))
     base = f"http://127.0.0.1:{settings.gateway_port}"

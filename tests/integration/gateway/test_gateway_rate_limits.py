@@ -33,6 +33,14 @@ def _email() -> str:
     return f"user-{uuid.uuid4().hex[:10]}@example.com"
 
 
+async def _wrong_login(client: httpx.AsyncClient, forwarded_for: str | None = None) -> httpx.Response:
+    """A login attempt that fails (401) unless limited: a fresh address, a wrong password; with
+    `forwarded_for` as the X-Forwarded-For a proxy would add."""
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for is not None else {}
+    body = {"email": _email(), "password": "x" * 8}
+    return await client.post("/api/auth/login", json=body, headers=headers)
+
+
 def _assert_limited(r: httpx.Response) -> None:
     assert r.status_code == 429, r.text
     assert r.json()["code"] == "rate_limited"
@@ -90,16 +98,14 @@ async def test_login_is_limited_per_address(settings, bus, store, pg_pool):
     gschema = f"gw_{uuid.uuid4().hex[:10]}"
     async with _replicas(settings, bus, store, pg_pool, 1, gschema=gschema) as [c]:
         for _ in range(4):  # guesses at four different accounts: the per-account limit never bites
-            assert (
-                await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})
-            ).status_code == 401
-        r = await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})
+            assert (await _wrong_login(c)).status_code == 401
+        r = await _wrong_login(c)
         _assert_limited(r)
         first_wait = int(r.headers["retry-after"])
         assert first_wait <= 900  # one attempt comes back every 3600/4 s
         # Hammering does not push the wait further out.
         for _ in range(3):
-            r = await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})
+            r = await _wrong_login(c)
             _assert_limited(r)
             assert int(r.headers["retry-after"]) <= first_wait
         # 900 s later (the bucket moved back in the database: tests do not wait on the clock) one
@@ -107,10 +113,8 @@ async def test_login_is_limited_per_address(settings, bus, store, pg_pool):
         await pg_pool.execute(
             f"UPDATE {gschema}.rate_limits SET tat = tat - 900 WHERE key = 'login_ip:203.0.113.7'"
         )
-        assert (
-            await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})
-        ).status_code == 401
-        _assert_limited(await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8}))
+        assert (await _wrong_login(c)).status_code == 401
+        _assert_limited(await _wrong_login(c))
 
 
 async def test_login_is_limited_per_account_across_addresses(settings, bus, store, pg_pool):
@@ -165,12 +169,10 @@ async def test_two_replicas_enforce_one_shared_limit(settings, bus, store, pg_po
     settings.rate_limits = "login_ip=4/3600,login_account=100/3600"
     async with _replicas(settings, bus, store, pg_pool, 2) as [a, b]:
         for c in (a, b, a, b):
-            assert (
-                await c.post("/api/auth/login", json={"email": _email(), "password": "x" * 8})
-            ).status_code == 401
+            assert (await _wrong_login(c)).status_code == 401
         # Each replica has seen only two attempts; the limit of four is shared, so both refuse now.
-        _assert_limited(await a.post("/api/auth/login", json={"email": _email(), "password": "x" * 8}))
-        _assert_limited(await b.post("/api/auth/login", json={"email": _email(), "password": "x" * 8}))
+        _assert_limited(await _wrong_login(a))
+        _assert_limited(await _wrong_login(b))
 
 
 async def test_concurrent_attempts_do_not_overshoot_the_limit(settings, bus, store, pg_pool):
@@ -226,18 +228,9 @@ async def test_spoofed_forwarded_for_does_not_change_the_rate_limit_key(settings
     settings.trusted_proxies = ""  # the default: nobody is trusted, not even localhost
     async with _served(settings, pg_pool) as client:
         for i in range(3):
-            r = await client.post(
-                "/api/auth/login",
-                json={"email": _email(), "password": "x" * 8},
-                headers={"X-Forwarded-For": f"192.0.2.{i + 1}"},
-            )
+            r = await _wrong_login(client, f"192.0.2.{i + 1}")
             assert r.status_code == 401, r.text
-        r = await client.post(
-            "/api/auth/login",
-            json={"email": _email(), "password": "x" * 8},
-            headers={"X-Forwarded-For": "192.0.2.200"},
-        )
-        _assert_limited(r)
+        _assert_limited(await _wrong_login(client, "192.0.2.200"))
         keys = {row["key"] for row in await pg_pool.fetch("SELECT key FROM gateway.rate_limits")}
         assert "login_ip:127.0.0.1" in keys and not any("192.0.2." in k for k in keys), keys
 
@@ -247,29 +240,11 @@ async def test_forwarded_for_is_used_from_a_trusted_proxy(settings, pg_pool):
     settings.trusted_proxies = "127.0.0.1"  # a reverse proxy on this host
     async with _served(settings, pg_pool) as client:
         for i in range(5):  # five clients behind the proxy: each has a bucket of its own
-            r = await client.post(
-                "/api/auth/login",
-                json={"email": _email(), "password": "x" * 8},
-                headers={"X-Forwarded-For": f"192.0.2.{i + 1}"},
-            )
+            r = await _wrong_login(client, f"192.0.2.{i + 1}")
             assert r.status_code == 401, r.text
         for _ in range(2):  # 192.0.2.1 uses up its three
-            r = await client.post(
-                "/api/auth/login",
-                json={"email": _email(), "password": "x" * 8},
-                headers={"X-Forwarded-For": "192.0.2.1"},
-            )
+            r = await _wrong_login(client, "192.0.2.1")
             assert r.status_code == 401, r.text
-        r = await client.post(
-            "/api/auth/login",
-            json={"email": _email(), "password": "x" * 8},
-            headers={"X-Forwarded-For": "192.0.2.1"},
-        )
-        _assert_limited(r)
+        _assert_limited(await _wrong_login(client, "192.0.2.1"))
         # A client cannot prepend its own claim: the proxy appends the real address last.
-        r = await client.post(
-            "/api/auth/login",
-            json={"email": _email(), "password": "x" * 8},
-            headers={"X-Forwarded-For": "10.9.9.9, 192.0.2.1"},
-        )
-        _assert_limited(r)
+        _assert_limited(await _wrong_login(client, "10.9.9.9, 192.0.2.1"))

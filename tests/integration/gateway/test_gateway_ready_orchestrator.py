@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -99,82 +98,57 @@ def _ready_is(client: Any, status: int) -> Callable[[], Awaitable[Any]]:
     return check
 
 
-def _options(tag: str, **overrides: Any) -> OrchestratorOptions:
-    return OrchestratorOptions(
-        es_schema=f"orch_{tag}",
-        projections_schema=f"proj_{tag}",
-        consumer=f"orch_{tag}",
-        command_queue=f"orch_{tag}",
-        deliver_new=True,
-        relay_poll_s=0.2,
-        projection_poll_s=0.2,
-        **overrides,
-    )
-
-
 async def test_ready_goes_503_while_the_orchestrator_is_frozen_and_recovers(
-    settings, pg_pool, gateway_factory, tmp_path
+    settings, gateway_factory, orchestrator_options, tmp_path
 ):
-    opts = _options(uuid.uuid4().hex[:10])
+    opts = orchestrator_options()
     log = tmp_path / "orchestrator.log"
-    try:
-        async with _orchestrator_process(settings, opts, log) as proc:
-            async for gw in gateway_factory(opts.projections_schema):
-                r = await _until("readiness with the orchestrator up", _ready_is(gw.client, 200), proc, log)
-                assert r.json()["checks"]["orchestrator"] == "ok"
+    async with _orchestrator_process(settings, opts, log) as proc:
+        async for gw in gateway_factory(opts.projections_schema):
+            r = await _until("readiness with the orchestrator up", _ready_is(gw.client, 200), proc, log)
+            assert r.json()["checks"]["orchestrator"] == "ok"
 
-                os.kill(proc.pid, signal.SIGSTOP)
-                r = await _until("503 while the orchestrator is frozen", _ready_is(gw.client, 503), proc, log)
-                body = r.json()
-                assert body["code"] == "not_ready" and "orchestrator unavailable" in body["detail"], body
-                assert body["checks"] == {
-                    "nats": "ok",
-                    "postgres": "ok",
-                    "object_store": "ok",
-                    "orchestrator": "unavailable",
-                }
+            os.kill(proc.pid, signal.SIGSTOP)
+            r = await _until("503 while the orchestrator is frozen", _ready_is(gw.client, 503), proc, log)
+            body = r.json()
+            assert body["code"] == "not_ready" and "orchestrator unavailable" in body["detail"], body
+            assert body["checks"] == {
+                "nats": "ok",
+                "postgres": "ok",
+                "object_store": "ok",
+                "orchestrator": "unavailable",
+            }
 
-                os.kill(proc.pid, signal.SIGCONT)
-                await _until("readiness after SIGCONT", _ready_is(gw.client, 200), proc, log)
-    finally:
-        for schema in (opts.es_schema, opts.projections_schema):
-            await pg_pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            os.kill(proc.pid, signal.SIGCONT)
+            await _until("readiness after SIGCONT", _ready_is(gw.client, 200), proc, log)
 
 
 async def test_ready_goes_503_when_the_orchestrators_event_store_is_stuck(
-    settings, pg_pool, gateway_factory, tmp_path
+    settings, pg_pool, gateway_factory, orchestrator_options, tmp_path
 ):
     """The process and its NATS connection are fine; its database work is not. Ready must say so."""
-    opts = _options(uuid.uuid4().hex[:10], health_stale_s=3.0)
+    opts = orchestrator_options(health_stale_s=3.0)
     log = tmp_path / "orchestrator.log"
-    try:
-        async with _orchestrator_process(settings, opts, log) as proc:
-            async for gw in gateway_factory(opts.projections_schema):
-                await _until("readiness with the orchestrator up", _ready_is(gw.client, 200), proc, log)
+    async with _orchestrator_process(settings, opts, log) as proc:
+        async for gw in gateway_factory(opts.projections_schema):
+            await _until("readiness with the orchestrator up", _ready_is(gw.client, 200), proc, log)
 
-                async def event_store_tables() -> list[str]:
-                    return [
-                        r["tablename"]
-                        for r in await pg_pool.fetch(
-                            "SELECT tablename FROM pg_tables WHERE schemaname = $1", opts.es_schema
-                        )
-                    ]
-
-                tables = await _until("the orchestrator's event store tables", event_store_tables, proc, log)
-                async with pg_pool.acquire() as conn, conn.transaction():
-                    # Hold every event-store table: each statement of the orchestrator's pipeline waits.
-                    names = ", ".join(f'"{opts.es_schema}"."{t}"' for t in tables)
-                    await conn.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
-                    r = await _until(
-                        "503 while the event store is blocked", _ready_is(gw.client, 503), proc, log
+            async def event_store_tables() -> list[str]:
+                return [
+                    r["tablename"]
+                    for r in await pg_pool.fetch(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = $1", opts.es_schema
                     )
-                    body = r.json()
-                    assert body["checks"]["orchestrator"] == "unhealthy", body
-                    assert "no successful pass" in body["detail"], body
-                    assert (
-                        body["checks"]["postgres"] == "ok"
-                    )  # the gateway's own database check cannot see it
-                await _until("readiness once the event store is free", _ready_is(gw.client, 200), proc, log)
-    finally:
-        for schema in (opts.es_schema, opts.projections_schema):
-            await pg_pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+                ]
+
+            tables = await _until("the orchestrator's event store tables", event_store_tables, proc, log)
+            async with pg_pool.acquire() as conn, conn.transaction():
+                # Hold every event-store table: each statement of the orchestrator's pipeline waits.
+                names = ", ".join(f'"{opts.es_schema}"."{t}"' for t in tables)
+                await conn.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+                r = await _until("503 while the event store is blocked", _ready_is(gw.client, 503), proc, log)
+                body = r.json()
+                assert body["checks"]["orchestrator"] == "unhealthy", body
+                assert "no successful pass" in body["detail"], body
+                assert body["checks"]["postgres"] == "ok"  # the gateway's own database check cannot see it
+            await _until("readiness once the event store is free", _ready_is(gw.client, 200), proc, log)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 
 import pytest
 
@@ -22,17 +21,8 @@ async def _eventually(check, timeout: float = 15.0):
         await asyncio.sleep(0.1)
 
 
-async def test_create_read_cancel_through_the_orchestrator(settings, pg_pool, gateway_factory):
-    tag = uuid.uuid4().hex[:10]
-    opts = orchestrator_main.OrchestratorOptions(
-        es_schema=f"orch_{tag}",
-        projections_schema=f"proj_{tag}",
-        consumer=f"orch_{tag}",
-        command_queue=f"orch_{tag}",
-        deliver_new=True,
-        relay_poll_s=0.1,
-        projection_poll_s=0.1,
-    )
+async def test_create_read_cancel_through_the_orchestrator(settings, gateway_factory, orchestrator_options):
+    opts = orchestrator_options(relay_poll_s=0.1, projection_poll_s=0.1)
     stop = asyncio.Event()
     task = asyncio.create_task(orchestrator_main.serve(settings, stop, opts))
     try:
@@ -72,5 +62,3 @@ async def test_create_read_cancel_through_the_orchestrator(settings, pg_pool, ga
         stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 20)
-        for schema in (opts.es_schema, opts.projections_schema):
-            await pg_pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

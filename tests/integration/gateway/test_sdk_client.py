@@ -8,14 +8,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import socket
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from simswarm.client import (
     AsyncClient,
@@ -30,6 +28,7 @@ from simswarm.client import (
     ValidationError,
     WaitTimeout,
 )
+from tests.integration.gateway.conftest import serve_app
 from tests.netproxy import DroppingProxy
 
 pytestmark = pytest.mark.integration
@@ -38,28 +37,11 @@ SEED = "The central bank meets on Thursday; markets expect a cut of 25 basis poi
 GOAL = "Will the central bank cut rates on Thursday?"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def api(gw: Any) -> AsyncIterator[str]:
     """The `gw` app (its lifespan already entered) served by uvicorn on a free loopback port."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(gw.app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), task.exception()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
+    async with serve_app(gw.app) as base:
+        yield base
 
 
 async def test_models_are_the_gateways_and_errors_carry_the_code(gw, api):
