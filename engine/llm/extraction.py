@@ -116,14 +116,24 @@ def _strip(content: str) -> str:
 
 
 async def _ask_json(
-    client: ChatClient, name: str, kind: type[D], instructions: str, user: str, max_tokens: int
+    client: ChatClient,
+    name: str,
+    kind: type[D],
+    instructions: str,
+    seed_text: str,
+    goal: str,
+    token_share: int = 1,
 ) -> D | None:
+    """The model's reading of the seed and goal as a `kind` document (one repair asked), or None.
+
+    `token_share` multiplies the configured extraction token budget (a longer document needs more).
+    """
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": instructions},
-        {"role": "user", "content": user},
+        {"role": "user", "content": _user_text(seed_text, goal)},
     ]
     body: dict[str, Any] = {
-        "max_tokens": max_tokens,
+        "max_tokens": token_share * client.config.extraction_max_tokens,
         "temperature": 0.2,
         "response_format": {
             "type": "json_schema",
@@ -164,14 +174,7 @@ def _user_text(seed_text: str, goal: str) -> str:
 
 async def extract_entities(client: ChatClient, seed_text: str, goal: str) -> list[dict[str, Any]] | None:
     """Stakeholder dicts (name, type, summary, stance, weight) for engine.entities, or None."""
-    doc = await _ask_json(
-        client,
-        "entities",
-        EntitiesDoc,
-        ENTITIES_INSTRUCTIONS,
-        _user_text(seed_text, goal),
-        client.config.extraction_max_tokens,
-    )
+    doc = await _ask_json(client, "entities", EntitiesDoc, ENTITIES_INSTRUCTIONS, seed_text, goal)
     if doc is None:
         return None
     return [msgspec.to_builtins(e) for e in doc.entities]
@@ -181,14 +184,7 @@ async def derive_markets(
     client: ChatClient, seed_text: str, goal: str, limit: int
 ) -> list[MarketSpec] | None:
     """Up to `limit` de-duplicated markets, prices clamped to [0.05, 0.95], or None."""
-    doc = await _ask_json(
-        client,
-        "markets",
-        MarketsDoc,
-        MARKETS_INSTRUCTIONS,
-        _user_text(seed_text, goal),
-        client.config.extraction_max_tokens,
-    )
+    doc = await _ask_json(client, "markets", MarketsDoc, MARKETS_INSTRUCTIONS, seed_text, goal)
     if doc is None:
         return None
     markets = dedupe_markets(
@@ -204,12 +200,5 @@ async def derive_markets(
 async def read_seed(client: ChatClient, seed_text: str, goal: str) -> dict[str, Any] | None:
     """The seed read by the model (proposition, stakeholders, claims) as a dict for
     engine.reading.from_llm, or None: the engine then reads the seed with its rules."""
-    doc = await _ask_json(
-        client,
-        "seed_reading",
-        SeedDoc,
-        SEED_INSTRUCTIONS,
-        _user_text(seed_text, goal),
-        2 * client.config.extraction_max_tokens,
-    )  # claims take room
+    doc = await _ask_json(client, "seed_reading", SeedDoc, SEED_INSTRUCTIONS, seed_text, goal, token_share=2)
     return msgspec.to_builtins(doc) if doc is not None else None
