@@ -76,12 +76,9 @@ def synthetic_observations(n: int, round_: int, rounds: int) -> list[Observation
     ]
 
 
-def config(url: str, model: str, concurrency: int) -> LLMConfig:
-    return LLMConfig(url=url, model=model, concurrency=concurrency, timeout_s=120, max_tokens=128)
-
-
-async def bench_policy(url: str, model: str, agents: int, rounds: int, concurrency: int) -> dict[str, float]:
-    spec = RunSpec(
+def llm_spec(url: str, model: str, agents: int, rounds: int, **more: Any) -> RunSpec:
+    """The bench's run: the light-rail seed, decided by the model at `url`."""
+    return RunSpec(
         seed_text=SEED,
         goal=GOAL,
         policy="llm",
@@ -89,8 +86,16 @@ async def bench_policy(url: str, model: str, agents: int, rounds: int, concurren
         model=model or None,
         agents=agents,
         rounds=rounds,
+        **more,
     )
-    comps = build_llm_components(spec, config(url, model, concurrency))
+
+
+def config(url: str, model: str, concurrency: int) -> LLMConfig:
+    return LLMConfig(url=url, model=model, concurrency=concurrency, timeout_s=120, max_tokens=128)
+
+
+async def bench_policy(url: str, model: str, agents: int, rounds: int, concurrency: int) -> dict[str, float]:
+    comps = build_llm_components(llm_spec(url, model, agents, rounds), config(url, model, concurrency))
     obs_rounds = [synthetic_observations(agents, r, rounds) for r in range(1, rounds + 1)]
     cpu0, t0 = time.process_time(), time.perf_counter()
     for r, obs in enumerate(obs_rounds, start=1):
@@ -144,14 +149,11 @@ def bench_engine(url: str, model: str, agents: int, rounds: int, concurrency: in
         from engine import simulate
     except ImportError as exc:
         return f"engine core not available ({exc})"
-    spec = RunSpec(
-        seed_text=SEED,
-        goal=GOAL,
-        policy="llm",
-        llm_url=url,
-        model=model or None,
-        agents=agents,
-        rounds=rounds,
+    spec = llm_spec(
+        url,
+        model,
+        agents,
+        rounds,
         checkpoint_every=0,
         markets=[MarketSpec(question=GOAL, initial_price_yes=0.5)],
     )
@@ -159,15 +161,7 @@ def bench_engine(url: str, model: str, agents: int, rounds: int, concurrency: in
     timed = TimedPolicy(comps.policy)
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        simulate(
-            spec,
-            Path(out),
-            progress=None,
-            should_stop=None,
-            checkpoint_sink=None,
-            resume_from=None,
-            policy=timed,
-        )
+        simulate(spec, Path(out), policy=timed)
         wall = time.perf_counter() - t0
     outside = wall - timed.decide_seconds
     return {

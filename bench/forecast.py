@@ -132,24 +132,12 @@ def evaluate(
     vader = SentimentIntensityAnalyzer()
     rows = []
     for item in seeds:
-        a = run(
-            item["seed"],
-            item["question"],
-            agents=agents,
-            rounds=rounds,
-            policy=policy,
-            llm_url=llm_url,
-            random_seed=random_seed,
-        )
-        b = run(
-            item["seed"],
-            item["negated_question"],
-            agents=agents,
-            rounds=rounds,
-            policy=policy,
-            llm_url=llm_url,
-            random_seed=random_seed,
-        )
+        options: dict[str, Any] = {"agents": agents, "rounds": rounds, "policy": policy, "llm_url": llm_url}
+        # the question and its negation, on the same seed and random seed
+        a, b = [
+            run(item["seed"], item[q], **options, random_seed=random_seed)
+            for q in ("question", "negated_question")
+        ]
         label = 1.0 if item["expected"] == "yes" else 0.0
         row = {
             "name": item.get("name", "?"),
