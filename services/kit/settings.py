@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,11 +263,7 @@ def load_settings(env: Mapping[str, str] | None = None, home: Path | None = None
     """
     env = os.environ if env is None else env
     home = (home or Path(env.get("SIMSWARM_HOME", "") or default_home())).expanduser()
-    with _reading(env):
-        try:
-            settings = Settings(home=home)
-        except ValidationError as exc:
-            raise SettingsError(_explain(exc, env, home)) from exc
+    settings = _read(env, home)
     if not settings.podmanager_secret:
         settings.podmanager_secret = _home_secret(home, "secret", "SIMSWARM_PODMANAGER_SECRET")
     if not settings.metrics_token:
@@ -282,24 +277,14 @@ def environment_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]
     What `simswarm up` takes from the operator (an external database, S3) instead of starting the part.
     """
     env = os.environ if env is None else env
-    with _reading(env, stack_file=False):
-        try:
-            settings = Settings()
-        except ValidationError as exc:
-            raise SettingsError(_explain(exc, env, None)) from exc
+    settings = _read(env, None, stack_file=False)
     return {name: getattr(settings, name) for name in settings.model_fields_set}
 
 
 def recorded_settings(home: Path) -> Settings | None:
     """What `simswarm up` recorded in `home`: its stack.json over the defaults, without the environment
     (where the SDK finds the local gateway); None when no stack runs from there."""
-    if not stack_file(home).exists():
-        return None
-    with _reading({}):
-        try:
-            return Settings(home=home)
-        except ValidationError as exc:
-            raise SettingsError(_explain(exc, {}, home)) from exc
+    return _read({}, home) if stack_file(home).exists() else None
 
 
 class SettingsError(ValueError):
@@ -308,7 +293,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class _Origin:
-    """Where the Settings built in a `_reading` block come from (a plain `Settings()`: os.environ, stack.json)."""
+    """The sources of the Settings `_read` builds; a plain `Settings()` reads os.environ and stack.json."""
 
     env: Mapping[str, str]
     stack_file: bool = True
@@ -317,11 +302,14 @@ class _Origin:
 _origin: ContextVar[_Origin | None] = ContextVar("settings_origin", default=None)
 
 
-@contextmanager
-def _reading(env: Mapping[str, str], *, stack_file: bool = True) -> Iterator[None]:
+def _read(env: Mapping[str, str], home: Path | None, *, stack_file: bool = True) -> Settings:
+    """Settings from `env` (not os.environ), `home`'s stack.json unless told not to, the defaults;
+    SettingsError naming each value refused."""
     token = _origin.set(_Origin(env, stack_file))
     try:
-        yield
+        return Settings(home=home) if home else Settings()
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc, env, home)) from exc
     finally:
         _origin.reset(token)
 
