@@ -92,15 +92,21 @@ def positions_by_round(art: RunArtifacts) -> dict[int, np.ndarray]:
 # -- markets -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TradeMove:
-    trade: Trade
+@dataclass(frozen=True, kw_only=True)
+class PriceMove:
+    """A YES price before and after something moved it."""
+
     before: float
     after: float
 
     @property
     def delta(self) -> float:
         return self.after - self.before
+
+
+@dataclass(frozen=True, kw_only=True)
+class TradeMove(PriceMove):
+    trade: Trade
 
 
 def opening_price(curve: MarketCurve, art: RunArtifacts) -> float:
@@ -132,16 +138,10 @@ def trade_moves(art: RunArtifacts) -> dict[str, list[TradeMove]]:
     return moves
 
 
-@dataclass(frozen=True)
-class RoundMove:
+@dataclass(frozen=True, kw_only=True)
+class RoundMove(PriceMove):
     market_id: str
     round: int
-    before: float
-    after: float
-
-    @property
-    def delta(self) -> float:
-        return self.after - self.before
 
 
 def biggest_round_move(curve: MarketCurve, art: RunArtifacts) -> RoundMove | None:
@@ -151,7 +151,7 @@ def biggest_round_move(curve: MarketCurve, art: RunArtifacts) -> RoundMove | Non
     for p in sorted(curve.points, key=lambda p: p.round):
         if p.round == 0:
             continue
-        move = RoundMove(curve.market_id, p.round, prev, p.price_yes)
+        move = RoundMove(market_id=curve.market_id, round=p.round, before=prev, after=p.price_yes)
         if best is None or abs(move.delta) > abs(best.delta):
             best = move
         prev = p.price_yes
