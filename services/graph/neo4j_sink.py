@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from services.graph.build import edge_type
@@ -45,37 +46,44 @@ def _props(props: dict[str, Any]) -> dict[str, Any]:
     return {k: _property(v) for k, v in sorted(props.items()) if v is not None}
 
 
-def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    return [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
+def _batches(
+    groups: dict[str, list[dict[str, Any]]], job_id: str, query: Callable[[str], str]
+) -> list[Statement]:
+    """`query(name)` over each group's rows in batches of BATCH; groups in name order (deterministic)."""
+    return [
+        (query(name), {"job_id": job_id, "rows": rows[i : i + BATCH]})
+        for name, rows in sorted(groups.items())
+        for i in range(0, len(rows), BATCH)
+    ]
 
 
 def graph_statements(doc: GraphDocument, job_id: str) -> list[Statement]:
     """The Cypher to MERGE one job's graph: nodes (per kind) first, then edges (per type), in batches."""
-    out: list[Statement] = []
     nodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for n in doc.nodes:
         nodes[kind_label(n.kind)].append(
             {"id": n.id, "label": n.label, "kind": n.kind, "props": _props(n.props)}
         )
-    for label in sorted(nodes):
-        query = (
-            f"UNWIND $rows AS row MERGE (n:{NODE_LABEL} {{job_id: $job_id, id: row.id}}) SET n:{label} "
-            "SET n += row.props, n.label = row.label, n.kind = row.kind"
-        )
-        out.extend((query, {"job_id": job_id, "rows": chunk}) for chunk in _chunks(nodes[label]))
     edges: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in doc.edges:
-        edges[edge_type(e.type)].append(
-            {"source": e.source, "target": e.target, "weight": e.weight, "props": _props(e.props)}
-        )
-    for rel in sorted(edges):
-        query = (
-            f"UNWIND $rows AS row MATCH (a:{NODE_LABEL} {{job_id: $job_id, id: row.source}}) "
-            f"MATCH (b:{NODE_LABEL} {{job_id: $job_id, id: row.target}}) "
-            f"MERGE (a)-[r:{rel} {{job_id: $job_id}}]->(b) SET r += row.props, r.weight = row.weight"
-        )
-        out.extend((query, {"job_id": job_id, "rows": chunk}) for chunk in _chunks(edges[rel]))
-    return out
+        row = {"source": e.source, "target": e.target, "weight": e.weight, "props": _props(e.props)}
+        edges[edge_type(e.type)].append(row)
+    return _batches(nodes, job_id, _merge_nodes) + _batches(edges, job_id, _merge_edges)
+
+
+def _merge_nodes(label: str) -> str:
+    return (
+        f"UNWIND $rows AS row MERGE (n:{NODE_LABEL} {{job_id: $job_id, id: row.id}}) SET n:{label} "
+        "SET n += row.props, n.label = row.label, n.kind = row.kind"
+    )
+
+
+def _merge_edges(rel: str) -> str:
+    return (
+        f"UNWIND $rows AS row MATCH (a:{NODE_LABEL} {{job_id: $job_id, id: row.source}}) "
+        f"MATCH (b:{NODE_LABEL} {{job_id: $job_id, id: row.target}}) "
+        f"MERGE (a)-[r:{rel} {{job_id: $job_id}}]->(b) SET r += row.props, r.weight = row.weight"
+    )
 
 
 async def write_graph(
