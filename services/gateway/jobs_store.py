@@ -8,6 +8,7 @@ quota) and what owners deleted (`deleted_jobs`).
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -19,26 +20,28 @@ _TERMINAL = [s.value for s in TERMINAL_STATUSES]
 PENDING_GRACE_S = 600  # a request with no projection row after this long no longer counts as live
 
 
+# The refusals of `reserve`, with what the API's answer names. (eq=False keeps exceptions hashable.)
+@dataclass(eq=False)
 class DuplicateJob(Exception):
-    def __init__(self, job_id: str, age_s: float) -> None:
-        super().__init__(job_id)
-        self.job_id = job_id
-        self.age_s = age_s
+    """An identical request of the owner's, `job_id`, was made `age_s` ago and is still live."""
+
+    job_id: str
+    age_s: float
 
 
+@dataclass(eq=False)
 class AlreadyRequested(Exception):
     """This job id (an Idempotency-Key's) was reserved already, perhaps by a concurrent retry."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(job_id)
-        self.job_id = job_id
+    job_id: str
 
 
+@dataclass(eq=False)
 class QuotaExceeded(Exception):
-    def __init__(self, live: int, quota: int) -> None:
-        super().__init__(f"{live} live jobs; quota {quota}")
-        self.live = live
-        self.quota = quota
+    """The owner already has `live` live jobs: as many as the `quota` allows, or more."""
+
+    live: int
+    quota: int
 
 
 class JobsStore:
@@ -211,18 +214,12 @@ class JobsStore:
 
     async def is_deleted(self, job_id: str, owner_id: str) -> bool:
         """Whether the owner deleted this job (here, or as the projection records it)."""
-        if await self.pool.fetchval(
-            f"SELECT 1 FROM {self.g}.deleted_jobs WHERE job_id = $1 AND owner_id = $2", job_id, owner_id
-        ):
-            return True
-        if not await self.has_projection():
-            return False
-        deleted = await self.pool.fetchval(
-            f"SELECT coalesce(deleted, false) FROM {self.p}.jobs WHERE job_id = $1 AND owner_id = $2",
-            job_id,
-            owner_id,
-        )
-        return bool(deleted)
+        deleted = [f"EXISTS (SELECT 1 FROM {self.g}.deleted_jobs WHERE job_id = $1 AND owner_id = $2)"]
+        if await self.has_projection():
+            deleted.append(
+                f"EXISTS (SELECT 1 FROM {self.p}.jobs WHERE job_id = $1 AND owner_id = $2 AND deleted)"
+            )
+        return bool(await self.pool.fetchval(f"SELECT {' OR '.join(deleted)}", job_id, owner_id))
 
     async def release(self, job_id: str) -> None:
         """Forget a request the orchestrator did not accept."""

@@ -121,13 +121,12 @@ def client_address(request: Request) -> str:
     return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip)
 
 
+@dataclass(eq=False)  # eq=False keeps it hashable, as an exception should be
 class RateLimited(Exception):
-    """A request over a limit; `retry_after_s` is when the next one will be let through."""
+    """A request over the limit `name`; `retry_after_s` is when the next one will be let through."""
 
-    def __init__(self, name: str, retry_after_s: int) -> None:
-        super().__init__(f"{name}: retry in {retry_after_s} s")
-        self.name = name
-        self.retry_after_s = retry_after_s
+    name: str
+    retry_after_s: int
 
 
 class RateLimiter:
