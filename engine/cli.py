@@ -14,6 +14,9 @@ import msgspec
 from contracts.spec import SpecError
 from contracts.worker import RunSpec
 
+# the options that are RunSpec fields of the same name
+SPEC_OPTIONS = ("agents", "rounds", "policy", "llm_url", "model", "forecast_days")
+
 
 def add_simulate_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register `simulate` on the top-level CLI's subparsers."""
@@ -76,15 +79,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     spec = RunSpec(
         seed_text=seed_text,
         goal=args.question,
-        agents=args.agents,
-        rounds=args.rounds,
-        policy=args.policy,
         random_seed=args.seed,
-        llm_url=args.llm_url,
-        model=args.model,
-        forecast_days=args.forecast_days,
         markets=[MarketSpec(question=q) for q in args.market],
         checkpoint_every=0,
+        **{name: getattr(args, name) for name in SPEC_OPTIONS},
     )
     out = Path(args.out)
     try:
