@@ -88,52 +88,45 @@ class JobCancelled(Event, frozen=True, kw_only=True):
 # -- pods ----------------------------------------------------------------------------------------
 
 
-class PodRequested(Event, frozen=True, kw_only=True):
+class PodEvent(Event, frozen=True, kw_only=True):
+    """An event about the pod of one attempt (not an event type of its own)."""
+
     attempt: int
-    pod_name: str
+    pod_name: str  # simswarm-<job_id>-a<attempt>: the provider's key for the pod
+
+
+class PodRequested(PodEvent, frozen=True, kw_only=True):
     gpu_types: list[str]
     model: str
     policy: str
 
 
-class PodProvisioned(Event, frozen=True, kw_only=True):
-    attempt: int
-    pod_name: str
+class PodProvisioned(PodEvent, frozen=True, kw_only=True):
     pod_id: str
     provider: str
     gpu_type: str | None = None
     cost_per_hour: float | None = None
 
 
-class PodProvisionFailed(Event, frozen=True, kw_only=True):
-    attempt: int
-    pod_name: str
+class PodProvisionFailed(PodEvent, frozen=True, kw_only=True):
     reason: str
 
 
-class PodReady(Event, frozen=True, kw_only=True):
-    attempt: int
-    pod_name: str
+class PodReady(PodEvent, frozen=True, kw_only=True):
     pod_id: str
 
 
-class PodUnhealthy(Event, frozen=True, kw_only=True):
-    attempt: int
-    pod_name: str
+class PodUnhealthy(PodEvent, frozen=True, kw_only=True):
     pod_id: str | None
     reason: str
 
 
-class PodTeardownRequested(Event, frozen=True, kw_only=True):
-    attempt: int
-    pod_name: str
+class PodTeardownRequested(PodEvent, frozen=True, kw_only=True):
     pod_id: str | None
     reason: str
 
 
-class PodTerminated(Event, frozen=True, kw_only=True):
-    attempt: int
-    pod_name: str
+class PodTerminated(PodEvent, frozen=True, kw_only=True):
     pod_id: str | None
     billed_seconds: float | None = None
     cost: float | None = None
@@ -168,15 +161,19 @@ class RunRequested(Event, frozen=True, kw_only=True):
     run: ResolvedRun | None = None
 
 
-class RunStarted(Event, frozen=True, kw_only=True):
-    run_id: str
+class RunEvent(Event, frozen=True, kw_only=True):
+    """An event about one run, once the podmanager follows it (not an event type of its own)."""
+
+    run_id: str  # <job_id>-a<attempt>
+
+
+class RunStarted(RunEvent, frozen=True, kw_only=True):
     attempt: int
     agents: int
     rounds: int
 
 
-class RunProgressed(Event, frozen=True, kw_only=True):
-    run_id: str
+class RunProgressed(RunEvent, frozen=True, kw_only=True):
     round: int
     rounds: int
     prices: dict[str, float] = {}
@@ -184,14 +181,12 @@ class RunProgressed(Event, frozen=True, kw_only=True):
     posts: list[PostPreview] = []  # up to 5 of the round's newest top-level posts, newest first
 
 
-class RunCheckpointed(Event, frozen=True, kw_only=True):
-    run_id: str
+class RunCheckpointed(RunEvent, frozen=True, kw_only=True):
     round: int
     checkpoint_key: str
 
 
-class RunCompleted(Event, frozen=True, kw_only=True):
-    run_id: str
+class RunCompleted(RunEvent, frozen=True, kw_only=True):
     artifact_prefix: str
     artifacts: list[ArtifactRef]
     final_prices: dict[str, float] = {}
@@ -199,8 +194,7 @@ class RunCompleted(Event, frozen=True, kw_only=True):
     counters: dict[str, float] = {}
 
 
-class RunFailed(Event, frozen=True, kw_only=True):
-    run_id: str
+class RunFailed(RunEvent, frozen=True, kw_only=True):
     reason: str
     retryable: bool = False
 

@@ -16,18 +16,17 @@ import httpx
 
 from contracts.events import (
     AnyEvent,
+    PodEvent,
     PodProvisioned,
     PodProvisionFailed,
     PodReady,
     PodRequested,
     PodTeardownRequested,
-    PodTerminated,
     PodUnhealthy,
     RunRequested,
-    deterministic_event_id,
-    new_event,
 )
 from services.kit.telemetry import current_traceparent, otel_env
+from services.podmanager.pod_events import pod_event, pod_terminated
 from services.podmanager.pods_repo import PodRepository
 from services.podmanager.providers.base import PodInfo, PodProvider, PodProvisionError
 from services.podmanager.runs import EventBus, RunFollower, Store
@@ -88,6 +87,12 @@ class PodManager:
         """True once a teardown of this pod name was requested (here or by an earlier process)."""
         return name in self._torn_down or await self.pods.is_tombstoned(name)
 
+    async def _publish(self, cls: type[PodEvent], cause: PodEvent, **fields: Any) -> None:
+        """Publish `cls` about the pod that `cause` is about (its deterministic id: a repeat is dropped)."""
+        await self.bus.publish(
+            pod_event(cls, cause.job_id, cause.attempt, cause.pod_name, cause=cause, **fields)
+        )
+
     async def aclose(self) -> None:
         """Close the HTTP client (pods keep running: teardown is an event, not a shutdown)."""
         await self.http.aclose()
@@ -139,32 +144,16 @@ class PodManager:
                 pod = await self.provider.provision(name, gpu_types=list(ev.gpu_types), env=self.pod_env(ev))
             except PodProvisionError as exc:
                 await self.pods.set_state(name, "failed", reason=str(exc))
-                await self.bus.publish(
-                    new_event(
-                        PodProvisionFailed,
-                        ev.job_id,
-                        cause=ev,
-                        event_id=deterministic_event_id(ev.job_id, "PodProvisionFailed", ev.attempt),
-                        attempt=ev.attempt,
-                        pod_name=name,
-                        reason=str(exc),
-                    )
-                )
+                await self._publish(PodProvisionFailed, ev, reason=str(exc))
                 return
             await self.pods.set_state(name, "provisioned", pod_id=pod.pod_id, worker_url=pod.worker_url)
-            await self.bus.publish(
-                new_event(
-                    PodProvisioned,
-                    ev.job_id,
-                    cause=ev,
-                    event_id=deterministic_event_id(ev.job_id, "PodProvisioned", ev.attempt),
-                    attempt=ev.attempt,
-                    pod_name=name,
-                    pod_id=pod.pod_id,
-                    provider=pod.provider,
-                    gpu_type=pod.gpu_type,
-                    cost_per_hour=pod.cost_per_hour,
-                )
+            await self._publish(
+                PodProvisioned,
+                ev,
+                pod_id=pod.pod_id,
+                provider=pod.provider,
+                gpu_type=pod.gpu_type,
+                cost_per_hour=pod.cost_per_hour,
             )
         await self._await_health(ev, pod)
 
@@ -174,31 +163,10 @@ class PodManager:
             return  # torn down while starting: the teardown's PodTerminated says the rest
         if reason is None:
             await self.pods.set_state(pod.name, "ready")
-            await self.bus.publish(
-                new_event(
-                    PodReady,
-                    ev.job_id,
-                    cause=ev,
-                    event_id=deterministic_event_id(ev.job_id, "PodReady", ev.attempt),
-                    attempt=ev.attempt,
-                    pod_name=pod.name,
-                    pod_id=pod.pod_id,
-                )
-            )
+            await self._publish(PodReady, ev, pod_id=pod.pod_id)
             return
         await self.pods.set_state(pod.name, "unhealthy", reason=reason)
-        await self.bus.publish(
-            new_event(
-                PodUnhealthy,
-                ev.job_id,
-                cause=ev,
-                event_id=deterministic_event_id(ev.job_id, "PodUnhealthy", ev.attempt),
-                attempt=ev.attempt,
-                pod_name=pod.name,
-                pod_id=pod.pod_id,
-                reason=reason,
-            )
-        )
+        await self._publish(PodUnhealthy, ev, pod_id=pod.pod_id, reason=reason)
 
     async def wait_healthy(self, pod: PodInfo) -> str | None:
         """Poll GET /health until 200 (None) or a reason it never will: deadline, pod gone, torn down."""
@@ -229,17 +197,5 @@ class PodManager:
         async with self.lock(name):
             info = await self.provider.terminate(name)
             await self.pods.mark_terminated(name, info.pod_id)
-        await self.bus.publish(
-            new_event(
-                PodTerminated,
-                ev.job_id,
-                cause=ev,
-                event_id=deterministic_event_id(ev.job_id, "PodTerminated", ev.attempt),
-                attempt=ev.attempt,
-                pod_name=name,
-                pod_id=info.pod_id or ev.pod_id,
-                billed_seconds=info.billed_seconds,
-                cost=info.cost,
-            )
-        )
+        await self.bus.publish(pod_terminated(ev.job_id, ev.attempt, name, info, ev.pod_id, cause=ev))
         log.info("pod %s terminated (%s)", name, "was running" if info.existed else "already gone")

@@ -7,13 +7,14 @@ a run again from its first progress event republishes the same ids, which JetStr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from contracts.artifacts import ArtifactRef
 from contracts.events import (
     Event,
     RunCheckpointed,
     RunCompleted,
+    RunEvent,
     RunFailed,
     RunProgressed,
     RunRequested,
@@ -23,6 +24,8 @@ from contracts.events import (
 )
 from contracts.spec import JobSpec, ResolvedRun
 from contracts.worker import ArtifactDigest, ProgressEvent, RunSpec
+
+R = TypeVar("R", bound=RunEvent)
 
 
 @dataclass(frozen=True)
@@ -35,19 +38,14 @@ class RunContext:
     checkpoint_key: str
 
     @property
-    def job_id(self) -> str:
-        return self.request.job_id
-
-    @property
-    def attempt(self) -> int:
-        return self.request.attempt
-
-    @property
     def run_id(self) -> str:
         return self.request.run_id
 
-    def event_id(self, kind: str, *parts: object) -> str:
-        return deterministic_event_id(self.job_id, kind, self.attempt, *parts)
+    def event(self, cls: type[R], *id_parts: object, **fields: Any) -> R:
+        """An event of this run, caused by its RunRequested, with the id (job, type, attempt, *id_parts)."""
+        req = self.request
+        event_id = deterministic_event_id(req.job_id, cls.__name__, req.attempt, *id_parts)
+        return new_event(cls, req.job_id, cause=req, event_id=event_id, run_id=req.run_id, **fields)
 
 
 def artifact_object_key(prefix: str, job_id: str, name: str) -> str:
@@ -58,25 +56,14 @@ def artifact_object_key(prefix: str, job_id: str, name: str) -> str:
 
 def progress_event(pe: ProgressEvent, ctx: RunContext) -> Event | None:
     """The domain event for a started/round/checkpoint progress entry; None for the other kinds."""
-    req = ctx.request
     if pe.kind == "started":
-        return new_event(
-            RunStarted,
-            ctx.job_id,
-            cause=req,
-            event_id=ctx.event_id("RunStarted"),
-            run_id=ctx.run_id,
-            attempt=ctx.attempt,
-            agents=ctx.agents,
-            rounds=pe.rounds or ctx.rounds,
+        return ctx.event(
+            RunStarted, attempt=ctx.request.attempt, agents=ctx.agents, rounds=pe.rounds or ctx.rounds
         )
     if pe.kind == "round":
-        return new_event(
+        return ctx.event(
             RunProgressed,
-            ctx.job_id,
-            cause=req,
-            event_id=ctx.event_id("RunProgressed", pe.round),
-            run_id=ctx.run_id,
+            pe.round,
             round=pe.round,
             rounds=pe.rounds or ctx.rounds,
             prices=dict(pe.prices),
@@ -84,39 +71,19 @@ def progress_event(pe: ProgressEvent, ctx: RunContext) -> Event | None:
             posts=list(pe.posts),
         )
     if pe.kind == "checkpoint":
-        return new_event(
-            RunCheckpointed,
-            ctx.job_id,
-            cause=req,
-            event_id=ctx.event_id("RunCheckpointed", pe.round),
-            run_id=ctx.run_id,
-            round=pe.round,
-            checkpoint_key=ctx.checkpoint_key,
-        )
+        return ctx.event(RunCheckpointed, pe.round, round=pe.round, checkpoint_key=ctx.checkpoint_key)
     return None
 
 
 def run_failed(ctx: RunContext, reason: str, *, retryable: bool) -> RunFailed:
     """The run's failure (one per attempt: a repeat is dropped as a duplicate)."""
-    return new_event(
-        RunFailed,
-        ctx.job_id,
-        cause=ctx.request,
-        event_id=ctx.event_id("RunFailed"),
-        run_id=ctx.run_id,
-        reason=reason,
-        retryable=retryable,
-    )
+    return ctx.event(RunFailed, reason=reason, retryable=retryable)
 
 
 def run_completed(ctx: RunContext, pe: ProgressEvent, artifacts: list[ArtifactRef]) -> RunCompleted:
     """The run's completion, carrying each verified artifact's key, size and SHA-256."""
-    return new_event(
+    return ctx.event(
         RunCompleted,
-        ctx.job_id,
-        cause=ctx.request,
-        event_id=ctx.event_id("RunCompleted"),
-        run_id=ctx.run_id,
         artifact_prefix=ctx.request.artifact_prefix,
         artifacts=artifacts,
         final_prices=dict(pe.prices),

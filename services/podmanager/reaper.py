@@ -16,14 +16,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.commands import CommandReply, LiveJobsQuery
-from contracts.events import PodTerminated, StrayPodReaped, deterministic_event_id, new_event
+from contracts.events import StrayPodReaped, deterministic_event_id, new_event
 from contracts.subjects import CMD_LIVE_JOBS
 from services.kit.periodic import every
 from services.podmanager.naming import parse_pod_name
+from services.podmanager.pod_events import pod_terminated
 from services.podmanager.pods_repo import PodRepository
 from services.podmanager.providers.base import PodInfo, PodProvider
 
@@ -72,30 +73,19 @@ def decide_strays(
     return strays
 
 
+@dataclass(kw_only=True)
 class Reaper:
     """Periodic sweeps of the provider's pods against the live jobs."""
 
-    def __init__(
-        self,
-        *,
-        bus: Any,
-        provider: PodProvider,
-        pods: PodRepository,
-        lock: Callable[[str], asyncio.Lock],
-        live_subject: str = CMD_LIVE_JOBS,
-        grace_s: float = 120.0,
-        interval_s: float = 60.0,
-        request_timeout_s: float = 5.0,
-    ) -> None:
-        self.bus = bus
-        self.provider = provider
-        self.pods = pods
-        self.lock = lock
-        self.live_subject = live_subject
-        self.grace_s = grace_s
-        self.interval_s = interval_s
-        self.request_timeout_s = request_timeout_s
-        self._first_seen: dict[str, float] = {}
+    bus: Any
+    provider: PodProvider
+    pods: PodRepository
+    lock: Callable[[str], asyncio.Lock]
+    live_subject: str = CMD_LIVE_JOBS
+    grace_s: float = 120.0
+    interval_s: float = 60.0
+    request_timeout_s: float = 5.0
+    _first_seen: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     async def live_jobs(self, job_ids: list[str]) -> set[str] | None:
         """The live subset of `job_ids` according to the orchestrator, or None if it did not answer."""
@@ -151,18 +141,7 @@ class Reaper:
             await self.pods.mark_terminated(name, info.pod_id)
         # The removal is the pod's termination: the orchestrator waits for PodTerminated (per attempt)
         # before a job can end. Same id as the teardown handler's, so only one is ever on the stream.
-        await self.bus.publish(
-            new_event(
-                PodTerminated,
-                stray.job_id,
-                event_id=deterministic_event_id(stray.job_id, "PodTerminated", attempt),
-                attempt=attempt,
-                pod_name=name,
-                pod_id=info.pod_id or stray.pod.pod_id,
-                billed_seconds=info.billed_seconds,
-                cost=info.cost,
-            )
-        )
+        await self.bus.publish(pod_terminated(stray.job_id, attempt, name, info, stray.pod.pod_id))
         await self.bus.publish(
             new_event(
                 StrayPodReaped,

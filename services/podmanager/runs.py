@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -49,31 +50,19 @@ class Store(Protocol):
     async def head(self, key: str) -> dict[str, Any] | None: ...
 
 
+@dataclass(kw_only=True)
 class RunFollower:
     """Submits RunRequested runs to pods and turns their progress into domain events."""
 
-    def __init__(
-        self,
-        *,
-        bus: EventBus,
-        store: Store,
-        provider: PodProvider,
-        http: httpx.AsyncClient,
-        is_torn_down: Callable[[str], Awaitable[bool]],
-        llm_url: str | None,
-        lost_after_s: float = 60.0,
-        poll_wait_s: float = 25.0,
-        retry_every_s: float = 1.0,
-    ) -> None:
-        self.bus = bus
-        self.store = store
-        self.provider = provider
-        self.http = http
-        self.is_torn_down = is_torn_down
-        self.llm_url = llm_url
-        self.lost_after_s = lost_after_s
-        self.poll_wait_s = poll_wait_s
-        self.retry_every_s = retry_every_s
+    bus: EventBus
+    store: Store
+    provider: PodProvider
+    http: httpx.AsyncClient
+    is_torn_down: Callable[[str], Awaitable[bool]]
+    llm_url: str | None  # the platform's LLM server for the pods (None: a RunPod pod serves its own)
+    lost_after_s: float = 60.0
+    poll_wait_s: float = 25.0
+    retry_every_s: float = 1.0
 
     async def _publish(self, event: Event) -> None:
         await self.bus.publish(event)

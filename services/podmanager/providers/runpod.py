@@ -9,6 +9,7 @@ Here every value travels as a GraphQL variable. The worker is reached through Ru
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,40 +57,32 @@ _STATUS: dict[str, PodStatus] = {
 }
 
 
+@dataclass(kw_only=True)
 class RunPodProvider:
     """Pods on RunPod, found by name (our idempotency key) in `myself { pods }`."""
 
-    name = "runpod"
+    name = "runpod"  # not a field: the provider's name (the PodProvider protocol)
 
-    def __init__(
-        self,
-        *,
-        api_url: str,
-        api_key: str,
-        secret: str,
-        image: str,
-        container_disk_gb: int = 60,
-        volume_gb: int = 0,
-        cloud_type: str = "SECURE",
-        proxy_template: str = "https://{pod_id}-{port}.proxy.runpod.net",
-        timeout_s: float = 30.0,
-    ) -> None:
-        self._api_url = api_url
-        self._api_key = api_key
-        self._secret = secret
-        self._image = image
-        self._container_disk_gb = container_disk_gb
-        self._volume_gb = volume_gb
-        self._cloud_type = cloud_type
-        self._proxy_template = proxy_template
-        self._http = httpx.AsyncClient(timeout=timeout_s)
+    api_url: str
+    api_key: str = field(repr=False)
+    secret: str = field(repr=False)  # derives each pod's token
+    image: str
+    container_disk_gb: int = 60
+    volume_gb: int = 0
+    cloud_type: str = "SECURE"
+    proxy_template: str = "https://{pod_id}-{port}.proxy.runpod.net"
+    timeout_s: float = 30.0
+    _http: httpx.AsyncClient = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._http = httpx.AsyncClient(timeout=self.timeout_s)
 
     async def _graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
             resp = await self._http.post(
-                self._api_url,
+                self.api_url,
                 json={"query": query, "variables": variables or {}},
-                headers={"Authorization": f"Bearer {self._api_key}"},
+                headers={"Authorization": f"Bearer {self.api_key}"},
             )
         except httpx.HTTPError as exc:
             raise ProviderError(f"RunPod API unreachable: {type(exc).__name__}: {exc}") from exc
@@ -119,7 +112,7 @@ class RunPodProvider:
             pod_id=raw["id"],
             provider=self.name,
             status=status,
-            worker_url=self._proxy_template.format(pod_id=raw["id"], port=WORKER_PORT),
+            worker_url=self.proxy_template.format(pod_id=raw["id"], port=WORKER_PORT),
             gpu_type=(raw.get("machine") or {}).get("gpuDisplayName"),
             cost_per_hour=raw.get("costPerHr"),
             created_at=created,
@@ -148,18 +141,18 @@ class RunPodProvider:
             return existing
         if not gpu_types:
             raise PodProvisionError("no GPU types requested")
-        pod_env = {**env, TOKEN_ENV: pod_token(self._secret, name)}
+        pod_env = {**env, TOKEN_ENV: pod_token(self.secret, name)}
         misses: list[str] = []
         for gpu in gpu_types:
             variables = {
                 "input": {
                     "name": name,
-                    "imageName": self._image,
+                    "imageName": self.image,
                     "gpuTypeId": gpu,
                     "gpuCount": 1,
-                    "cloudType": self._cloud_type,
-                    "containerDiskInGb": self._container_disk_gb,
-                    "volumeInGb": self._volume_gb,
+                    "cloudType": self.cloud_type,
+                    "containerDiskInGb": self.container_disk_gb,
+                    "volumeInGb": self.volume_gb,
                     "ports": f"{WORKER_PORT}/http",
                     "supportPublicIp": True,
                     "startSsh": False,
@@ -203,8 +196,8 @@ class RunPodProvider:
 
     def endpoint(self, pod: PodInfo) -> WorkerEndpoint:
         """The worker behind RunPod's proxy and the pod's derived token."""
-        url = pod.worker_url or self._proxy_template.format(pod_id=pod.pod_id, port=WORKER_PORT)
-        return WorkerEndpoint(base_url=url, token=pod_token(self._secret, pod.name))
+        url = pod.worker_url or self.proxy_template.format(pod_id=pod.pod_id, port=WORKER_PORT)
+        return WorkerEndpoint(base_url=url, token=pod_token(self.secret, pod.name))
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

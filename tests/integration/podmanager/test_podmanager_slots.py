@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from contracts.subjects import JOB_STREAM
 from services.podmanager.main import PodManagerOptions, serve
 from services.podmanager.naming import pod_name, run_id
 from services.podmanager.providers.base import terminate_all
@@ -27,9 +28,25 @@ pytestmark = pytest.mark.integration
 RUN_FINISHED = ("RunCompleted", "RunFailed")
 
 
+async def _consumer_exists(bus: Any, stream: str, name: str, timeout: float = 60.0) -> None:
+    """Wait until the service has made its consumer (start-up runs in the background)."""
+    from nats.js.errors import NotFoundError
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await bus.js.consumer_info(stream, name)
+            return
+        except NotFoundError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
 @contextlib.asynccontextmanager
 async def podmanager(
     settings: Any,
+    bus: Any,
     provider: LocalProvider,
     max_runs: int,
     *,
@@ -42,7 +59,8 @@ async def podmanager(
     )
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop, opts, provider=provider))
-    await asyncio.sleep(1.0)  # its consumers exist before the first event is published
+    for name in (opts.durable, f"{opts.durable}-provision", f"{opts.durable}-teardown"):
+        await _consumer_exists(bus, JOB_STREAM, name)  # made at start-up: none misses the test's first event
     try:
         yield task
     finally:
@@ -56,7 +74,7 @@ async def podmanager(
 async def test_with_every_run_slot_taken_a_cancel_still_tears_its_pod_down(settings: Any, bus: Any) -> None:
     provider = local_provider(settings, SCRIPTED_WORKER, round_s=0.5)
     jobs = Jobs(bus=bus)
-    async with podmanager(settings, provider, max_runs=1) as task:
+    async with podmanager(settings, bus, provider, max_runs=1) as task:
         long_run, to_cancel, later = await jobs.job(rounds=400), await jobs.job(), await jobs.job()
         for job in (long_run, to_cancel):
             await jobs.request_pod(job)
@@ -88,7 +106,7 @@ async def test_a_restarted_podmanager_reattaches_to_the_run_in_flight(settings: 
     durable = f"pm-{uuid.uuid4().hex[:8]}"
     rounds = 40
     try:
-        async with podmanager(settings, provider, max_runs=2, durable=durable, keep_pods=True):
+        async with podmanager(settings, bus, provider, max_runs=2, durable=durable, keep_pods=True):
             job = await jobs.job(rounds=rounds)
             await jobs.request_pod(job)
             await jobs.wait_for(job, "PodReady")
@@ -99,7 +117,7 @@ async def test_a_restarted_podmanager_reattaches_to_the_run_in_flight(settings: 
         assert pod is not None and pod.status == "running"
         assert not set(RUN_FINISHED) & set(await jobs.types(job))
 
-        async with podmanager(settings, provider, max_runs=2, durable=durable):
+        async with podmanager(settings, bus, provider, max_runs=2, durable=durable):
             done = await jobs.wait_for(job, "RunCompleted", timeout=150)
             events = [ev for _seq, ev in await bus.job_events(job)]
             types = [ev.type for ev in events]
@@ -113,28 +131,12 @@ async def test_a_restarted_podmanager_reattaches_to_the_run_in_flight(settings: 
         await terminate_all(provider)
 
 
-async def _consumer_exists(bus: Any, stream: str, name: str, timeout: float = 60.0) -> None:
-    """Wait until the service has made its consumer (start-up runs in the background)."""
-    from nats.js.errors import NotFoundError
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            await bus.js.consumer_info(stream, name)
-            return
-        except NotFoundError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-
-
 async def test_the_pod_manager_stops_with_an_error_when_a_consumer_is_gone(settings: Any, bus: Any) -> None:
-    from contracts.subjects import JOB_STREAM
     from services.kit.service import ServiceTaskEnded
 
     provider = local_provider(settings, SCRIPTED_WORKER)
     durable = f"pm-{uuid.uuid4().hex[:8]}"
-    async with podmanager(settings, provider, max_runs=1, durable=durable) as task:
+    async with podmanager(settings, bus, provider, max_runs=1, durable=durable) as task:
         await _consumer_exists(bus, JOB_STREAM, f"{durable}-teardown")  # serving (made at start-up)
         await bus.js.delete_consumer(JOB_STREAM, f"{durable}-teardown")
         with pytest.raises(ServiceTaskEnded, match=f"consume:{durable}-teardown"):

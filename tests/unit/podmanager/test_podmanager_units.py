@@ -10,17 +10,8 @@ import pytest
 from contracts.events import RunCheckpointed, RunProgressed, RunRequested, RunStarted, new_event
 from contracts.spec import JobSpec, MarketSpec, resolve_run
 from contracts.worker import ArtifactDigest, PostPreview, ProgressEvent
+from services.podmanager import progress
 from services.podmanager.naming import parse_pod_name, pod_name, pod_token, run_id
-from services.podmanager.progress import (
-    RunContext,
-    artifact_object_key,
-    build_run_spec,
-    missing_artifacts,
-    progress_event,
-    run_completed,
-    run_failed,
-    stored_problem,
-)
 from services.podmanager.providers.base import PodInfo, WorkerEndpoint
 from services.podmanager.reaper import decide_strays
 
@@ -49,7 +40,7 @@ def test_worker_endpoint_repr_hides_token() -> None:
     assert "tok-123" not in repr(ep)
 
 
-def _ctx() -> RunContext:
+def _ctx() -> progress.RunContext:
     req = new_event(
         RunRequested,
         "job1",
@@ -58,31 +49,38 @@ def _ctx() -> RunContext:
         pod_name="simswarm-job1-a2",
         artifact_prefix="jobs/job1/artifacts",
     )
-    return RunContext(req, agents=12, rounds=6, checkpoint_key="jobs/job1/checkpoints/latest.ckpt")
+    return progress.RunContext(req, agents=12, rounds=6, checkpoint_key="jobs/job1/checkpoints/latest.ckpt")
 
 
 def test_progress_maps_to_events_with_deterministic_ids() -> None:
     ctx = _ctx()
-    started = progress_event(ProgressEvent(seq=1, kind="started", rounds=6), ctx)
+    started = progress.progress_event(ProgressEvent(seq=1, kind="started", rounds=6), ctx)
     assert isinstance(started, RunStarted) and started.agents == 12 and started.rounds == 6
-    r1 = progress_event(ProgressEvent(seq=2, kind="round", round=1, rounds=6, prices={"q": 0.6}), ctx)
-    again = progress_event(ProgressEvent(seq=2, kind="round", round=1, rounds=6, prices={"q": 0.6}), ctx)
+    r1 = progress.progress_event(
+        ProgressEvent(seq=2, kind="round", round=1, rounds=6, prices={"q": 0.6}), ctx
+    )
+    again = progress.progress_event(
+        ProgressEvent(seq=2, kind="round", round=1, rounds=6, prices={"q": 0.6}), ctx
+    )
     assert isinstance(r1, RunProgressed) and r1.prices == {"q": 0.6}
     assert isinstance(again, RunProgressed) and r1.event_id == again.event_id
-    r2 = progress_event(ProgressEvent(seq=3, kind="round", round=2, rounds=6), ctx)
+    r2 = progress.progress_event(ProgressEvent(seq=3, kind="round", round=2, rounds=6), ctx)
     assert r2 is not None and r2.event_id != r1.event_id
-    ck = progress_event(ProgressEvent(seq=4, kind="checkpoint", round=2, rounds=6), ctx)
+    ck = progress.progress_event(ProgressEvent(seq=4, kind="checkpoint", round=2, rounds=6), ctx)
     assert isinstance(ck, RunCheckpointed) and ck.checkpoint_key.endswith("latest.ckpt")
-    assert progress_event(ProgressEvent(seq=5, kind="completed"), ctx) is None
+    assert progress.progress_event(ProgressEvent(seq=5, kind="completed"), ctx) is None
     assert r2.posts == []  # an older worker sends no previews: the event still validates
     assert r1.causation_id == ctx.request.event_id and r1.correlation_id == ctx.request.correlation_id
 
 
 def test_terminal_events_carry_run_outcome() -> None:
     ctx = _ctx()
-    failed = run_failed(ctx, "pod died", retryable=True)
-    assert failed.retryable and failed.event_id == run_failed(ctx, "other words", retryable=True).event_id
-    done = run_completed(
+    failed = progress.run_failed(ctx, "pod died", retryable=True)
+    assert (
+        failed.retryable
+        and failed.event_id == progress.run_failed(ctx, "other words", retryable=True).event_id
+    )
+    done = progress.run_completed(
         ctx, ProgressEvent(seq=9, kind="completed", prices={"q": 0.7}, engine_seconds=3.5), []
     )
     assert done.final_prices == {"q": 0.7} and done.engine_seconds == 3.5
@@ -90,14 +88,20 @@ def test_terminal_events_carry_run_outcome() -> None:
 
 
 def test_artifact_checks() -> None:
-    assert artifact_object_key("jobs/j/artifacts/", "j", "posts.json") == "jobs/j/artifacts/posts.json"
-    assert artifact_object_key("", "j", "posts.json") == "jobs/j/artifacts/posts.json"
+    assert (
+        progress.artifact_object_key("jobs/j/artifacts/", "j", "posts.json") == "jobs/j/artifacts/posts.json"
+    )
+    assert progress.artifact_object_key("", "j", "posts.json") == "jobs/j/artifacts/posts.json"
     digests = [ArtifactDigest(name="a.json", size=3, sha256="ab", md5="0f" * 16)]
-    assert missing_artifacts(("a.json", "b.json"), digests) == ["b.json"]
+    assert progress.missing_artifacts(("a.json", "b.json"), digests) == ["b.json"]
     # what a HEAD of the stored object says (S3 quotes the ETag), against what the worker reported
-    assert stored_problem(digests[0], {"ContentLength": 3, "ETag": '"' + "0F" * 16 + '"'}) is None
-    assert "bytes" in (stored_problem(digests[0], {"ContentLength": 4, "ETag": '"' + "0f" * 16 + '"'}) or "")
-    assert "MD5" in (stored_problem(digests[0], {"ContentLength": 3, "ETag": '"' + "1f" * 16 + '"'}) or "")
+    assert progress.stored_problem(digests[0], {"ContentLength": 3, "ETag": '"' + "0F" * 16 + '"'}) is None
+    assert "bytes" in (
+        progress.stored_problem(digests[0], {"ContentLength": 4, "ETag": '"' + "0f" * 16 + '"'}) or ""
+    )
+    assert "MD5" in (
+        progress.stored_problem(digests[0], {"ContentLength": 3, "ETag": '"' + "1f" * 16 + '"'}) or ""
+    )
 
 
 def test_run_spec_from_what_run_requested_carries() -> None:
@@ -109,7 +113,7 @@ def test_run_spec_from_what_run_requested_carries() -> None:
         policy="heuristic",
         markets=[MarketSpec(question="Rain?", initial_price_yes=0.99)],
     )
-    rs = build_run_spec(spec, resolve_run(spec, random_seed=5), "http://llm/v1")
+    rs = progress.build_run_spec(spec, resolve_run(spec, random_seed=5), "http://llm/v1")
     assert (rs.agents, rs.rounds, rs.policy, rs.random_seed, rs.llm_url) == (
         7,
         4,
@@ -172,7 +176,7 @@ def test_round_event_carries_the_workers_post_previews() -> None:
         ),
         PostPreview(post_id="p7", author="Bo", text="No way.", stance=-0.5),
     ]
-    r1 = progress_event(ProgressEvent(seq=2, kind="round", round=1, rounds=6, posts=previews), ctx)
+    r1 = progress.progress_event(ProgressEvent(seq=2, kind="round", round=1, rounds=6, posts=previews), ctx)
     assert isinstance(r1, RunProgressed) and r1.posts == previews
     # It survives the wire (JetStream JSON) as the same previews.
     back = msgspec.json.decode(msgspec.json.encode(r1), type=RunProgressed)
