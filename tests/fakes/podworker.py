@@ -32,10 +32,12 @@ def scripted_simulate(
     progress: Any,
     should_stop: Any,
     checkpoint_sink: Any = None,
-    resume_from: Any = None,
-    policy: Any = None,
+    **_ignored: Any,
 ) -> SimulationResult | None:
-    """Rounds at a fixed pace, a checkpoint every `checkpoint_every` rounds, then every artifact."""
+    """Rounds at a fixed pace, a checkpoint every `checkpoint_every` rounds, then every artifact.
+
+    A resumed run starts at round 1 again, and `policy` is not used: nothing here decides.
+    """
     delay = float(os.environ.get("SIMSWARM_FAKE_ROUND_S", "0.05"))
     started = time.monotonic()
     question = spec.markets[0].question if spec.markets else spec.goal
