@@ -9,6 +9,7 @@ beliefs in words, its last actions with their results, cash and holdings, its fe
 
 from __future__ import annotations
 
+import bisect
 import json
 from typing import Any
 
@@ -27,29 +28,23 @@ def _compact(value: Any, limit: int = 200) -> str:
     return _cut(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str), limit)
 
 
+def _band(value: float, bounds: tuple[float, ...], words: tuple[str, ...]) -> str:
+    """The word for `value`: words[i] below bounds[i], the last word at or above every bound."""
+    return words[bisect.bisect_right(bounds, value)]
+
+
 def describe_position(position: float) -> str:
     """A belief position in [-1, 1] in words."""
-    side = "YES" if position > 0 else "NO"
-    size = abs(position)
-    if size < 0.15:
-        return "undecided"
-    if size < 0.4:
-        return f"leaning slightly towards {side}"
-    if size < 0.7:
-        return f"leaning towards {side}"
-    return f"firmly expecting {side}"
+    words = ("undecided", "leaning slightly towards {}", "leaning towards {}", "firmly expecting {}")
+    return _band(abs(position), (0.15, 0.4, 0.7), words).format("YES" if position > 0 else "NO")
 
 
 def describe_confidence(confidence: float) -> str:
-    if confidence < 0.3:
-        return "unsure of yourself"
-    if confidence < 0.6:
-        return "fairly confident"
-    return "very confident"
+    return _band(confidence, (0.3, 0.6), ("unsure of yourself", "fairly confident", "very confident"))
 
 
 def _level(value: float) -> str:
-    return "low" if value < 0.34 else "medium" if value < 0.67 else "high"
+    return _band(value, (0.34, 0.67), ("low", "medium", "high"))
 
 
 class PromptBuilder:
