@@ -44,7 +44,8 @@ TierTable = Annotated[
 
 
 def default_home() -> Path:
-    return Path(os.environ.get("SIMSWARM_HOME", Path.home() / ".simswarm")).expanduser()
+    """$SIMSWARM_HOME (an empty one is unset, like every variable here), else ~/.simswarm."""
+    return Path(os.environ.get("SIMSWARM_HOME") or Path.home() / ".simswarm").expanduser()
 
 
 class Settings(BaseSettings):

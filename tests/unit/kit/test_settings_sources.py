@@ -13,6 +13,7 @@ from contracts.spec import DEFAULT_TIERS, Tier, local_tiers
 from services.kit.settings import (
     Settings,
     SettingsError,
+    default_home,
     environment_settings,
     load_settings,
     recorded_settings,
@@ -119,3 +120,8 @@ def test_what_simswarm_up_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("SIMSWARM_PORT", "9999")  # the environment is not what was recorded
     recorded = recorded_settings(tmp_path)
     assert recorded is not None and recorded.api_url == "http://127.0.0.2:8123"
+
+
+def test_an_empty_simswarm_home_is_the_default_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMSWARM_HOME", "")
+    assert default_home() == Path.home() / ".simswarm"  # not the working directory
