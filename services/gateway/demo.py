@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import Depends
 
 from services.gateway.auth import Ctx
 from services.gateway.errors import ApiError
+from services.gateway.ownership import RESOURCE_ID
 
 DEMO_TOKEN_MARK = "demo_"
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def refuse_in_demo_mode(ctx: Ctx) -> None:
@@ -28,7 +26,7 @@ WritesAllowed = Depends(refuse_in_demo_mode)
 
 def demo_job_ids(spec: str) -> list[str]:
     """The job ids of the `demo_jobs` setting, in order, malformed entries left out."""
-    return [j for j in (p.strip() for p in spec.split(",")) if _JOB_ID.match(j)]
+    return [j for j in (p.strip() for p in spec.split(",")) if RESOURCE_ID.match(j)]
 
 
 def demo_token(job_id: str) -> str:

@@ -7,7 +7,6 @@ hammers.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,12 +21,12 @@ from services.gateway.api_models import ApiKey, AuthResult, NewApiKey
 from services.gateway.auth import Ctx, CurrentUser, rate_limit
 from services.gateway.demo import WritesAllowed
 from services.gateway.errors import ApiError, error_responses
+from services.gateway.ownership import owned_or_404
 from services.gateway.ratelimit import client_address
 from services.gateway.routes.account_mail import mail_in_background
 from services.gateway.text_fields import Email, KeyName, Password
 
 router = APIRouter(tags=["auth"])
-_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_KEY_DAYS = 3650
 
 
@@ -240,7 +239,5 @@ async def list_keys(ctx: Ctx, user: CurrentUser) -> list[dict[str, Any]]:
 )
 async def revoke_key(key_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """Revoke one of the caller's keys; it stops working at once."""
-    # Ids are hex; anything else (a NUL byte would reach Postgres and fail there) cannot be a key.
-    if not _KEY_ID.match(key_id) or not await ctx.accounts.revoke_api_key(user.user_id, key_id):
-        raise ApiError(404, "key_not_found", f"API key {key_id[:64]!r} not found")
+    await owned_or_404("key", key_id, lambda i: ctx.accounts.revoke_api_key(user.user_id, i), noun="API key")
     return Response(status_code=204)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import msgspec
@@ -15,11 +14,11 @@ from services.gateway.context import GatewayContext
 from services.gateway.demo import WritesAllowed
 from services.gateway.drafts import DraftLimit, DraftsStore, draft_dict, merge_draft, parse_draft
 from services.gateway.errors import ApiError, error_responses
+from services.gateway.ownership import owned_or_404
 from services.gateway.routes.jobs import CREATES_A_JOB, submit_job
 from services.gateway.spec_input import runnable_spec
 
 router = APIRouter(prefix="/api/jobs/draft", tags=["drafts"])
-_DRAFT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 DRAFT_BODY_OPENAPI: dict[str, Any] = {
     "requestBody": {
@@ -34,16 +33,9 @@ def _store(ctx: GatewayContext) -> DraftsStore:
     return DraftsStore(ctx.pool, ctx.jobs.g)
 
 
-def _not_found(draft_id: str) -> ApiError:
-    return ApiError(404, "draft_not_found", f"draft {draft_id[:64]!r} not found")
-
-
 async def _load(ctx: GatewayContext, owner_id: str, draft_id: str) -> Any:
     """The caller's draft, or 404 — the same answer for a missing draft and another user's."""
-    row = await _store(ctx).get(owner_id, draft_id) if _DRAFT_ID.match(draft_id) else None
-    if row is None:
-        raise _not_found(draft_id)
-    return row
+    return await owned_or_404("draft", draft_id, lambda i: _store(ctx).get(owner_id, i))
 
 
 @router.post(
@@ -115,8 +107,7 @@ async def update_draft(draft_id: str, request: Request, ctx: Ctx, user: CurrentU
     responses={204: {"description": "Deleted"}, **error_responses(401, 404)},
 )
 async def delete_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> Response:
-    if not _DRAFT_ID.match(draft_id) or not await _store(ctx).delete(user.user_id, draft_id):
-        raise _not_found(draft_id)
+    await owned_or_404("draft", draft_id, lambda i: _store(ctx).delete(user.user_id, i))
     return Response(status_code=204)
 
 

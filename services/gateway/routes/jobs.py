@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from typing import Annotated, Any
 
@@ -22,6 +21,7 @@ from services.gateway.context import GatewayContext
 from services.gateway.demo import WritesAllowed
 from services.gateway.errors import ApiError, error_responses, event_log_unavailable
 from services.gateway.jobs_store import AlreadyRequested, DuplicateJob, QuotaExceeded
+from services.gateway.ownership import owned_or_404
 from services.gateway.results import job_result
 from services.gateway.shaping import shape_job
 from services.gateway.spec_input import runnable_spec, spec_fingerprint
@@ -31,7 +31,6 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 DUPLICATE_WINDOW_S = 60.0
 QUOTA_RETRY_AFTER_S = 30
 IDEMPOTENCY_NS = uuid.UUID("5b0f3c1e-8a7d-4f6e-9c2b-1d3e5f7a9b0c")
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TERMINAL = {s.value for s in TERMINAL_STATUSES}
 
 IdempotencyKey = Annotated[
@@ -54,11 +53,8 @@ JOB_BODY_OPENAPI: dict[str, Any] = {
 
 
 async def load_job(ctx: GatewayContext, user: Principal, job_id: str) -> dict[str, Any]:
-    """The caller's job, or 404 — the same answer for a missing job and another user's."""
-    row = await ctx.jobs.get_owned(job_id, user.user_id) if _JOB_ID.match(job_id) else None
-    if row is None:
-        raise ApiError(404, "job_not_found", f"job {job_id[:64]!r} not found")
-    return row
+    """The caller's job, or 404 `job_not_found` — the same answer for a missing job and another user's."""
+    return await owned_or_404("job", job_id, lambda i: ctx.jobs.get_owned(i, user.user_id))
 
 
 @router.post(
