@@ -7,10 +7,11 @@ docs/worker-api.md) and imports nothing from `services/`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Self
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class EnvSettings(BaseSettings):
@@ -24,6 +25,18 @@ class EnvSettings(BaseSettings):
         validate_by_name=True,  # keyword arguments use the field names
         extra="forbid",
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then the documented variables; no .env or secrets files on a pod."""
+        return init_settings, _DocumentedVariables(settings_cls)
 
     @classmethod
     def from_env(cls, **values: Any) -> Self:
@@ -41,6 +54,18 @@ class EnvSettings(BaseSettings):
         if field is None or field.validation_alias:
             return str(field.validation_alias) if field else key
         return f"{cls.model_config.get('env_prefix', '')}{key.upper()}"
+
+
+class _DocumentedVariables(EnvSettingsSource):
+    """The environment without the prefixed field names of aliased fields: with `validate_by_name`
+    pydantic-settings would also read SIMSWARM_TOKEN for the token (SIMSWARM_POD_TOKEN) or
+    SIMSWARM_LLM_MODEL (the gateway's model) for the run's model (SIMSWARM_MODEL)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        fields = self.settings_cls.model_fields
+        shadowed = {f"{self.env_prefix}{name}" for name, f in fields.items() if f.validation_alias}
+        shadowed = shadowed if self.case_sensitive else {name.lower() for name in shadowed}
+        return {var: value for var, value in super()._load_env_vars().items() if var not in shadowed}
 
 
 class SettingsError(ValueError):

@@ -101,3 +101,13 @@ def test_a_run_finds_its_endpoint_and_model_in_the_spec_or_the_environment(
     )
     config = build_llm_components(spec).client.config
     assert (config.url, config.model) == ("http://spec/v1", "spec-model")
+
+
+def test_an_aliased_field_is_read_only_under_its_documented_name(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("SIMSWARM_TOKEN", "not-the-pod-token")
+    clean_env.setenv("SIMSWARM_LLM_MODEL", "the-gateway-model")  # the platform's, not a run's
+    clean_env.setenv("SIMSWARM_LLM_MAX_RETRIES", "9")
+    with pytest.raises(SettingsError, match="no pod token"):
+        settings_from_env()
+    config = config_from_env("http://127.0.0.1:9/v1")
+    assert (config.model, config.max_retries) == ("", 3)
