@@ -1,8 +1,9 @@
 """The artifact worker: consume one event, fetch and verify its artifacts, produce, publish, or fail.
 
 The reporter (ReportRequested -> ReportWritten | ReportFailed) and the graph service (RunCompleted ->
-GraphBuilt | GraphFailed) are both this shape; a subclass names its service, trigger, the files it reads and
-its failure event, and writes `produce`; its class method `serve` is the service's `serve`. What the base guarantees for each:
+GraphBuilt | GraphFailed) are both this shape; a subclass names its service, its trigger, the files it
+reads and its failure event, and writes `produce`; the class method `serve` is the service's `serve`.
+What the base guarantees for each:
 
 * Inputs are fetched once and each checked against its ArtifactRef (size and SHA-256).
 * A missing or corrupt artifact fails the job's step at once (the failure event, with the reason).
