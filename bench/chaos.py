@@ -34,13 +34,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.lifecycle import create_bench_job  # noqa: E402
 from services.kit.bus import Bus  # noqa: E402
 from services.kit.settings import load_settings  # noqa: E402
 from simswarm.client import Client  # noqa: E402
 from simswarm.stack import free_port  # noqa: E402
 from simswarm.supervisor import Supervisor, parse_replicas  # noqa: E402
 
-SEED = (Path(__file__).resolve().parents[1] / "simswarm" / "seeds" / "laguardia-crash.txt").read_text()
 TERMINAL = ("JobCompleted", "JobFailed", "JobCancelled")
 # Rows compared between the live table and a rebuild (what the rebuild recomputes from the log).
 VOLATILE = {"updated_at"}
@@ -184,16 +184,7 @@ def main() -> int:
             for _ in range(120):  # the gateway may be the one just killed: try again
                 try:
                     with Client(sup.api_url, key) as c:
-                        return str(
-                            c.create_job(
-                                SEED,
-                                f"Will the FAA order new rules? (chaos {i})",
-                                policy="heuristic",
-                                agents=args.agents,
-                                rounds=args.rounds,
-                                random_seed=i,
-                            )["job_id"]
-                        )
+                        return create_bench_job(c, i, args, "chaos")
                 except Exception:
                     time.sleep(1)
             raise RuntimeError(f"job {i} could not be submitted")

@@ -1,6 +1,6 @@
 """N small jobs at once through the embedded platform: jobs per minute and the cost of every hop.
 
-    python bench/lifecycle.py [--jobs 50] [--agents 10] [--rounds 5] [--orchestrators 1,2]
+    python bench/lifecycle.py [--jobs 50] [--agents 10] [--rounds 5] [--orchestrators 1,2] [--isolated]
 
 For each orchestrator replica count, starts `simswarm up --replicas orchestrator=<n>` in a temporary
 home (real NATS, Postgres, SeaweedFS, one process per service, local pods), submits the jobs through
@@ -8,17 +8,24 @@ the REST API, waits for them all, then reads each job's events from JetStream an
 every hop from the events' `occurred_at`, the orchestrator's own hops together (an inbound event to
 the decision it caused), and the end-to-end time minus the engine's own run time. Prints figures;
 asserts nothing about time.
+
+`--isolated` measures the orchestrator alone: only the orchestrator and the gateway run, and this
+script answers for the pod manager and the reporter over the bus (`FakeWorkers`: each answer a short
+pause after the request, a run's rounds 50 ms apart), so no engine, pod or report competes for the
+CPU. Its hops are the orchestrator's own latency; the full run's are that plus the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -26,11 +33,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from contracts import events as ev  # noqa: E402
 from services.kit.bus import Bus  # noqa: E402
 from services.kit.settings import load_settings  # noqa: E402
 from simswarm.client import Client  # noqa: E402
 from simswarm.stack import free_port  # noqa: E402
-from simswarm.supervisor import Supervisor  # noqa: E402
+from simswarm.supervisor import SERVICES, Supervisor  # noqa: E402
 
 HOPS = [
     ("JobCreated", "PodRequested"),
@@ -58,6 +66,19 @@ ORCHESTRATOR_HOPS = [
 SEED = (Path(__file__).resolve().parents[1] / "simswarm" / "seeds" / "laguardia-crash.txt").read_text()
 
 
+def create_bench_job(client: Client, i: int, args: argparse.Namespace, label: str) -> str:
+    """Job `i` of a benchmark: the LaGuardia brief, the heuristic policy, `args.agents` x `args.rounds`."""
+    job = client.create_job(
+        SEED,
+        f"Will the FAA order new rules within 60 days? ({label} {i})",
+        policy="heuristic",
+        agents=args.agents,
+        rounds=args.rounds,
+        random_seed=i,
+    )
+    return str(job["job_id"])
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -67,6 +88,78 @@ def pct(values: list[float], q: float) -> float:
 
 def fmt_ms(seconds: float) -> str:
     return f"{seconds * 1000:9.1f} ms"
+
+
+class FakeWorkers:
+    """The pod manager and the reporter as far as the orchestrator can tell, answered over the bus
+    from this process: PodRequested -> PodProvisioned, PodReady; RunRequested -> RunStarted, one
+    RunProgressed per round, RunCompleted; PodTeardownRequested -> PodTerminated; ReportRequested ->
+    ReportWritten. Runs its own event loop in a thread beside the synchronous benchmark."""
+
+    PAUSE_S = 0.2  # between a request and its answer, and between the answers of one request
+    ROUND_S = 0.05
+
+    def __init__(self, home: Path, rounds: int) -> None:
+        self.home = home
+        self.rounds = rounds
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    def __enter__(self) -> FakeWorkers:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the fake workers did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    async def _serve(self) -> None:
+        settings = load_settings(home=self.home)
+        bus = await Bus.connect(settings.nats_url, "bench-fakes", login=settings.nats_login("admin"))
+        answers: set[asyncio.Task[None]] = set()
+
+        async def handle(event: ev.AnyEvent, _delivery: object) -> None:
+            task = asyncio.create_task(self._answer(bus, event))  # pauses must not hold the consumer
+            answers.add(task)
+            task.add_done_callback(answers.discard)
+
+        try:
+            await bus.consume(
+                "bench-fakes",
+                ["PodRequested", "RunRequested", "PodTeardownRequested", "ReportRequested"],
+                handle,
+                max_ack_pending=1024,
+                deliver_new=True,
+            )
+            self._ready.set()
+            await asyncio.to_thread(self._stop.wait)
+        finally:
+            await bus.close()
+
+    async def _answer(self, bus: Bus, e: ev.AnyEvent) -> None:
+        async def say(cls: type[ev.Event], **fields: object) -> None:
+            await asyncio.sleep(self.PAUSE_S)
+            await bus.publish(ev.new_event(cls, e.job_id, **fields))
+
+        if isinstance(e, ev.PodRequested):
+            pod = {"attempt": e.attempt, "pod_name": e.pod_name, "pod_id": f"fake-{e.pod_name}"}
+            await say(ev.PodProvisioned, **pod, provider="bench")
+            await say(ev.PodReady, **pod)
+        elif isinstance(e, ev.RunRequested):
+            await say(ev.RunStarted, run_id=e.run_id, attempt=e.attempt, agents=1, rounds=self.rounds)
+            for r in range(1, self.rounds + 1):
+                await asyncio.sleep(self.ROUND_S)
+                await bus.publish(
+                    ev.new_event(ev.RunProgressed, e.job_id, run_id=e.run_id, round=r, rounds=self.rounds)
+                )
+            await say(ev.RunCompleted, run_id=e.run_id, artifact_prefix=e.artifact_prefix, artifacts=[])
+        elif isinstance(e, ev.PodTeardownRequested):
+            await say(ev.PodTerminated, attempt=e.attempt, pod_name=e.pod_name, pod_id=e.pod_id)
+        elif isinstance(e, ev.ReportRequested):
+            await say(ev.ReportWritten, report_key=f"jobs/{e.job_id}/report/report.md", artifacts=[])
 
 
 async def collect(home: Path, job_ids: list[str]) -> dict[str, list]:
@@ -85,6 +178,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--orchestrators", default="1,2", help="orchestrator replica counts to measure, e.g. 1,2")
+    ap.add_argument(
+        "--isolated",
+        action="store_true",
+        help="only the orchestrator (and the gateway) run; this script answers for pods and reports",
+    )
     args = ap.parse_args()
 
     # One user submits every job at once: lift the per-user quota of live jobs and the per-user
@@ -107,40 +205,37 @@ def main() -> int:
 
 def run_once(args: argparse.Namespace, orchestrators: int) -> tuple[str, bool]:
     home = Path(tempfile.mkdtemp(prefix="simswarm-bench-"))
-    sup = Supervisor(home=home, port=free_port(), replicas={"orchestrator": orchestrators})
+    services = ("orchestrator", "gateway") if args.isolated else SERVICES
+    sup = Supervisor(home=home, port=free_port(), services=services, replicas={"orchestrator": orchestrators})
     print(f"starting the platform in {home} ...", flush=True)
     sup.start()
+    fakes: contextlib.AbstractContextManager[object] = (
+        FakeWorkers(home, args.rounds) if args.isolated else contextlib.nullcontext()
+    )
     try:
-        key = (home / "api-key").read_text().strip()
-        t0 = time.monotonic()
+        with fakes:
+            key = (home / "api-key").read_text().strip()
+            t0 = time.monotonic()
 
-        def submit(i: int) -> str:
+            def submit(i: int) -> str:
+                with Client(sup.api_url, key) as c:
+                    return create_bench_job(c, i, args, "bench")
+
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                job_ids = list(pool.map(submit, range(args.jobs)))
+            submitted = time.monotonic() - t0
+            print(f"submitted {len(job_ids)} jobs in {submitted:.2f}s; waiting ...", flush=True)
+            pending = set(job_ids)
+            statuses: dict[str, str] = {}
             with Client(sup.api_url, key) as c:
-                job = c.create_job(
-                    SEED,
-                    f"Will the FAA order new rules within 60 days? (bench {i})",
-                    policy="heuristic",
-                    agents=args.agents,
-                    rounds=args.rounds,
-                    random_seed=i,
-                )
-                return str(job["job_id"])
-
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            job_ids = list(pool.map(submit, range(args.jobs)))
-        submitted = time.monotonic() - t0
-        print(f"submitted {len(job_ids)} jobs in {submitted:.2f}s; waiting ...", flush=True)
-        pending = set(job_ids)
-        statuses: dict[str, str] = {}
-        with Client(sup.api_url, key) as c:
-            while pending and time.monotonic() - t0 < args.timeout:
-                for jid in list(pending):
-                    st = c.get_job(jid)["status"]
-                    if st in ("completed", "failed", "cancelled"):
-                        statuses[jid] = st
-                        pending.discard(jid)
-                time.sleep(0.5)
-        wall = time.monotonic() - t0
+                while pending and time.monotonic() - t0 < args.timeout:
+                    for jid in list(pending):
+                        st = c.get_job(jid)["status"]
+                        if st in ("completed", "failed", "cancelled"):
+                            statuses[jid] = st
+                            pending.discard(jid)
+                    time.sleep(0.5)
+            wall = time.monotonic() - t0
         events = asyncio.run(collect(home, job_ids))
     finally:
         sup.stop()
@@ -150,7 +245,8 @@ def run_once(args: argparse.Namespace, orchestrators: int) -> tuple[str, bool]:
     print(
         f"\n{len(done)}/{args.jobs} completed, {sum(1 for s in statuses.values() if s == 'failed')} failed, "
         f"{len(pending)} unfinished, in {wall:.1f}s wall -> {len(done) / wall * 60:.1f} jobs/min "
-        f"({args.agents} agents x {args.rounds} rounds, heuristic policy, local pods)"
+        f"({args.agents} agents x {args.rounds} rounds, heuristic policy, "
+        f"{'pods and reports answered by the bench' if args.isolated else 'local pods'})"
     )
     hop_values: dict[tuple[str, str], list[float]] = defaultdict(list)
     own_values: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -158,8 +254,8 @@ def run_once(args: argparse.Namespace, orchestrators: int) -> tuple[str, bool]:
     e2e, e2e_minus_engine, engine = [], [], []
     for jid in done:
         first: dict[str, object] = {}
-        for ev in events[jid]:
-            first.setdefault(ev.type, ev)
+        for e in events[jid]:
+            first.setdefault(e.type, e)
         for a, b in HOPS:
             if a in first and b in first:
                 hop_values[(a, b)].append((first[b].occurred_at - first[a].occurred_at).total_seconds())

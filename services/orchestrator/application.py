@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from services.orchestrator.rows import job_row
 log = logging.getLogger(__name__)
 
 CONFLICT_RETRIES = 5
+JOB_LOCK_STRIPES = 64
 
 
 def utcnow() -> datetime:
@@ -73,6 +75,16 @@ class SetAside:
     version: int
     reason: str
 
+    @classmethod
+    def of(cls, domain_event: Any, reason: str, job_id: str | None = None) -> SetAside:
+        """This stored event set aside (named by its aggregate id when its job id is unknown)."""
+        return cls(
+            job_id or str(domain_event.originator_id),
+            type(domain_event).__name__,
+            domain_event.originator_version,
+            reason,
+        )
+
 
 def is_transient(exc: BaseException) -> bool:
     """An error of the database or the network (retry later), not of the data (set it aside)."""
@@ -88,7 +100,10 @@ class OrchestratorApplication(Application[UUID]):
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
-        self._write_lock = threading.RLock()
+        # One lock per stripe of job ids, not one for the process: the partitions' consumers advance
+        # different jobs at once, while two writers of one job in this process (an inbound event and
+        # a command or timer) take turns instead of losing a save to a version conflict.
+        self._job_locks = [threading.RLock() for _ in range(JOB_LOCK_STRIPES)]
         self._job_ids: OrderedDict[UUID, str] = OrderedDict()
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
@@ -102,6 +117,10 @@ class OrchestratorApplication(Application[UUID]):
                     # Events are frozen dataclasses; this one is not stored yet, so setting it is safe.
                     object.__setattr__(domain_event, "traceparent", traceparent)
         return super()._record(processing_event)
+
+    def _job_lock(self, job_id: str) -> threading.RLock:
+        """The lock of this job's stripe (a job's writers in this process; replicas race on versions)."""
+        return self._job_locks[zlib.crc32(job_id.encode()) % JOB_LOCK_STRIPES]
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         return self.factory.process_recorder()
@@ -155,33 +174,13 @@ class OrchestratorApplication(Application[UUID]):
             except Exception as exc:
                 if is_transient(exc):
                     raise
-                job_id = str(domain_event.originator_id)
-                out.append(
-                    (
-                        nid,
-                        SetAside(
-                            job_id,
-                            type(domain_event).__name__,
-                            domain_event.originator_version,
-                            f"its job id cannot be read: {exc}",
-                        ),
-                    )
-                )
+                set_aside = SetAside.of(domain_event, f"its job id cannot be read: {exc}")
+                out.append((nid, set_aside))
                 continue
             try:
                 out.append((nid, to_contract(domain_event, job_id)))
             except Exception as exc:
-                out.append(
-                    (
-                        nid,
-                        SetAside(
-                            job_id,
-                            type(domain_event).__name__,
-                            domain_event.originator_version,
-                            f"not a valid contract event: {exc}",
-                        ),
-                    )
-                )
+                out.append((nid, SetAside.of(domain_event, f"not a valid contract event: {exc}", job_id)))
         return out
 
     def job_id_of(self, domain_event: Any) -> str:
@@ -217,7 +216,7 @@ class OrchestratorApplication(Application[UUID]):
         Raises contracts.spec.SpecError for a spec that cannot run, OwnerMismatch for a reused id.
         """
         run = resolve_run(spec, seed_for(job_id), tiers)
-        with self._write_lock:
+        with self._job_lock(job_id):
             existing = self.get_job(job_id)
             if existing is None:
                 at = now or utcnow()
@@ -265,7 +264,7 @@ class OrchestratorApplication(Application[UUID]):
         self, job_id: str, decide: Callable[[Job, datetime], object], now: datetime | None
     ) -> JobResult:
         for attempt in range(CONFLICT_RETRIES):
-            with self._write_lock:
+            with self._job_lock(job_id):
                 job = self.get_job(job_id)
                 if job is None:
                     return JobResult(None)
@@ -292,7 +291,7 @@ class OrchestratorApplication(Application[UUID]):
         upstream (tracking keeps the highest position): the consumer runs with max_ack_pending=1.
         """
         for attempt in range(CONFLICT_RETRIES):
-            with self._write_lock:
+            with self._job_lock(event.job_id):
                 if self._tracked(upstream, position):
                     return InboundResult(duplicate=True)
                 poison: str | None = None

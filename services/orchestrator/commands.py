@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -22,40 +23,48 @@ from services.orchestrator.projection import JobsProjection
 log = logging.getLogger(__name__)
 
 _encode = msgspec.json.Encoder().encode
+C = TypeVar("C", CancelJob, LiveJobsQuery)
 
 
 def _reply(**fields: Any) -> bytes:
     return _encode(CommandReply(**fields))
 
 
+def _decode(data: bytes, kind: type[C]) -> C | bytes:
+    """The command, or the `invalid_request` reply that says why these bytes are not one."""
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return _reply(ok=False, error=f"not a {kind.__name__} message: {exc}", code="invalid_request")
+
+
+@dataclass
 class CommandHandlers:
     """The orchestrator's side of the gateway's commands."""
 
-    def __init__(
-        self,
-        app: OrchestratorApplication,
-        projection: JobsProjection,
-        *,
-        tiers: dict[Tier, TierConfig] | None = None,
-        on_saved: Callable[[], None] = lambda: None,
-        read_your_writes_timeout: float = 5.0,
-    ) -> None:
-        self.app = app
-        self.projection = projection
-        self.tiers = tiers
-        self.on_saved = on_saved
-        self.timeout = read_your_writes_timeout
+    app: OrchestratorApplication
+    projection: JobsProjection
+    _: KW_ONLY
+    tiers: dict[Tier, TierConfig] | None = None
+    on_saved: Callable[[], None] = lambda: None
+    read_your_writes_timeout: float = 5.0
+
+    async def _settled(self, result: JobResult) -> dict[str, Any] | None:
+        """After a command: wake the relay and projection if it wrote, then the job as shown."""
+        if result.changed:
+            self.on_saved()
+        return await self._visible(result)
 
     async def _visible(self, result: JobResult) -> dict[str, Any] | None:
         """The job as the projection shows it, once it includes this command's events."""
         target = result.notification_id
         if target is None:  # nothing new was written: wait for what was already there
             target = await asyncio.to_thread(self.app.max_notification_id)
-        if not await self.projection.wait_for(target, self.timeout):
+        if not await self.projection.wait_for(target, self.read_your_writes_timeout):
             log.warning(
                 "projection did not reach %s within %.1fs; replying from the event store",
                 target,
-                self.timeout,
+                self.read_your_writes_timeout,
             )
             return result.row
         return await self.projection.read_row(result.row["job_id"]) if result.row else None
@@ -84,16 +93,13 @@ class CommandHandlers:
         except Exception:
             log.exception("CreateJob %s failed", cmd.job_id)
             return _reply(ok=False, error="the job could not be recorded; try again", code="internal")
-        if result.changed:
-            self.on_saved()
-        return _reply(ok=True, job=await self._visible(result))
+        return _reply(ok=True, job=await self._settled(result))
 
     async def cancel_job(self, data: bytes) -> bytes:
         """CancelJob: a live job starts cancelling; a finished one is returned with code `already_finished`."""
-        try:
-            cmd = msgspec.json.decode(data, type=CancelJob)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return _reply(ok=False, error=f"not a CancelJob message: {exc}", code="invalid_request")
+        cmd = _decode(data, CancelJob)
+        if isinstance(cmd, bytes):
+            return cmd
         try:
             result = await asyncio.to_thread(self.app.cancel_job, cmd.job_id, cmd.requested_by, cmd.reason)
         except Exception:
@@ -103,19 +109,16 @@ class CommandHandlers:
             )
         if result.row is None:
             return _reply(ok=False, error=f"no job {cmd.job_id}", code="not_found")
-        if result.changed:
-            self.on_saved()
-        job = await self._visible(result)
+        job = await self._settled(result)
         if not result.changed and job and job["status"] in ("completed", "failed", "cancelled"):
             return _reply(ok=True, job=job, code="already_finished")
         return _reply(ok=True, job=job)
 
     async def live_jobs(self, data: bytes) -> bytes:
         """LiveJobsQuery (the pod reaper): which of these job ids are not finished."""
-        try:
-            query = msgspec.json.decode(data, type=LiveJobsQuery)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return _reply(ok=False, error=f"not a LiveJobsQuery message: {exc}", code="invalid_request")
+        query = _decode(data, LiveJobsQuery)
+        if isinstance(query, bytes):
+            return query
         try:
             live = await asyncio.to_thread(self.app.live_jobs, query.job_ids)
         except Exception:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -25,6 +26,7 @@ class DeadLetter(Protocol):
     ) -> None: ...
 
 
+@dataclass
 class InboundHandler:
     """Consumer callback: one inbound event, processed exactly once in effect.
 
@@ -34,20 +36,13 @@ class InboundHandler:
     to `dead_letter`: with one message in flight, retrying it would hold up every job.
     """
 
-    def __init__(
-        self,
-        app: OrchestratorApplication,
-        upstream: str,
-        on_saved: Callable[[], None],
-        dead_letter: DeadLetter | None = None,
-    ) -> None:
-        self.app = app
-        self.upstream = upstream
-        self.on_saved = on_saved
-        self.dead_letter = dead_letter
-        self.processed = 0
-        self.duplicates = 0
-        self.poisoned = 0
+    app: OrchestratorApplication
+    upstream: str
+    on_saved: Callable[[], None]
+    dead_letter: DeadLetter | None = None
+    processed: int = field(default=0, init=False)
+    duplicates: int = field(default=0, init=False)
+    poisoned: int = field(default=0, init=False)
 
     async def __call__(self, event: AnyEvent, delivery: Delivery) -> None:
         result = await asyncio.to_thread(self.app.process_inbound, event, self.upstream, delivery.seq)

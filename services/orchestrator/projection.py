@@ -20,7 +20,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -32,6 +32,7 @@ from services.kit.bus import Delivery
 from services.kit.db import migrate
 from services.orchestrator.application import OrchestratorApplication
 from services.orchestrator.domain.job import Job
+from services.orchestrator.follower import LogFollower, read_position
 from services.orchestrator.mapping import job_event_id
 from services.orchestrator.quarantine import POISON_ERRORS, Quarantined, placeholder_row, short, storable
 from services.orchestrator.rows import COLUMNS, JSON_COLUMNS, job_row
@@ -121,44 +122,37 @@ class _Folded:
     broken: dict[str, tuple[Quarantined, dict[str, Any] | None]] = field(default_factory=dict)
 
 
-class JobsProjection:
+@dataclass
+class JobsProjection(LogFollower):
     """Maintains `<schema>.jobs` from the orchestrator's notification log; can be waited on and rebuilt."""
 
-    def __init__(
-        self,
-        app: OrchestratorApplication,
-        pool: asyncpg.Pool,
-        *,
-        schema: str = "projections",
-        name: str = "jobs",
-        poll_interval: float = 1.0,
-        on_quarantine: OnQuarantine | None = None,
-    ) -> None:
-        self.app = app
-        self.on_quarantine = on_quarantine
-        self.pool = pool
-        self.schema = schema
-        self.name = name
-        self.poll_interval = poll_interval
-        self._cache: OrderedDict[UUID, Job] = OrderedDict()
-        self._wake = asyncio.Event()
-        self._advanced = asyncio.Condition()
-        self._position = 0
-        self._lock_key = f"projection:{schema}.{name}"
-        self.last_ok: float | None = None  # monotonic time of the last successful batch (health)
+    app: OrchestratorApplication
+    pool: asyncpg.Pool
+    _: KW_ONLY
+    schema: str = "projections"
+    name: str = "jobs"
+    on_quarantine: OnQuarantine | None = None
+    _cache: OrderedDict[UUID, Job] = field(default_factory=OrderedDict, init=False, repr=False)
+    _advanced: asyncio.Condition = field(default_factory=asyncio.Condition, init=False, repr=False)
+    _position: int = field(default=0, init=False)
+
+    what = "jobs projection"
+
+    @property
+    def _lock_key(self) -> str:
+        return f"projection:{self.schema}.{self.name}"
 
     async def migrate(self) -> None:
         await migrate(self.pool, self.schema, ddl(self.schema))
 
-    def wake(self) -> None:
-        """New events were saved: catch up now rather than at the next poll."""
-        self._wake.set()
-
     async def position(self) -> int:
-        value = await self.pool.fetchval(
-            f'SELECT position FROM "{self.schema}".tracking WHERE name = $1', self.name
-        )
-        return int(value or 0)
+        return await read_position(self.pool, f'"{self.schema}".tracking', self.name)
+
+    async def step(self) -> int:
+        return await self.catch_up()
+
+    def forget(self) -> None:
+        self._cache.clear()
 
     # -- following the log ----------------------------------------------------------------------
 
@@ -379,21 +373,6 @@ class JobsProjection:
         async with self._advanced:
             self._position = max(self._position, position)
             self._advanced.notify_all()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Follow the log until `stop` is set: woken by each save, and polling as a safety net."""
-        while not stop.is_set():
-            self._wake.clear()  # before the work, so a save during it is not missed
-            try:
-                await self.catch_up()
-            except Exception as exc:  # the database went away: keep trying, do not die
-                log.warning("jobs projection: catch-up failed, retrying: %s", exc)
-                self._cache.clear()
-                await asyncio.sleep(1.0)
-                continue
-            self.last_ok = time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
     async def wait_for(self, notification_id: int, timeout: float = 5.0) -> bool:
         """Read-your-writes: True once the projection includes `notification_id` (False on timeout)."""

@@ -9,10 +9,10 @@ the event store is the only thing written by the decision; the relay is the only
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass, field
 
 import asyncpg
 import msgspec
@@ -22,6 +22,7 @@ from contracts.subjects import job_subject
 from services.kit.bus import Bus
 from services.kit.db import migrate
 from services.orchestrator.application import OrchestratorApplication, SetAside
+from services.orchestrator.follower import LogFollower, read_position
 
 log = logging.getLogger(__name__)
 
@@ -34,45 +35,31 @@ def ddl(schema: str) -> list[str]:
     ]
 
 
-class Relay:
+@dataclass
+class Relay(LogFollower):
     """Publishes the orchestrator's decisions from its notification log, in log order."""
 
-    def __init__(
-        self,
-        app: OrchestratorApplication,
-        bus: Bus,
-        pool: asyncpg.Pool,
-        *,
-        schema: str = "orchestrator",
-        name: str = "jetstream",
-        poll_interval: float = 1.0,
-        on_set_aside: Callable[[SetAside], Awaitable[None]] | None = None,
-    ) -> None:
-        self.app = app
-        self.on_set_aside = on_set_aside
-        self.set_aside = 0
-        self.bus = bus
-        self.pool = pool
-        self.schema = schema
-        self.name = name
-        self.poll_interval = poll_interval
-        self._wake = asyncio.Event()
-        self.published = 0
-        self.duplicates = 0
-        self.last_ok: float | None = None  # monotonic time of the last successful pass or page (health)
+    app: OrchestratorApplication
+    bus: Bus
+    pool: asyncpg.Pool
+    _: KW_ONLY
+    schema: str = "orchestrator"
+    name: str = "jetstream"
+    on_set_aside: Callable[[SetAside], Awaitable[None]] | None = None
+    published: int = field(default=0, init=False)
+    duplicates: int = field(default=0, init=False)
+    set_aside: int = field(default=0, init=False)
+
+    what = "relay"
 
     async def migrate(self) -> None:
         await migrate(self.pool, self.schema, ddl(self.schema))
 
-    def wake(self) -> None:
-        """New events were saved: relay now rather than at the next poll."""
-        self._wake.set()
-
     async def position(self) -> int:
-        value = await self.pool.fetchval(
-            f'SELECT position FROM "{self.schema}".relay_position WHERE name = $1', self.name
-        )
-        return int(value or 0)
+        return await read_position(self.pool, f'"{self.schema}".relay_position', self.name)
+
+    async def step(self) -> int:
+        return await self.relay_once()
 
     async def record_position(self, position: int) -> None:
         """Only ever moves forward (two replicas relaying the same page agree)."""
@@ -144,17 +131,3 @@ class Relay:
             await self.record_position(last)
             self.last_ok = time.monotonic()  # a long backlog is progress, not a stuck relay
             position = last
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Relay until `stop` is set: woken by each save, polling as a safety net (e.g. another replica)."""
-        while not stop.is_set():
-            self._wake.clear()  # before the work, so a save during it is not missed
-            try:
-                await self.relay_once()
-            except Exception as exc:  # NATS or Postgres unavailable: nothing is lost, try again
-                log.warning("relay: %s; retrying", exc)
-                await asyncio.sleep(1.0)
-                continue
-            self.last_ok = time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)

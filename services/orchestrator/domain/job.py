@@ -171,7 +171,6 @@ class Job(Aggregate):
         attempt: int,
         at: datetime,
         cause_id: str | None = None,
-        traceparent: str | None = None,
         resume_from: str | None = None,
     ) -> None:
         """Ask for a pod for `attempt` (the pod name is the provisioning idempotency key)."""
@@ -187,7 +186,6 @@ class Job(Aggregate):
             resume_from=resume_from,
             at=at,
             cause_id=cause_id,
-            traceparent=traceparent,
         )
 
     @event("PodRequested")
@@ -225,7 +223,7 @@ class Job(Aggregate):
         self._watch("provisioning", at)
         self._touch(at)
 
-    def request_run(self, at: datetime, cause_id: str | None = None, traceparent: str | None = None) -> None:
+    def request_run(self, at: datetime, cause_id: str | None = None) -> None:
         """The current pod is ready: run the simulation on it (resuming from a checkpoint if any)."""
         self.check_not_winding_down("request a run")
         pod = self.current_pod()
@@ -243,7 +241,6 @@ class Job(Aggregate):
             resume_from=self.resume_from,
             at=at,
             cause_id=cause_id,
-            traceparent=traceparent,
             spec=self.spec,  # carried so the podmanager never reads JobCreated back
             run=self.run,
         )
@@ -277,7 +274,6 @@ class Job(Aggregate):
         reason: str,
         at: datetime,
         cause_id: str | None = None,
-        traceparent: str | None = None,
     ) -> None:
         """Ask for a pod to be terminated (compensation, or the end of a run). Allowed on any job."""
         self.check_known_pod(pod_name)
@@ -289,7 +285,6 @@ class Job(Aggregate):
             reason=reason,
             at=at,
             cause_id=cause_id,
-            traceparent=traceparent,
         )
 
     @event("PodTeardownRequested")
@@ -312,9 +307,7 @@ class Job(Aggregate):
         )
         self._touch(at)
 
-    def request_report(
-        self, at: datetime, cause_id: str | None = None, traceparent: str | None = None
-    ) -> None:
+    def request_report(self, at: datetime, cause_id: str | None = None) -> None:
         self.check_not_winding_down("request a report")
         if self.status != JobStatus.RUNNING:
             raise InvalidTransition(self.job_id, "request a report", self.status, self.stage)
@@ -324,7 +317,6 @@ class Job(Aggregate):
             artifacts=engine,
             at=at,
             cause_id=cause_id,
-            traceparent=traceparent,
         )
 
     @event("ReportRequested")
@@ -342,15 +334,11 @@ class Job(Aggregate):
         self._watch("reporting", at)
         self._touch(at)
 
-    def request_cancellation(
-        self, requested_by: str | None, reason: str, at: datetime, traceparent: str | None = None
-    ) -> None:
+    def request_cancellation(self, requested_by: str | None, reason: str, at: datetime) -> None:
         self.check_live("cancel")
         if self.is_cancelling:
             raise InvalidTransition(self.job_id, "cancel again", self.status, self.stage)
-        self._request_cancellation(
-            requested_by=requested_by, reason=reason, at=at, cause_id=None, traceparent=traceparent
-        )
+        self._request_cancellation(requested_by=requested_by, reason=reason, at=at, cause_id=None)
 
     @event("JobCancellationRequested")
     def _request_cancellation(
@@ -367,7 +355,7 @@ class Job(Aggregate):
         self._watch(None, at)
         self._touch(at)
 
-    def complete(self, at: datetime, cause_id: str | None = None, traceparent: str | None = None) -> None:
+    def complete(self, at: datetime, cause_id: str | None = None) -> None:
         """The report is written and every pod is gone: the job is done."""
         self.check_not_winding_down("complete")
         self.check_no_live_pods("complete")
@@ -379,7 +367,6 @@ class Job(Aggregate):
             report_key=self.report_key,
             at=at,
             cause_id=cause_id,
-            traceparent=traceparent,
         )
 
     @event("JobCompleted")
@@ -392,9 +379,7 @@ class Job(Aggregate):
         cause_id: str | None,
         traceparent: str | None = None,
     ) -> None:
-        self.status = str(JobStatus.COMPLETED)
-        self.stage = "completed"
-        self._finish(at)
+        self._finish(JobStatus.COMPLETED, "completed", at)
 
     def fail(
         self,
@@ -402,24 +387,20 @@ class Job(Aggregate):
         stage: str,
         at: datetime,
         cause_id: str | None = None,
-        traceparent: str | None = None,
     ) -> None:
         """Terminal failure; only once no pod may still exist."""
         self.check_live("fail")
         self.check_no_live_pods("fail")
-        self._fail(reason=reason, stage=stage, at=at, cause_id=cause_id, traceparent=traceparent)
+        self._fail(reason=reason, stage=stage, at=at, cause_id=cause_id)
 
     @event("JobFailed")
     def _fail(
         self, reason: str, stage: str, at: datetime, cause_id: str | None, traceparent: str | None = None
     ) -> None:
-        self.status = str(JobStatus.FAILED)
-        self.stage = stage
         self.error = reason
-        self.failure = None
-        self._finish(at)
+        self._finish(JobStatus.FAILED, stage, at)
 
-    def cancelled(self, at: datetime, cause_id: str | None = None, traceparent: str | None = None) -> None:
+    def cancelled(self, at: datetime, cause_id: str | None = None) -> None:
         self.check_live("finish cancelling")
         self.check_no_live_pods("finish cancelling")
         if not self.is_cancelling:
@@ -428,19 +409,19 @@ class Job(Aggregate):
             reason=self.cancel_reason or "cancelled by user",
             at=at,
             cause_id=cause_id,
-            traceparent=traceparent,
         )
 
     @event("JobCancelled")
     def _cancelled(
         self, reason: str, at: datetime, cause_id: str | None, traceparent: str | None = None
     ) -> None:
-        self.status = str(JobStatus.CANCELLED)
-        self.stage = "cancelled"
-        self.failure = None
-        self._finish(at)
+        self._finish(JobStatus.CANCELLED, "cancelled", at)
 
-    def _finish(self, at: datetime) -> None:
+    def _finish(self, status: JobStatus, stage: str, at: datetime) -> None:
+        """The terminal state (completed, failed, cancelled): no timer is left but teardown's."""
+        self.status = str(status)
+        self.stage = stage
+        self.failure = None
         self.finished_at = at
         self.deadline_at = None
         self._watch(None, at)
@@ -455,11 +436,10 @@ class Job(Aggregate):
         stage: str,
         at: datetime,
         cause_id: str | None = None,
-        traceparent: str | None = None,
     ) -> None:
         """Remember why the job fails while its pods are torn down (status stays non-terminal)."""
         self.check_not_winding_down("begin failing")
-        self._begin_failure(reason=reason, stage=stage, at=at, cause_id=cause_id, traceparent=traceparent)
+        self._begin_failure(reason=reason, stage=stage, at=at, cause_id=cause_id)
 
     @event("FailureBegan")
     def _begin_failure(

@@ -13,13 +13,13 @@ from services.orchestrator.domain.errors import InvalidTransition, JobAlreadyFin
 from services.orchestrator.domain.job import WATCHDOGS, Job, job_uuid
 from services.orchestrator.mapping import job_event_id, to_contract
 from services.orchestrator.rows import COLUMNS, job_row
-from tests.unit.orchestrator.test_orchestrator_saga import JOB, T0, feed, new_job, pod, to_running
+from tests.unit.orchestrator.test_orchestrator_saga import JOB, T0, new_job, pod, pod_gone, to_running
 
 
 def finished_job() -> Job:
     job = new_job()
     pm.cancel(job, "u", "x", T0)
-    feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id=None)
+    pod_gone(job, pod_id=None)
     return job
 
 

@@ -48,6 +48,11 @@ def pod(attempt: int = 1) -> str:
     return f"simswarm-{JOB}-a{attempt}"
 
 
+def pod_gone(job: Job, attempt: int = 1, pod_id: str | None = "p1") -> list[str]:
+    """The pod manager reports the attempt's pod terminated: what the job decided."""
+    return feed(job, ev.PodTerminated, attempt=attempt, pod_name=pod(attempt), pod_id=pod_id)
+
+
 def run(attempt: int = 1) -> str:
     return f"{JOB}-a{attempt}"
 
@@ -122,7 +127,7 @@ def test_completed_only_with_both_the_report_and_the_pod_gone():
     to_reporting(job)
     assert feed(job, ev.ReportWritten, report_key="r.md", artifacts=[], verdict="yes") == ["ReportRecorded"]
     assert job.status == "reporting"
-    assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1") == [
+    assert pod_gone(job) == [
         "PodTerminationRecorded",
         "JobCompleted",
     ]
@@ -132,7 +137,7 @@ def test_completed_only_with_both_the_report_and_the_pod_gone():
 def test_completed_when_the_pod_goes_first_and_the_report_second():
     job = new_job()
     to_reporting(job)
-    assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1") == ["PodTerminationRecorded"]
+    assert pod_gone(job) == ["PodTerminationRecorded"]
     assert feed(job, ev.ReportWritten, report_key="r.md", artifacts=[]) == ["ReportRecorded", "JobCompleted"]
 
 
@@ -146,7 +151,7 @@ def test_completed_when_the_pod_goes_first_and_the_report_second():
 def test_graph_results_are_annotations_even_on_a_finished_job(cls, extra):
     job = new_job()
     pm.cancel(job, "u", "stop", T0)
-    feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id=None)
+    pod_gone(job, pod_id=None)
     assert feed(job, cls, **extra) == ["GraphRecorded"]
     assert job.status == "cancelled"
 
@@ -169,8 +174,8 @@ def test_pod_failure_retries_once_on_a_new_pod_then_fails_after_teardown(cls, ex
     assert feed(job, cls, attempt=1, pod_name=pod(), **extra) == []  # stale attempt
     assert feed(job, cls, attempt=2, pod_name=pod(2), **extra) == ["FailureBegan", "PodTeardownRequested"]
     assert job.stage == "failing" and not job.is_terminal
-    assert feed(job, ev.PodTerminated, attempt=2, pod_name=pod(2), pod_id=None) == ["PodTerminationRecorded"]
-    assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(1), pod_id=None) == [
+    assert pod_gone(job, 2, pod_id=None) == ["PodTerminationRecorded"]
+    assert pod_gone(job, pod_id=None) == [
         "PodTerminationRecorded",
         "JobFailed",
     ]
@@ -201,7 +206,7 @@ def test_run_failure_without_a_way_to_resume_fails_after_teardown(retryable):
         "FailureBegan",
         "PodTeardownRequested",
     ]
-    assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1") == [
+    assert pod_gone(job) == [
         "PodTerminationRecorded",
         "JobFailed",
     ]
@@ -212,7 +217,7 @@ def test_report_failure_fails_the_job_after_teardown():
     job = new_job()
     to_reporting(job)
     assert feed(job, ev.ReportFailed, reason="llm down") == ["FailureBegan"]  # teardown already asked
-    assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1") == [
+    assert pod_gone(job) == [
         "PodTerminationRecorded",
         "JobFailed",
     ]
@@ -222,7 +227,7 @@ def test_report_failure_fails_the_job_after_teardown():
 def test_report_failure_with_no_pod_left_fails_at_once():
     job = new_job()
     to_reporting(job)
-    feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1")
+    pod_gone(job)
     assert feed(job, ev.ReportFailed, reason="llm down") == ["JobFailed"]
 
 
@@ -232,7 +237,7 @@ def test_cancel_tears_down_even_while_provisioning_then_cancels():
     assert names(job) == ["JobCancellationRequested", "PodTeardownRequested"]
     assert job.status == "cancelling"
     assert feed(job, ev.PodReady, attempt=1, pod_name=pod(), pod_id="p1") == []  # no run for a cancelled job
-    assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1") == [
+    assert pod_gone(job) == [
         "PodTerminationRecorded",
         "JobCancelled",
     ]
@@ -242,7 +247,7 @@ def test_cancel_tears_down_even_while_provisioning_then_cancels():
 def test_a_pod_that_comes_up_after_the_job_ended_is_torn_down_without_reviving_the_job():
     job = new_job()
     pm.cancel(job, "u", "x", T0)
-    feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id=None)
+    pod_gone(job, pod_id=None)
     assert feed(job, ev.PodProvisioned, attempt=1, pod_name=pod(), pod_id="late", provider="local") == [
         "PodProvisionRecorded",
         "PodTeardownRequested",
@@ -260,7 +265,7 @@ def test_a_pod_that_comes_up_after_the_job_ended_is_torn_down_without_reviving_t
 def test_unexpected_pod_loss_while_running_without_checkpoint_fails():
     job = new_job()
     to_running(job)
-    assert feed(job, ev.PodTerminated, attempt=1, pod_name=pod(), pod_id="p1") == [
+    assert pod_gone(job) == [
         "PodTerminationRecorded",
         "JobFailed",
     ]
