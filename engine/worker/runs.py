@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
@@ -24,7 +24,6 @@ import msgspec
 from contracts.worker import (
     POST_PREVIEW_LIMIT,
     ArtifactDigest,
-    PostPreview,
     ProgressEvent,
     RunState,
     RunStatusBody,
@@ -32,6 +31,9 @@ from contracts.worker import (
 )
 from engine.worker import transfer
 from engine.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from engine.simulation import RoundReport
 
 log = logging.getLogger(__name__)
 
@@ -256,23 +258,18 @@ class RunManager:
         except engine.SimulationCancelled:
             return None
 
-    def _on_round(self, record: RunRecord, report: Any) -> None:
+    def _on_round(self, record: RunRecord, report: RoundReport) -> None:
         record.round = int(report.round)
         record.rounds = int(report.rounds)
-        record.counters.update({k: float(v) for k, v in (report.counters or {}).items()})
+        record.counters.update({k: float(v) for k, v in report.counters.items()})
         record.counters["active_agents"] = float(report.active_agents)
-        for entry in getattr(report, "chat", None) or getattr(report, "actions", None) or ():
-            record.chat.append(entry if isinstance(entry, dict) else msgspec.to_builtins(entry))
-        posts = [
-            p if isinstance(p, PostPreview) else msgspec.convert(p, PostPreview)
-            for p in getattr(report, "posts", None) or ()
-        ][:POST_PREVIEW_LIMIT]
+        record.chat.extend(msgspec.to_builtins(report.chat))
         record.emit(
             "round",
             round=record.round,
             prices=dict(report.prices),
             counters=dict(record.counters),
-            posts=posts,
+            posts=report.posts[:POST_PREVIEW_LIMIT],
         )
 
     async def _upload_checkpoint(self, record: RunRecord, round_: int, data: bytes) -> None:
