@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError, ProcessRecorder, Recording, Tracking
 
@@ -220,15 +219,7 @@ class OrchestratorApplication(Application[UUID]):
             existing = self.get_job(job_id)
             if existing is None:
                 at = now or utcnow()
-                job = Job(
-                    job_id=job_id,
-                    owner_id=owner_id,
-                    spec=msgspec.to_builtins(spec),
-                    run=msgspec.to_builtins(run),
-                    retry_of=retry_of,
-                    at=at,
-                    traceparent=None,
-                )
+                job = Job.accept(job_id, owner_id, spec, run, at, retry_of=retry_of)
                 process_manager.start(job, at)
                 try:
                     recordings = self.save(job)

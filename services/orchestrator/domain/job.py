@@ -14,9 +14,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from eventsourcing.domain import Aggregate, event
 
-from contracts.spec import TERMINAL_STATUSES, JobStatus
+from contracts.spec import TERMINAL_STATUSES, JobSpec, JobStatus, ResolvedRun
 from services.orchestrator.domain.errors import InvalidTransition, JobAlreadyFinished, UnknownPod
 from services.orchestrator.domain.rules import (  # noqa: F401 - re-exported for callers
     DEADLINE_SLACK,
@@ -38,6 +39,28 @@ class Job(Aggregate):
     @staticmethod
     def create_id(job_id: str) -> uuid.UUID:  # type: ignore[override]
         return job_uuid(job_id)
+
+    @classmethod
+    def accept(
+        cls,
+        job_id: str,
+        owner_id: str,
+        spec: JobSpec,
+        run: ResolvedRun,
+        at: datetime,
+        retry_of: str | None = None,
+        traceparent: str | None = None,
+    ) -> Job:
+        """A new job from a spec and its resolved run (stored as plain values): records JobCreated."""
+        return cls(
+            job_id=job_id,
+            owner_id=owner_id,
+            spec=msgspec.to_builtins(spec),
+            run=msgspec.to_builtins(run),
+            retry_of=retry_of,
+            at=at,
+            traceparent=traceparent,
+        )
 
     @event("JobCreated")
     def __init__(

@@ -12,6 +12,7 @@ import pytest_asyncio
 from services.orchestrator.application import OrchestratorApplication
 from services.orchestrator.main import open_application
 from services.orchestrator.projection import JobsProjection
+from tests.integration.schemas import drop_schema
 
 
 @dataclass
@@ -33,6 +34,5 @@ async def orch(database_url: str, pg_pool: object) -> AsyncIterator[Orch]:
         yield Orch(app, projection, es_schema, proj_schema)
     finally:
         await asyncio.to_thread(app.close)
-        async with pg_pool.acquire() as conn:  # type: ignore[attr-defined]
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{es_schema}" CASCADE')
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{proj_schema}" CASCADE')
+        for schema in (es_schema, proj_schema):
+            await drop_schema(pg_pool, schema)

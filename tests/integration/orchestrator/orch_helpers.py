@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from contracts import events as ev
 from contracts.artifacts import ArtifactRef
 from contracts.spec import JobSpec
+from services.kit.settings import Settings
+from services.orchestrator.main import OrchestratorOptions, serve
 
 SPEC = JobSpec(
     seed_text="A brief about a port strike.", goal="Will the strike end by June?", agents=3, rounds=4
@@ -52,3 +57,17 @@ def happy_path(job_id: str) -> list[ev.Event]:
         ),
         inbound(ev.PodTerminated, job_id, attempt=1, pod_name=pod(job_id), pod_id="p1", cost=0.12),
     ]
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, opts: OrchestratorOptions) -> AsyncIterator[asyncio.Task[None]]:
+    """The orchestrator as `simswarm serve orchestrator` runs it; fails the test if it dies."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop, opts))
+    try:
+        yield task
+        assert not task.done(), f"the orchestrator stopped: {task.exception() if task.done() else ''}"
+    finally:
+        stop.set()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(task, 20)

@@ -11,15 +11,12 @@ rebuild completes, and the bad jobs are visible as sanitized, quarantined or fai
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 
 from contracts import events as ev
 from contracts.commands import CommandReply, CreateJob
@@ -27,46 +24,16 @@ from contracts.spec import resolve_run
 from contracts.subjects import CMD_CREATE_JOB, DEADLETTER_STREAM, deadletter_subject
 from services.orchestrator import process_manager
 from services.orchestrator.domain.job import Job
-from services.orchestrator.main import OrchestratorOptions, create_application, rebuild_projections, serve
+from services.orchestrator.main import OrchestratorOptions, create_application, rebuild_projections
 from services.orchestrator.projection import JobsProjection
-from tests.integration.orchestrator.orch_helpers import SPEC, new_job_id, pod
+from tests.integration.orchestrator.orch_helpers import SPEC, new_job_id, pod, running
 
 pytestmark = pytest.mark.integration
 
 
-@pytest_asyncio.fixture
-async def names(pg_pool: Any) -> AsyncIterator[OrchestratorOptions]:
-    suffix = uuid.uuid4().hex[:10]
-    opts = OrchestratorOptions(
-        es_schema=f"orch_{suffix}",
-        projections_schema=f"proj_{suffix}",
-        consumer=f"orch-{suffix}",
-        command_queue=f"orch-{suffix}",
-        deliver_new=True,
-        relay_poll_s=0.2,
-        projection_poll_s=0.2,
-        pool_size=2,
-    )
-    try:
-        yield opts
-    finally:
-        async with pg_pool.acquire() as conn:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{opts.es_schema}" CASCADE')
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{opts.projections_schema}" CASCADE')
-
-
-@contextlib.asynccontextmanager
-async def running(settings: Any, opts: OrchestratorOptions) -> AsyncIterator[asyncio.Task[None]]:
-    """The orchestrator as `simswarm serve orchestrator` runs it; fails the test if it dies."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop, opts))
-    try:
-        yield task
-        assert not task.done(), f"the orchestrator stopped: {task.exception() if task.done() else ''}"
-    finally:
-        stop.set()
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(task, 20)
+@pytest.fixture
+def names(orchestrator_options: Any) -> OrchestratorOptions:
+    return orchestrator_options(pool_size=2)
 
 
 async def request_create(bus: Any, job_id: str, task: asyncio.Task[None]) -> CommandReply:

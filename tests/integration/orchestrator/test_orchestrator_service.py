@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -15,33 +14,16 @@ from contracts.commands import CancelJob, CommandReply, CreateJob, LiveJobsQuery
 from contracts.subjects import CMD_CANCEL_JOB, CMD_CREATE_JOB, CMD_LIVE_JOBS
 from services.orchestrator.main import OrchestratorOptions, rebuild_projections, serve
 from services.orchestrator.projection import JobsProjection
-from tests.integration.orchestrator.orch_helpers import SPEC, happy_path, new_job_id, pod
+from tests.integration.orchestrator.orch_helpers import SPEC, happy_path, new_job_id, pod, running
 
 pytestmark = pytest.mark.integration
 
 
 @pytest_asyncio.fixture
-async def service(settings, pg_pool) -> AsyncIterator[OrchestratorOptions]:
-    suffix = uuid.uuid4().hex[:10]
-    opts = OrchestratorOptions(
-        es_schema=f"orch_{suffix}",
-        projections_schema=f"proj_{suffix}",
-        consumer=f"orch-{suffix}",
-        deliver_new=True,
-        relay_poll_s=0.2,
-        projection_poll_s=0.2,
-        pool_size=2,
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop, opts))
-    try:
+async def service(settings, orchestrator_options) -> AsyncIterator[OrchestratorOptions]:
+    opts = orchestrator_options(pool_size=2)
+    async with running(settings, opts):
         yield opts
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
-        async with pg_pool.acquire() as conn:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{opts.es_schema}" CASCADE')
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{opts.projections_schema}" CASCADE')
 
 
 async def _request(bus, subject, cmd) -> CommandReply:
@@ -182,19 +164,13 @@ async def test_a_second_instance_and_an_abrupt_stop_duplicate_nothing(service, b
     assert types.count("RunRequested") == 1 and types.count("JobCreated") == 1, types
 
 
-async def test_the_orchestrator_stops_with_an_error_when_its_consumer_is_gone(settings, bus, pg_pool):
+async def test_the_orchestrator_stops_with_an_error_when_its_consumer_is_gone(
+    settings, bus, orchestrator_options
+):
     from contracts.subjects import JOB_STREAM
     from services.kit.service import ServiceTaskEnded
 
-    suffix = uuid.uuid4().hex[:10]
-    opts = OrchestratorOptions(
-        es_schema=f"orch_{suffix}",
-        projections_schema=f"proj_{suffix}",
-        consumer=f"orch-{suffix}",
-        deliver_new=True,
-        serve_commands=False,
-        pool_size=2,
-    )
+    opts = orchestrator_options(serve_commands=False, pool_size=2)
     task = asyncio.create_task(serve(settings, asyncio.Event(), opts))
     try:
         loop = asyncio.get_running_loop()
@@ -214,6 +190,3 @@ async def test_the_orchestrator_stops_with_an_error_when_its_consumer_is_gone(se
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
-        async with pg_pool.acquire() as conn:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{opts.es_schema}" CASCADE')
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{opts.projections_schema}" CASCADE')

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 import pytest
 
 from contracts import events as ev
+from contracts.spec import resolve_run
 from services.orchestrator import process_manager as pm
 from services.orchestrator.domain.errors import InvalidTransition, JobAlreadyFinished, UnknownPod
 from services.orchestrator.domain.job import WATCHDOGS, Job, job_uuid
 from services.orchestrator.mapping import job_event_id, to_contract
 from services.orchestrator.rows import COLUMNS, job_row
-from tests.unit.orchestrator.test_orchestrator_saga import JOB, T0, new_job, pod, pod_gone, to_running
+from tests.unit.orchestrator.test_orchestrator_saga import JOB, SPEC, T0, new_job, pod, pod_gone, to_running
 
 
 def finished_job() -> Job:
@@ -63,15 +64,7 @@ def test_guards_reject_steps_out_of_order():
 
 
 def test_replaying_the_stored_events_rebuilds_the_same_state():
-    job = Job(
-        job_id=JOB,
-        owner_id="u",
-        spec=new_job().spec,
-        run=new_job().run,
-        retry_of=None,
-        at=T0,
-        traceparent=None,
-    )
+    job = Job.accept(JOB, "u", SPEC, resolve_run(SPEC, 7), T0)
     pm.start(job, T0)
     for e in [
         ev.new_event(ev.PodProvisioned, JOB, attempt=1, pod_name=pod(), pod_id="p1", provider="local"),

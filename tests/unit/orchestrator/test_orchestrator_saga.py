@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgspec
 import pytest
 
 from contracts import events as ev
@@ -20,16 +19,7 @@ SPEC = JobSpec(seed_text="seed", goal="Will it rain tomorrow?", agents=3, rounds
 
 
 def new_job() -> Job:
-    run = resolve_run(SPEC, 7)
-    job = Job(
-        job_id=JOB,
-        owner_id="u",
-        spec=msgspec.to_builtins(SPEC),
-        run=msgspec.to_builtins(run),
-        retry_of=None,
-        at=T0,
-        traceparent=None,
-    )
+    job = Job.accept(JOB, "u", SPEC, resolve_run(SPEC, 7), T0)
     pm.start(job, T0)
     job.collect_events()
     return job
@@ -78,15 +68,7 @@ def to_reporting(job: Job) -> None:
 
 def test_create_records_the_job_and_asks_for_the_first_pod_in_one_save():
     run_ = resolve_run(SPEC, 7)
-    job = Job(
-        job_id=JOB,
-        owner_id="u",
-        spec=msgspec.to_builtins(SPEC),
-        run=msgspec.to_builtins(run_),
-        retry_of=None,
-        at=T0,
-        traceparent="00-abc-def-01",
-    )
+    job = Job.accept(JOB, "u", SPEC, run_, T0, traceparent="00-abc-def-01")
     pm.start(job, T0)
     assert names(job) == ["JobCreated", "PodRequested"]
     assert job.status == "provisioning" and job.attempt == 1 and job.live_pods() == [pod()]
