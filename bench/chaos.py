@@ -91,13 +91,13 @@ class Chaos:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-            self.kills.append((time.monotonic(), what))
+            self.kills.append((time.time(), what))  # wall clock, to place it on the jobs' timelines
             print(f"  SIGKILL {what} (pid {pid})", flush=True)
 
     def _kill(self) -> None:
         servers = ["nats", "postgres"]
         step = 0
-        while not self._stop.wait(self.every_s):
+        while self.every_s > 0 and not self._stop.wait(self.every_s):
             step += 1
             stack = self.sup.stack
             if stack is None:
@@ -159,12 +159,50 @@ def duplicates(timeline: list[Any]) -> list[str]:
     return out
 
 
+def job_seconds(timeline: list[Any]) -> float | None:
+    """JobCreated -> the terminal event, or None for a job that did not end."""
+    created = next((e for e in timeline if e.type == "JobCreated"), None)
+    terminal = next((e for e in timeline if e.type in TERMINAL), None)
+    if created is None or terminal is None:
+        return None
+    return float((terminal.occurred_at - created.occurred_at).total_seconds())
+
+
+def print_where_time_went(timelines: dict[str, list[Any]], kills: list[tuple[float, str]], show: int) -> None:
+    """Why the slowest jobs were slow: for every hop (one event to the next of the same job), the
+    time summed over all jobs; then the slowest jobs' timelines with the SIGKILLs placed on them."""
+    per_hop: Counter[str] = Counter()
+    for tl in timelines.values():
+        for a, b in zip(tl, tl[1:], strict=False):
+            per_hop[f"{a.type} -> {b.type}"] += (b.occurred_at - a.occurred_at).total_seconds()
+    total = sum(per_hop.values()) or 1.0
+    print("\nwhere the jobs' time went (summed over all jobs, top hops):")
+    for hop, secs in per_hop.most_common(6):
+        print(f"  {hop:<46}{secs:9.1f} s  {100 * secs / total:5.1f} %")
+    ranked = sorted(
+        ((s, j) for j, tl in timelines.items() if (s := job_seconds(tl)) is not None), reverse=True
+    )
+    for secs, jid in ranked[:show]:
+        tl = timelines[jid]
+        start = tl[0].occurred_at.timestamp()
+        marks = [(t, f"SIGKILL {what}") for t, what in kills if start <= t <= tl[-1].occurred_at.timestamp()]
+        steps = [(e.occurred_at.timestamp(), e.type) for e in tl] + marks
+        print(f"\njob {jid}: {secs:.1f} s")
+        for t, what in sorted(steps):
+            print(f"  +{t - start:7.1f} s  {what}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=100)
     ap.add_argument("--agents", type=int, default=6)
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--kill-every", type=float, default=10.0, help="seconds between two SIGKILLs")
+    ap.add_argument(
+        "--kill-every", type=float, default=10.0, help="seconds between two SIGKILLs; 0: none (a baseline)"
+    )
+    ap.add_argument(
+        "--show-slowest", type=int, default=3, help="print the timelines of this many slowest jobs"
+    )
     ap.add_argument("--timeout", type=float, default=900, help="after this, unfinished jobs count as stuck")
     ap.add_argument("--replicas", default="", help="as `simswarm up --replicas`, e.g. orchestrator=2")
     ap.add_argument("--seed", type=int, default=7)
@@ -249,6 +287,7 @@ def main() -> int:
     print(f"leaked pods: {len(leaked)}")
     print(f"duplicated effects: {sum(len(d) for d in dups.values())}" + (f" {dups}" if dups else ""))
     print(f"slowest job, JobCreated -> its end: {slowest:.1f} s")
+    print_where_time_went(timelines, chaos_kills, args.show_slowest)
     print(f"projections rebuild ({rebuilt} jobs) equals the live table: {'yes' if equal else 'NO'}")
     return 0 if status["stuck"] == 0 and not leaked and not dups and equal else 1
 
