@@ -34,8 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.lifecycle import create_bench_job  # noqa: E402
-from services.kit.bus import Bus  # noqa: E402
+from bench.lifecycle import collect, create_bench_job  # noqa: E402
 from services.kit.settings import load_settings  # noqa: E402
 from simswarm.client import Client  # noqa: E402
 from simswarm.stack import free_port  # noqa: E402
@@ -115,15 +114,6 @@ class Chaos:
                 name = self.rng.choice(sorted(self.sup.procs))
                 proc = self.sup.procs[name].proc
             self._kill_pid(name, proc.pid if proc is not None and proc.poll() is None else None)
-
-
-async def read_timelines(home: Path, job_ids: list[str]) -> dict[str, list[Any]]:
-    settings = load_settings(home=home)
-    bus = await Bus.connect(settings.nats_url, "chaos", login=settings.nats_login("operator"))
-    try:
-        return {jid: [ev for _, ev in await bus.job_events(jid)] for jid in job_ids}
-    finally:
-        await bus.close()
 
 
 async def rebuild_equals_live(home: Path) -> tuple[bool, int]:
@@ -238,7 +228,7 @@ def main() -> int:
         ended: dict[str, list[Any]] = {}
         while time.monotonic() - t0 < args.timeout:
             with contextlib.suppress(Exception):
-                lines = asyncio.run(read_timelines(home, [j for j in job_ids if j not in ended]))
+                lines = asyncio.run(collect(home, [j for j in job_ids if j not in ended]))
                 ended.update({j: tl for j, tl in lines.items() if any(e.type in TERMINAL for e in tl)})
             if len(ended) == len(job_ids):
                 break
@@ -251,7 +241,7 @@ def main() -> int:
                 sup.check()
                 time.sleep(0.5)
         time.sleep(5)  # late duplicates and the reaper's sweep
-        timelines = asyncio.run(read_timelines(home, job_ids))
+        timelines = asyncio.run(collect(home, job_ids))
         pod_pids = []
         for entry in (home / "pods").glob("*.json"):
             with contextlib.suppress(Exception):

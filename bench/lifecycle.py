@@ -163,6 +163,7 @@ class FakeWorkers:
 
 
 async def collect(home: Path, job_ids: list[str]) -> dict[str, list]:
+    """Each job's events from JetStream, in stream order."""
     settings = load_settings(home=home)
     bus = await Bus.connect(settings.nats_url, "bench", login=settings.nats_login("operator"))
     try:

@@ -109,10 +109,7 @@ def test_completed_only_with_both_the_report_and_the_pod_gone():
     to_reporting(job)
     assert feed(job, ev.ReportWritten, report_key="r.md", artifacts=[], verdict="yes") == ["ReportRecorded"]
     assert job.status == "reporting"
-    assert pod_gone(job) == [
-        "PodTerminationRecorded",
-        "JobCompleted",
-    ]
+    assert pod_gone(job) == ["PodTerminationRecorded", "JobCompleted"]
     assert job.status == "completed" and job.verdict == "yes"
 
 
@@ -157,10 +154,7 @@ def test_pod_failure_retries_once_on_a_new_pod_then_fails_after_teardown(cls, ex
     assert feed(job, cls, attempt=2, pod_name=pod(2), **extra) == ["FailureBegan", "PodTeardownRequested"]
     assert job.stage == "failing" and not job.is_terminal
     assert pod_gone(job, 2, pod_id=None) == ["PodTerminationRecorded"]
-    assert pod_gone(job, pod_id=None) == [
-        "PodTerminationRecorded",
-        "JobFailed",
-    ]
+    assert pod_gone(job, pod_id=None) == ["PodTerminationRecorded", "JobFailed"]
     assert job.status == "failed" and job.stage in ("provisioning", "health")
 
 
@@ -188,10 +182,7 @@ def test_run_failure_without_a_way_to_resume_fails_after_teardown(retryable):
         "FailureBegan",
         "PodTeardownRequested",
     ]
-    assert pod_gone(job) == [
-        "PodTerminationRecorded",
-        "JobFailed",
-    ]
+    assert pod_gone(job) == ["PodTerminationRecorded", "JobFailed"]
     assert job.error == "bad seed" and job.stage == "run"
 
 
@@ -199,10 +190,7 @@ def test_report_failure_fails_the_job_after_teardown():
     job = new_job()
     to_reporting(job)
     assert feed(job, ev.ReportFailed, reason="llm down") == ["FailureBegan"]  # teardown already asked
-    assert pod_gone(job) == [
-        "PodTerminationRecorded",
-        "JobFailed",
-    ]
+    assert pod_gone(job) == ["PodTerminationRecorded", "JobFailed"]
     assert job.stage == "report"
 
 
@@ -219,10 +207,7 @@ def test_cancel_tears_down_even_while_provisioning_then_cancels():
     assert names(job) == ["JobCancellationRequested", "PodTeardownRequested"]
     assert job.status == "cancelling"
     assert feed(job, ev.PodReady, attempt=1, pod_name=pod(), pod_id="p1") == []  # no run for a cancelled job
-    assert pod_gone(job) == [
-        "PodTerminationRecorded",
-        "JobCancelled",
-    ]
+    assert pod_gone(job) == ["PodTerminationRecorded", "JobCancelled"]
     assert not pm.cancel(job, "u", "again", T0) and names(job) == []
 
 
@@ -247,8 +232,5 @@ def test_a_pod_that_comes_up_after_the_job_ended_is_torn_down_without_reviving_t
 def test_unexpected_pod_loss_while_running_without_checkpoint_fails():
     job = new_job()
     to_running(job)
-    assert pod_gone(job) == [
-        "PodTerminationRecorded",
-        "JobFailed",
-    ]
+    assert pod_gone(job) == ["PodTerminationRecorded", "JobFailed"]
     assert job.error == "pod terminated unexpectedly"
