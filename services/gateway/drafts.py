@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import msgspec
@@ -17,6 +17,9 @@ import msgspec
 from contracts.spec import DraftSpec, Tier, TierConfig
 from services.gateway.schema import check_ident
 from services.gateway.spec_input import InputError, translate_msgspec_error
+
+if TYPE_CHECKING:
+    from services.gateway.paging import Page
 
 MAX_DRAFTS_PER_USER = 200
 REQUIRED_TO_LAUNCH = ("seed_text", "goal")
@@ -127,7 +130,8 @@ class DraftsStore:
         )
         return draft_dict(row) if row is not None else None
 
-    async def list(self, owner_id: str, *, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+    async def list(self, owner_id: str, page: Page) -> tuple[list[dict[str, Any]], int]:
+        """A page of the owner's drafts, most recently changed first, and how many there are."""
         total = await self.pool.fetchval(
             f"SELECT count(*) FROM {self.s}.drafts WHERE owner_id = $1", owner_id
         )
@@ -135,8 +139,8 @@ class DraftsStore:
             f"""SELECT * FROM {self.s}.drafts WHERE owner_id = $1
                  ORDER BY updated_at DESC, id DESC LIMIT $2 OFFSET $3""",
             owner_id,
-            per_page,
-            (page - 1) * per_page,
+            page.size,
+            page.offset,
         )
         return [draft_dict(r) for r in rows], int(total or 0)
 

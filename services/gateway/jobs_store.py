@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from contracts.spec import TERMINAL_STATUSES
 from services.gateway.schema import check_ident
+
+if TYPE_CHECKING:
+    from services.gateway.paging import Page
 
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
 PENDING_GRACE_S = 600  # a request with no projection row after this long no longer counts as live
@@ -125,7 +128,7 @@ class JobsStore:
         return [r["job_id"] for r in rows]
 
     async def list_owned(
-        self, owner_id: str, *, status: str | None, page: int, per_page: int
+        self, owner_id: str, *, status: str | None, page: Page
     ) -> tuple[list[dict[str, Any]], int]:
         """A page of the owner's jobs, newest first, and the total matching."""
         if not await self.has_projection():
@@ -136,7 +139,7 @@ class JobsStore:
             args.append(status)
             where += f" AND j.status = ${len(args)}"
         total = await self.pool.fetchval(f"SELECT count(*) FROM {self.p}.jobs j WHERE {where}", *args)
-        args += [per_page, (page - 1) * per_page]
+        args += [page.size, page.offset]
         rows = await self.pool.fetch(
             f"""SELECT * FROM {self.p}.jobs j WHERE {where}
                 ORDER BY j.created_at DESC, j.job_id DESC LIMIT ${len(args) - 1} OFFSET ${len(args)}""",

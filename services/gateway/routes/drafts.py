@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.gateway.api_models import Draft, DraftList, Job
@@ -15,6 +15,7 @@ from services.gateway.demo import WritesAllowed
 from services.gateway.drafts import DraftLimit, DraftsStore, draft_dict, merge_draft, parse_draft
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ownership import owned_or_404
+from services.gateway.paging import Paging
 from services.gateway.routes.jobs import CREATES_A_JOB, submit_job
 from services.gateway.spec_input import runnable_spec
 
@@ -58,15 +59,10 @@ async def create_draft(request: Request, ctx: Ctx, user: CurrentUser) -> JSONRes
 
 
 @router.get("", summary="List my drafts", responses={200: {"model": DraftList}, **error_responses(401, 422)})
-async def list_drafts(
-    ctx: Ctx,
-    user: CurrentUser,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> dict[str, Any]:
+async def list_drafts(ctx: Ctx, user: CurrentUser, page: Paging) -> dict[str, Any]:
     """The caller's drafts, most recently changed first (launched ones too, with their job id)."""
-    drafts, total = await _store(ctx).list(user.user_id, page=page, per_page=per_page)
-    return {"drafts": drafts, "total": total, "page": page, "per_page": per_page}
+    drafts, total = await _store(ctx).list(user.user_id, page)
+    return page.answer("drafts", drafts, total)
 
 
 @router.get(

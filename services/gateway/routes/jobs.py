@@ -22,6 +22,7 @@ from services.gateway.demo import WritesAllowed
 from services.gateway.errors import ApiError, error_responses, event_log_unavailable
 from services.gateway.jobs_store import AlreadyRequested, DuplicateJob, QuotaExceeded
 from services.gateway.ownership import owned_or_404
+from services.gateway.paging import Paging
 from services.gateway.results import job_result
 from services.gateway.shaping import shape_job
 from services.gateway.spec_input import runnable_spec, spec_fingerprint
@@ -165,15 +166,12 @@ async def _replay(ctx: GatewayContext, user: Principal, job_id: str, fingerprint
 async def list_jobs(
     ctx: Ctx,
     user: CurrentUser,
+    page: Paging,
     status: Annotated[JobStatus | None, Query(description="only jobs in this status")] = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """The caller's jobs, newest first, a page at a time; deleted jobs are left out."""
-    rows, total = await ctx.jobs.list_owned(
-        user.user_id, status=status.value if status else None, page=page, per_page=per_page
-    )
-    return {"jobs": [shape_job(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+    rows, total = await ctx.jobs.list_owned(user.user_id, status=status.value if status else None, page=page)
+    return page.answer("jobs", [shape_job(r) for r in rows], total)
 
 
 @router.get("/{job_id}", summary="Read a job", responses={200: {"model": Job}, **error_responses(401, 404)})
