@@ -118,7 +118,8 @@ class Settings(BaseSettings):
     stream_replicas: int = Field(1, validation_alias="SIMSWARM_STREAM_REPLICAS")
     # Partitions of the orchestrator's inbound events (by job id): how many jobs it advances at once,
     # shared by its replicas (docs/orchestrator.md#partitions). Fixed once its inbound stream exists.
-    orchestrator_partitions: int = Field(8, validation_alias="SIMSWARM_ORCHESTRATOR_PARTITIONS")
+    # 32: at 50 jobs at once, 8 left a partition's events queued behind its saves (p99 0.5 s vs 0.1 s).
+    orchestrator_partitions: int = Field(32, validation_alias="SIMSWARM_ORCHESTRATOR_PARTITIONS")
     # Read-only showcase: no registration, no job creation (403 `demo_mode`); the jobs listed in
     # `demo_jobs` (comma-separated ids, completed) are public at GET /api/share/demos.
     demo_mode: bool = Field(False, validation_alias="SIMSWARM_DEMO_MODE")
