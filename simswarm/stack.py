@@ -137,9 +137,29 @@ def _stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -
         proc.poll()  # the exit status, now that the wait reaped it
 
 
+def _spawn_server(
+    cmd: list[str], data_dir: Path, logfile: Path, die_with_parent: bool
+) -> subprocess.Popen[bytes]:
+    """Start a server in its own session, logging to `logfile`, after stopping the one an earlier
+    start over `data_dir` left running (its pid file names it; the binary and directory must match)."""
+    stop_stale(data_dir / PID_FILE, Path(cmd[0]).name, str(data_dir), timeout=15)
+    with open(logfile, "ab") as out:
+        proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **child_options(die_with_parent),
+        )
+    (data_dir / PID_FILE).write_text(str(proc.pid))
+    return proc
+
+
 @dataclass
 class NatsServer:
-    """nats-server with JetStream; with `passwords`, only the users of contracts.subjects may connect."""
+    """nats-server with JetStream; with `passwords`, only the users of contracts.subjects may connect.
+    With `routes`, a node of a cluster listening for its peers on `cluster_port` (a loopback cluster:
+    tests/integration/test_scale_out.py)."""
 
     data_dir: Path
     port: int = 0
@@ -147,6 +167,9 @@ class NatsServer:
     passwords: dict[str, str] | None = None
     proc: subprocess.Popen[bytes] | None = None
     die_with_parent: bool = False
+    server_name: str = "simswarm"
+    cluster_port: int = 0
+    routes: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -172,24 +195,18 @@ class NatsServer:
             "-sd",
             str(self.data_dir / "jetstream"),
             "-n",
-            "simswarm",
+            self.server_name,
         ]
+        if self.routes:
+            cluster = f"nats://127.0.0.1:{self.cluster_port}"
+            cmd += ["--cluster_name", "simswarm", "--cluster", cluster, "--routes", ",".join(self.routes)]
         if self.passwords is not None:
             from simswarm.nats_auth import render_config
 
             conf = self.data_dir / "auth.conf"
             write_secret(conf, render_config(self.passwords))
             cmd += ["-c", str(conf)]
-        stop_stale(self.data_dir / PID_FILE, "nats-server", str(self.data_dir))
-        with open(logfile, "ab") as out:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                **child_options(self.die_with_parent),
-            )  # type: ignore[call-overload]
-        (self.data_dir / PID_FILE).write_text(str(self.proc.pid))
+        self.proc = _spawn_server(cmd, self.data_dir, logfile, self.die_with_parent)
         _wait_http(
             f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true",
             timeout,
@@ -349,16 +366,7 @@ class SeaweedS3:
             *[f"-{n}={p}" for n, p in self.ports.items()],
         ]
         (self.data_dir / "data").mkdir(exist_ok=True)
-        stop_stale(self.data_dir / PID_FILE, "weed", str(self.data_dir), timeout=15)
-        with open(logfile, "ab") as out:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                **child_options(self.die_with_parent),
-            )  # type: ignore[call-overload]
-        (self.data_dir / PID_FILE).write_text(str(self.proc.pid))
+        self.proc = _spawn_server(cmd, self.data_dir, logfile, self.die_with_parent)
         _wait_http(f"{self.endpoint}/healthz", timeout, self.proc, "SeaweedFS S3", logfile)
         return self
 

@@ -29,10 +29,13 @@ from contracts.commands import CommandReply, CreateJob
 from contracts.events import AnyEvent
 from contracts.spec import JobSpec, local_tiers
 from contracts.subjects import CMD_CREATE_JOB
+from services.kit import procs
 from services.kit.bus import Bus
+from services.kit.procs import alive
 from services.kit.settings import NatsLogin, write_stack_file
-from simswarm.nats_auth import ensure_credentials, render_config
-from simswarm.stack import EmbeddedStack, _stop_process, _wait_http, find_binary, free_port
+from simswarm.guard import stop_local_pods
+from simswarm.nats_auth import ensure_credentials
+from simswarm.stack import EmbeddedStack, NatsServer, _wait_http, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -46,85 +49,36 @@ GOAL = "Will the Clean Energy Act pass by June?"
 ADMIN: NatsLogin | None = None  # the test's own connections (set from the cluster's passwords)
 
 
-class NatsNode:
-    """One node of the loopback cluster."""
-
-    def __init__(self, root: Path, index: int, cluster_ports: list[int], passwords: dict[str, str]) -> None:
-        self.dir = root / f"n{index}"
-        self.passwords = passwords
-        self.index = index
-        self.port, self.monitor = free_port(), free_port()
-        self.cluster_port = cluster_ports[index]
-        self.routes = ",".join(f"nats://127.0.0.1:{p}" for i, p in enumerate(cluster_ports) if i != index)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        log = self.dir / "nats.log"
-        conf = self.dir / "auth.conf"  # every service as its own user, with its permissions
-        conf.write_text(render_config(self.passwords))
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    find_binary("nats-server"),
-                    "-a",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-m",
-                    str(self.monitor),
-                    "-js",
-                    "-sd",
-                    str(self.dir / "js"),
-                    "-n",
-                    f"node{self.index}",
-                    "--cluster_name",
-                    "simswarm",
-                    "--cluster",
-                    f"nats://127.0.0.1:{self.cluster_port}",
-                    "--routes",
-                    self.routes,
-                    "-c",
-                    str(conf),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait_ready(self) -> None:
-        """Healthy once JetStream is up with its peers (so only after every node was started)."""
-        _wait_http(
-            f"http://127.0.0.1:{self.monitor}/healthz",
-            60,
-            self.proc,
-            f"nats node {self.index}",
-            self.dir / "nats.log",
-        )
-
-
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, home: Path) -> Iterator[list[NatsNode]]:
-    cluster_ports = [free_port() for _ in range(3)]
+def cluster(tmp_path: Path, home: Path) -> Iterator[list[NatsServer]]:
+    """Three JetStream nodes routed to one another, every service as its own user."""
+    ports = [free_port() for _ in range(3)]
     passwords = ensure_credentials(home)
-    nodes = [NatsNode(tmp_path / "nats", i, cluster_ports, passwords) for i in range(3)]
+    nodes = [
+        NatsServer(
+            tmp_path / "nats" / f"n{i}",
+            passwords=passwords,
+            server_name=f"node{i}",
+            cluster_port=ports[i],
+            routes=tuple(f"nats://127.0.0.1:{p}" for j, p in enumerate(ports) if j != i),
+        )
+        for i in range(3)
+    ]
     try:
         for node in nodes:
             node.start()
-        for node in nodes:
-            node.wait_ready()
+        for node in nodes:  # healthy once JetStream is up with its peers (so only after all started)
+            log = node.data_dir / "nats-server.log"
+            _wait_http(f"http://127.0.0.1:{node.monitor_port}/healthz", 60, node.proc, node.server_name, log)
         yield nodes
     finally:
         for node in nodes:
-            _stop_process(node.proc)
+            node.stop()
 
 
 async def ensure_streams(url: str) -> None:
@@ -204,13 +158,19 @@ def wait_for(cond, timeout: float, what: str, every: float = 1.0):  # type: igno
     pytest.fail(f"{what} within {timeout:.0f}s")
 
 
-def pid_alive(pid: int) -> bool:
-    import psutil
+# What each service logs once its consumers are bound (services/*/main.py, services/kit/worker.py).
+STARTED = {
+    "orchestrator": "orchestrator ready",
+    "podmanager": "podmanager serving",
+    "reporter": "consuming",
+    "graph": "consuming",
+}
 
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+
+def started(home: Path, replica: str) -> bool:
+    """Whether `replica` (`<service>-<i>`) has said that it consumes."""
+    log = (home / "logs" / f"{replica}.log").read_text(errors="replace")
+    return STARTED[replica.rsplit("-", 1)[0]] in log
 
 
 def test_two_replicas_of_everything_survive_a_node_and_a_replica_each(cluster, stack, home: Path) -> None:
@@ -239,18 +199,22 @@ def test_two_replicas_of_everything_survive_a_node_and_a_replica_each(cluster, s
     }
     env.update(SIMSWARM_HOME=str(home), PYTHONUNBUFFERED="1")
     (home / "logs").mkdir(exist_ok=True)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    replicas: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name in SERVICES:
             for r in (1, 2):
                 with open(home / "logs" / f"{name}-{r}.log", "ab") as out:
-                    procs[f"{name}-{r}"] = subprocess.Popen(
+                    replicas[f"{name}-{r}"] = subprocess.Popen(
                         [sys.executable, "-m", "simswarm.cli", "serve", name],
                         stdout=out,
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
                         env=env,
                     )
+        # Every replica's consumers bound before the kills: on a loaded machine one may still be
+        # starting, and a process that cannot reach its streams during the cluster's election exits
+        # (its supervisor restarts it; here nobody does, and the jobs would wait for it for ever).
+        wait_for(lambda: all(started(home, name) for name in replicas), 300, "not every replica started")
         job_ids = [f"scale{uuid.uuid4().hex[:12]}" for _ in range(JOBS)]
         asyncio.run(create_jobs(urls, job_ids))
 
@@ -262,7 +226,7 @@ def test_two_replicas_of_everything_survive_a_node_and_a_replica_each(cluster, s
         # Mid-run: one NATS node and one replica of each service, at once, with no warning.
         os.kill(cluster[0].proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
         for name in SERVICES:
-            os.kill(procs[f"{name}-1"].pid, signal.SIGKILL)
+            os.kill(replicas[f"{name}-1"].pid, signal.SIGKILL)
         survivors = [n.url for n in cluster[1:]]
         alive_urls = ",".join(survivors)
 
@@ -276,7 +240,7 @@ def test_two_replicas_of_everything_survive_a_node_and_a_replica_each(cluster, s
 
         lines = wait_for(all_done, 480, "not every job ended", every=2.0)
         for name in SERVICES:
-            assert procs[f"{name}-2"].poll() is None, f"the surviving {name} replica died; see {home}/logs"
+            assert replicas[f"{name}-2"].poll() is None, f"the surviving {name} replica died; see {home}/logs"
         time.sleep(3)  # a duplicate published late would show up in a re-read
         lines = asyncio.run(timelines(alive_urls, job_ids))
         for job_id, tl in lines.items():
@@ -288,20 +252,7 @@ def test_two_replicas_of_everything_survive_a_node_and_a_replica_each(cluster, s
             torn_down = Counter(e.attempt for e in tl if e.type == "PodTerminated")  # type: ignore[union-attr]
             assert set(requested.values()) == {1} and requested == torn_down, (job_id, requested, torn_down)
         pods = [json.loads(p.read_text()) for p in (home / "pods").glob("*.json")]
-        assert not [p for p in pods if pid_alive(int(p["pid"]))], pods
+        assert not [p for p in pods if alive(int(p["pid"]))], pods
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        for pod in (home / "pods").glob("*.json"):
-            try:
-                pid = int(json.loads(pod.read_text())["pid"])
-                if pid_alive(pid):
-                    os.kill(pid, signal.SIGKILL)
-            except (ValueError, KeyError, OSError):
-                pass
+        procs.stop([proc.pid for proc in replicas.values() if proc.poll() is None], timeout=20)
+        stop_local_pods(home)
