@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
 
-from services.orchestrator.main import OrchestratorOptions
 from tests.integration.reporter.reporter_helpers import engine_files
 from tests.integration.schemas import drop_schema
+
+if TYPE_CHECKING:
+    from services.orchestrator.main import OrchestratorOptions
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +28,8 @@ async def orchestrator_options(pg_pool: Any) -> AsyncIterator[Callable[..., Orch
     with a fresh suffix per call (so it shares NATS and Postgres with no other), starting at the
     stream's end, polling every 0.2 s; `overrides` replace any of them. The schemas are dropped after
     the test."""
+    from services.orchestrator.main import OrchestratorOptions  # only the tests that run it need it
+
     made: list[OrchestratorOptions] = []
 
     def make(**overrides: Any) -> OrchestratorOptions:
