@@ -370,8 +370,11 @@ class Supervisor:
         if self.guard is not None:  # nothing left for it: the closed pipe and the missing up.pid say so
             assert self.guard.stdin is not None
             self.guard.stdin.close()
-            procs.stop([self.guard.pid], timeout=30)  # it exits at once; stopped if it hangs
-            self.guard.poll()
+            try:
+                self.guard.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # stuck: it has nothing to do anyway
+                procs.stop([self.guard.pid])
+                self.guard.poll()
             self.guard = None
 
 

@@ -60,13 +60,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     serve.set_defaults(func=cmd_serve)
 
 
+def _home(args: argparse.Namespace) -> Path:
+    """--home, else $SIMSWARM_HOME, else ~/.simswarm, as an absolute path."""
+    return Path(args.home or default_home()).expanduser().resolve()
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from services.gateway.webapp import bundle_present
     from simswarm.stack import StackError
     from simswarm.supervisor import Supervisor, parse_replicas
 
     console = Console(stderr=True)
-    home = (args.home or default_home()).expanduser().resolve()
+    home = _home(args)
     try:
         replicas = parse_replicas(args.replicas)
     except ValueError as exc:
@@ -105,7 +110,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     from simswarm.guard import down
 
     console = Console(stderr=True)
-    home = (args.home or default_home()).expanduser().resolve()
+    home = _home(args)
     with console.status(f"stopping SimSwarm in {home} ..."):
         stopped = down(home)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else f"nothing was running from {home}")

@@ -156,9 +156,9 @@ def postmaster_pid(home: Path) -> int:
     return int((home / "data" / "postgres" / "postmaster.pid").read_text().split()[0])
 
 
-def test_a_sigkilled_simswarm_up_leaves_nothing_running(tmp_path: Path) -> None:
-    """Services, NATS and SeaweedFS go with `up` (parent-death signal); PostgreSQL (a daemon) and a
-    local pod (its own session) are stopped by up's guard, which then ends too."""
+def start_up(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, dict[str, int]]:
+    """`simswarm up` in a fresh home, ready, with a local pod running; also every pid it runs:
+    services, servers, PostgreSQL, the pod and the guard (all checked alive)."""
     home, port = tmp_path / "home", free_port()
     env = dict(os.environ, SIMSWARM_HOME=str(home), PYTHONUNBUFFERED="1")
     env.pop("DATABASE_URL", None)
@@ -170,16 +170,16 @@ def test_a_sigkilled_simswarm_up_leaves_nothing_running(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
             env=env,
         )
+
+    def ready() -> bool:
+        assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/ready", timeout=2) as resp:
+                return resp.status == 200
+        except Exception:
+            return False
+
     try:
-
-        def ready() -> bool:
-            assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/ready", timeout=2) as resp:
-                    return resp.status == 200
-            except Exception:
-                return False
-
         wait_until(ready, 180, "simswarm up did not become ready")
         pid_files = [
             home / "data" / "nats" / PID_FILE,
@@ -193,16 +193,51 @@ def test_a_sigkilled_simswarm_up_leaves_nothing_running(tmp_path: Path) -> None:
         pids["guard"] = guard_pid(home)
         assert {"nats", "seaweedfs", "orchestrator.pid", "gateway.pid"} <= set(pids)
         assert all(alive(pid) for pid in pids.values())
-    finally:
-        up.send_signal(signal.SIGKILL)
+    except BaseException:
+        up.kill()
         up.wait()
+        raise
+    return up, home, pids
+
+
+def assert_nothing_left(home: Path, pids: dict[str, int], after: str) -> None:
     wait_until(
         lambda: not any(alive(pid) for pid in pids.values()),
         90,
-        f"left running after a SIGKILL of up: {[n for n, p in pids.items() if alive(p)]}",
+        f"left running after {after}: {[n for n, p in pids.items() if alive(p)]}",
     )
     assert not (home / "run" / "up.pid").exists()
-    assert list((home / "pods").glob("*.json")) == []  # torn down through the provider, as on Ctrl-C
+    assert list((home / "pods").glob("*.json")) == []  # torn down through the provider
+
+
+def test_a_sigkilled_simswarm_up_leaves_nothing_running(tmp_path: Path) -> None:
+    """Services, NATS and SeaweedFS go with `up` (parent-death signal); PostgreSQL (a daemon) and a
+    local pod (its own session) are stopped by up's guard, which then ends too."""
+    up, home, pids = start_up(tmp_path)
+    up.send_signal(signal.SIGKILL)
+    up.wait()
+    assert_nothing_left(home, pids, "a SIGKILL of up")
+
+
+def simswarm_down(home: Path) -> str:
+    """Run `simswarm down --home HOME`; what it printed (it must succeed)."""
+    down = subprocess.run(
+        [sys.executable, "-m", "simswarm.cli", "down", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert down.returncode == 0, down.stderr
+    return down.stderr
+
+
+def test_down_stops_a_running_up_as_ctrl_c_would(tmp_path: Path) -> None:
+    up, home, pids = start_up(tmp_path)
+    threading.Thread(target=up.wait, daemon=True).start()  # reaped as it exits (as a shell would)
+    stopped = simswarm_down(home)
+    assert up.wait(timeout=30) == 0  # it stopped itself, in order (not SIGKILLed)
+    assert "stopped: up" in stopped, stopped
+    assert_nothing_left(home, pids, "simswarm down")
 
 
 def guard_pid(home: Path) -> int:
@@ -242,16 +277,10 @@ def test_down_stops_what_runs_in_a_home_without_an_up(tmp_path: Path) -> None:
         assert all(alive(pid) for pid in pids.values())
         for child in (stack.nats.proc, stack.s3.proc, service):  # reaped when they end, as init would
             threading.Thread(target=child.wait, daemon=True).start()
-        down = subprocess.run(
-            [sys.executable, "-m", "simswarm.cli", "down", "--home", str(home)],
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert down.returncode == 0, down.stderr
+        stopped = simswarm_down(home)
         assert [n for n, p in pids.items() if alive(p)] == []
         for name in ("nats", "seaweedfs", "postgres", "graph-2"):
-            assert name in down.stderr, down.stderr
+            assert name in stopped, stopped
         assert list((home / "pods").glob("*.json")) == []
         assert not (home / "run" / "graph-2.pid").exists()
     finally:
