@@ -12,6 +12,7 @@ EPILOG = """\
 examples:
   simswarm demo                                   whole platform, one bundled simulation, then stop
   simswarm up                                     start the platform here (Ctrl-C stops it)
+  simswarm down                                   stop it from another terminal
   simswarm run seed.txt --question "Will X happen within 60 days?" --policy heuristic
   simswarm events JOB_ID --follow                 a job's event timeline, live
   simswarm download JOB_ID ./run                 a job's files, each verified by SHA-256
