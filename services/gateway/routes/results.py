@@ -42,9 +42,11 @@ def graph_caps(max_nodes: MaxNodes = MAX_GRAPH_NODES, max_edges: MaxEdges = MAX_
 Caps = Annotated[GraphCaps, Depends(graph_caps)]
 
 
-def pdf_response(data: bytes, job_id: str) -> Response:
+async def pdf_download(store: Any, row: dict[str, Any]) -> Response:
+    """The job's report as a PDF attachment (the owner's route and a share link's alike)."""
+    job_id = str(row["job_id"])
     return Response(
-        data,
+        await read_pdf(store, row),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="simswarm-{job_id}.pdf"'},
     )
@@ -70,5 +72,4 @@ async def job_graph(job_id: str, ctx: Ctx, user: CurrentUser, caps: Caps) -> dic
 )
 async def export_pdf(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """The reporter's PDF (charts embedded); 404 `report_not_ready` until it is written."""
-    row = await load_job(ctx, user, job_id)
-    return pdf_response(await read_pdf(ctx.store, row), job_id)
+    return await pdf_download(ctx.store, await load_job(ctx, user, job_id))

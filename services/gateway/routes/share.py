@@ -15,9 +15,9 @@ from services.gateway.context import GatewayContext
 from services.gateway.demo import DEMO_TOKEN_MARK, demo_job_ids, demo_token
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ratelimit import client_address
-from services.gateway.results import job_result, read_graph, read_pdf
+from services.gateway.results import job_result, read_graph
 from services.gateway.routes.jobs import load_job
-from services.gateway.routes.results import PDF_RESPONSES, Caps, pdf_response
+from services.gateway.routes.results import PDF_RESPONSES, Caps, pdf_download
 from services.gateway.shaping import shape_job
 from services.gateway.shares import MAX_LIVE_SHARES, SharesStore, TooManyShares
 from services.gateway.webapp import og_tags
@@ -217,5 +217,4 @@ async def shared_og(token: str, ctx: Ctx, request: Request) -> HTMLResponse:
 )
 async def shared_pdf(token: str, ctx: Ctx, request: Request) -> Response:
     """As `GET /api/jobs/{id}/export/pdf`, for anyone with the link."""
-    row = await _public_row(ctx, request, token)
-    return pdf_response(await read_pdf(ctx.store, row), str(row["job_id"]))
+    return await pdf_download(ctx.store, await _public_row(ctx, request, token))
