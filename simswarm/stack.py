@@ -28,6 +28,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from services.kit import procs
 from services.kit.secretfiles import PRIVATE_DIR_MODE, private_dir, write_secret
@@ -137,36 +138,47 @@ def _stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -
         proc.poll()  # the exit status, now that the wait reaped it
 
 
-def _spawn_server(
-    cmd: list[str], data_dir: Path, logfile: Path, die_with_parent: bool
-) -> subprocess.Popen[bytes]:
-    """Start a server in its own session, logging to `logfile`, after stopping the one an earlier
-    start over `data_dir` left running (its pid file names it; the binary and directory must match)."""
-    stop_stale(data_dir / PID_FILE, Path(cmd[0]).name, str(data_dir), timeout=15)
-    with open(logfile, "ab") as out:
-        proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
-            cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **child_options(die_with_parent),
-        )
-    (data_dir / PID_FILE).write_text(str(proc.pid))
-    return proc
+@dataclass
+class ServerProcess:
+    """A server run as a child process in its own session, its pid in its data directory (so a later
+    start over the same directory stops one left running), its output in a log file there."""
+
+    data_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    die_with_parent: bool = False  # `simswarm up`: it ends with `up`, even when `up` is SIGKILLed
+    stop_timeout: ClassVar[float] = 10.0
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _spawn(self, cmd: list[str], logfile: Path) -> subprocess.Popen[bytes]:
+        stop_stale(self.data_dir / PID_FILE, Path(cmd[0]).name, str(self.data_dir), timeout=15)
+        with open(logfile, "ab") as out:
+            self.proc = subprocess.Popen(  # type: ignore[call-overload]
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **child_options(self.die_with_parent),
+            )
+        (self.data_dir / PID_FILE).write_text(str(self.proc.pid))
+        return self.proc
+
+    def stop(self) -> None:
+        _stop_process(self.proc, self.stop_timeout)
+        with contextlib.suppress(FileNotFoundError):
+            (self.data_dir / PID_FILE).unlink()
 
 
 @dataclass
-class NatsServer:
+class NatsServer(ServerProcess):
     """nats-server with JetStream; with `passwords`, only the users of contracts.subjects may connect.
     With `routes`, a node of a cluster listening for its peers on `cluster_port` (a loopback cluster:
     tests/integration/test_scale_out.py)."""
 
-    data_dir: Path
     port: int = 0
     monitor_port: int = 0
     passwords: dict[str, str] | None = None
-    proc: subprocess.Popen[bytes] | None = None
-    die_with_parent: bool = False
     server_name: str = "simswarm"
     cluster_port: int = 0
     routes: tuple[str, ...] = ()
@@ -174,9 +186,6 @@ class NatsServer:
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 15.0) -> NatsServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -206,20 +215,10 @@ class NatsServer:
             conf = self.data_dir / "auth.conf"
             write_secret(conf, render_config(self.passwords))
             cmd += ["-c", str(conf)]
-        self.proc = _spawn_server(cmd, self.data_dir, logfile, self.die_with_parent)
-        _wait_http(
-            f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true",
-            timeout,
-            self.proc,
-            "nats-server",
-            logfile,
-        )
+        proc = self._spawn(cmd, logfile)
+        health = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
+        _wait_http(health, timeout, proc, "nats-server", logfile)
         return self
-
-    def stop(self) -> None:
-        _stop_process(self.proc)
-        with contextlib.suppress(FileNotFoundError):
-            (self.data_dir / PID_FILE).unlink()
 
 
 @dataclass
@@ -300,23 +299,18 @@ class PostgresServer:
 
 
 @dataclass
-class SeaweedS3:
+class SeaweedS3(ServerProcess):
     """SeaweedFS's S3 gateway accepting one identity: the keys given (by default, random ones)."""
 
-    data_dir: Path
     access_key: str = field(default_factory=lambda: f"simswarm-{secrets.token_hex(6)}")
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
     s3_port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] = field(default_factory=dict)
-    die_with_parent: bool = False
+    stop_timeout: ClassVar[float] = 15.0
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.s3_port}"
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 30.0) -> SeaweedS3:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -366,14 +360,9 @@ class SeaweedS3:
             *[f"-{n}={p}" for n, p in self.ports.items()],
         ]
         (self.data_dir / "data").mkdir(exist_ok=True)
-        self.proc = _spawn_server(cmd, self.data_dir, logfile, self.die_with_parent)
-        _wait_http(f"{self.endpoint}/healthz", timeout, self.proc, "SeaweedFS S3", logfile)
+        proc = self._spawn(cmd, logfile)
+        _wait_http(f"{self.endpoint}/healthz", timeout, proc, "SeaweedFS S3", logfile)
         return self
-
-    def stop(self) -> None:
-        _stop_process(self.proc, timeout=15)
-        with contextlib.suppress(FileNotFoundError):
-            (self.data_dir / PID_FILE).unlink()
 
 
 @dataclass
