@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from simswarm.commands.options import add_home_option, given_home
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     contracts = sub.add_parser("contracts", help="the event contract")
@@ -19,7 +21,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     proj = sub.add_parser("projections", help="read models derived from the event log")
     psub = proj.add_subparsers(dest="projections_command", metavar="ACTION", required=True)
     rebuild = psub.add_parser("rebuild", help="drop the jobs projection and rebuild it from the event store")
-    rebuild.add_argument("--home", type=Path, default=None, help="the stack's home (default: $SIMSWARM_HOME)")
+    add_home_option(rebuild)
     rebuild.set_defaults(func=cmd_rebuild)
 
     nats_config = sub.add_parser(
@@ -47,7 +49,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from services.orchestrator.main import rebuild_projections
 
     console = Console(stderr=True)
-    settings = load_settings(home=args.home.expanduser() if args.home else None)
+    settings = load_settings(home=given_home(args))
     try:
         count = asyncio.run(rebuild_projections(settings))
     except Exception as exc:

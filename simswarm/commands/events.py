@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import msgspec
 from rich.console import Console
 
 from contracts.events import TERMINAL_EVENTS, Event
+from simswarm.commands.options import add_home_option, given_home
 
 ENVELOPE = {
     "event_id",
@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("job_id")
     p.add_argument("--follow", "-f", action="store_true", help="keep following until a terminal event")
     p.add_argument("--json", action="store_true", help="one JSON event per line (with its stream sequence)")
-    p.add_argument("--home", type=Path, default=None, help="the stack's home (default: $SIMSWARM_HOME)")
+    add_home_option(p)
     p.set_defaults(func=cmd_events)
 
 
@@ -74,7 +74,7 @@ async def _run(args: argparse.Namespace) -> int:
     from services.kit.settings import load_settings
 
     console = Console()
-    settings = load_settings(home=args.home.expanduser() if args.home else None)
+    settings = load_settings(home=given_home(args))
     try:
         bus = await Bus.connect(settings.nats_url, name="cli-events", login=settings.nats_login("operator"))
     except BusUnavailable as exc:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from pathlib import Path
 
 from rich.console import Console
 
-from services.kit.settings import default_home
+from simswarm.commands.options import add_home_option, resolved_home
 
 SERVICE_MODULES = {
     "orchestrator": "services.orchestrator.main",
@@ -28,12 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "(or S3_ENDPOINT), then one process per service, restarting any that dies. Ctrl-C stops everything; "
         "data stays in --home, so the next `up` finds the old jobs.",
     )
-    up.add_argument(
-        "--home",
-        type=Path,
-        default=None,
-        help="data, logs, pid files and the API key (default: $SIMSWARM_HOME or ~/.simswarm)",
-    )
+    add_home_option(up, help="data, logs, pid files and the API key (default: $SIMSWARM_HOME or ~/.simswarm)")
     up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
     up.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
     up.add_argument(
@@ -52,17 +46,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "anything an `up` that was killed left running there (services, local pods, NATS, SeaweedFS, "
         "PostgreSQL). The data stays.",
     )
-    down.add_argument("--home", type=Path, default=None, help="default: $SIMSWARM_HOME or ~/.simswarm")
+    add_home_option(down, help="default: $SIMSWARM_HOME or ~/.simswarm")
     down.set_defaults(func=cmd_down)
 
     serve = sub.add_parser("serve", help="run one service in the foreground (what `up` runs per process)")
     serve.add_argument("service", choices=sorted(SERVICE_MODULES))
     serve.set_defaults(func=cmd_serve)
-
-
-def _home(args: argparse.Namespace) -> Path:
-    """--home, else $SIMSWARM_HOME, else ~/.simswarm, as an absolute path."""
-    return Path(args.home or default_home()).expanduser().resolve()
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -71,7 +60,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from simswarm.supervisor import Supervisor, parse_replicas
 
     console = Console(stderr=True)
-    home = _home(args)
+    home = resolved_home(args)
     try:
         replicas = parse_replicas(args.replicas)
     except ValueError as exc:
@@ -110,7 +99,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     from simswarm.guard import down
 
     console = Console(stderr=True)
-    home = _home(args)
+    home = resolved_home(args)
     with console.status(f"stopping SimSwarm in {home} ..."):
         stopped = down(home)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else f"nothing was running from {home}")

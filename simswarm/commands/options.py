@@ -1,0 +1,25 @@
+"""Options that several commands share, declared once: `--home` (which stack's home) and how it is read."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from services.kit.settings import default_home
+
+HOME_HELP = "the stack's home (default: $SIMSWARM_HOME)"
+
+
+def add_home_option(parser: argparse.ArgumentParser, help: str = HOME_HELP) -> None:
+    """`--home DIR`: the stack's home (data, logs, stack.json, the secrets); unset, the default home."""
+    parser.add_argument("--home", type=Path, default=None, help=help)
+
+
+def given_home(args: argparse.Namespace) -> Path | None:
+    """--home with `~` expanded, or None: the settings then use $SIMSWARM_HOME, else ~/.simswarm."""
+    return args.home.expanduser() if args.home else None
+
+
+def resolved_home(args: argparse.Namespace) -> Path:
+    """--home, else $SIMSWARM_HOME, else ~/.simswarm, as an absolute path."""
+    return (given_home(args) or default_home()).resolve()
