@@ -23,6 +23,7 @@ from services.gateway.demo import WritesAllowed
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ownership import owned_or_404
 from services.gateway.ratelimit import client_address
+from services.gateway.responses import no_content_responses
 from services.gateway.routes.account_mail import mail_in_background
 from services.gateway.text_fields import Email, KeyName, Password
 
@@ -128,7 +129,7 @@ async def login(body: Credentials, ctx: Ctx, request: Request) -> dict[str, Any]
     "/api/auth/logout",
     status_code=204,
     summary="Log out (end this session)",
-    responses={204: {"description": "The session token no longer works"}, **error_responses(400, 401)},
+    responses=no_content_responses("The session token no longer works", 400, 401),
 )
 async def logout(ctx: Ctx, user: CurrentUser) -> Response:
     """End the session whose token made the request; it is refused from the next request on.
@@ -174,10 +175,7 @@ async def change_password(
     status_code=204,
     tags=["profile"],
     summary="Delete my account",
-    responses={
-        204: {"description": "Deleted; every session and key is revoked"},
-        **error_responses(401, 403, 422, 429, 502, 503),
-    },
+    responses=no_content_responses("Deleted; every session and key is revoked", 401, 403, 422, 429, 502, 503),
 )
 async def delete_account(
     ctx: Ctx, user: CurrentUser, request: Request, body: AccountDeletion | None = None
@@ -235,7 +233,7 @@ async def list_keys(ctx: Ctx, user: CurrentUser) -> list[dict[str, Any]]:
     "/api/keys/{key_id}",
     status_code=204,
     summary="Revoke an API key",
-    responses={204: {"description": "Revoked"}, **error_responses(401, 404)},
+    responses=no_content_responses("Revoked", 401, 404),
 )
 async def revoke_key(key_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """Revoke one of the caller's keys; it stops working at once."""

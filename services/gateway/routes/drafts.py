@@ -16,6 +16,7 @@ from services.gateway.drafts import DraftLimit, DraftsStore, draft_dict, merge_d
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ownership import owned_or_404
 from services.gateway.paging import Paging
+from services.gateway.responses import no_content_responses
 from services.gateway.routes.jobs import CREATES_A_JOB, submit_job
 from services.gateway.spec_input import runnable_spec
 
@@ -100,7 +101,7 @@ async def update_draft(draft_id: str, request: Request, ctx: Ctx, user: CurrentU
     "/{draft_id}",
     status_code=204,
     summary="Delete a draft",
-    responses={204: {"description": "Deleted"}, **error_responses(401, 404)},
+    responses=no_content_responses("Deleted", 401, 404),
 )
 async def delete_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     await owned_or_404("draft", draft_id, lambda i: _store(ctx).delete(user.user_id, i))

@@ -23,6 +23,7 @@ from services.gateway.errors import ApiError, error_responses, event_log_unavail
 from services.gateway.jobs_store import AlreadyRequested, DuplicateJob, QuotaExceeded
 from services.gateway.ownership import owned_or_404
 from services.gateway.paging import Paging
+from services.gateway.responses import no_content_responses
 from services.gateway.results import job_result
 from services.gateway.shaping import shape_job
 from services.gateway.spec_input import runnable_spec, spec_fingerprint
@@ -211,7 +212,7 @@ async def cancel_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
     "/{job_id}",
     status_code=204,
     summary="Delete a job",
-    responses={204: {"description": "Deleted"}, **error_responses(401, 404, 502, 503)},
+    responses=no_content_responses("Deleted", 401, 404, 502, 503),
 )
 async def delete_job(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """Cancel first if live (so no pod keeps billing), then hide the job from its owner."""

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from services.gateway.api_models import JobGraph
 from services.gateway.auth import Ctx, CurrentUser
 from services.gateway.errors import error_responses
+from services.gateway.responses import BINARY, body_responses
 from services.gateway.results import MAX_GRAPH_EDGES, MAX_GRAPH_NODES, read_graph, read_pdf
 from services.gateway.routes.jobs import load_job
 
@@ -18,12 +19,6 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 MaxNodes = Annotated[int, Query(ge=1, le=MAX_GRAPH_NODES, description="at most this many nodes")]
 MaxEdges = Annotated[int, Query(ge=1, le=MAX_GRAPH_EDGES, description="at most this many edges")]
-PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
-        "description": "The report as a PDF",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,7 @@ async def job_graph(job_id: str, ctx: Ctx, user: CurrentUser, caps: Caps) -> dic
     "/{job_id}/export/pdf",
     summary="The report as a PDF",
     response_class=Response,
-    responses={**PDF_RESPONSES, **error_responses(401, 404, 503)},
+    responses=body_responses("application/pdf", BINARY, "The report as a PDF", 401, 404, 503),
 )
 async def export_pdf(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """The reporter's PDF (charts embedded); 404 `report_not_ready` until it is written."""

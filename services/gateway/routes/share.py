@@ -15,9 +15,10 @@ from services.gateway.context import GatewayContext
 from services.gateway.demo import DEMO_TOKEN_MARK, demo_job_ids, demo_token
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ratelimit import client_address
+from services.gateway.responses import BINARY, TEXT, body_responses, no_content_responses
 from services.gateway.results import job_result, read_graph
 from services.gateway.routes.jobs import load_job
-from services.gateway.routes.results import PDF_RESPONSES, Caps, pdf_download
+from services.gateway.routes.results import Caps, pdf_download
 from services.gateway.shaping import shape_job
 from services.gateway.shares import MAX_LIVE_SHARES, SharesStore, TooManyShares
 from services.gateway.webapp import og_tags
@@ -76,7 +77,7 @@ async def share_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
     "/api/jobs/{job_id}/share",
     status_code=204,
     summary="Revoke a job's share links",
-    responses={204: {"description": "Every link to the job stops working"}, **error_responses(401, 404)},
+    responses=no_content_responses("Every link to the job stops working", 401, 404),
 )
 async def unshare_job(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """Revoke every share link of the job at once (none is not an error)."""
@@ -194,10 +195,7 @@ def og_page(title: str, description: str, url: str, api_path: str) -> str:
     "/api/share/{token}/og",
     summary="A shared job's OpenGraph page (public)",
     response_class=HTMLResponse,
-    responses={
-        200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "An HTML page"},
-        **error_responses(404, 429),
-    },
+    responses=body_responses("text/html", TEXT, "An HTML page", 404, 429),
 )
 async def shared_og(token: str, ctx: Ctx, request: Request) -> HTMLResponse:
     """What a chat or social site shows for a shared link: the question as title, the key insight
@@ -213,7 +211,7 @@ async def shared_og(token: str, ctx: Ctx, request: Request) -> HTMLResponse:
     "/api/share/{token}/export/pdf",
     summary="A shared job's report as a PDF (public)",
     response_class=Response,
-    responses={**PDF_RESPONSES, **error_responses(404, 429, 503)},
+    responses=body_responses("application/pdf", BINARY, "The report as a PDF", 404, 429, 503),
 )
 async def shared_pdf(token: str, ctx: Ctx, request: Request) -> Response:
     """As `GET /api/jobs/{id}/export/pdf`, for anyone with the link."""

@@ -16,7 +16,8 @@ from contracts.events import EVENT_TYPES, TERMINAL_EVENTS
 from contracts.spec import TERMINAL_STATUSES
 from services.gateway.auth import Ctx
 from services.gateway.context import GatewayContext
-from services.gateway.errors import error_responses, event_log_unavailable
+from services.gateway.errors import event_log_unavailable
+from services.gateway.responses import body_responses
 from services.gateway.resume import SEQ_MAX, resume_point
 from services.gateway.routes.jobs import load_job
 from services.gateway.routes.webapp_api import StreamUser
@@ -117,10 +118,9 @@ def _sse(seq: int, ev: object) -> ServerSentEvent:
     summary="Live event stream (SSE)",
     description=_SSE_DOC,
     response_class=EventSourceResponse,
-    responses={
-        200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}, "description": "SSE stream"},
-        **error_responses(400, 401, 404, 422, 429, 503),
-    },
+    responses=body_responses(
+        "text/event-stream", SSE_EVENT_SCHEMA, "SSE stream", 400, 401, 404, 422, 429, 503
+    ),
 )
 async def stream(
     job_id: str,
