@@ -17,7 +17,7 @@ from services.gateway.errors import ApiError, error_responses
 from services.gateway.ownership import owned_or_404
 from services.gateway.paging import Paging
 from services.gateway.responses import no_content_responses
-from services.gateway.routes.jobs import CREATES_A_JOB, submit_job
+from services.gateway.routes.jobs import CREATES_A_JOB, JOB_CREATION_ERRORS, submit_job
 from services.gateway.spec_input import runnable_spec
 
 router = APIRouter(prefix="/api/jobs/draft", tags=["drafts"])
@@ -112,7 +112,7 @@ async def delete_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     "/{draft_id}/launch",
     status_code=201,
     summary="Launch a draft as a job",
-    responses={201: {"model": Job}, **error_responses(401, 403, 404, 409, 422, 429, 502, 503)},
+    responses={201: {"model": Job}, **error_responses(*JOB_CREATION_ERRORS, 404)},
     dependencies=CREATES_A_JOB,
 )
 async def launch_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:

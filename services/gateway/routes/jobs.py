@@ -45,6 +45,9 @@ IdempotencyKey = Annotated[
 ]
 CREATES_A_JOB = [WritesAllowed, JobCreationLimit]
 """The dependencies of every route that creates a job: 403 in demo mode, then the `jobs_user` limit."""
+JOB_CREATION_ERRORS = (401, 403, 409, 422, 429, 502, 503)
+"""What every route that creates a job may answer: credentials, CREATES_A_JOB (403, 429), `submit_job`
+(409 a duplicate, 429 the live-job quota, 422 an invalid spec, 502/503 the orchestrator's reply)."""
 
 JOB_BODY_OPENAPI: dict[str, Any] = {
     "requestBody": {
@@ -64,7 +67,7 @@ async def load_job(ctx: GatewayContext, user: Principal, job_id: str) -> dict[st
     status_code=201,
     summary="Create a job",
     openapi_extra=JOB_BODY_OPENAPI,
-    responses={201: {"model": Job}, **error_responses(400, 401, 403, 409, 413, 422, 429, 502, 503)},
+    responses={201: {"model": Job}, **error_responses(*JOB_CREATION_ERRORS, 400, 413)},
     dependencies=CREATES_A_JOB,
 )
 async def create_job(
@@ -232,7 +235,7 @@ _RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
     "/{job_id}/retry",
     status_code=201,
     summary="Retry a failed or cancelled job",
-    responses={201: {"model": Job}, **error_responses(401, 403, 404, 409, 422, 429, 502, 503)},
+    responses={201: {"model": Job}, **error_responses(*JOB_CREATION_ERRORS, 404)},
     dependencies=CREATES_A_JOB,
 )
 async def retry_job(
