@@ -30,6 +30,7 @@ from services.reporter.charts import render_charts
 from services.reporter.compose import Report, compose_report
 from services.reporter.llm_report import ReporterLLM, write_llm_report
 from services.reporter.pdf import render_pdf
+from services.reporter.pool import render_in_pool, warm
 from services.reporter.result import build_result
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class Reporter(ArtifactWorker):
     def __init__(self, bus: Bus, store: ObjectStore, settings: Settings, max_deliver: int) -> None:
         super().__init__(bus, store, settings, max_deliver)
         self.llm = reporter_llm(settings)
+        warm()  # the render processes start while the consumer connects
 
     async def produce(self, event: ReportRequested, files: dict[str, bytes], delivery: Delivery) -> None:
         await delivery.in_progress()
@@ -99,7 +101,8 @@ class Reporter(ArtifactWorker):
             # that do not exist) the computed report stands.
             report = await write_llm_report(art, report, self.llm, heartbeat=delivery.in_progress) or report
             await delivery.in_progress()
-        rendered = await asyncio.to_thread(render_composed, art, report)
+        # charts and PDF in a render process: on every core, not behind this process's GIL (pool.py)
+        rendered = await render_in_pool(render_composed, art, report)
         await delivery.in_progress()
         outputs: list[tuple[str, bytes, str]] = [
             *((name, png, "image/png") for name, png in sorted(rendered.charts.items())),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -99,3 +100,12 @@ async def running(serve: ServeFn, settings: Settings, bus: Bus, **kw: Any) -> As
         await asyncio.wait_for(task, 15)
         with contextlib.suppress(Exception):
             await bus.js.delete_consumer(JOB_STREAM, durable)
+
+
+def die_once(marker: str) -> int:
+    """In a render process: die abruptly the first time (creating `marker`), return the pid after."""
+    path = Path(marker)
+    if not path.exists():
+        path.touch()
+        os._exit(1)
+    return os.getpid()
