@@ -39,8 +39,10 @@ _lock = threading.Lock()
 
 
 def worker_count() -> int:
-    """One worker per core this process may run on, at most MAX_WORKERS."""
-    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+    """One worker per core this process may run on (every core where affinity is unknown: macOS),
+    at most MAX_WORKERS."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cores))
 
 
 def _watch_parent(parent: int) -> None:
