@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -44,6 +45,19 @@ async def migrate(pool: asyncpg.Pool, schema: str, statements: Sequence[str]) ->
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         for stmt in statements:
             await conn.execute(stmt)
+
+
+@asynccontextmanager
+async def schema_lock(pool: asyncpg.Pool, schema: str) -> AsyncIterator[None]:
+    """Hold `schema`'s migration lock (the one `migrate` takes) for DDL run elsewhere, such as the
+    event store's tables that eventsourcing creates on its own connections: two sessions running
+    CREATE ... IF NOT EXISTS at once can still collide in pg_class, so replicas take turns."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"migrate:{schema}")
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"migrate:{schema}")
 
 
 @dataclass(frozen=True)

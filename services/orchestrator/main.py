@@ -14,7 +14,7 @@ import msgspec
 from contracts.events import RunProgressed
 from contracts.subjects import CMD_ORCHESTRATOR_HEALTH, ORCHESTRATOR_QUEUE
 from services.kit.bus import Bus
-from services.kit.db import create_pool, eventsourcing_env, migrate
+from services.kit.db import create_pool, eventsourcing_env, migrate, schema_lock
 from services.kit.service import run_until_stopped
 from services.kit.settings import Settings
 from services.orchestrator import partitions
@@ -73,9 +73,11 @@ def create_application(
 async def open_application(
     database_url: str, pool: object, schema: str = "orchestrator", pool_size: int = 4
 ) -> OrchestratorApplication:
-    """Create the schema, then the application (its tables are created idempotently)."""
+    """Create the schema, then the application; replicas starting at once create its tables in turn
+    (tests/integration/orchestrator/test_orchestrator_startup.py)."""
     await migrate(pool, schema, [])  # type: ignore[arg-type]
-    return await asyncio.to_thread(create_application, database_url, schema, pool_size)
+    async with schema_lock(pool, schema):  # type: ignore[arg-type]
+        return await asyncio.to_thread(create_application, database_url, schema, pool_size)
 
 
 async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOptions | None = None) -> None:

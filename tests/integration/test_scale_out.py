@@ -148,14 +148,14 @@ async def timelines(url: str, job_ids: list[str]) -> dict[str, list[AnyEvent]]:
     raise AssertionError("the job stream could not be read for 30 s")
 
 
-def wait_for(cond, timeout: float, what: str, every: float = 1.0):  # type: ignore[no-untyped-def]
+def wait_for(cond, timeout: float, what: str, every: float = 1.0, detail=lambda: ""):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = cond()
         if got:
             return got
         time.sleep(every)
-    pytest.fail(f"{what} within {timeout:.0f}s")
+    pytest.fail(f"{what} within {timeout:.0f}s{detail()}")
 
 
 # What each service logs once its consumers are bound (services/*/main.py, services/kit/worker.py).
@@ -171,6 +171,17 @@ def started(home: Path, replica: str) -> bool:
     """Whether `replica` (`<service>-<i>`) has said that it consumes."""
     log = (home / "logs" / f"{replica}.log").read_text(errors="replace")
     return STARTED[replica.rsplit("-", 1)[0]] in log
+
+
+def not_started(home: Path, replicas: dict[str, subprocess.Popen[bytes]]) -> str:
+    """Which replicas have not said they consume, whether each still runs, and its log's last lines."""
+    lines = []
+    for name, proc in replicas.items():
+        if not started(home, name):
+            tail = (home / "logs" / f"{name}.log").read_text(errors="replace").splitlines()[-8:]
+            state = "running" if proc.poll() is None else f"exited {proc.returncode}"
+            lines.append(f"\n{name} ({state}):\n  " + "\n  ".join(tail))
+    return "".join(lines)
 
 
 def test_two_replicas_of_everything_survive_a_node_and_a_replica_each(cluster, stack, home: Path) -> None:
@@ -214,7 +225,12 @@ def test_two_replicas_of_everything_survive_a_node_and_a_replica_each(cluster, s
         # Every replica's consumers bound before the kills: on a loaded machine one may still be
         # starting, and a process that cannot reach its streams during the cluster's election exits
         # (its supervisor restarts it; here nobody does, and the jobs would wait for it for ever).
-        wait_for(lambda: all(started(home, name) for name in replicas), 300, "not every replica started")
+        wait_for(
+            lambda: all(started(home, name) for name in replicas),
+            300,
+            "not every replica started",
+            detail=lambda: not_started(home, replicas),
+        )
         job_ids = [f"scale{uuid.uuid4().hex[:12]}" for _ in range(JOBS)]
         asyncio.run(create_jobs(urls, job_ids))
 
