@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import zlib
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,11 +30,11 @@ from services.orchestrator.domain.errors import JobError, OwnerMismatch
 from services.orchestrator.domain.job import Job, job_uuid
 from services.orchestrator.mapping import to_contract
 from services.orchestrator.rows import job_row
+from services.orchestrator.store import BatchingProcessRecorder, GroupCommit
 
 log = logging.getLogger(__name__)
 
 CONFLICT_RETRIES = 5
-JOB_LOCK_STRIPES = 64
 
 
 def utcnow() -> datetime:
@@ -99,10 +99,17 @@ class OrchestratorApplication(Application[UUID]):
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
-        # One lock per stripe of job ids, not one for the process: the partitions' consumers advance
-        # different jobs at once, while two writers of one job in this process (an inbound event and
-        # a command or timer) take turns instead of losing a save to a version conflict.
-        self._job_locks = [threading.RLock() for _ in range(JOB_LOCK_STRIPES)]
+        # One lock per job, not one for the process nor per stripe of ids: the partitions' consumers
+        # advance different jobs at once, while two writers of one job in this process (an inbound
+        # event and a command or timer) take turns instead of losing a save to a version conflict.
+        # (Stripes made unrelated jobs wait on each other's saves: p99 23 ms at 50 jobs.)
+        self._job_locks: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()
+        self._job_locks_guard = threading.Lock()
+        # Saves of events are written a group at a time (services.orchestrator.store): the recorder
+        # serialises them anyway, with a table lock held until the commit, so the saves waiting for
+        # it share the next transaction instead of each waiting for all the others'. Waiting here,
+        # not on a pooled connection, also leaves the connections to the loads of other jobs.
+        self._group_commit = GroupCommit(self._record_one, self._record_many)
         self._job_ids: OrderedDict[UUID, str] = OrderedDict()
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
@@ -115,11 +122,36 @@ class OrchestratorApplication(Application[UUID]):
                 if getattr(domain_event, "traceparent", "") is None:
                     # Events are frozen dataclasses; this one is not stored yet, so setting it is safe.
                     object.__setattr__(domain_event, "traceparent", traceparent)
+        if not processing_event.events or not isinstance(self.recorder, BatchingProcessRecorder):
+            return super()._record(processing_event)  # a tracking row alone takes no table lock
+        return self._group_commit.write(processing_event)
+
+    def _record_one(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         return super()._record(processing_event)
 
+    def _record_many(self, group: list[ProcessingEvent[UUID]]) -> list[list[Recording[UUID]]]:
+        """Several saves in one transaction (all or none): their events in order, their tracking rows."""
+        recordings = self.events.put(
+            [e for pe in group for e in pe.events],
+            trackings=[pe.tracking for pe in group if pe.tracking is not None],
+        )
+        out, start = [], 0
+        for pe in group:
+            out.append(recordings[start : start + len(pe.events)])
+            start += len(pe.events)
+            if self.repository.cache and not self.repository.fastforward:  # as Application._record
+                for aggregate_id, aggregate in pe.aggregates.items():
+                    self.repository.cache.put(aggregate_id, aggregate)
+        return out
+
     def _job_lock(self, job_id: str) -> threading.RLock:
-        """The lock of this job's stripe (a job's writers in this process; replicas race on versions)."""
-        return self._job_locks[zlib.crc32(job_id.encode()) % JOB_LOCK_STRIPES]
+        """This job's lock (its writers in this process; replicas race on versions instead). Kept
+        while someone holds a reference to it, so it is the same object for everyone using it."""
+        with self._job_locks_guard:
+            lock = self._job_locks.get(job_id)
+            if lock is None:
+                lock = self._job_locks[job_id] = threading.RLock()
+            return lock
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         return self.factory.process_recorder()
