@@ -28,10 +28,12 @@ class Inbox:
         self.messages.append(message_from_bytes(envelope.original_content))
         return "250 OK"
 
-    async def wait_for(self, to: str, count: int = 1, timeout: float = 10.0) -> Message:
+    async def wait_for(self, to: str, mark: str, count: int = 1, timeout: float = 10.0) -> Message:
+        """The `count`-th mail to `to` carrying a `mark` token (`sev_` verification, `spr_` reset): mails
+        are sent after the answer, so a verification and a reset mail may arrive in either order."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            mine = [m for m in self.messages if m["To"] == to]
+            mine = [m for m in self.messages if m["To"] == to and f"token={mark}" in _body(m)]
             if len(mine) >= count:
                 return mine[count - 1]
             assert asyncio.get_running_loop().time() < deadline, f"no mail #{count} to {to}"
@@ -51,8 +53,12 @@ def smtp(gw):
         controller.stop()
 
 
+def _body(mail: Message) -> str:
+    return mail.get_payload(decode=True).decode()
+
+
 def token_in(mail: Message, mark: str) -> str:
-    found = re.search(rf"token=({mark}[A-Za-z0-9_-]+)", mail.get_payload(decode=True).decode())
+    found = re.search(rf"token=({mark}[A-Za-z0-9_-]+)", _body(mail))
     assert found, mail.get_payload()
     return found.group(1)
 
@@ -67,7 +73,7 @@ async def test_registration_mails_a_verification_link_that_works_once(gw, smtp):
     email = f"vera-{gw.alice[:6]}@example.com"
     account = await register(gw, email)
     assert account["user"]["email_verified"] is False
-    token = token_in(await smtp.wait_for(email), "sev_")
+    token = token_in(await smtp.wait_for(email, "sev_"), "sev_")
     r = await gw.client.post("/api/auth/verify-email", json={"token": token})
     assert r.status_code == 200 and r.json()["email_verified"] is True
     again = await gw.client.post("/api/auth/verify-email", json={"token": token})
@@ -81,12 +87,12 @@ async def test_registration_mails_a_verification_link_that_works_once(gw, smtp):
 async def test_a_new_verification_link_replaces_the_old_one(gw, smtp):
     email = f"vic-{gw.alice[:6]}@example.com"
     account = await register(gw, email)
-    first = token_in(await smtp.wait_for(email), "sev_")
+    first = token_in(await smtp.wait_for(email, "sev_"), "sev_")
     r = await gw.client.post(
         "/api/auth/verify-email/request", headers={"Authorization": f"Bearer {account['token']}"}
     )
     assert r.status_code == 202, r.text
-    second = token_in(await smtp.wait_for(email, 2), "sev_")
+    second = token_in(await smtp.wait_for(email, "sev_", 2), "sev_")
     assert (await gw.client.post("/api/auth/verify-email", json={"token": first})).status_code == 400
     assert (await gw.client.post("/api/auth/verify-email", json={"token": second})).status_code == 200
 
@@ -98,7 +104,7 @@ async def test_password_reset_revokes_every_session_and_key_and_works_once(gw, s
     key = (await gw.client.post("/api/keys", json={"name": "ci"}, headers=session)).json()["key"]
     r = await gw.client.post("/api/auth/forgot-password", json={"email": email.upper()})
     assert r.status_code == 200, r.text
-    token = token_in(await smtp.wait_for(email, 2), "spr_")  # the first mail was the verification
+    token = token_in(await smtp.wait_for(email, "spr_"), "spr_")
 
     weak = await gw.client.post("/api/auth/reset-password", json={"token": token, "new_password": "short"})
     assert weak.status_code == 422 and weak.json()["detail"].startswith("new_password:")
@@ -124,7 +130,7 @@ async def test_an_expired_reset_token_is_refused(gw, smtp):
     email = f"exp-{gw.alice[:6]}@example.com"
     await register(gw, email)
     await gw.client.post("/api/auth/forgot-password", json={"email": email})
-    token = token_in(await smtp.wait_for(email, 2), "spr_")
+    token = token_in(await smtp.wait_for(email, "spr_"), "spr_")
     schema = gw.app.state.ctx.accounts.s
     await gw.pool.execute(f"UPDATE {schema}.account_tokens SET expires_at = now() - interval '1 second'")
     r = await gw.client.post(
@@ -138,13 +144,13 @@ async def test_an_expired_reset_token_is_refused(gw, smtp):
 async def test_forgot_password_answers_alike_for_unknown_addresses_and_sends_nothing(gw, smtp):
     email = f"known-{gw.alice[:6]}@example.com"
     await register(gw, email)
-    await smtp.wait_for(email)
+    await smtp.wait_for(email, "sev_")
     known = await gw.client.post("/api/auth/forgot-password", json={"email": email})
     unknown = await gw.client.post(
         "/api/auth/forgot-password", json={"email": f"nobody-{gw.alice[:6]}@example.com"}
     )
     assert known.status_code == unknown.status_code == 200 and known.json() == unknown.json()
-    await smtp.wait_for(email, 2)
+    await smtp.wait_for(email, "spr_")
     assert not [m for m in smtp.messages if m["To"].startswith("nobody-")]
 
 
