@@ -52,7 +52,9 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Superviso
 
 
 def _job_trace(rx: OtlpReceiver, timeout: float = 60.0) -> tuple[str, list[ReceivedSpan]]:
-    """The trace whose root is the gateway's POST /api/jobs, once it holds a span of every service."""
+    """The trace whose root is the gateway's POST /api/jobs, once it holds a span of every service and
+    the parent of every span (each process exports on its own schedule: a consumer's span can arrive
+    before its producer's)."""
     deadline = time.monotonic() + timeout
     trace_id, spans = "", []
     while time.monotonic() < deadline:
@@ -61,12 +63,17 @@ def _job_trace(rx: OtlpReceiver, timeout: float = 60.0) -> tuple[str, list[Recei
         if roots:
             trace_id = roots[0].trace_id
             spans = [s for s in all_spans if s.trace_id == trace_id]
-            if {s.service for s in spans} >= {f"simswarm-{name}" for name in SERVICES}:
+            ids = {s.span_id for s in spans}
+            complete = all(s.parent_span_id in ids for s in spans if s.parent_span_id)
+            if complete and {s.service for s in spans} >= {f"simswarm-{name}" for name in SERVICES}:
                 return trace_id, spans
         time.sleep(0.5)
     services = sorted({s.service for s in spans})
+    orphans = sorted(
+        {s.name for s in spans if s.parent_span_id and s.parent_span_id not in {x.span_id for x in spans}}
+    )
     pytest.fail(
-        f"trace {trace_id or '(no POST /api/jobs span)'} holds spans of {services} only; "
+        f"trace {trace_id or '(no POST /api/jobs span)'} holds spans of {services}, orphans {orphans}; "
         f"{len(rx.snapshot())} spans received in all"
     )
 
