@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 
 import httpx
 
@@ -37,12 +38,23 @@ def test_every_secret_of_the_home_is_private(platform):
 
 
 def test_every_service_runs_as_its_own_nats_user(platform):
-    """The NATS monitor lists each connection with its user: one per service, no anonymous one."""
+    """The NATS monitor lists each connection with its user: one per service, no anonymous one.
+
+    `Supervisor.start` waits for the gateway only, and a back-end service may still be importing when
+    this runs first (CI saw the reporter not yet connected); tests that kill services share the
+    platform too. So wait for every service to be connected (a deadline), then check the users."""
     assert platform.stack is not None and platform.stack.nats is not None
-    connz = httpx.get(f"http://127.0.0.1:{platform.stack.nats.monitor_port}/connz?auth=1&limit=1024").json()
-    users = {c.get("name", ""): c.get("authorized_user", "") for c in connz["connections"]}
-    by_name = {name.removeprefix("simswarm-"): user for name, user in users.items()}
-    for service in ("orchestrator", "podmanager", "reporter", "graph", "gateway"):
+    services = ("orchestrator", "podmanager", "reporter", "graph", "gateway")
+    deadline = time.monotonic() + 60
+    while True:
+        url = f"http://127.0.0.1:{platform.stack.nats.monitor_port}/connz?auth=1&limit=1024"
+        connz = httpx.get(url).json()
+        users = {c.get("name", ""): c.get("authorized_user", "") for c in connz["connections"]}
+        by_name = {name.removeprefix("simswarm-"): user for name, user in users.items()}
+        if all(s in by_name for s in services) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for service in services:
         assert by_name.get(service) == service, users
     assert "" not in users.values(), users
 
