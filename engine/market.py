@@ -153,6 +153,31 @@ class ArbitrageFill(NamedTuple):
     price_yes: float
 
 
+class _Side(NamedTuple):
+    """What is mirrored between a buy and a sell; `MarketBook._order` checks both the same way."""
+
+    buying: bool
+    size: str  # the argument sizing the order: cash to spend, or shares to sell
+    limit: str  # the argument of the limit price
+    passed: str  # where the price stands when the limit was already passed
+    too_large: str  # the refusal of a size over what the agent has ({size}, {has}, {outcome})
+
+
+_BUY = _Side(True, "amount", "max_price", "at or above", "amount {size:.2f} exceeds cash {has:.2f}")
+_SELL = _Side(
+    False, "shares", "min_price", "at or below", "cannot sell {size:.4f} {outcome} shares; holding {has:.4f}"
+)
+
+
+class _Order(NamedTuple):
+    """A checked order: its market (index and object), outcome index and size."""
+
+    m: int
+    o: int
+    market: Market
+    size: float
+
+
 class MarketBook:
     """All markets plus every agent's cash and holdings (numpy: holdings[market, agent, yes|no])."""
 
@@ -210,6 +235,32 @@ class MarketBook:
             unfilled=True,
         )
 
+    def _order(
+        self, side: _Side, agent: int, market_id: Any, outcome: Any, size: Any, limit: Any
+    ) -> _Order | TradeOutcome:
+        """The order checked: its size capped by what the agent has (cash to spend, shares to sell) and by
+        where the price reaches `limit`; else the failed outcome saying why it cannot trade."""
+        m, o, err = self._lookup(market_id, outcome)
+        if not err:
+            size, err = self._positive(size, side.size)
+        if err:
+            return TradeOutcome(False, err)
+        cash = float(self.cash[agent])
+        has = cash if side.buying else float(self.holdings[m, agent, o])
+        if size > has + EPS:
+            return TradeOutcome(False, side.too_large.format(size=size, has=has, outcome=outcome), cash=cash)
+        size = min(size, has)
+        market = self.markets[m]
+        price, err = self._limit(limit, side.limit)
+        if err:
+            return TradeOutcome(False, err)
+        if price is not None:
+            reach = market.spend_to_reach if side.buying else market.shares_to_reach
+            size = min(size, reach(outcome, price))
+            if size <= EPS:
+                return self._unfilled(market, outcome, f"{side.passed} {side.limit} {price:.4f}", cash)
+        return _Order(m, o, market, size)
+
     def buy(
         self, agent: int, market_id: Any, outcome: Any, amount: Any, max_price: Any = None
     ) -> TradeOutcome:
@@ -217,27 +268,14 @@ class MarketBook:
 
         Fails (never raises) on bad input, insufficient cash, or a price already at the limit.
         """
-        m, o, err = self._lookup(market_id, outcome)
-        if not err:
-            amount, err = self._positive(amount, "amount")
-        if err:
-            return TradeOutcome(False, err)
-        cash = float(self.cash[agent])
-        if amount > cash + EPS:
-            return TradeOutcome(False, f"amount {amount:.2f} exceeds cash {cash:.2f}", cash=cash)
-        amount = min(amount, cash)
-        market = self.markets[m]
-        limit, err = self._limit(max_price, "max_price")
-        if err:
-            return TradeOutcome(False, err)
-        if limit is not None:
-            amount = min(amount, market.spend_to_reach(outcome, limit))
-            if amount <= EPS:
-                return self._unfilled(market, outcome, f"at or above max_price {limit:.4f}", cash)
+        order = self._order(_BUY, agent, market_id, outcome, amount, max_price)
+        if isinstance(order, TradeOutcome):
+            return order
+        m, o, market, amount = order
         shares = market.shares_for(outcome, amount)
         market._move(outcome, shares)
         self.holdings[m, agent, o] += shares
-        self.cash[agent] = cash - amount
+        self.cash[agent] -= amount
         return TradeOutcome(
             True, shares=shares, cost=amount, price_yes=market.price("yes"), cash=float(self.cash[agent])
         )
@@ -246,28 +284,13 @@ class MarketBook:
         self, agent: int, market_id: Any, outcome: Any, shares: Any, min_price: Any = None
     ) -> TradeOutcome:
         """Sell up to `shares` of `outcome` (at most what is held), stopping where its price falls to `min_price`."""
-        m, o, err = self._lookup(market_id, outcome)
-        if not err:
-            shares, err = self._positive(shares, "shares")
-        if err:
-            return TradeOutcome(False, err)
-        held = float(self.holdings[m, agent, o])
-        if shares > held + EPS:
-            return TradeOutcome(False, f"cannot sell {shares:.4f} {outcome} shares; holding {held:.4f}")
-        shares = min(shares, held)
-        market = self.markets[m]
-        limit, err = self._limit(min_price, "min_price")
-        if err:
-            return TradeOutcome(False, err)
-        if limit is not None:
-            shares = min(shares, market.shares_to_reach(outcome, limit))
-            if shares <= EPS:
-                return self._unfilled(
-                    market, outcome, f"at or below min_price {limit:.4f}", float(self.cash[agent])
-                )
+        order = self._order(_SELL, agent, market_id, outcome, shares, min_price)
+        if isinstance(order, TradeOutcome):
+            return order
+        m, o, market, shares = order
         proceeds = market.proceeds_for(outcome, shares)
         market._move(outcome, -shares)
-        self.holdings[m, agent, o] = held - shares
+        self.holdings[m, agent, o] -= shares
         self.cash[agent] += proceeds
         return TradeOutcome(
             True, shares=shares, cost=-proceeds, price_yes=market.price("yes"), cash=float(self.cash[agent])
