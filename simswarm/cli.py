@@ -31,10 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"simswarm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    stack.add_parsers(sub)
-    run.add_parsers(sub)
-    events.add_parser(sub)
-    admin.add_parsers(sub)
+    for commands in (stack.COMMANDS, run.COMMANDS, events.COMMANDS, admin.COMMANDS):
+        commands.add_to(sub)
     try:
         from engine.cli import add_simulate_parser
 

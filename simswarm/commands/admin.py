@@ -8,33 +8,19 @@ from pathlib import Path
 
 from rich.console import Console
 
-from simswarm.commands.options import add_home_option, given_home
+from simswarm.commands.options import given_home, home_option
+from simswarm.commands.table import Commands, arg
+
+COMMANDS = Commands()
+CONTRACTS = COMMANDS.group("contracts", help="the event contract")
+PROJECTIONS = COMMANDS.group("projections", help="read models derived from the event log")
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    contracts = sub.add_parser("contracts", help="the event contract")
-    csub = contracts.add_subparsers(dest="contracts_command", metavar="ACTION", required=True)
-    schema = csub.add_parser("schema", help="write the JSON Schema files of the contract")
-    schema.add_argument("--out", type=Path, default=None, help="directory (default: contracts/schema)")
-    schema.set_defaults(func=cmd_schema)
-
-    proj = sub.add_parser("projections", help="read models derived from the event log")
-    psub = proj.add_subparsers(dest="projections_command", metavar="ACTION", required=True)
-    rebuild = psub.add_parser("rebuild", help="drop the jobs projection and rebuild it from the event store")
-    add_home_option(rebuild)
-    rebuild.set_defaults(func=cmd_rebuild)
-
-    nats_config = sub.add_parser(
-        "nats-config",
-        help="print nats-server's users and permissions for a production NATS (docs/security.md)",
-        description="Print the `authorization` block that gives every SimSwarm service its own NATS user, "
-        "allowed only its own subjects. Each password is read by nats-server from the environment "
-        "variable SIMSWARM_NATS_PASSWORD_<USER> (e.g. SIMSWARM_NATS_PASSWORD_GATEWAY); give each "
-        "service the same password as NATS_USER/NATS_PASSWORD.",
-    )
-    nats_config.set_defaults(func=cmd_nats_config)
-
-
+@CONTRACTS.command(
+    "schema",
+    help="write the JSON Schema files of the contract",
+    args=(arg("--out", type=Path, default=None, help="directory (default: contracts/schema)"),),
+)
 def cmd_schema(args: argparse.Namespace) -> int:
     from contracts import schema
 
@@ -44,6 +30,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+@PROJECTIONS.command(
+    "rebuild", help="drop the jobs projection and rebuild it from the event store", args=(home_option(),)
+)
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from services.kit.settings import load_settings
     from services.orchestrator.main import rebuild_projections
@@ -59,6 +48,14 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+@COMMANDS.command(
+    "nats-config",
+    help="print nats-server's users and permissions for a production NATS (docs/security.md)",
+    description="Print the `authorization` block that gives every SimSwarm service its own NATS user, "
+    "allowed only its own subjects. Each password is read by nats-server from the environment "
+    "variable SIMSWARM_NATS_PASSWORD_<USER> (e.g. SIMSWARM_NATS_PASSWORD_GATEWAY); give each "
+    "service the same password as NATS_USER/NATS_PASSWORD.",
+)
 def cmd_nats_config(args: argparse.Namespace) -> int:
     from simswarm.nats_auth import render_config
 

@@ -12,7 +12,8 @@ import msgspec
 from rich.console import Console
 
 from contracts.events import TERMINAL_EVENTS, Event
-from simswarm.commands.options import add_home_option, given_home
+from simswarm.commands.options import given_home, home_option
+from simswarm.commands.table import JOB_ID, Commands, arg
 
 ENVELOPE = {
     "event_id",
@@ -24,20 +25,7 @@ ENVELOPE = {
     "version",
     "type",
 }
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "events",
-        help="a job's event timeline from JetStream (time, event, key fields, delta)",
-        description="Replays the job's events from the SIMSWARM_JOBS stream. Reads NATS from "
-        "$SIMSWARM_HOME (simswarm up) or NATS_URL.",
-    )
-    p.add_argument("job_id")
-    p.add_argument("--follow", "-f", action="store_true", help="keep following until a terminal event")
-    p.add_argument("--json", action="store_true", help="one JSON event per line (with its stream sequence)")
-    add_home_option(p)
-    p.set_defaults(func=cmd_events)
+COMMANDS = Commands()
 
 
 def key_fields(ev: Event) -> str:
@@ -112,6 +100,18 @@ async def _aiter(items: list[Any]) -> Any:
         yield item
 
 
+@COMMANDS.command(
+    "events",
+    help="a job's event timeline from JetStream (time, event, key fields, delta)",
+    description="Replays the job's events from the SIMSWARM_JOBS stream. Reads NATS from "
+    "$SIMSWARM_HOME (simswarm up) or NATS_URL.",
+    args=(
+        JOB_ID,
+        arg("--follow", "-f", action="store_true", help="keep following until a terminal event"),
+        arg("--json", action="store_true", help="one JSON event per line (with its stream sequence)"),
+        home_option(),
+    ),
+)
 def cmd_events(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(args))

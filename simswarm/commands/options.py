@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from services.kit.settings import default_home
+from simswarm.commands.table import Arg, arg
 
 HOME_HELP = "the stack's home (default: $SIMSWARM_HOME)"
 
 
-def add_home_option(parser: argparse.ArgumentParser, help: str = HOME_HELP) -> None:
+def home_option(help: str = HOME_HELP) -> Arg:
     """`--home DIR`: the stack's home (data, logs, stack.json, the secrets); unset, the default home."""
-    parser.add_argument("--home", type=Path, default=None, help=help)
+    return arg("--home", type=Path, default=None, help=help)
 
 
 def given_home(args: argparse.Namespace) -> Path | None:

@@ -13,93 +13,28 @@ from rich.console import Console
 from rich.table import Table
 
 from simswarm.client import ApiError, Client, Job, NotConfigured
+from simswarm.commands.table import JOB_ID, Commands, arg
 
 DEMO_SEED = "laguardia-crash.txt"
 DEMO_QUESTION = "Will the FAA order new runway-incursion rules for LaGuardia within 60 days?"
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    run = sub.add_parser(
-        "run",
-        help="submit a simulation to a running platform and follow it live",
-        description="Submit SEED_FILE and a prediction question through the REST API, show live "
-        "progress, print the outcome. Finds the API via $SIMSWARM_HOME (simswarm up) or "
-        "SIMSWARM_API_URL + SIMSWARM_API_KEY. Exit 0 when the job completes.",
-    )
-    run.add_argument(
-        "seed_file", type=Path, metavar="SEED_FILE", help="the seed document (text, <= 50,000 chars)"
-    )
-    _job_options(run)
-    run.add_argument("--detach", action="store_true", help="submit and print the job id without following")
-    run.set_defaults(func=cmd_run)
-
-    demo = sub.add_parser(
-        "demo",
-        help="start the whole platform in a temporary home, run a bundled seed, stop",
-        description="Brings the embedded stack up in a temporary directory, runs the bundled "
-        f"seed {DEMO_SEED!r} with the heuristic policy, prints the outcome and shuts down.",
-    )
-    demo.add_argument("--agents", type=int, default=60, help="agents (default 60)")
-    demo.add_argument("--rounds", type=int, default=24, help="rounds (default 24)")
-    demo.add_argument("--keep", action="store_true", help="keep the temporary home (data, logs, artifacts)")
-    demo.add_argument(
-        "--open",
-        action="store_true",
-        help="open the finished job in the web app (browser) and keep the platform up until Ctrl-C",
-    )
-    demo.set_defaults(func=cmd_demo)
-
-    jobs = sub.add_parser("jobs", help="list your jobs (newest first, every page)")
-    jobs.add_argument("--status", default=None, help="only jobs in this status")
-    jobs.add_argument("--limit", type=int, default=50, help="at most this many jobs (default 50)")
-    jobs.set_defaults(func=cmd_jobs)
-
-    cancel = sub.add_parser("cancel", help="cancel a job (its pod is torn down)")
-    cancel.add_argument("job_id")
-    cancel.set_defaults(func=cmd_cancel)
-
-    retry = sub.add_parser("retry", help="run a failed or cancelled job again (prints the new job's id)")
-    retry.add_argument("job_id")
-    retry.set_defaults(func=cmd_retry)
-
-    wait = sub.add_parser("wait", help="follow a job until it ends (exit 0 when it completed)")
-    wait.add_argument("job_id")
-    wait.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
-    wait.add_argument("--quiet", action="store_true", help="no progress bar")
-    wait.set_defaults(func=cmd_wait)
-
-    download = sub.add_parser(
-        "download",
-        help="download a job's files into DEST, each verified by SHA-256",
-        description="Downloads the job's simulation data into DEST. Each file is checked "
-        "against the SHA-256 and size the server lists and renamed into place only then; "
-        "files already in DEST and intact are not downloaded again.",
-    )
-    download.add_argument("job_id")
-    download.add_argument("dest", type=Path)
-    download.add_argument("--file", action="append", help="only this file (repeatable)")
-    download.set_defaults(func=cmd_download)
-
-
-def _job_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--question", "-q", required=True, help="the prediction question (<= 1,000 chars)")
-    p.add_argument(
+# What a job is made of: the options of `simswarm run` that become the job's spec.
+JOB_OPTIONS = (
+    arg("--question", "-q", required=True, help="the prediction question (<= 1,000 chars)"),
+    arg(
         "--tier",
         default="small",
         choices=["small", "medium", "large"],
         help="size and model tier (default small)",
-    )
-    p.add_argument(
-        "--policy", default=None, choices=["heuristic", "llm"], help="agent policy (default: the tier's)"
-    )
-    p.add_argument("--agents", type=int, default=None, help="number of agents (default: the tier's)")
-    p.add_argument("--rounds", type=int, default=None, help="number of rounds (default: the tier's)")
-    p.add_argument(
-        "--forecast-days", type=int, default=None, help="forecast horizon in days (1-365, default 30)"
-    )
-    p.add_argument(
-        "--seed", type=int, default=None, dest="random_seed", help="random seed for a reproducible run"
-    )
+    ),
+    arg("--policy", default=None, choices=["heuristic", "llm"], help="agent policy (default: the tier's)"),
+    arg("--agents", type=int, default=None, help="number of agents (default: the tier's)"),
+    arg("--rounds", type=int, default=None, help="number of rounds (default: the tier's)"),
+    arg("--forecast-days", type=int, default=None, help="forecast horizon in days (1-365, default 30)"),
+    arg("--seed", type=int, default=None, dest="random_seed", help="random seed for a reproducible run"),
+)
+COMMANDS = Commands()
 
 
 def _read_seed(path: Path, console: Console) -> str | None:
@@ -114,6 +49,18 @@ def _read_seed(path: Path, console: Console) -> str | None:
     return None
 
 
+@COMMANDS.command(
+    "run",
+    help="submit a simulation to a running platform and follow it live",
+    description="Submit SEED_FILE and a prediction question through the REST API, show live "
+    "progress, print the outcome. Finds the API via $SIMSWARM_HOME (simswarm up) or "
+    "SIMSWARM_API_URL + SIMSWARM_API_KEY. Exit 0 when the job completes.",
+    args=(
+        arg("seed_file", type=Path, metavar="SEED_FILE", help="the seed document (text, <= 50,000 chars)"),
+        *JOB_OPTIONS,
+        arg("--detach", action="store_true", help="submit and print the job id without following"),
+    ),
+)
 def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     seed = _read_seed(args.seed_file, console)
@@ -140,6 +87,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
 
 
+@COMMANDS.command(
+    "demo",
+    help="start the whole platform in a temporary home, run a bundled seed, stop",
+    description="Brings the embedded stack up in a temporary directory, runs the bundled "
+    f"seed {DEMO_SEED!r} with the heuristic policy, prints the outcome and shuts down.",
+    args=(
+        arg("--agents", type=int, default=60, help="agents (default 60)"),
+        arg("--rounds", type=int, default=24, help="rounds (default 24)"),
+        arg("--keep", action="store_true", help="keep the temporary home (data, logs, artifacts)"),
+        arg(
+            "--open",
+            action="store_true",
+            help="open the finished job in the web app (browser) and keep the platform up until Ctrl-C",
+        ),
+    ),
+)
 def cmd_demo(args: argparse.Namespace) -> int:
     from simswarm.stack import StackError, free_port
     from simswarm.supervisor import Supervisor
@@ -271,6 +234,14 @@ def _print_outcome(client: Client, console: Console, job: Job) -> int:
     return 0
 
 
+@COMMANDS.command(
+    "jobs",
+    help="list your jobs (newest first, every page)",
+    args=(
+        arg("--status", default=None, help="only jobs in this status"),
+        arg("--limit", type=int, default=50, help="at most this many jobs (default 50)"),
+    ),
+)
 def cmd_jobs(args: argparse.Namespace) -> int:
     console = Console()
     table = Table("job", "status", "stage", "round", "created", "goal")
@@ -292,6 +263,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+@COMMANDS.command("cancel", help="cancel a job (its pod is torn down)", args=(JOB_ID,))
 def cmd_cancel(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
@@ -304,6 +276,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+@COMMANDS.command(
+    "retry", help="run a failed or cancelled job again (prints the new job's id)", args=(JOB_ID,)
+)
 def cmd_retry(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
@@ -317,6 +292,15 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+@COMMANDS.command(
+    "wait",
+    help="follow a job until it ends (exit 0 when it completed)",
+    args=(
+        JOB_ID,
+        arg("--timeout", type=float, default=None, help="give up after this many seconds"),
+        arg("--quiet", action="store_true", help="no progress bar"),
+    ),
+)
 def cmd_wait(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
@@ -329,6 +313,18 @@ def cmd_wait(args: argparse.Namespace) -> int:
     return 0 if job.status == "completed" else 1
 
 
+@COMMANDS.command(
+    "download",
+    help="download a job's files into DEST, each verified by SHA-256",
+    description="Downloads the job's simulation data into DEST. Each file is checked "
+    "against the SHA-256 and size the server lists and renamed into place only then; "
+    "files already in DEST and intact are not downloaded again.",
+    args=(
+        JOB_ID,
+        arg("dest", type=Path),
+        arg("--file", action="append", help="only this file (repeatable)"),
+    ),
+)
 def cmd_download(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:

@@ -8,7 +8,8 @@ import sys
 
 from rich.console import Console
 
-from simswarm.commands.options import add_home_option, resolved_home
+from simswarm.commands.options import home_option, resolved_home
+from simswarm.commands.table import Commands, arg
 
 SERVICE_MODULES = {
     "orchestrator": "services.orchestrator.main",
@@ -19,41 +20,28 @@ SERVICE_MODULES = {
 }
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    up = sub.add_parser(
-        "up",
-        help="start the platform on this machine (NATS, Postgres, SeaweedFS and every service)",
-        description="Start nats-server (JetStream), PostgreSQL (pgserver; or DATABASE_URL) and SeaweedFS S3 "
-        "(or S3_ENDPOINT), then one process per service, restarting any that dies. Ctrl-C stops everything; "
-        "data stays in --home, so the next `up` finds the old jobs.",
-    )
-    add_home_option(up, help="data, logs, pid files and the API key (default: $SIMSWARM_HOME or ~/.simswarm)")
-    up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
-    up.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
-    up.add_argument(
-        "--replicas",
-        default="",
-        metavar="SERVICE=N[,...]",
-        help="run N processes of a service, e.g. orchestrator=2,podmanager=2 (default 1 each; "
-        "they share work through their consumers; the gateway runs once: it owns the port)",
-    )
-    up.set_defaults(func=cmd_up)
-
-    down = sub.add_parser(
-        "down",
-        help="stop the `simswarm up` running from a home, and anything a killed one left running",
-        description="Stop the `simswarm up` of --home as Ctrl-C would (services, local pods, servers), then "
-        "anything an `up` that was killed left running there (services, local pods, NATS, SeaweedFS, "
-        "PostgreSQL). The data stays.",
-    )
-    add_home_option(down, help="default: $SIMSWARM_HOME or ~/.simswarm")
-    down.set_defaults(func=cmd_down)
-
-    serve = sub.add_parser("serve", help="run one service in the foreground (what `up` runs per process)")
-    serve.add_argument("service", choices=sorted(SERVICE_MODULES))
-    serve.set_defaults(func=cmd_serve)
+COMMANDS = Commands()
 
 
+@COMMANDS.command(
+    "up",
+    help="start the platform on this machine (NATS, Postgres, SeaweedFS and every service)",
+    description="Start nats-server (JetStream), PostgreSQL (pgserver; or DATABASE_URL) and SeaweedFS S3 "
+    "(or S3_ENDPOINT), then one process per service, restarting any that dies. Ctrl-C stops everything; "
+    "data stays in --home, so the next `up` finds the old jobs.",
+    args=(
+        home_option("data, logs, pid files and the API key (default: $SIMSWARM_HOME or ~/.simswarm)"),
+        arg("--port", type=int, default=8080, help="gateway port (default 8080)"),
+        arg("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)"),
+        arg(
+            "--replicas",
+            default="",
+            metavar="SERVICE=N[,...]",
+            help="run N processes of a service, e.g. orchestrator=2,podmanager=2 (default 1 each; "
+            "they share work through their consumers; the gateway runs once: it owns the port)",
+        ),
+    ),
+)
 def cmd_up(args: argparse.Namespace) -> int:
     from services.gateway.webapp import bundle_present
     from simswarm.stack import StackError
@@ -95,6 +83,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+@COMMANDS.command(
+    "down",
+    help="stop the `simswarm up` running from a home, and anything a killed one left running",
+    description="Stop the `simswarm up` of --home as Ctrl-C would (services, local pods, servers), then "
+    "anything an `up` that was killed left running there (services, local pods, NATS, SeaweedFS, "
+    "PostgreSQL). The data stays.",
+    args=(home_option("default: $SIMSWARM_HOME or ~/.simswarm"),),
+)
 def cmd_down(args: argparse.Namespace) -> int:
     from simswarm.guard import down
 
@@ -106,6 +102,11 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+@COMMANDS.command(
+    "serve",
+    help="run one service in the foreground (what `up` runs per process)",
+    args=(arg("service", choices=sorted(SERVICE_MODULES)),),
+)
 def cmd_serve(args: argparse.Namespace) -> int:
     from services.kit.service import run_service
 
