@@ -134,10 +134,16 @@ class Relation(msgspec.Struct, kw_only=True):
     weight: float = 1.0
 
 
-class ManifestFile(msgspec.Struct, kw_only=True):
+class FileDigest(msgspec.Struct, frozen=True, kw_only=True):
+    """A file by its name, size in bytes and SHA-256 (hex): what its reader checks the bytes against."""
+
     name: str
     size: int
     sha256: str
+
+
+class ManifestFile(FileDigest, frozen=True, kw_only=True):
+    """A file of the run, as manifest.json lists it."""
 
 
 class Manifest(msgspec.Struct, kw_only=True):

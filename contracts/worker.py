@@ -6,6 +6,7 @@ from typing import Literal
 
 import msgspec
 
+from contracts.artifacts import FileDigest
 from contracts.spec import MarketSpec
 
 RunState = Literal["running", "completed", "failed", "cancelled"]
@@ -38,10 +39,9 @@ class RunSubmission(msgspec.Struct, frozen=True, kw_only=True):
     resume_get_url: str | None = None
 
 
-class ArtifactDigest(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    size: int
-    sha256: str
+class ArtifactDigest(FileDigest, frozen=True, kw_only=True):
+    """An artifact file the worker wrote and uploaded, as its status reports it."""
+
     # hex MD5 of the bytes, sent with the upload as Content-MD5: the store refuses bytes that do not
     # match it and keeps it as the object's ETag, which the podmanager checks with a HEAD
     md5: str | None = None
