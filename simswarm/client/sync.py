@@ -1,33 +1,60 @@
 """`Client`: the blocking SDK. It runs an `AsyncClient` (simswarm/client/aio.py) on an event loop of
 its own, in one background thread (anyio's blocking portal), so both clients share one
 implementation and behave alike. It works where an event loop already runs (a notebook, an async
-application calling blocking code) and may be used from several threads at once."""
+application calling blocking code) and may be used from several threads at once.
+
+Each API method of `Client` is made from the `AsyncClient` method of the same name by `blocking`
+(a coroutine: its result) or `blocking_iter` (an async iterator: a plain iterator): the signature
+(parameters, return type) and the docstring are the async method's, for type checkers, IDEs and
+`help()` alike, and there is no second copy of either to keep in step."""
 
 from __future__ import annotations
 
-import builtins
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from services.gateway.api_models import (
-    FetchResult,
-    Job,
-    JobGraph,
-    JobList,
-    PublicConfig,
-    Share,
-    SimData,
-    TimelineEvent,
-)
-from simswarm.client._common import DEFAULT_TIMEOUT, Downloaded, RetryPolicy, resolve_endpoint
+from services.gateway.api_models import JobList
+from simswarm.client._common import DEFAULT_TIMEOUT, RetryPolicy, resolve_endpoint
 from simswarm.client.aio import AsyncClient
 
+P = ParamSpec("P")
+R = TypeVar("R")
 T = TypeVar("T")
+
+
+def blocking(
+    method: Callable[Concatenate[AsyncClient, P], Awaitable[R]],
+) -> Callable[Concatenate[Client, P], R]:
+    """The blocking twin of an `AsyncClient` coroutine method: run it on the client's loop, return its result."""
+
+    @functools.wraps(method)
+    def call(self: Client, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._portal.call(lambda: method(self._async, *args, **kwargs))
+
+    return call
+
+
+def blocking_iter(
+    method: Callable[Concatenate[AsyncClient, P], AsyncIterator[T]],
+) -> Callable[Concatenate[Client, P], Iterator[T]]:
+    """The blocking twin of an `AsyncClient` async-iterator method: a plain iterator over the same items."""
+
+    @functools.wraps(method)
+    def call(self: Client, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        return self._iterate(method(self._async, *args, **kwargs))
+
+    # help() reads the signature of the async method (functools.wraps); it returns a plain iterator here.
+    signature = inspect.signature(method)
+    returns = str(signature.return_annotation).replace("AsyncIterator", "Iterator", 1)
+    call.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
+    return call
 
 
 class Client:
@@ -95,9 +122,6 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return self._portal.call(lambda: fn(*args, **kwargs))
-
     def _iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """An async iterator of the client, stepped from this thread; closed when left early."""
         try:
@@ -112,120 +136,28 @@ class Client:
                 with contextlib.suppress(Exception):
                     self._portal.call(aclose)
 
-    # -- jobs (see AsyncClient for what each does) ---------------------------------------------------
+    # -- the API: AsyncClient's methods, blocking ---------------------------------------------------
 
-    def create(self, seed_text: str, goal: str, *, idempotency_key: str | None = None, **spec: Any) -> Job:
-        """Submit a job; a fresh Idempotency-Key (unless given) goes with every attempt."""
-        result: Job = self._call(self._async.create, seed_text, goal, idempotency_key=idempotency_key, **spec)
-        return result
-
-    def get(self, job_id: str) -> Job:
-        """The job: status, stage, progress, timings, pod, markets, prices, verdict, result, artifacts."""
-        result: Job = self._call(self._async.get, job_id)
-        return result
-
-    def page(self, *, status: str | None = None, page: int = 1, per_page: int = 20) -> JobList:
-        """One page of your jobs, newest first."""
-        result: JobList = self._call(self._async.page, status=status, page=page, per_page=per_page)
-        return result
-
-    def list(
-        self, *, status: str | None = None, per_page: int = 100, limit: int | None = None
-    ) -> Iterator[Job]:
-        """Every job of yours (or those in `status`), newest first, fetching pages as needed."""
-        return self._iterate(self._async.list(status=status, per_page=per_page, limit=limit))
-
-    def cancel(self, job_id: str) -> Job:
-        """Ask for cancellation (the pod is torn down); the job ends in `cancelled`."""
-        result: Job = self._call(self._async.cancel, job_id)
-        return result
-
-    def retry(self, job_id: str) -> Job:
-        """A new job with the same spec as a failed or cancelled one (linked by `retry_of`)."""
-        result: Job = self._call(self._async.retry, job_id)
-        return result
-
-    def delete(self, job_id: str) -> None:
-        """Cancel the job if live, then remove it from your listings."""
-        self._call(self._async.delete, job_id)
-
-    # -- events ------------------------------------------------------------------------------------
-
-    def stream(self, job_id: str, last_event_id: int | None = None) -> Iterator[TimelineEvent]:
-        """One SSE connection (no resume): the job's events after `last_event_id`, live."""
-        return self._iterate(self._async.stream(job_id, last_event_id))
-
-    def events(self, job_id: str, *, follow: bool = False, after_seq: int = 0) -> Iterator[TimelineEvent]:
-        """The job's timeline; with `follow`, live until a terminal event, resuming after drops."""
-        return self._iterate(self._async.events(job_id, follow=follow, after_seq=after_seq))
-
-    def wait(
-        self,
-        job_id: str,
-        *,
-        timeout: float | None = None,
-        progress: bool | None = None,
-        on_event: Callable[[TimelineEvent], Any] | None = None,
-    ) -> Job:
-        """Follow the job until it completes, fails or is cancelled; the final job (a bar on a terminal)."""
-        result: Job = self._call(
-            self._async.wait, job_id, timeout=timeout, progress=progress, on_event=on_event
-        )
-        return result
-
-    # -- results -----------------------------------------------------------------------------------
-
-    def sim_data(self, job_id: str) -> SimData:
-        """Each artifact's name, size, SHA-256 and a presigned URL."""
-        result: SimData = self._call(self._async.sim_data, job_id)
-        return result
-
-    def download(
-        self,
-        job_id: str,
-        dest: str | Path,
-        *,
-        names: builtins.list[str] | None = None,
-    ) -> builtins.list[Downloaded]:
-        """Download the job's files into `dest`, verified by SHA-256, atomically, skipping intact ones."""
-        result: builtins.list[Downloaded] = self._call(self._async.download, job_id, dest, names=names)
-        return result
-
-    def report(self, job_id: str) -> str:
-        """The analysis report (markdown)."""
-        return str(self._call(self._async.report, job_id))
-
-    def graph(self, job_id: str) -> JobGraph:
-        """The entity and social graph as nodes and edges."""
-        result: JobGraph = self._call(self._async.graph, job_id)
-        return result
-
-    def export_pdf(self, job_id: str, path: str | Path) -> Path:
-        """The report as PDF, written atomically to `path`."""
-        return Path(self._call(self._async.export_pdf, job_id, path))
-
-    def share(self, job_id: str) -> Share:
-        """A public read-only link to a completed job."""
-        result: Share = self._call(self._async.share, job_id)
-        return result
-
-    def unshare(self, job_id: str) -> None:
-        """Revoke the job's public links."""
-        self._call(self._async.unshare, job_id)
-
-    def config(self) -> PublicConfig:
-        """What this server offers: tiers and their caps, policies, limits, demo mode."""
-        result: PublicConfig = self._call(self._async.config)
-        return result
-
-    def fetch(self, url: str) -> FetchResult:
-        """A public web page's readable text, for a seed."""
-        result: FetchResult = self._call(self._async.fetch, url)
-        return result
-
-    def generate_goal(self, seed_text: str, category: str = "general") -> str:
-        """A yes/no prediction question for the seed, from the platform's model."""
-        return str(self._call(self._async.generate_goal, seed_text, category))
+    create = blocking(AsyncClient.create)
+    get = blocking(AsyncClient.get)
+    page = blocking(AsyncClient.page)
+    list = blocking_iter(AsyncClient.list)
+    cancel = blocking(AsyncClient.cancel)
+    retry = blocking(AsyncClient.retry)
+    delete = blocking(AsyncClient.delete)
+    stream = blocking_iter(AsyncClient.stream)
+    events = blocking_iter(AsyncClient.events)
+    wait = blocking(AsyncClient.wait)
+    sim_data = blocking(AsyncClient.sim_data)
+    download = blocking(AsyncClient.download)
+    report = blocking(AsyncClient.report)
+    graph = blocking(AsyncClient.graph)
+    export_pdf = blocking(AsyncClient.export_pdf)
+    share = blocking(AsyncClient.share)
+    unshare = blocking(AsyncClient.unshare)
+    config = blocking(AsyncClient.config)
+    fetch = blocking(AsyncClient.fetch)
+    generate_goal = blocking(AsyncClient.generate_goal)
 
     # -- the names of the first SDK (kept so existing scripts run) ---------------------------------
 

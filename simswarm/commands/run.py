@@ -34,6 +34,8 @@ JOB_OPTIONS = (
     arg("--forecast-days", type=int, default=None, help="forecast horizon in days (1-365, default 30)"),
     arg("--seed", type=int, default=None, dest="random_seed", help="random seed for a reproducible run"),
 )
+# The options above that are fields of the job's spec, by their names in the API.
+SPEC_FIELDS = ("tier", "policy", "agents", "rounds", "forecast_days", "random_seed")
 COMMANDS = Commands()
 
 
@@ -72,19 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/] {exc}")
         return 3
     with client:
-        return submit_and_follow(
-            client,
-            console,
-            seed,
-            args.question,
-            tier=args.tier,
-            policy=args.policy,
-            agents=args.agents,
-            rounds=args.rounds,
-            forecast_days=args.forecast_days,
-            random_seed=args.random_seed,
-            detach=args.detach,
-        )
+        spec = {name: getattr(args, name) for name in SPEC_FIELDS}
+        return submit_and_follow(client, console, seed, args.question, detach=args.detach, **spec)
 
 
 @COMMANDS.command(
