@@ -25,8 +25,8 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_secret(path: Path, text: str) -> None:
-    """Replace `path` atomically with `text`, the file being 0600 before any byte is written."""
+def _private_tmp(path: Path, text: str) -> Path:
+    """A new 0600 file beside `path` holding `text`, flushed to disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
@@ -35,24 +35,53 @@ def write_secret(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Replace `path` atomically with `text`, the file being 0600 before any byte is written."""
+    tmp = _private_tmp(path, text)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def read_or_create_secret(path: Path, make: Callable[[], str] = lambda: secrets.token_hex(32)) -> str:
-    """The secret kept in `path`, made once by `make()` when absent; an existing file is tightened to 0600."""
+def _read_secret(path: Path) -> str:
     try:
         value = path.read_text().strip()
     except FileNotFoundError:
-        value = ""
+        return ""
     if value:
         with contextlib.suppress(PermissionError):
             if path.stat().st_mode & 0o777 != SECRET_MODE:
                 os.chmod(path, SECRET_MODE)
+    return value
+
+
+def read_or_create_secret(path: Path, make: Callable[[], str] = lambda: secrets.token_hex(32)) -> str:
+    """The secret kept in `path`, made once by `make()` when absent; an existing file is tightened to 0600.
+
+    Processes started together over a fresh home (the services of `simswarm up`, two pod manager
+    replicas) race to make it: the new file is linked into place only if `path` does not exist yet, so
+    the first one wins and every other reads that one's value (with a plain replace each would keep its
+    own, and pods provisioned by one pod manager would refuse the other).
+    """
+    value = _read_secret(path)
+    if value:
         return value
-    value = make()
-    write_secret(path, value + "\n")
+    tmp = _private_tmp(path, make() + "\n")
+    try:
+        with contextlib.suppress(FileExistsError):  # another process made it first: read theirs
+            os.link(tmp, path)
+        value = _read_secret(path)
+        if not value:  # a file that was there but empty: ours replaces it
+            os.replace(tmp, path)
+            value = _read_secret(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return value

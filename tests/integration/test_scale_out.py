@@ -261,7 +261,13 @@ def test_two_replicas_of_everything_survive_a_node_and_a_replica_each(cluster, s
         lines = asyncio.run(timelines(alive_urls, job_ids))
         for job_id, tl in lines.items():
             types = Counter(e.type for e in tl)
-            assert types["JobCompleted"] == 1 and types["JobFailed"] == 0, (job_id, types)
+            failures = [e.reason for e in tl if e.type == "RunFailed"]  # type: ignore[union-attr]
+            assert types["JobCompleted"] == 1 and types["JobFailed"] == 0, (
+                job_id,
+                types,
+                failures,
+                str(home),
+            )
             assert types["ReportWritten"] == 1 and types["ReportRequested"] == 1, (job_id, types)
             assert types["RunCompleted"] == 1, (job_id, types)
             requested = Counter(e.attempt for e in tl if e.type == "PodRequested")  # type: ignore[union-attr]

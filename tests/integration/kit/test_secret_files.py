@@ -4,9 +4,11 @@ made per home instead of fixed ones, checked against the real SeaweedFS of the s
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +91,26 @@ def test_the_object_store_has_no_fixed_default_keys(tmp_path):
     assert settings.s3_access_key == "" and settings.s3_secret_key == ""
     with pytest.raises(SettingsError, match="S3_ACCESS_KEY and S3_SECRET_KEY"):
         ObjectStore(settings)
+
+
+def _first_read(path: str, barrier: Any, out: Any) -> None:
+    barrier.wait()
+    out.put(read_or_create_secret(Path(path)))
+
+
+def test_processes_starting_at_once_agree_on_a_new_secret(tmp_path):
+    """Services started together over a fresh home all make the pod manager's secret at once: each must
+    end up with the one on disk (two pod managers holding different secrets refuse each other's pods:
+    a run submitted by the replica that did not provision the pod was rejected by its worker)."""
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(5):
+        path = tmp_path / f"secret-{attempt}"
+        barrier, out = ctx.Barrier(8), ctx.Queue()
+        procs = [ctx.Process(target=_first_read, args=(str(path), barrier, out)) for _ in range(8)]
+        for proc in procs:
+            proc.start()
+        values = [out.get(timeout=60) for _ in procs]
+        for proc in procs:
+            proc.join(60)
+        assert set(values) == {path.read_text().strip()}, (attempt, set(values))
+        assert mode(path) == 0o600
