@@ -102,7 +102,7 @@ def test_processes_starting_at_once_agree_on_a_new_secret(tmp_path):
     """Services started together over a fresh home all make the pod manager's secret at once: each must
     end up with the one on disk (two pod managers holding different secrets refuse each other's pods:
     a run submitted by the replica that did not provision the pod was rejected by its worker)."""
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")  # the children only call one function
     for attempt in range(5):
         path = tmp_path / f"secret-{attempt}"
         barrier, out = ctx.Barrier(8), ctx.Queue()
