@@ -23,7 +23,7 @@ from services.gateway.demo import WritesAllowed
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ownership import owned_or_404
 from services.gateway.ratelimit import client_address
-from services.gateway.responses import no_content_responses
+from services.gateway.responses import no_content
 from services.gateway.routes.account_mail import mail_in_background
 from services.gateway.text_fields import Email, KeyName, Password
 
@@ -127,9 +127,8 @@ async def login(body: Credentials, ctx: Ctx, request: Request) -> dict[str, Any]
 
 @router.post(
     "/api/auth/logout",
-    status_code=204,
     summary="Log out (end this session)",
-    responses=no_content_responses("The session token no longer works", 400, 401),
+    **no_content("The session token no longer works", 400, 401),
 )
 async def logout(ctx: Ctx, user: CurrentUser) -> Response:
     """End the session whose token made the request; it is refused from the next request on.
@@ -172,10 +171,9 @@ async def change_password(
 
 @router.delete(
     "/api/profile/account",
-    status_code=204,
     tags=["profile"],
     summary="Delete my account",
-    responses=no_content_responses("Deleted; every session and key is revoked", 401, 403, 422, 429, 502, 503),
+    **no_content("Deleted; every session and key is revoked", 401, 403, 422, 429, 502, 503),
 )
 async def delete_account(
     ctx: Ctx, user: CurrentUser, request: Request, body: AccountDeletion | None = None
@@ -229,12 +227,7 @@ async def list_keys(ctx: Ctx, user: CurrentUser) -> list[dict[str, Any]]:
     return await ctx.accounts.list_api_keys(user.user_id)
 
 
-@router.delete(
-    "/api/keys/{key_id}",
-    status_code=204,
-    summary="Revoke an API key",
-    responses=no_content_responses("Revoked", 401, 404),
-)
+@router.delete("/api/keys/{key_id}", summary="Revoke an API key", **no_content("Revoked", 401, 404))
 async def revoke_key(key_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """Revoke one of the caller's keys; it stops working at once."""
     await owned_or_404("key", key_id, lambda i: ctx.accounts.revoke_api_key(user.user_id, i), noun="API key")

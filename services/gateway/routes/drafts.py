@@ -8,7 +8,7 @@ import msgspec
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.gateway.api_models import Draft, DraftList, Job
+from services.gateway.api_models import Draft, DraftList
 from services.gateway.auth import Ctx, CurrentUser
 from services.gateway.context import GatewayContext
 from services.gateway.demo import WritesAllowed
@@ -16,8 +16,8 @@ from services.gateway.drafts import DraftLimit, DraftsStore, draft_dict, merge_d
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ownership import owned_or_404
 from services.gateway.paging import Paging
-from services.gateway.responses import no_content_responses
-from services.gateway.routes.jobs import CREATES_A_JOB, JOB_CREATION_ERRORS, submit_job
+from services.gateway.responses import no_content
+from services.gateway.routes.jobs import creates_a_job, submit_job
 from services.gateway.spec_input import runnable_spec
 
 router = APIRouter(prefix="/api/jobs/draft", tags=["drafts"])
@@ -97,24 +97,13 @@ async def update_draft(draft_id: str, request: Request, ctx: Ctx, user: CurrentU
     return updated
 
 
-@router.delete(
-    "/{draft_id}",
-    status_code=204,
-    summary="Delete a draft",
-    responses=no_content_responses("Deleted", 401, 404),
-)
+@router.delete("/{draft_id}", summary="Delete a draft", **no_content("Deleted", 401, 404))
 async def delete_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     await owned_or_404("draft", draft_id, lambda i: _store(ctx).delete(user.user_id, i))
     return Response(status_code=204)
 
 
-@router.post(
-    "/{draft_id}/launch",
-    status_code=201,
-    summary="Launch a draft as a job",
-    responses={201: {"model": Job}, **error_responses(*JOB_CREATION_ERRORS, 404)},
-    dependencies=CREATES_A_JOB,
-)
+@router.post("/{draft_id}/launch", summary="Launch a draft as a job", **creates_a_job(404))
 async def launch_draft(draft_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
     """Validate the draft exactly as `POST /api/jobs` validates a body (same codes: `invalid_spec`,
     `tier_cap_exceeded`, `llm_unavailable` ...) and create the job. Launching again answers with the

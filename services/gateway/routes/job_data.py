@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from services.gateway.api_models import SimData, Timeline
 from services.gateway.auth import Ctx, CurrentUser
 from services.gateway.errors import error_responses, event_log_unavailable, object_store_unavailable
-from services.gateway.responses import TEXT, body_responses
+from services.gateway.responses import MARKDOWN_REPORT, sends
 from services.gateway.results import read_object, report_not_ready
 from services.gateway.resume import SEQ_MAX, resume_point
 from services.gateway.routes.jobs import load_job
@@ -71,10 +71,7 @@ async def sim_data(job_id: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
 
 
 @router.get(
-    "/{job_id}/report",
-    summary="The analysis report (markdown)",
-    response_class=Response,
-    responses=body_responses("text/markdown", TEXT, "The report", 401, 404, 503),
+    "/{job_id}/report", summary="The analysis report (markdown)", **sends(MARKDOWN_REPORT, 401, 404, 503)
 )
 async def report(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """The report's markdown; 404 `report_not_ready` until the reporter has written it."""

@@ -23,7 +23,7 @@ from services.gateway.errors import ApiError, error_responses, event_log_unavail
 from services.gateway.jobs_store import AlreadyRequested, DuplicateJob, QuotaExceeded
 from services.gateway.ownership import owned_or_404
 from services.gateway.paging import Paging
-from services.gateway.responses import no_content_responses
+from services.gateway.responses import Answers, created, no_content
 from services.gateway.results import job_result
 from services.gateway.shaping import shape_job
 from services.gateway.spec_input import runnable_spec, spec_fingerprint
@@ -43,10 +43,8 @@ IdempotencyKey = Annotated[
         description="Retry-safe creation: the same key (and body) gives the same job, never a second one",
     ),
 ]
-CREATES_A_JOB = [WritesAllowed, JobCreationLimit]
-"""The dependencies of every route that creates a job: 403 in demo mode, then the `jobs_user` limit."""
 JOB_CREATION_ERRORS = (401, 403, 409, 422, 429, 502, 503)
-"""What every route that creates a job may answer: credentials, CREATES_A_JOB (403, 429), `submit_job`
+"""What every route that creates a job may answer: credentials, its guards (403, 429), `submit_job`
 (409 a duplicate, 429 the live-job quota, 422 an invalid spec, 502/503 the orchestrator's reply)."""
 
 JOB_BODY_OPENAPI: dict[str, Any] = {
@@ -57,19 +55,18 @@ JOB_BODY_OPENAPI: dict[str, Any] = {
 }
 
 
+def creates_a_job(*errors: int) -> Answers:
+    """The declaration every route that creates a job shares: 201 with the Job, guarded first by 403
+    in demo mode and the `jobs_user` limit, answering JOB_CREATION_ERRORS and the route's own `errors`."""
+    return {**created(Job, *JOB_CREATION_ERRORS, *errors), "dependencies": [WritesAllowed, JobCreationLimit]}
+
+
 async def load_job(ctx: GatewayContext, user: Principal, job_id: str) -> dict[str, Any]:
     """The caller's job, or 404 `job_not_found` — the same answer for a missing job and another user's."""
     return await owned_or_404("job", job_id, lambda i: ctx.jobs.get_owned(i, user.user_id))
 
 
-@router.post(
-    "",
-    status_code=201,
-    summary="Create a job",
-    openapi_extra=JOB_BODY_OPENAPI,
-    responses={201: {"model": Job}, **error_responses(*JOB_CREATION_ERRORS, 400, 413)},
-    dependencies=CREATES_A_JOB,
-)
+@router.post("", summary="Create a job", openapi_extra=JOB_BODY_OPENAPI, **creates_a_job(400, 413))
 async def create_job(
     request: Request, ctx: Ctx, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -213,9 +210,8 @@ async def cancel_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
 
 @router.delete(
     "/{job_id}",
-    status_code=204,
     summary="Delete a job",
-    responses=no_content_responses("Deleted", 401, 404, 502, 503),
+    **no_content("Deleted", 401, 404, 502, 503),
 )
 async def delete_job(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """Cancel first if live (so no pod keeps billing), then hide the job from its owner."""
@@ -231,13 +227,7 @@ async def delete_job(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
 _RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
 
 
-@router.post(
-    "/{job_id}/retry",
-    status_code=201,
-    summary="Retry a failed or cancelled job",
-    responses={201: {"model": Job}, **error_responses(*JOB_CREATION_ERRORS, 404)},
-    dependencies=CREATES_A_JOB,
-)
+@router.post("/{job_id}/retry", summary="Retry a failed or cancelled job", **creates_a_job(404))
 async def retry_job(
     job_id: str, ctx: Ctx, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:

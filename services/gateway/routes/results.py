@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from services.gateway.api_models import JobGraph
 from services.gateway.auth import Ctx, CurrentUser
 from services.gateway.errors import error_responses
-from services.gateway.responses import BINARY, body_responses
+from services.gateway.responses import PDF, sends
 from services.gateway.results import MAX_GRAPH_EDGES, MAX_GRAPH_NODES, read_graph, read_pdf
 from services.gateway.routes.jobs import load_job
 
@@ -59,12 +59,7 @@ async def job_graph(job_id: str, ctx: Ctx, user: CurrentUser, caps: Caps) -> dic
     return await read_graph(ctx.store, await load_job(ctx, user, job_id), caps.max_nodes, caps.max_edges)
 
 
-@router.get(
-    "/{job_id}/export/pdf",
-    summary="The report as a PDF",
-    response_class=Response,
-    responses=body_responses("application/pdf", BINARY, "The report as a PDF", 401, 404, 503),
-)
+@router.get("/{job_id}/export/pdf", summary="The report as a PDF", **sends(PDF, 401, 404, 503))
 async def export_pdf(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """The reporter's PDF (charts embedded); 404 `report_not_ready` until it is written."""
     return await pdf_download(ctx.store, await load_job(ctx, user, job_id))

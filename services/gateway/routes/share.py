@@ -15,7 +15,7 @@ from services.gateway.context import GatewayContext
 from services.gateway.demo import DEMO_TOKEN_MARK, demo_job_ids, demo_token
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ratelimit import client_address
-from services.gateway.responses import BINARY, TEXT, body_responses, no_content_responses
+from services.gateway.responses import HTML_PAGE, PDF, created, no_content, sends
 from services.gateway.results import job_result, read_graph
 from services.gateway.routes.jobs import load_job
 from services.gateway.routes.results import Caps, pdf_download
@@ -35,12 +35,7 @@ def _base(ctx: GatewayContext) -> str:
     return ctx.settings.api_url.rstrip("/")
 
 
-@router.post(
-    "/api/jobs/{job_id}/share",
-    status_code=201,
-    summary="Share a completed job",
-    responses={201: {"model": Share}, **error_responses(401, 404, 409)},
-)
+@router.post("/api/jobs/{job_id}/share", summary="Share a completed job", **created(Share, 401, 404, 409))
 async def share_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
     """A new unguessable link to the job's public, read-only view (shown this once; only its hash is
     kept). 409 `job_not_completed` before the job completed, `too_many_shares` past 20 live links.
@@ -75,9 +70,8 @@ async def share_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
 
 @router.delete(
     "/api/jobs/{job_id}/share",
-    status_code=204,
     summary="Revoke a job's share links",
-    responses=no_content_responses("Every link to the job stops working", 401, 404),
+    **no_content("Every link to the job stops working", 401, 404),
 )
 async def unshare_job(job_id: str, ctx: Ctx, user: CurrentUser) -> Response:
     """Revoke every share link of the job at once (none is not an error)."""
@@ -194,8 +188,7 @@ def og_page(title: str, description: str, url: str, api_path: str) -> str:
 @router.get(
     "/api/share/{token}/og",
     summary="A shared job's OpenGraph page (public)",
-    response_class=HTMLResponse,
-    responses=body_responses("text/html", TEXT, "An HTML page", 404, 429),
+    **sends(HTML_PAGE, 404, 429, response_class=HTMLResponse),
 )
 async def shared_og(token: str, ctx: Ctx, request: Request) -> HTMLResponse:
     """What a chat or social site shows for a shared link: the question as title, the key insight
@@ -210,8 +203,7 @@ async def shared_og(token: str, ctx: Ctx, request: Request) -> HTMLResponse:
 @router.get(
     "/api/share/{token}/export/pdf",
     summary="A shared job's report as a PDF (public)",
-    response_class=Response,
-    responses=body_responses("application/pdf", BINARY, "The report as a PDF", 404, 429, 503),
+    **sends(PDF, 404, 429, 503),
 )
 async def shared_pdf(token: str, ctx: Ctx, request: Request) -> Response:
     """As `GET /api/jobs/{id}/export/pdf`, for anyone with the link."""

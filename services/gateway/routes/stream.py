@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -17,7 +17,7 @@ from contracts.spec import TERMINAL_STATUSES
 from services.gateway.auth import Ctx
 from services.gateway.context import GatewayContext
 from services.gateway.errors import event_log_unavailable
-from services.gateway.responses import body_responses
+from services.gateway.responses import Body, sends
 from services.gateway.resume import SEQ_MAX, resume_point
 from services.gateway.routes.jobs import load_job
 from services.gateway.routes.webapp_api import StreamUser
@@ -43,7 +43,7 @@ _SSE_DOC = (
 # One message of the stream, as OpenAPI 3.1 describes a `text/event-stream` item (3.2 calls it
 # `itemSchema`; schema checkers such as schemathesis read `schema` so on 3.0/3.1): the SSE fields, with
 # `data` a JSON text whose parsed value is a TimelineEvent.
-SSE_EVENT_SCHEMA: dict[str, object] = {
+SSE_EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["event", "data", "id"],
     "properties": {
@@ -61,6 +61,7 @@ SSE_EVENT_SCHEMA: dict[str, object] = {
         "retry": {"type": "integer", "minimum": 0},
     },
 }
+SSE_STREAM = Body("text/event-stream", SSE_EVENT_SCHEMA, "SSE stream")
 
 
 async def _read_model_caught_up(ctx: GatewayContext, user_id: str, job_id: str) -> None:
@@ -117,10 +118,7 @@ def _sse(seq: int, ev: object) -> ServerSentEvent:
     "/{job_id}/stream",
     summary="Live event stream (SSE)",
     description=_SSE_DOC,
-    response_class=EventSourceResponse,
-    responses=body_responses(
-        "text/event-stream", SSE_EVENT_SCHEMA, "SSE stream", 400, 401, 404, 422, 429, 503
-    ),
+    **sends(SSE_STREAM, 400, 401, 404, 422, 429, 503, response_class=EventSourceResponse),
 )
 async def stream(
     job_id: str,

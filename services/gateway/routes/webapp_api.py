@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from services.gateway.accounts import Principal
 from services.gateway.auth import Ctx, CurrentUser, _bearer, current_user
 from services.gateway.errors import ApiError, error_responses
-from services.gateway.responses import ANY_JSON, TEXT, body_responses
+from services.gateway.responses import MARKDOWN_REPORT, STORED_FILE, sends
 from services.gateway.results import job_result, read_object
 from services.gateway.routes.jobs import load_job
 from services.gateway.routes.share import _public_row, og_summary
@@ -101,8 +101,7 @@ StreamUser = Annotated[Principal, Depends(stream_user)]
 @router.get(
     "/api/jobs/{job_id}/artifacts/{name}",
     summary="One artifact of the job (engine output or graph.json), through the gateway",
-    response_class=Response,
-    responses=body_responses("application/json", ANY_JSON, "The file as stored", 401, 404, 503),
+    **sends(STORED_FILE, 401, 404, 503),
 )
 async def artifact(job_id: str, name: str, ctx: Ctx, user: CurrentUser) -> Response:
     """The stored bytes of one artifact named in the job (404 `artifact_not_found` otherwise)."""
@@ -113,8 +112,7 @@ async def artifact(job_id: str, name: str, ctx: Ctx, user: CurrentUser) -> Respo
 @router.get(
     "/api/share/{token}/artifacts/{name}",
     summary="One artifact of a shared job (public)",
-    response_class=Response,
-    responses=body_responses("application/json", ANY_JSON, "The file as stored", 404, 429, 503),
+    **sends(STORED_FILE, 404, 429, 503),
 )
 async def shared_artifact(token: str, name: str, ctx: Ctx, request: Request) -> Response:
     """As `GET /api/jobs/{id}/artifacts/{name}`, for anyone with the share link."""
@@ -124,8 +122,7 @@ async def shared_artifact(token: str, name: str, ctx: Ctx, request: Request) -> 
 @router.get(
     "/api/share/{token}/report",
     summary="A shared job's report (public, markdown)",
-    response_class=Response,
-    responses=body_responses("text/markdown", TEXT, "The report", 404, 429, 503),
+    **sends(MARKDOWN_REPORT, 404, 429, 503),
 )
 async def shared_report(token: str, ctx: Ctx, request: Request) -> Response:
     """The markdown report of a shared job."""
