@@ -11,7 +11,7 @@ from rich.console import Console
 from simswarm.commands.options import given_home, home_option
 from simswarm.commands.table import Commands, arg
 
-COMMANDS = Commands()
+COMMANDS = Commands()  # this module's sub-commands, filled by the decorators below
 CONTRACTS = COMMANDS.group("contracts", help="the event contract")
 PROJECTIONS = COMMANDS.group("projections", help="read models derived from the event log")
 

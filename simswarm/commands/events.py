@@ -25,7 +25,7 @@ ENVELOPE = {
     "version",
     "type",
 }
-COMMANDS = Commands()
+COMMANDS = Commands()  # this module's sub-commands, filled by the decorator below
 
 
 def key_fields(ev: Event) -> str:

@@ -36,7 +36,7 @@ JOB_OPTIONS = (
 )
 # The options above that are fields of the job's spec, by their names in the API.
 SPEC_FIELDS = ("tier", "policy", "agents", "rounds", "forecast_days", "random_seed")
-COMMANDS = Commands()
+COMMANDS = Commands()  # this module's sub-commands, filled by the decorators below
 
 
 def _read_seed(path: Path, console: Console) -> str | None:

@@ -20,7 +20,7 @@ SERVICE_MODULES = {
 }
 
 
-COMMANDS = Commands()
+COMMANDS = Commands()  # this module's sub-commands, filled by the decorators below
 
 
 @COMMANDS.command(

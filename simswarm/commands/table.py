@@ -8,6 +8,8 @@ right above the code that reads them:
 
     @COMMANDS.command("cancel", help="cancel a job", args=(JOB_ID,))
     def cmd_cancel(args: argparse.Namespace) -> int: ...
+
+`simswarm/cli.py` registers the table of each module, in the order of `simswarm --help`.
 """
 
 from __future__ import annotations
