@@ -9,11 +9,9 @@ documented response cannot disagree. For a plain 200 with a JSON model a route w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from fastapi import params
 from fastapi.responses import Response
 
 from services.gateway.errors import error_responses
@@ -31,7 +29,6 @@ class Answers(TypedDict, total=False):
     status_code: int
     response_class: type[Response]
     responses: Responses
-    dependencies: Sequence[params.Depends]  # guards run first, whose refusals are among the answers
 
 
 @dataclass(frozen=True)

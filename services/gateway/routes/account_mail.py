@@ -23,6 +23,7 @@ from services.gateway.context import GatewayContext
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.mailer import Mailer, MailError
 from services.gateway.ratelimit import client_address
+from services.gateway.responses import accepted
 from services.gateway.text_fields import Email, LineCheck, Password
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,8 @@ async def send_token_mail(ctx: GatewayContext, user_id: str, email: str, purpose
 
 @router.post(
     "/verify-email/request",
-    status_code=202,
     summary="Send me a verification mail",
-    responses={202: {"model": Accepted}, **error_responses(401, 409, 429)},
+    **accepted(Accepted, 401, 409, 429),
 )
 async def request_verification(ctx: Ctx, user: CurrentUser, request: Request) -> JSONResponse:
     """Mail a fresh verification link to the caller's address (earlier links stop working).

@@ -23,7 +23,7 @@ from services.gateway.demo import WritesAllowed
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ownership import owned_or_404
 from services.gateway.ratelimit import client_address
-from services.gateway.responses import no_content
+from services.gateway.responses import created, no_content
 from services.gateway.routes.account_mail import mail_in_background
 from services.gateway.text_fields import Email, KeyName, Password
 
@@ -87,9 +87,8 @@ async def _session(ctx: Ctx, user: dict[str, Any]) -> dict[str, Any]:
 
 @router.post(
     "/api/auth/register",
-    status_code=201,
     summary="Create an account",
-    responses={201: {"model": AuthResult}, **error_responses(403, 409, 422, 429)},
+    **created(AuthResult, 403, 409, 422, 429),
     dependencies=[WritesAllowed],
 )
 async def register(body: Credentials, ctx: Ctx, request: Request) -> JSONResponse:
@@ -204,9 +203,8 @@ async def delete_account(
 
 @router.post(
     "/api/keys",
-    status_code=201,
     summary="Create an API key",
-    responses={201: {"model": NewApiKey}, **error_responses(401, 422)},
+    **created(NewApiKey, 401, 422),
 )
 async def create_key(ctx: Ctx, user: CurrentUser, body: KeyRequest | None = None) -> JSONResponse:
     """A new API key; the `key` field is shown this once and never again.

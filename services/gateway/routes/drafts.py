@@ -16,7 +16,7 @@ from services.gateway.drafts import DraftLimit, DraftsStore, draft_dict, merge_d
 from services.gateway.errors import ApiError, error_responses
 from services.gateway.ownership import owned_or_404
 from services.gateway.paging import Paging
-from services.gateway.responses import no_content
+from services.gateway.responses import created, no_content
 from services.gateway.routes.jobs import creates_a_job, submit_job
 from services.gateway.spec_input import runnable_spec
 
@@ -42,10 +42,9 @@ async def _load(ctx: GatewayContext, owner_id: str, draft_id: str) -> Any:
 
 @router.post(
     "",
-    status_code=201,
     summary="Start a draft",
     openapi_extra=DRAFT_BODY_OPENAPI,
-    responses={201: {"model": Draft}, **error_responses(400, 401, 403, 409, 413, 422)},
+    **created(Draft, 400, 401, 403, 409, 413, 422),
     dependencies=[WritesAllowed],
 )
 async def create_draft(request: Request, ctx: Ctx, user: CurrentUser) -> JSONResponse:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response, params
 from fastapi.responses import JSONResponse
 
 from contracts.commands import CancelJob, CreateJob
@@ -23,7 +24,7 @@ from services.gateway.errors import ApiError, error_responses, event_log_unavail
 from services.gateway.jobs_store import AlreadyRequested, DuplicateJob, QuotaExceeded
 from services.gateway.ownership import owned_or_404
 from services.gateway.paging import Paging
-from services.gateway.responses import Answers, created, no_content
+from services.gateway.responses import Answers, accepted, created, no_content
 from services.gateway.results import job_result
 from services.gateway.shaping import shape_job
 from services.gateway.spec_input import runnable_spec, spec_fingerprint
@@ -55,7 +56,13 @@ JOB_BODY_OPENAPI: dict[str, Any] = {
 }
 
 
-def creates_a_job(*errors: int) -> Answers:
+class JobCreation(Answers, total=False):
+    """`Answers` and the guards that run before the handler (their refusals are among the answers)."""
+
+    dependencies: Sequence[params.Depends]
+
+
+def creates_a_job(*errors: int) -> JobCreation:
     """The declaration every route that creates a job shares: 201 with the Job, guarded first by 403
     in demo mode and the `jobs_user` limit, answering JOB_CREATION_ERRORS and the route's own `errors`."""
     return {**created(Job, *JOB_CREATION_ERRORS, *errors), "dependencies": [WritesAllowed, JobCreationLimit]}
@@ -186,9 +193,8 @@ async def get_job(job_id: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
 
 @router.post(
     "/{job_id}/cancel",
-    status_code=202,
     summary="Cancel a job",
-    responses={202: {"model": Job}, **error_responses(401, 404, 409, 502, 503)},
+    **accepted(Job, 401, 404, 409, 502, 503),
 )
 async def cancel_job(job_id: str, ctx: Ctx, user: CurrentUser) -> JSONResponse:
     """Ask the orchestrator to cancel; the pod is torn down. 409 when the job already finished."""

@@ -26,8 +26,8 @@ from pydantic import BaseModel, Field
 
 from services.gateway.accounts import Principal
 from services.gateway.auth import Ctx, CurrentUser, _bearer, current_user
-from services.gateway.errors import ApiError, error_responses
-from services.gateway.responses import MARKDOWN_REPORT, STORED_FILE, sends
+from services.gateway.errors import ApiError
+from services.gateway.responses import MARKDOWN_REPORT, STORED_FILE, created, sends
 from services.gateway.results import job_result, read_object
 from services.gateway.routes.jobs import load_job
 from services.gateway.routes.share import _public_row, og_summary
@@ -52,9 +52,8 @@ def _ticket_prefix(job_id: str) -> str:
 
 @router.post(
     "/api/jobs/{job_id}/stream-ticket",
-    status_code=201,
     summary="A 60-second ticket for this job's SSE stream (for EventSource)",
-    responses={201: {"model": StreamTicket}, **error_responses(401, 404)},
+    **created(StreamTicket, 401, 404),
 )
 async def stream_ticket(job_id: str, ctx: Ctx, user: CurrentUser) -> StreamTicket:
     """A ticket that opens `GET /api/jobs/{job_id}/stream?ticket=...` for 60 s; it grants nothing else."""
