@@ -13,8 +13,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from contracts import events as ev
 from services.orchestrator.domain.job import MAX_ATTEMPTS, TEARDOWN_MAX_REQUESTS, WATCHDOGS, Job
 
@@ -77,8 +75,12 @@ def fire_timers(job: Job, now: datetime, last_progress: ev.RunProgressed | None 
         if pod["teardown_requests"] < TEARDOWN_MAX_REQUESTS:
             job.request_teardown(name, "no PodTerminated yet; asking again", now)
         else:
-            job.record_pod_abandoned(
-                pod_name=name, reason="no PodTerminated after repeated requests", at=now, cause_id=None
+            job.trigger_event(
+                Job.PodAbandoned,
+                pod_name=name,
+                reason="no PodTerminated after repeated requests",
+                at=now,
+                cause_id=None,
             )
     if not job.is_terminal and not job.is_winding_down:
         if job.deadline_at is not None and job.deadline_at <= now:
@@ -87,7 +89,8 @@ def fire_timers(job: Job, now: datetime, last_progress: ev.RunProgressed | None 
             phase = job.watchdog_phase or job.stage
             if _still_progressing(job, last_progress, now):
                 assert last_progress is not None
-                job.extend_running_watchdog(
+                job.trigger_event(
+                    Job.RunningWatchdogExtended,
                     run_id=last_progress.run_id,
                     round=last_progress.round,
                     progress_at=last_progress.occurred_at,
@@ -120,15 +123,7 @@ def _pod_provisioned(job: Job, e: ev.PodProvisioned, at: datetime) -> None:
     if e.pod_name not in job.pods:
         return
     state = job.pods[e.pod_name]["state"]
-    job.record_pod_provisioned(
-        pod_name=e.pod_name,
-        pod_id=e.pod_id,
-        provider=e.provider,
-        gpu_type=e.gpu_type,
-        cost_per_hour=e.cost_per_hour,
-        at=at,
-        cause_id=e.event_id,
-    )
+    job.record(Job.PodProvisionRecorded, e, at)
     if state in ("teardown", "terminated", "abandoned"):
         # A pod that came up after we asked it away (cancel during provisioning, an old attempt, a
         # finished job): ask again, now that it has an id. No pod outlives its job.
@@ -165,27 +160,18 @@ def _is_current_run(job: Job, run_id: str) -> bool:
 
 def _run_started(job: Job, e: ev.RunStarted, at: datetime) -> None:
     if _is_current_run(job, e.run_id):
-        job.record_run_started(run_id=e.run_id, agents=e.agents, rounds=e.rounds, at=at, cause_id=e.event_id)
+        job.record(Job.RunStartRecorded, e, at)
 
 
 def _run_checkpointed(job: Job, e: ev.RunCheckpointed, at: datetime) -> None:
     if _is_current_run(job, e.run_id):
-        job.record_checkpoint(
-            run_id=e.run_id, round=e.round, checkpoint_key=e.checkpoint_key, at=at, cause_id=e.event_id
-        )
+        job.record(Job.CheckpointRecorded, e, at)
 
 
 def _run_completed(job: Job, e: ev.RunCompleted, at: datetime) -> None:
     if not _is_current_run(job, e.run_id) or job.is_winding_down or job.status != "running":
         return
-    job.record_run_completed(
-        run_id=e.run_id,
-        artifacts=msgspec.to_builtins(e.artifacts),
-        final_prices=dict(e.final_prices),
-        engine_seconds=e.engine_seconds,
-        at=at,
-        cause_id=e.event_id,
-    )
+    job.record(Job.RunCompletionRecorded, e, at)
     for name in job.live_pods():
         if job.pods[name]["state"] != "teardown":
             job.request_teardown(name, "run completed", at, e.event_id)
@@ -204,14 +190,7 @@ def _pod_terminated(job: Job, e: ev.PodTerminated, at: datetime) -> None:
     if pod is None or pod["state"] == "terminated":
         return
     expected = pod["state"] in ("teardown", "abandoned")
-    job.record_pod_terminated(
-        pod_name=e.pod_name,
-        pod_id=e.pod_id,
-        billed_seconds=e.billed_seconds,
-        cost=e.cost,
-        at=at,
-        cause_id=e.event_id,
-    )
+    job.record(Job.PodTerminationRecorded, e, at)
     if not expected and _is_current(job, e.attempt) and job.status in ("provisioning", "running"):
         _attempt_failed(
             job, job.stage, "pod terminated unexpectedly", job.status == "provisioning", at, e.event_id
@@ -221,13 +200,7 @@ def _pod_terminated(job: Job, e: ev.PodTerminated, at: datetime) -> None:
 def _report_written(job: Job, e: ev.ReportWritten, at: datetime) -> None:
     if job.status != "reporting" or job.is_winding_down or job.report_written:
         return
-    job.record_report(
-        report_key=e.report_key,
-        artifacts=msgspec.to_builtins(e.artifacts),
-        verdict=e.verdict,
-        at=at,
-        cause_id=e.event_id,
-    )
+    job.record(Job.ReportRecorded, e, at)
 
 
 def _report_failed(job: Job, e: ev.ReportFailed, at: datetime) -> None:
@@ -236,13 +209,20 @@ def _report_failed(job: Job, e: ev.ReportFailed, at: datetime) -> None:
 
 
 def _graph_built(job: Job, e: ev.GraphBuilt, at: datetime) -> None:
-    job.record_graph(
-        graph_key=e.graph_key, ok=True, detail=f"{e.nodes} nodes, {e.edges} edges", at=at, cause_id=e.event_id
+    job.trigger_event(
+        Job.GraphRecorded,
+        graph_key=e.graph_key,
+        ok=True,
+        detail=f"{e.nodes} nodes, {e.edges} edges",
+        at=at,
+        cause_id=e.event_id,
     )
 
 
 def _graph_failed(job: Job, e: ev.GraphFailed, at: datetime) -> None:
-    job.record_graph(graph_key=None, ok=False, detail=e.reason, at=at, cause_id=e.event_id)
+    job.trigger_event(
+        Job.GraphRecorded, graph_key=None, ok=False, detail=e.reason, at=at, cause_id=e.event_id
+    )
 
 
 _HANDLERS: dict[type[ev.Event], Callable[[Job, Any, datetime], None]] = {
@@ -279,7 +259,9 @@ def _attempt_failed(
     if not retryable or job.attempt >= MAX_ATTEMPTS:
         _fail(job, reason, stage, at, cause_id)
         return
-    job.record_attempt_failure(attempt=job.attempt, stage=stage, reason=reason, at=at, cause_id=cause_id)
+    job.trigger_event(
+        Job.AttemptFailed, attempt=job.attempt, stage=stage, reason=reason, at=at, cause_id=cause_id
+    )
     for name in job.live_pods():
         if job.pods[name]["state"] != "teardown":
             job.request_teardown(name, f"attempt {job.attempt} failed in {stage}", at, cause_id)

@@ -6,8 +6,12 @@ import copy
 from datetime import datetime, timedelta
 
 import pytest
+from eventsourcing.application import Application
+from eventsourcing.domain import DomainEvent
+from eventsourcing.utils import get_topic
 
 from contracts import events as ev
+from contracts.artifacts import ArtifactRef
 from contracts.spec import resolve_run
 from services.orchestrator import process_manager as pm
 from services.orchestrator.domain.errors import InvalidTransition, JobAlreadyFinished, UnknownPod
@@ -63,20 +67,83 @@ def test_guards_reject_steps_out_of_order():
         job.request_teardown("simswarm-other-a1", "x", T0)
 
 
-def test_replaying_the_stored_events_rebuilds_the_same_state():
+# The stored schema: each Job event's fields. The event store holds events written with these names
+# (topic `services.orchestrator.domain.job:Job.<Name>`), so changing one is a migration, not an edit.
+STORED_FIELDS = {
+    "JobCreated": "job_id owner_id spec run retry_of at traceparent",
+    "PodRequested": "attempt pod_name gpu_types model policy resume_from at cause_id traceparent",
+    "RunRequested": "attempt run_id pod_name artifact_prefix resume_from spec run at cause_id traceparent",
+    "PodTeardownRequested": "attempt pod_name pod_id reason at cause_id traceparent",
+    "ReportRequested": "artifact_prefix artifacts at cause_id traceparent",
+    "JobCancellationRequested": "requested_by reason at cause_id traceparent",
+    "JobCompleted": "final_prices verdict report_key at cause_id traceparent",
+    "JobFailed": "reason stage at cause_id traceparent",
+    "JobCancelled": "reason at cause_id traceparent",
+    "FailureBegan": "reason stage at cause_id traceparent",
+    "AttemptFailed": "attempt stage reason at cause_id traceparent",
+    "PodProvisionRecorded": "pod_name pod_id provider gpu_type cost_per_hour at cause_id traceparent",
+    "RunStartRecorded": "run_id agents rounds at cause_id traceparent",
+    "RunningWatchdogExtended": "run_id round progress_at at cause_id traceparent",
+    "ProgressRecorded": "run_id round rounds prices at cause_id traceparent",
+    "CheckpointRecorded": "run_id round checkpoint_key at cause_id traceparent",
+    "RunCompletionRecorded": "run_id artifacts final_prices engine_seconds at cause_id traceparent",
+    "PodTerminationRecorded": "pod_name pod_id billed_seconds cost at cause_id traceparent",
+    "PodAbandoned": "pod_name reason at cause_id traceparent",
+    "ReportRecorded": "report_key artifacts verdict at cause_id traceparent",
+    "GraphRecorded": "graph_key ok detail at cause_id traceparent",
+}
+
+
+def test_the_stored_events_keep_their_topics_and_fields():
+    events = {
+        name for name, cls in vars(Job).items() if isinstance(cls, type) and issubclass(cls, DomainEvent)
+    }
+    assert events - {"Event", "Created"} == set(STORED_FIELDS)
+    for name, fields in STORED_FIELDS.items():
+        cls = getattr(Job, name)
+        assert get_topic(cls) == f"services.orchestrator.domain.job:Job.{name}"
+        own = set(cls.__dataclass_fields__) - {
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+        }
+        assert own == set(fields.split()), name
+
+
+def test_a_whole_life_rebuilds_the_same_job_from_its_stored_form():
     job = Job.accept(JOB, "u", SPEC, resolve_run(SPEC, 7), T0)
     pm.start(job, T0)
+    art = ArtifactRef(name="posts.json", key=f"jobs/{JOB}/artifacts/posts.json", size=1, sha256="0" * 64)
     for e in [
         ev.new_event(ev.PodProvisioned, JOB, attempt=1, pod_name=pod(), pod_id="p1", provider="local"),
         ev.new_event(ev.PodReady, JOB, attempt=1, pod_name=pod(), pod_id="p1"),
         ev.new_event(ev.RunStarted, JOB, run_id=f"{JOB}-a1", attempt=1, agents=3, rounds=4),
         ev.new_event(ev.RunCheckpointed, JOB, run_id=f"{JOB}-a1", round=1, checkpoint_key="ck"),
+        ev.new_event(
+            ev.RunCompleted,
+            JOB,
+            run_id=f"{JOB}-a1",
+            artifact_prefix="p/",
+            artifacts=[art],
+            final_prices={"q": 1.0},
+        ),
+        ev.new_event(ev.ReportWritten, JOB, report_key="r.md", artifacts=[], verdict="yes"),
+        ev.new_event(ev.PodTerminated, JOB, attempt=1, pod_name=pod(), pod_id="p1", cost=0.5),
+        ev.new_event(ev.GraphBuilt, JOB, graph_key="g.json", nodes=3, edges=2),
     ]:
         pm.react(job, e, T0)
-    stored = job.collect_events()
+    assert job.status == "completed" and job.graph_key == "g.json" and job.artifacts[0]["key"] == art.key
+    mapper = Application().mapper  # the orchestrator stores with eventsourcing's default transcodings
+    stored = [mapper.to_stored_event(e) for e in job.collect_events()]
+    assert {s.topic.rsplit(".", 1)[1] for s in stored} >= {
+        "JobCreated",
+        "RunCompletionRecorded",
+        "JobCompleted",
+    }
     replayed = None
-    for e in stored:
-        replayed = e.mutate(replayed)
+    for s in stored:
+        replayed = mapper.to_domain_event(s).mutate(replayed)
     assert replayed == job and job_row(replayed) == job_row(job)
 
 
@@ -113,7 +180,9 @@ def test_progress_stored_by_earlier_versions_still_replays():
     job.collect_events()
     before = copy.deepcopy(job)
     # what a log written before progress became telemetry holds: replayed, never recorded now
-    job._progress_recorded(run_id=f"{JOB}-a1", round=3, rounds=4, prices={"q": 0.4}, at=T0, cause_id=None)
+    job.trigger_event(
+        Job.ProgressRecorded, run_id=f"{JOB}-a1", round=3, rounds=4, prices={"q": 0.4}, at=T0, cause_id=None
+    )
     [legacy] = job.collect_events()
     assert type(legacy).__name__ == "ProgressRecorded" and to_contract(legacy, JOB) is None
     replayed = legacy.mutate(before)
