@@ -364,7 +364,7 @@ class Job(Aggregate):
         fields = {name: msgspec.to_builtins(getattr(inbound, name)) for name in fact.own_fields()}
         self.trigger_event(fact, **fields, at=at, cause_id=inbound.event_id)
 
-    # -- stored events: decisions, published as contract events (mapping.py) ---------------------
+    # -- stored events: decisions, published as contract events (mapping.py) -------------------
 
     class PodRequested(JobEvent):
         """Published: the podmanager provisions pod `pod_name` (its idempotency key) for `attempt`."""
@@ -483,29 +483,7 @@ class Job(Aggregate):
         def apply(self, job: Job) -> None:
             job._finish(JobStatus.CANCELLED, "cancelled", self.at)
 
-    # -- stored events: facts recorded for the saga (internal, not re-published) ---------------
-
-    class FailureBegan(JobEvent):
-        """The job will fail once its pods are gone (JobFailed follows then)."""
-
-        reason: str
-        stage: str
-
-        def apply(self, job: Job) -> None:
-            job.failure = {"reason": self.reason, "stage": self.stage}
-            job.error = self.reason
-            job.stage = "failing"
-            job._watch(None, self.at)
-
-    class AttemptFailed(JobEvent):
-        """An attempt failed and another follows (on a fresh pod)."""
-
-        attempt: int
-        stage: str
-        reason: str
-
-        def apply(self, job: Job) -> None:
-            job.error = f"attempt {self.attempt} failed in {self.stage}: {self.reason}"
+    # -- stored events: facts recorded for the saga (internal), in the order of a job's life ---
 
     class PodProvisionRecorded(JobEvent):
         """The podmanager's PodProvisioned: the pod has an id, a provider and a price."""
@@ -597,6 +575,54 @@ class Job(Aggregate):
             job._timing("running", end=self.at)
             job._watch(None, self.at)
 
+    class ReportRecorded(JobEvent):
+        """The reporter's ReportWritten: the report and its artifacts."""
+
+        report_key: str
+        artifacts: list[dict[str, Any]]
+        verdict: str | None
+
+        def apply(self, job: Job) -> None:
+            job._add_artifacts(self.artifacts)
+            job.report_key = self.report_key
+            job.report_written = True
+            job.verdict = self.verdict
+            job._timing("reporting", end=self.at)
+            job._watch(None, self.at)
+
+    class GraphRecorded(JobEvent):
+        """An annotation, allowed on any job (even a finished one): never changes the status."""
+
+        graph_key: str | None
+        ok: bool
+        detail: str
+
+        def apply(self, job: Job) -> None:
+            if self.ok:
+                job.graph_key = self.graph_key
+
+    class AttemptFailed(JobEvent):
+        """An attempt failed and another follows (on a fresh pod)."""
+
+        attempt: int
+        stage: str
+        reason: str
+
+        def apply(self, job: Job) -> None:
+            job.error = f"attempt {self.attempt} failed in {self.stage}: {self.reason}"
+
+    class FailureBegan(JobEvent):
+        """The job will fail once its pods are gone (JobFailed follows then)."""
+
+        reason: str
+        stage: str
+
+        def apply(self, job: Job) -> None:
+            job.failure = {"reason": self.reason, "stage": self.stage}
+            job.error = self.reason
+            job.stage = "failing"
+            job._watch(None, self.at)
+
     class PodTerminationRecorded(JobEvent):
         """The podmanager's PodTerminated: the pod is gone, with what it cost."""
 
@@ -623,29 +649,3 @@ class Job(Aggregate):
 
         def apply(self, job: Job) -> None:
             job._pod(self.pod_name, state="abandoned", teardown_due_at=None)
-
-    class ReportRecorded(JobEvent):
-        """The reporter's ReportWritten: the report and its artifacts."""
-
-        report_key: str
-        artifacts: list[dict[str, Any]]
-        verdict: str | None
-
-        def apply(self, job: Job) -> None:
-            job._add_artifacts(self.artifacts)
-            job.report_key = self.report_key
-            job.report_written = True
-            job.verdict = self.verdict
-            job._timing("reporting", end=self.at)
-            job._watch(None, self.at)
-
-    class GraphRecorded(JobEvent):
-        """An annotation, allowed on any job (even a finished one): never changes the status."""
-
-        graph_key: str | None
-        ok: bool
-        detail: str
-
-        def apply(self, job: Job) -> None:
-            if self.ok:
-                job.graph_key = self.graph_key
