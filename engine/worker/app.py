@@ -1,6 +1,7 @@
 """The pod worker API (docs/worker-api.md): a litestar app around one RunManager.
 
-Every route but `/health` needs `Authorization: Bearer <pod token>` (constant-time compare).
+Every route but `/health` needs `Authorization: Bearer <pod token>` (constant-time compare); `/health`
+checks a token only when one is sent (the pod manager's check that this is its pod's worker).
 Bodies are the structs of `contracts.worker`; a malformed body is a 400 naming the bad field.
 """
 
@@ -37,9 +38,9 @@ def create_app(settings: WorkerSettings, *, simulate: SimulateFn | None = None) 
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
     def require_token(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        if handler.opt.get("public"):
-            return
         header = connection.headers.get("authorization", "")
+        if handler.opt.get("public") and not header:
+            return  # a probe without credentials; a token that comes along is checked
         scheme, _, supplied = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             supplied.strip().encode(), settings.token.encode()

@@ -30,9 +30,10 @@ class WorkerClient:
         self._http = http
 
     async def healthy(self, timeout: float = 5.0) -> bool:
-        """True when GET /health answers 200."""
+        """True when GET /health answers 200, asked with this pod's token: another pod's worker on the
+        same port (one that took it before this pod's worker could bind it) answers 401."""
         try:
-            resp = await self._http.get(f"{self._base}/health", timeout=timeout)
+            resp = await self._http.get(f"{self._base}/health", headers=self._headers, timeout=timeout)
         except httpx.HTTPError:
             return False
         return resp.status_code == 200

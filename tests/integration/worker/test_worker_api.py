@@ -18,6 +18,8 @@ import uvicorn
 
 from contracts.artifacts import ENGINE_ARTIFACTS
 from engine.worker import WorkerSettings, create_app
+from services.podmanager.providers.base import WorkerEndpoint
+from services.podmanager.worker_client import WorkerClient
 from tests.fakes.openai_server import FakeOpenAIServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -187,6 +189,18 @@ async def test_auth_health_and_bad_bodies(worker: Worker) -> None:
         )
         assert r.status_code == 400
         assert (await client.get("/runs/unknown", headers=AUTH)).status_code == 404
+
+
+async def test_a_health_check_with_another_pods_token_is_refused(worker: Worker) -> None:
+    """/health is public, but a token that comes with it is checked: a pod manager polling its pod's
+    port must not take another pod's worker there (a port reused before its own worker bound it) for
+    its own and send it the run, which that worker would refuse for good."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        ours = WorkerClient(WorkerEndpoint(base_url=worker.url, token=TOKEN), http)
+        theirs = WorkerClient(WorkerEndpoint(base_url=worker.url, token="another pod's token"), http)
+        assert await ours.healthy()
+        assert not await theirs.healthy()
+        assert (await http.get(f"{worker.url}/health")).status_code == 200  # probes without a token
 
 
 async def test_conflict_then_cancel(worker: Worker, store: Any) -> None:
