@@ -181,8 +181,9 @@ def _run_completed(job: Job, e: ev.RunCompleted, at: datetime) -> None:
 def _run_failed(job: Job, e: ev.RunFailed, at: datetime) -> None:
     if not _is_current_run(job, e.run_id) or job.is_winding_down or job.status != "running":
         return
-    resumable = e.retryable and job.checkpoint_key is not None
-    _attempt_failed(job, "run", e.reason, resumable, at, e.event_id)
+    # The pod died, vanished or lost the run: a new pod resumes from the last checkpoint, or starts the
+    # run over when there is none yet (a lost pod is no fault of the job's).
+    _attempt_failed(job, "run", e.reason, e.retryable, at, e.event_id)
 
 
 def _pod_terminated(job: Job, e: ev.PodTerminated, at: datetime) -> None:

@@ -174,11 +174,30 @@ def test_retryable_run_failure_with_a_checkpoint_swaps_the_pod_and_resumes():
     assert requested.resume_from == "jobs/j1/checkpoints/latest.ckpt" and requested.run_id == run(2)
 
 
-@pytest.mark.parametrize("retryable", [False, True])
-def test_run_failure_without_a_way_to_resume_fails_after_teardown(retryable):
+def test_retryable_run_failure_before_any_checkpoint_starts_over_on_a_new_pod():
     job = new_job()
     to_running(job)
-    assert feed(job, ev.RunFailed, run_id=run(), reason="bad seed", retryable=retryable) == [
+    assert feed(job, ev.RunFailed, run_id=run(), reason="pod vanished", retryable=True) == [
+        "AttemptFailed",
+        "PodTeardownRequested",
+        "PodRequested",
+    ]
+    feed(job, ev.PodProvisioned, attempt=2, pod_name=pod(2), pod_id="p2", provider="local")
+    pm.react(job, ev.new_event(ev.PodReady, JOB, attempt=2, pod_name=pod(2), pod_id="p2"), T0)
+    [requested] = job.collect_events()
+    assert type(requested).__name__ == "RunRequested"
+    assert requested.resume_from is None and requested.run_id == run(2)
+    # the second attempt was the last: another lost pod fails the job (the first pod is already going)
+    assert feed(job, ev.RunFailed, run_id=run(2), reason="pod vanished", retryable=True) == [
+        "FailureBegan",
+        "PodTeardownRequested",
+    ]
+
+
+def test_a_run_failure_that_is_not_retryable_fails_after_teardown():
+    job = new_job()
+    to_running(job)
+    assert feed(job, ev.RunFailed, run_id=run(), reason="bad seed", retryable=False) == [
         "FailureBegan",
         "PodTeardownRequested",
     ]
