@@ -158,25 +158,14 @@ def test_pod_failure_retries_once_on_a_new_pod_then_fails_after_teardown(cls, ex
     assert job.status == "failed" and job.stage in ("provisioning", "health")
 
 
-def test_retryable_run_failure_with_a_checkpoint_swaps_the_pod_and_resumes():
+@pytest.mark.parametrize("checkpoint", ["jobs/j1/checkpoints/latest.ckpt", None])
+def test_retryable_run_failure_swaps_the_pod_and_resumes_or_starts_over(checkpoint):
+    """A lost pod is no fault of the job's: the next attempt resumes from the checkpoint, or starts the
+    run over when there is none yet; the last attempt's failure fails the job."""
     job = new_job()
     to_running(job)
-    feed(job, ev.RunCheckpointed, run_id=run(), round=2, checkpoint_key="jobs/j1/checkpoints/latest.ckpt")
-    assert feed(job, ev.RunFailed, run_id=run(), reason="oom", retryable=True) == [
-        "AttemptFailed",
-        "PodTeardownRequested",
-        "PodRequested",
-    ]
-    feed(job, ev.PodProvisioned, attempt=2, pod_name=pod(2), pod_id="p2", provider="local")
-    pm.react(job, ev.new_event(ev.PodReady, JOB, attempt=2, pod_name=pod(2), pod_id="p2"), T0)
-    [requested] = job.collect_events()
-    assert type(requested).__name__ == "RunRequested"
-    assert requested.resume_from == "jobs/j1/checkpoints/latest.ckpt" and requested.run_id == run(2)
-
-
-def test_retryable_run_failure_before_any_checkpoint_starts_over_on_a_new_pod():
-    job = new_job()
-    to_running(job)
+    if checkpoint:
+        feed(job, ev.RunCheckpointed, run_id=run(), round=2, checkpoint_key=checkpoint)
     assert feed(job, ev.RunFailed, run_id=run(), reason="pod vanished", retryable=True) == [
         "AttemptFailed",
         "PodTeardownRequested",
@@ -186,8 +175,8 @@ def test_retryable_run_failure_before_any_checkpoint_starts_over_on_a_new_pod():
     pm.react(job, ev.new_event(ev.PodReady, JOB, attempt=2, pod_name=pod(2), pod_id="p2"), T0)
     [requested] = job.collect_events()
     assert type(requested).__name__ == "RunRequested"
-    assert requested.resume_from is None and requested.run_id == run(2)
-    # the second attempt was the last: another lost pod fails the job (the first pod is already going)
+    assert requested.resume_from == checkpoint and requested.run_id == run(2)
+    # the second attempt was the last (the first pod is already going)
     assert feed(job, ev.RunFailed, run_id=run(2), reason="pod vanished", retryable=True) == [
         "FailureBegan",
         "PodTeardownRequested",
