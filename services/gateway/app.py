@@ -44,6 +44,8 @@ from services.kit.telemetry import tracing_enabled
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
+# How long a stopping gateway waits for mails still being sent after their answers.
+BACKGROUND_GRACE_S = 10.0
 
 
 def create_app(
@@ -109,6 +111,9 @@ def create_app(
             )
             yield
         finally:
+            ctx: GatewayContext | None = getattr(app.state, "ctx", None)
+            if ctx is not None:  # mails after answers go out before the connections close
+                await ctx.finish_background(BACKGROUND_GRACE_S)
             app.state.ctx = None
             for close in reversed(closers):
                 try:

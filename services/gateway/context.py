@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,8 @@ if TYPE_CHECKING:
     from services.gateway.ratelimit import RateLimiter
     from services.gateway.streams import StreamLimiter
     from services.kit.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,11 +38,31 @@ class GatewayContext:
     command_timeout_s: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
     streams: StreamLimiter = field(init=False)  # open SSE streams, capped by the settings
+    # work done after the answer (mails); a reference keeps each task alive until it ends
+    background: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         from services.gateway.streams import StreamLimiter
 
         self.streams = StreamLimiter(self.settings)
+
+    def after_answer(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` once the answer is on its way; the gateway finishes it before it stops."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def finish_background(self, grace_s: float) -> None:
+        """At shutdown, before the connections close: wait up to `grace_s` for the work after answers
+        (a mail being sent), then cancel what is left, saying so."""
+        if not self.background:
+            return
+        _, late = await asyncio.wait(set(self.background), timeout=grace_s)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.gather(*late, return_exceptions=True)
+            log.warning("stopped with %d mail(s) unsent after %.0f s", len(late), grace_s)
 
 
 def get_ctx(request: Request) -> GatewayContext:

@@ -6,7 +6,6 @@ route here is rate limited per client address and per account (`mail_*`, `token_
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -55,9 +54,6 @@ def _bad_token() -> ApiError:
     return ApiError(400, "invalid_token", "token: is invalid, expired or already used; ask for a new one")
 
 
-_pending: set[asyncio.Task[None]] = set()  # mails being sent; a reference keeps each task alive
-
-
 def mail_in_background(ctx: GatewayContext, user_id: str, email: str, purpose: Purpose) -> None:
     """Issue and mail a token after the answer: the answer's timing must not tell whether an account
     exists (forgot-password), nor wait on a slow mail server (registration)."""
@@ -68,9 +64,7 @@ def mail_in_background(ctx: GatewayContext, user_id: str, email: str, purpose: P
         except Exception:
             log.exception("%s mail for user %s failed", purpose, user_id)
 
-    task = asyncio.get_running_loop().create_task(run())
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
+    ctx.after_answer(run())
 
 
 async def send_token_mail(ctx: GatewayContext, user_id: str, email: str, purpose: Purpose) -> None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from email import message_from_bytes
 from email.message import Message
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
+from services.gateway.app import create_app
 from simswarm.stack import free_port
 
 pytestmark = pytest.mark.integration
@@ -191,3 +194,43 @@ async def test_mail_routes_are_rate_limited(gw):
         assert codes == [200, 200, 429]
     finally:
         gw.app.state.ctx.settings.rate_limits = ""
+
+
+class SlowInbox(Inbox):
+    """A mail server that takes its time to accept each message."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's hook name)
+        await asyncio.sleep(1.0)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_gateway_stopping_right_after_a_registration_still_sends_its_mail(
+    settings, bus, store, pg_pool
+):
+    """Mails go out after the answer; a gateway told to stop then must finish them before it closes its
+    connections (else the verification mail is lost, and its token write races the closing pool)."""
+    inbox = SlowInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.smtp_url = f"smtp://127.0.0.1:{controller.port}"
+    app = create_app(
+        settings,
+        bus=bus,
+        store=store,
+        pool=pg_pool,
+        gateway_schema=f"gw_{uuid.uuid4().hex[:10]}",
+        projection_schema=f"proj_{uuid.uuid4().hex[:10]}",
+    )
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+                r = await client.post(
+                    "/api/auth/register", json={"email": "late@example.com", "password": PASSWORD}
+                )
+                assert r.status_code == 201, r.text
+        # the lifespan has ended: the mail is delivered, not still on its way
+        assert [m["To"] for m in inbox.messages] == ["late@example.com"]
+    finally:
+        settings.smtp_url = ""
+        controller.stop()
