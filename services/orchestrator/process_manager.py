@@ -193,9 +193,9 @@ def _pod_terminated(job: Job, e: ev.PodTerminated, at: datetime) -> None:
     expected = pod["state"] in ("teardown", "abandoned")
     job.record(Job.PodTerminationRecorded, e, at)
     if not expected and _is_current(job, e.attempt) and job.status in ("provisioning", "running"):
-        _attempt_failed(
-            job, job.stage, "pod terminated unexpectedly", job.status == "provisioning", at, e.event_id
-        )
+        # As for a retryable RunFailed (whichever of the two arrives first): a new pod, resuming from
+        # the checkpoint or starting over, while an attempt is left.
+        _attempt_failed(job, job.stage, "pod terminated unexpectedly", True, at, e.event_id)
 
 
 def _report_written(job: Job, e: ev.ReportWritten, at: datetime) -> None:

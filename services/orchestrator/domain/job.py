@@ -15,6 +15,7 @@ live again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from dataclasses import KW_ONLY
 from datetime import datetime, timedelta
@@ -50,9 +51,11 @@ class JobEvent(Aggregate.Event):
     traceparent: str | None = None
 
     @classmethod
-    def own_fields(cls) -> list[str]:
-        """The names of this event's own fields (not the envelope every stored event carries)."""
-        return [f.name for f in dataclasses.fields(cls) if f.name not in _ENVELOPE_FIELDS]
+    @functools.cache
+    def own_fields(cls) -> tuple[str, ...]:
+        """The names of this event's own fields (not the envelope every stored event carries); worked
+        out once per class, since the saga asks for every inbound fact it records."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in _ENVELOPE_FIELDS)
 
     def mutate(self, aggregate: Any) -> Any:
         """Apply the event (eventsourcing checks its version and calls `apply`), then advance the

@@ -237,8 +237,14 @@ def test_a_pod_that_comes_up_after_the_job_ended_is_torn_down_without_reviving_t
     assert job.status == "cancelled"
 
 
-def test_unexpected_pod_loss_while_running_without_checkpoint_fails():
+def test_unexpected_pod_loss_while_running_starts_over_then_fails_on_the_last_attempt():
+    """The same rule as a retryable RunFailed, which may arrive after this or not at all."""
     job = new_job()
     to_running(job)
-    assert pod_gone(job) == ["PodTerminationRecorded", "JobFailed"]
+    assert pod_gone(job) == ["PodTerminationRecorded", "AttemptFailed", "PodRequested"]
+    assert job.attempt == 2 and job.resume_from is None
+    feed(job, ev.PodProvisioned, attempt=2, pod_name=pod(2), pod_id="p2", provider="local")
+    pm.react(job, ev.new_event(ev.PodReady, JOB, attempt=2, pod_name=pod(2), pod_id="p2"), T0)
+    job.collect_events()
+    assert pod_gone(job, 2) == ["PodTerminationRecorded", "JobFailed"]
     assert job.error == "pod terminated unexpectedly"
