@@ -30,12 +30,13 @@ def job_subject(job_id: str, event_type: str) -> str:
 
 
 def job_filter(job_id: str) -> str:
-    return f"{JOB_SUBJECT_PREFIX}.{job_id}.>"
+    """All events of one job."""
+    return job_subject(job_id, ">")
 
 
 def event_filter(event_type: str) -> str:
     """All jobs' events of one type."""
-    return f"{JOB_SUBJECT_PREFIX}.*.{event_type}"
+    return job_subject("*", event_type)
 
 
 def deadletter_subject(service: str) -> str:

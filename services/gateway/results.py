@@ -11,9 +11,10 @@ from typing import Any
 
 import msgspec
 
+from contracts.objects import report_key
 from contracts.results import RESULT_FILE, JobResult
 from services.gateway.errors import ApiError, object_store_unavailable
-from services.kit.objectstore import ObjectNotFound, report_key
+from services.kit.objectstore import ObjectNotFound
 
 log = logging.getLogger(__name__)
 

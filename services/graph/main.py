@@ -11,11 +11,11 @@ import asyncio
 import logging
 
 from contracts.events import GraphBuilt, GraphFailed, RunCompleted
+from contracts.objects import graph_key
 from services.graph.build import GRAPH_INPUTS, build_graph, decode_inputs
 from services.graph.neo4j_sink import write_graph
 from services.graph.schema import GraphDocument, encode_graph
 from services.kit.bus import Delivery
-from services.kit.objectstore import graph_key
 from services.kit.worker import ArtifactWorker
 
 log = logging.getLogger(__name__)

@@ -32,22 +32,6 @@ class ObjectNotFound(KeyError):
     pass
 
 
-def artifact_key(job_id: str, name: str) -> str:
-    return f"jobs/{job_id}/artifacts/{name}"
-
-
-def report_key(job_id: str, name: str = "report.md") -> str:
-    return f"jobs/{job_id}/report/{name}"
-
-
-def graph_key(job_id: str) -> str:
-    return f"jobs/{job_id}/graph/graph.json"
-
-
-def checkpoint_key(job_id: str) -> str:
-    return f"jobs/{job_id}/checkpoints/latest.ckpt"
-
-
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

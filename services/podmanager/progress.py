@@ -22,6 +22,7 @@ from contracts.events import (
     deterministic_event_id,
     new_event,
 )
+from contracts.objects import artifact_key
 from contracts.spec import JobSpec, ResolvedRun
 from contracts.worker import ArtifactDigest, ProgressEvent, RunSpec
 
@@ -49,9 +50,8 @@ class RunContext:
 
 
 def artifact_object_key(prefix: str, job_id: str, name: str) -> str:
-    """The object key of one engine artifact: under the requested prefix (default jobs/<id>/artifacts)."""
-    base = prefix.rstrip("/") if prefix else f"jobs/{job_id}/artifacts"
-    return f"{base}/{name}"
+    """The object key of one engine artifact: under the requested prefix, else the job's artifact prefix."""
+    return f"{prefix.rstrip('/')}/{name}" if prefix else artifact_key(job_id, name)
 
 
 def progress_event(pe: ProgressEvent, ctx: RunContext) -> Event | None:

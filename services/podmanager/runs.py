@@ -19,8 +19,8 @@ import httpx
 
 from contracts.artifacts import ENGINE_ARTIFACTS, ArtifactRef
 from contracts.events import Event, RunRequested
+from contracts.objects import checkpoint_key
 from contracts.worker import ProgressEvent, RunSpec, RunSubmission
-from services.kit.objectstore import checkpoint_key
 from services.podmanager.progress import (
     RunContext,
     artifact_object_key,

@@ -20,9 +20,10 @@ import msgspec
 
 from contracts.artifacts import REPORT_FILE, ArtifactRef
 from contracts.events import ReportFailed, ReportRequested, ReportWritten
+from contracts.objects import report_key
 from contracts.results import RESULT_FILE
 from services.kit.bus import Bus, Delivery
-from services.kit.objectstore import ObjectStore, report_key
+from services.kit.objectstore import ObjectStore
 from services.kit.settings import Settings
 from services.kit.worker import ArtifactWorker
 from services.reporter.artifacts import REPORT_INPUTS, RunArtifacts, decode_artifacts

@@ -25,6 +25,7 @@ import msgspec
 from eventsourcing.domain import Aggregate, event
 
 from contracts import events as ev
+from contracts.objects import artifact_prefix
 from contracts.spec import TERMINAL_STATUSES, JobSpec, JobStatus, ResolvedRun
 from services.orchestrator.domain.errors import InvalidTransition, JobAlreadyFinished, UnknownPod
 from services.orchestrator.domain.rules import (  # noqa: F401 - re-exported for callers
@@ -34,7 +35,6 @@ from services.orchestrator.domain.rules import (  # noqa: F401 - re-exported for
     TEARDOWN_MAX_REQUESTS,
     TEARDOWN_RETRY_AFTER,
     WATCHDOGS,
-    artifact_prefix_for,
     job_uuid,
     pod_name_for,
     run_id_for,
@@ -281,7 +281,7 @@ class Job(Aggregate):
             attempt=self.attempt,
             run_id=run_id_for(self.job_id, self.attempt),
             pod_name=pod_name_for(self.job_id, self.attempt),
-            artifact_prefix=artifact_prefix_for(self.job_id),
+            artifact_prefix=artifact_prefix(self.job_id),
             resume_from=self.resume_from,
             spec=self.spec,  # carried so the podmanager never reads JobCreated back
             run=self.run,
@@ -313,7 +313,7 @@ class Job(Aggregate):
         self.check_not_winding_down("request a report")
         if self.status != JobStatus.RUNNING:
             raise InvalidTransition(self.job_id, "request a report", self.status, self.stage)
-        prefix = artifact_prefix_for(self.job_id)
+        prefix = artifact_prefix(self.job_id)
         engine = [a for a in self.artifacts if a.get("key", "").startswith(prefix)]
         self.trigger_event(
             self.ReportRequested, artifact_prefix=prefix, artifacts=engine, at=at, cause_id=cause_id

@@ -35,7 +35,3 @@ def pod_name_for(job_id: str, attempt: int) -> str:
 
 def run_id_for(job_id: str, attempt: int) -> str:
     return f"{job_id}-a{attempt}"
-
-
-def artifact_prefix_for(job_id: str) -> str:
-    return f"jobs/{job_id}/artifacts/"

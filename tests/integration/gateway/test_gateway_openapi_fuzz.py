@@ -43,8 +43,9 @@ from schemathesis.specs.openapi.checks import (
 
 from contracts.artifacts import ArtifactRef
 from contracts.events import JobCompleted, JobCreated, RunProgressed, new_event
+from contracts.objects import artifact_key
 from contracts.spec import JobSpec, resolve_run
-from services.kit.objectstore import artifact_key, sha256_hex
+from services.kit.objectstore import sha256_hex
 from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
 from tests.integration.gateway.conftest import serve_app
 from tests.integration.gateway.test_gateway_results_share import completed_job

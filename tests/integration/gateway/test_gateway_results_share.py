@@ -9,9 +9,9 @@ import re
 import msgspec
 import pytest
 
+from contracts.objects import graph_key, report_key
 from contracts.results import RESULT_FILE
 from services.graph.build import build_graph, decode_inputs
-from services.kit.objectstore import graph_key, report_key
 from services.reporter.main import decode_and_compose, render_composed
 from services.reporter.result import build_result
 from tests.unit.reporter.reporter_samples import GOAL, sample_files

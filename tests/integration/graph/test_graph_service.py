@@ -6,10 +6,10 @@ import pytest
 
 from contracts.artifacts import ArtifactRef
 from contracts.events import GraphBuilt, GraphFailed, RunCompleted, deterministic_event_id, new_event
+from contracts.objects import artifact_key, graph_key
 from services.graph.build import build_graph, decode_inputs
 from services.graph.main import serve
 from services.graph.schema import decode_graph
-from services.kit.objectstore import artifact_key, graph_key
 from tests.integration.reporter.reporter_helpers import running, upload, wait_for_event, wait_until_idle
 
 pytestmark = pytest.mark.integration

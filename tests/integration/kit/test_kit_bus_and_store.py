@@ -11,8 +11,9 @@ import nats.js.errors
 import pytest
 
 from contracts.events import JobFailed, RunProgressed, new_event
+from contracts.objects import artifact_key
 from contracts.subjects import DEADLETTER_STREAM, JOB_STREAM, deadletter_subject, job_subject
-from services.kit.objectstore import ObjectNotFound, ObjectStore, artifact_key
+from services.kit.objectstore import ObjectNotFound, ObjectStore
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts.objects import artifact_key
 from contracts.worker import ArtifactDigest
 from engine.worker.transfer import md5_hex, put_bytes
-from services.kit.objectstore import artifact_key
 from services.podmanager.progress import stored_problem
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ import pytest_asyncio
 from contracts.artifacts import ENGINE_ARTIFACTS
 from contracts.commands import CommandReply, LiveJobsQuery
 from contracts.events import Event, PodTeardownRequested, deterministic_event_id, new_event
-from services.kit.objectstore import artifact_key
+from contracts.objects import artifact_key
 from services.kit.procs import alive
 from services.podmanager.handlers import HANDLED, PodManager
 from services.podmanager.naming import pod_name

@@ -15,9 +15,10 @@ import nats.js.errors
 
 from contracts.artifacts import ENGINE_ARTIFACTS, ArtifactRef
 from contracts.events import AnyEvent
+from contracts.objects import artifact_key
 from contracts.subjects import JOB_STREAM
 from services.kit.bus import Bus
-from services.kit.objectstore import ObjectStore, artifact_key
+from services.kit.objectstore import ObjectStore
 from services.kit.settings import Settings
 
 ServeFn = Callable[..., Awaitable[None]]

@@ -11,7 +11,7 @@ import pytest
 
 from contracts.artifacts import ArtifactRef
 from contracts.events import ReportFailed, ReportRequested, ReportWritten, deterministic_event_id, new_event
-from services.kit.objectstore import artifact_key, report_key
+from contracts.objects import artifact_key, report_key
 from services.reporter.compose import SECTION_TITLES
 from services.reporter.main import serve
 from tests.integration.reporter.reporter_helpers import running, upload, wait_for_event, wait_until_idle

@@ -88,7 +88,7 @@ def spec(**overrides: Any) -> dict[str, Any]:
 async def submission(
     store: Any, job_id: str, run_id: str | None = None, **spec_overrides: Any
 ) -> dict[str, Any]:
-    from services.kit.objectstore import artifact_key, checkpoint_key
+    from contracts.objects import artifact_key, checkpoint_key
 
     urls = {name: await store.presign_put(artifact_key(job_id, name)) for name in ENGINE_ARTIFACTS}
     return {
@@ -136,7 +136,7 @@ async def test_heuristic_run_uploads_verified_artifacts(worker: Worker, store: A
         done = events[-1]
         names = {a["name"] for a in done["artifacts"]}
         assert {"chat_log.json", "market_curves.json", "manifest.json"} <= names
-        from services.kit.objectstore import artifact_key
+        from contracts.objects import artifact_key
 
         for a in done["artifacts"]:
             data = await store.get_bytes(artifact_key(job_id, a["name"]))
@@ -230,7 +230,7 @@ async def test_conflict_then_cancel(worker: Worker, store: Any) -> None:
 
 async def test_resume_from_checkpoint(worker: Worker, store: Any) -> None:
     """Attempt 1 is cancelled after a checkpoint; attempt 2 (same spec) resumes after it."""
-    from services.kit.objectstore import checkpoint_key
+    from contracts.objects import checkpoint_key
 
     job_id = uuid.uuid4().hex
     first = await submission(store, job_id, agents=200, rounds=30, checkpoint_every=2)

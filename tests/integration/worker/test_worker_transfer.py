@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts.objects import artifact_key
 from engine.worker.transfer import NotFound, TransferError, get_bytes, put_bytes
-from services.kit.objectstore import artifact_key
 from simswarm.stack import free_port
 
 pytestmark = pytest.mark.integration
