@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from importlib import resources
 from urllib.parse import parse_qs, unquote, urlparse
 
 import asyncpg
@@ -73,6 +75,27 @@ class MigrationError(RuntimeError):
     """The migrations cannot be applied: a gap in the versions, or a database newer than this code."""
 
 
+_SQL_FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+
+
+def sql_migrations(package: str) -> list[Migration]:
+    """The migrations kept as SQL files in `package`: `0001_what_it_does.sql`, `0002_...`, in order.
+
+    A file's number is its version and the rest of its name, underscores read as spaces, its name. Its
+    text runs as one script with the component's schema first on the search_path, so it names tables
+    without a schema and can be tried by hand with psql. MigrationError for a file named otherwise.
+    """
+    found: list[Migration] = []
+    for file in sorted(resources.files(package).iterdir(), key=lambda f: f.name):
+        if not file.name.endswith(".sql"):
+            continue
+        named = _SQL_FILE.fullmatch(file.name)
+        if named is None:
+            raise MigrationError(f"{package}: {file.name} is not named like 0001_what_it_does.sql")
+        found.append(Migration(int(named[1]), named[2].replace("_", " "), [file.read_text()]))
+    return found
+
+
 async def apply_migrations(
     pool: asyncpg.Pool, schema: str, component: str, migrations: Sequence[Migration]
 ) -> list[int]:
@@ -80,7 +103,8 @@ async def apply_migrations(
 
     Each schema keeps `schema_migrations (component, version, name, applied_at)`. Under an advisory
     lock (so replicas starting together take turns) the versions not yet recorded are applied in
-    order, all in one transaction: a failing step leaves the database as it was. A database that
+    order, all in one transaction, with `schema` first on the search_path (a migration may name its
+    tables without a schema): a failing step leaves the database as it was. A database that
     has a version this code does not know was migrated by newer code: an error, not a guess.
     Version 1 of a component that used to run idempotent `CREATE ... IF NOT EXISTS` DDL keeps that
     DDL, so an existing database adopts the versioning without a change.
@@ -113,6 +137,7 @@ async def apply_migrations(
         for m in migrations:
             if m.version in applied:
                 continue
+            await conn.execute(f'SET LOCAL search_path TO "{schema}"')
             for stmt in m.statements:
                 await conn.execute(stmt)
             await conn.execute(

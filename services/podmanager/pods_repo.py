@@ -10,30 +10,11 @@ from typing import Any
 
 import asyncpg
 
-from services.kit.db import Migration, apply_migrations
+from services.kit.db import apply_migrations, sql_migrations
 from services.kit.pgtext import storable_text
 
 SCHEMA = "podmanager"
 TOMBSTONED = ("terminating", "terminated")
-
-DDL = [
-    """
-    CREATE TABLE IF NOT EXISTS podmanager.pods (
-        pod_name text PRIMARY KEY,
-        job_id text NOT NULL,
-        attempt int NOT NULL,
-        provider text,
-        pod_id text,
-        state text NOT NULL,
-        worker_url text,
-        reason text,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        updated_at timestamptz NOT NULL DEFAULT now(),
-        terminated_at timestamptz
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS pods_job_idx ON podmanager.pods (job_id)",
-]
 
 
 class PodRepository:
@@ -43,8 +24,8 @@ class PodRepository:
         self._pool = pool
 
     async def migrate(self) -> None:
-        """Bring the schema and table to the latest version (services.kit.db.apply_migrations)."""
-        await apply_migrations(self._pool, SCHEMA, "pods", [Migration(1, "pods", DDL)])
+        """Bring the schema and table to the latest version (services/podmanager/migrations/*.sql)."""
+        await apply_migrations(self._pool, SCHEMA, "pods", sql_migrations("services.podmanager.migrations"))
 
     async def get(self, name: str) -> dict[str, Any] | None:
         """The row of this pod name, or None."""

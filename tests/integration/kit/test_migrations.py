@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from services.gateway.schema import ensure_schema, migrations, statements
-from services.kit.db import Migration, MigrationError, apply_migrations, migrate
+from services.gateway.schema import ensure_schema, migrations
+from services.kit.db import Migration, MigrationError, apply_migrations, migrate, sql_migrations
 
 pytestmark = pytest.mark.integration
 
@@ -90,10 +90,37 @@ async def test_replicas_starting_together_apply_each_version_once(pg_pool, schem
     assert sorted(results) == [[], [], [1, 2]]
 
 
+async def test_migrations_kept_as_sql_files_run_in_order_in_their_schema(
+    pg_pool, schema, tmp_path, monkeypatch
+) -> None:
+    package = f"mig_{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / package
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    (folder / "0002_item_names.sql").write_text("ALTER TABLE items ADD COLUMN name text;\n")
+    (folder / "0001_items.sql").write_text(
+        "CREATE TABLE items (id int PRIMARY KEY);\nINSERT INTO items VALUES (1);\n"
+    )
+    (folder / "README.md").write_text("not a migration")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    steps = sql_migrations(package)
+    assert [(m.version, m.name) for m in steps] == [(1, "items"), (2, "item names")]
+    assert await apply_migrations(pg_pool, schema, "c", steps) == [1, 2]
+    # The tables were made in `schema` (first on the search_path), not in public.
+    assert await pg_pool.fetchval(f'SELECT count(*) FROM "{schema}".items WHERE name IS NULL') == 1
+    assert await pg_pool.fetchval("SELECT to_regclass('public.items')") is None
+
+    (folder / "3_more.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="3_more.sql is not named like 0001_what_it_does.sql"):
+        sql_migrations(package)
+
+
 async def test_the_gateway_schema_made_before_versioning_adopts_version_1(pg_pool, schema) -> None:
-    await migrate(pg_pool, schema, statements(schema))  # how it was created until now
+    # How it was created until versioning began: the same DDL, with no record of a version.
+    await migrate(pg_pool, schema, [f'SET LOCAL search_path TO "{schema}"', *migrations()[0].statements])
     await pg_pool.execute(f"INSERT INTO {schema}.users (id, email) VALUES ('u1', 'a@example.org')")
     await ensure_schema(pg_pool, schema)
-    assert await _recorded(pg_pool, schema, "gateway") == [(1, migrations(schema)[0].name)]
+    assert await _recorded(pg_pool, schema, "gateway") == [(1, migrations()[0].name)]
     assert await pg_pool.fetchval(f"SELECT count(*) FROM {schema}.users") == 1  # kept
     await ensure_schema(pg_pool, schema)  # and again: nothing to do

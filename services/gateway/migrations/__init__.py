@@ -1,0 +1,1 @@
+"""The gateway's versioned migrations: `NNNN_what_it_does.sql`, applied in order (services.kit.db)."""
