@@ -1,6 +1,7 @@
 """What the outbox relay and the jobs projection share: following the notification log.
 
-Each keeps its position in a table of its own, does one pass over what was recorded since (`step`),
+Each keeps its position under its `name` in a table of its own (`<schema>.<position_table>`, made by
+its idempotent `ddl()`: both are read models of the log, rebuilt rather than migrated), does one pass over what was recorded since (`step`),
 is woken by every save and polls as a safety net (another replica's saves wake no one here), and
 stamps `last_ok` after each successful pass for the health answer. A failing pass (the database or
 NATS away) is logged and retried a second later: the loop ends only when `stop` is set.
@@ -13,16 +14,13 @@ import contextlib
 import logging
 import time
 from dataclasses import KW_ONLY, dataclass, field
+from typing import ClassVar
 
 import asyncpg
 
+from services.kit.db import migrate
+
 log = logging.getLogger(__name__)
-
-
-async def read_position(pool: asyncpg.Pool, table: str, name: str) -> int:
-    """The position recorded under `name` in `table` (0 when none is)."""
-    value = await pool.fetchval(f"SELECT position FROM {table} WHERE name = $1", name)
-    return int(value or 0)
 
 
 @dataclass
@@ -30,12 +28,29 @@ class LogFollower:
     """Runs `step()` whenever woken, or every `poll_interval` seconds, until stopped."""
 
     _: KW_ONLY
+    pool: asyncpg.Pool
+    schema: str
+    name: str  # its row in the position table
     poll_interval: float = 1.0
     # monotonic time of the last successful pass or page (services.orchestrator.health)
     last_ok: float | None = field(default=None, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
-    what = "log follower"  # names it in the logs
+    what: ClassVar[str] = "log follower"  # names it in the logs
+    position_table: ClassVar[str]  # in `schema`: (name text PRIMARY KEY, position bigint NOT NULL)
+
+    def ddl(self) -> list[str]:
+        """Its tables in `schema`, the position table among them (idempotent DDL)."""
+        raise NotImplementedError
+
+    async def migrate(self) -> None:
+        await migrate(self.pool, self.schema, self.ddl())
+
+    async def position(self) -> int:
+        """How far it has followed the log (0 before its first pass)."""
+        table = f'"{self.schema}".{self.position_table}'
+        value = await self.pool.fetchval(f"SELECT position FROM {table} WHERE name = $1", self.name)
+        return int(value or 0)
 
     def wake(self) -> None:
         """New events were saved: catch up now rather than at the next poll."""

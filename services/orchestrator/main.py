@@ -126,11 +126,16 @@ async def serve(settings: Settings, stop: asyncio.Event, options: OrchestratorOp
             await fail(item.job_id, f"its {item.name} event could not be published: {item.reason}", "publish")
 
         relay = Relay(
-            app, bus, pool, schema=opts.es_schema, poll_interval=opts.relay_poll_s, on_set_aside=on_set_aside
+            app,
+            bus,
+            pool=pool,
+            schema=opts.es_schema,
+            poll_interval=opts.relay_poll_s,
+            on_set_aside=on_set_aside,
         )
         projection = JobsProjection(
             app,
-            pool,
+            pool=pool,
             schema=opts.projections_schema,
             poll_interval=opts.projection_poll_s,
             on_quarantine=on_quarantine,
@@ -236,7 +241,7 @@ async def rebuild_projections(settings: Settings, options: OrchestratorOptions |
     pool = await create_pool(settings.database_url, max_size=2)
     app = await open_application(settings.database_url, pool, opts.es_schema, pool_size=2)
     try:
-        projection = JobsProjection(app, pool, schema=opts.projections_schema)
+        projection = JobsProjection(app, pool=pool, schema=opts.projections_schema)
         await projection.migrate()
         return await projection.rebuild()
     finally:

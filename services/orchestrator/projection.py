@@ -29,10 +29,9 @@ import asyncpg
 
 from contracts.events import AnyEvent, RunProgressed
 from services.kit.bus import Delivery
-from services.kit.db import migrate
 from services.orchestrator.application import OrchestratorApplication
 from services.orchestrator.domain.job import Job
-from services.orchestrator.follower import LogFollower, read_position
+from services.orchestrator.follower import LogFollower
 from services.orchestrator.mapping import job_event_id
 from services.orchestrator.quarantine import POISON_ERRORS, Quarantined, placeholder_row, short, storable
 from services.orchestrator.rows import COLUMNS, JSON_COLUMNS, job_row
@@ -41,28 +40,6 @@ log = logging.getLogger(__name__)
 
 PAGE = 1000
 CACHE_SIZE = 2000
-
-
-def ddl(schema: str) -> list[str]:
-    """The projection's tables (idempotent). Column names are the gateway's contract (PLAN.md)."""
-    return [
-        f"""CREATE TABLE IF NOT EXISTS "{schema}".jobs (
-            job_id text PRIMARY KEY, owner_id text NOT NULL, status text NOT NULL, stage text NOT NULL,
-            tier text, goal text, policy text, agents int, rounds int, round int, attempt int,
-            created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, finished_at timestamptz NULL,
-            markets jsonb, prices jsonb, final_prices jsonb, verdict text, error text, pod jsonb,
-            artifacts jsonb, report_key text, graph_key text, timings jsonb, retry_of text,
-            deleted bool NOT NULL DEFAULT false, last_event_id text, version int NOT NULL)""",
-        f'CREATE INDEX IF NOT EXISTS jobs_owner_created_idx ON "{schema}".jobs (owner_id, created_at DESC)',
-        f'CREATE INDEX IF NOT EXISTS jobs_status_idx ON "{schema}".jobs (status)',
-        f'CREATE TABLE IF NOT EXISTS "{schema}".tracking (name text PRIMARY KEY, position bigint NOT NULL)',
-        f"""CREATE TABLE IF NOT EXISTS "{schema}".job_timers (
-            job_id text PRIMARY KEY, due_at timestamptz NOT NULL)""",
-        f'CREATE INDEX IF NOT EXISTS job_timers_due_idx ON "{schema}".job_timers (due_at)',
-        f"""CREATE TABLE IF NOT EXISTS "{schema}".quarantine (
-            job_id text PRIMARY KEY, version int NOT NULL, reason text NOT NULL,
-            quarantined_at timestamptz NOT NULL DEFAULT now())""",
-    ]
 
 
 # Progress (round, prices) is telemetry: RunProgressed writes it straight from the bus
@@ -127,7 +104,6 @@ class JobsProjection(LogFollower):
     """Maintains `<schema>.jobs` from the orchestrator's notification log; can be waited on and rebuilt."""
 
     app: OrchestratorApplication
-    pool: asyncpg.Pool
     _: KW_ONLY
     schema: str = "projections"
     name: str = "jobs"
@@ -137,16 +113,33 @@ class JobsProjection(LogFollower):
     _position: int = field(default=0, init=False)
 
     what = "jobs projection"
+    position_table = "tracking"
 
     @property
     def _lock_key(self) -> str:
         return f"projection:{self.schema}.{self.name}"
 
-    async def migrate(self) -> None:
-        await migrate(self.pool, self.schema, ddl(self.schema))
-
-    async def position(self) -> int:
-        return await read_position(self.pool, f'"{self.schema}".tracking', self.name)
+    def ddl(self) -> list[str]:
+        """The projection's tables (idempotent). Its columns are what the gateway reads
+        (services/gateway/jobs_store.py): renaming one is a change to both."""
+        return [
+            f"""CREATE TABLE IF NOT EXISTS "{self.schema}".jobs (
+                job_id text PRIMARY KEY, owner_id text NOT NULL, status text NOT NULL, stage text NOT NULL,
+                tier text, goal text, policy text, agents int, rounds int, round int, attempt int,
+                created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, finished_at timestamptz NULL,
+                markets jsonb, prices jsonb, final_prices jsonb, verdict text, error text, pod jsonb,
+                artifacts jsonb, report_key text, graph_key text, timings jsonb, retry_of text,
+                deleted bool NOT NULL DEFAULT false, last_event_id text, version int NOT NULL)""",
+            f'CREATE INDEX IF NOT EXISTS jobs_owner_created_idx ON "{self.schema}".jobs (owner_id, created_at DESC)',
+            f'CREATE INDEX IF NOT EXISTS jobs_status_idx ON "{self.schema}".jobs (status)',
+            f'CREATE TABLE IF NOT EXISTS "{self.schema}".tracking (name text PRIMARY KEY, position bigint NOT NULL)',
+            f"""CREATE TABLE IF NOT EXISTS "{self.schema}".job_timers (
+                job_id text PRIMARY KEY, due_at timestamptz NOT NULL)""",
+            f'CREATE INDEX IF NOT EXISTS job_timers_due_idx ON "{self.schema}".job_timers (due_at)',
+            f"""CREATE TABLE IF NOT EXISTS "{self.schema}".quarantine (
+                job_id text PRIMARY KEY, version int NOT NULL, reason text NOT NULL,
+                quarantined_at timestamptz NOT NULL DEFAULT now())""",
+        ]
 
     async def step(self) -> int:
         return await self.catch_up()

@@ -14,25 +14,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass, field
 
-import asyncpg
 import msgspec
 
 from contracts.events import Event
 from contracts.subjects import job_subject
 from services.kit.bus import Bus
-from services.kit.db import migrate
 from services.orchestrator.application import OrchestratorApplication, SetAside
-from services.orchestrator.follower import LogFollower, read_position
+from services.orchestrator.follower import LogFollower
 
 log = logging.getLogger(__name__)
 
 PAGE = 500
-
-
-def ddl(schema: str) -> list[str]:
-    return [
-        f'CREATE TABLE IF NOT EXISTS "{schema}".relay_position (name text PRIMARY KEY, position bigint NOT NULL)'
-    ]
 
 
 @dataclass
@@ -41,7 +33,6 @@ class Relay(LogFollower):
 
     app: OrchestratorApplication
     bus: Bus
-    pool: asyncpg.Pool
     _: KW_ONLY
     schema: str = "orchestrator"
     name: str = "jetstream"
@@ -51,12 +42,13 @@ class Relay(LogFollower):
     set_aside: int = field(default=0, init=False)
 
     what = "relay"
+    position_table = "relay_position"
 
-    async def migrate(self) -> None:
-        await migrate(self.pool, self.schema, ddl(self.schema))
-
-    async def position(self) -> int:
-        return await read_position(self.pool, f'"{self.schema}".relay_position', self.name)
+    def ddl(self) -> list[str]:
+        return [
+            f'CREATE TABLE IF NOT EXISTS "{self.schema}".relay_position '
+            "(name text PRIMARY KEY, position bigint NOT NULL)"
+        ]
 
     async def step(self) -> int:
         return await self.relay_once()

@@ -28,7 +28,7 @@ async def orch(database_url: str, pg_pool: object) -> AsyncIterator[Orch]:
     suffix = uuid.uuid4().hex[:10]
     es_schema, proj_schema = f"orch_{suffix}", f"proj_{suffix}"
     app = await open_application(database_url, pg_pool, es_schema, pool_size=2)
-    projection = JobsProjection(app, pg_pool, schema=proj_schema)  # type: ignore[arg-type]
+    projection = JobsProjection(app, pool=pg_pool, schema=proj_schema)  # type: ignore[arg-type]
     await projection.migrate()
     try:
         yield Orch(app, projection, es_schema, proj_schema)

@@ -43,7 +43,7 @@ async def test_redelivered_inbound_message_changes_nothing(orch):
 async def test_relay_publishes_once_even_when_replayed_or_crashed(orch, bus, pg_pool):
     job_id = new_job_id()
     await asyncio.to_thread(orch.app.create_job, job_id, "u1", SPEC)
-    relay = Relay(orch.app, bus, pg_pool, schema=orch.es_schema)
+    relay = Relay(orch.app, bus, pool=pg_pool, schema=orch.es_schema)
     await relay.migrate()
     # A crash after the PubAcks but before the position was written ...
     last, count = await relay.publish_page(0)

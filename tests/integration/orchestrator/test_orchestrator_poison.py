@@ -191,7 +191,7 @@ async def test_poison_jobs_in_the_event_store_wedge_nothing(
         assert "cannot be loaded" in inbound_dead.headers["Simswarm-Reason"]
         assert inbound_dead.headers["Simswarm-Source-Subject"].endswith(".PodProvisioned")
 
-    before = await JobsProjection(None, pg_pool, schema=opts.projections_schema).all_rows()  # type: ignore[arg-type]
+    before = await JobsProjection(None, pool=pg_pool, schema=opts.projections_schema).all_rows()  # type: ignore[arg-type]
 
     # a restart comes up and serves again
     async with running(settings, opts) as task:
@@ -202,7 +202,7 @@ async def test_poison_jobs_in_the_event_store_wedge_nothing(
     # `simswarm projections rebuild` completes and gives back the same table
     count = await rebuild_projections(settings, opts)
     assert count == len(before) + 1
-    rebuilt = await JobsProjection(None, pg_pool, schema=opts.projections_schema).all_rows()  # type: ignore[arg-type]
+    rebuilt = await JobsProjection(None, pool=pg_pool, schema=opts.projections_schema).all_rows()  # type: ignore[arg-type]
     assert [r for r in rebuilt if r["job_id"] != again] == before
 
 

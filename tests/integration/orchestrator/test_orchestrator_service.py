@@ -99,7 +99,7 @@ async def test_a_job_runs_its_whole_saga_through_the_bus(service, bus, settings,
     assert await _row_shows(pg_pool, service, job_id, round=4, prices='{"q": 0.7}')  # final once completed
 
     # the CLI's rebuild gives back the same table
-    projection = JobsProjection(None, pg_pool, schema=service.projections_schema)  # type: ignore[arg-type]
+    projection = JobsProjection(None, pool=pg_pool, schema=service.projections_schema)  # type: ignore[arg-type]
     before = await projection.all_rows()
     assert await rebuild_projections(settings, service) >= 1
     assert await projection.all_rows() == before
