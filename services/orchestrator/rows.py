@@ -1,4 +1,4 @@
-"""The `jobs` projection row (PLAN.md column names) as a pure function of the Job aggregate.
+"""The `jobs` projection row (the columns the gateway reads) as a pure function of the Job aggregate.
 
 The projection folds stored events into aggregates and writes this row, so a row rebuilt from the log
 equals the live one by construction. The CreateJob reply carries the same dict.

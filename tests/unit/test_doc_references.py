@@ -3,7 +3,8 @@
 A newcomer with only this repository must be able to follow each one. The scan covers every tracked
 (or new, not ignored) text file: code, tests, docs, the README. It fails on
 
-* a path to a `.md` file that does not exist (`docs/engine.md`, `deploy/pod/README.md`);
+* a path to a `.md` file that does not exist (`docs/engine.md`, `deploy/pod/README.md`), or a bare
+  upper-case doc name (a design file's) that is neither at the top nor beside the file naming it;
 * a cited section with no heading: `docs/engine.md §5` needs a heading numbered 5 in that file, and
   `docs/api.md#jobs` (or a markdown link `[x](api.md#jobs)`) a heading whose anchor is `jobs`;
 * a markdown link, or a backticked repository path in a doc, to a file or folder that is not there;
@@ -53,6 +54,8 @@ _MAX_BYTES = 2_000_000
 
 # A path with at least one folder, ending in .md, not glued to a longer path or word on its left.
 _MD_PATH = re.compile(r"(?<![\w/.<>-])((?:\.{1,2}/)?(?:[\w.-]+/)+[\w.-]+\.md)(#[\w-]+)?")
+# A bare upper-case doc name (a design file's, say): a file at the top or beside the file that names it, or nothing.
+_BARE_DOC = re.compile(r"(?<![\w/.<>-])([A-Z][A-Z0-9_-]*\.md)\b")
 # Section numbers right after a path: "§5", "§2.1", "§3–4", "§2, §5".
 _SECTIONS = re.compile(r"^(?:\s*(?:,|and)?\s*§\s*\d+(?:\.\d+)*(?:\s*[–-]\s*\d+(?:\.\d+)*)?)+")
 _SECTION_ITEM = re.compile(r"§\s*(\d+(?:\.\d+)*)(?:\s*[–-]\s*(\d+(?:\.\d+)*))?")
@@ -201,6 +204,12 @@ def find_problems(root: Path, files: Iterable[Path]) -> list[str]:
             where = f"{rel}:{no}"
             for m in FORBIDDEN.finditer(line):
                 problems.append(f"{where}: '{m.group(0)}' points outside the repository; cite docs/ instead")
+            for m in _BARE_DOC.finditer(line):
+                if (
+                    not FORBIDDEN.match(m.group(1))
+                    and _resolve(root, path, m.group(1), markdown_link=False) is None
+                ):
+                    problems.append(f"{where}: {m.group(1)} does not exist in the repository")
             for m in _MD_PATH.finditer(line):
                 target, anchor = m.group(1), (m.group(2) or "")[1:]
                 cited = _SECTIONS.match(line[m.end() :])
@@ -329,6 +338,7 @@ BAD = [
     ("pkg/c.py", f"# {_D}/guide.md §1–3\n", "no section 3"),
     ("pkg/d.py", f"# {_D}/guide.md#no-such-heading\n", "anchor #no-such-heading"),
     ("pkg/e.py", "# see " + "ENGINE" + ".md §5\n", "points outside"),
+    ("pkg/p.py", "# the column names of " + "PLAN" + ".md\n", "does not exist"),
     ("pkg/f.py", "# see " + ".." + "/shared/notes\n", "points outside"),
     (f"{_D}/g.md", "[gone](" + "gone.md)\n", "does not exist"),
     (f"{_D}/h.md", "[the guide](" + "guide.md#nowhere)\n", "anchor #nowhere"),

@@ -29,7 +29,7 @@ def job_uuid(job_id: str) -> uuid.UUID:
 
 
 def pod_name_for(job_id: str, attempt: int) -> str:
-    """The idempotency key of provisioning (PLAN.md): one name per job and attempt."""
+    """The idempotency key of provisioning (docs/architecture.md): one name per job and attempt."""
     return f"simswarm-{job_id}-a{attempt}"
 
 
