@@ -90,12 +90,17 @@ class RetryPolicy:
             return idempotent or exc.status in (429, 503)
         return False
 
-    def wait_s(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, ApiError) and exc.retry_after is not None:
-            return exc.retry_after
-        cap = min(self.backoff_max_s, self.backoff_s * 2 ** (state.attempt_number - 1))
+    def delay_s(self, failures: int, error: BaseException | None) -> float:
+        """How long to wait after the `failures`-th failure in a row: the server's Retry-After, else
+        exponential backoff with jitter (the one formula, for requests, downloads and streams)."""
+        if isinstance(error, ApiError) and error.retry_after is not None:
+            return error.retry_after
+        cap = min(self.backoff_max_s, self.backoff_s * 2 ** (failures - 1))
         return random.uniform(cap / 2, cap)
+
+    def wait_s(self, state: RetryCallState) -> float:
+        """`delay_s` as a tenacity wait."""
+        return self.delay_s(state.attempt_number, state.outcome.exception() if state.outcome else None)
 
 
 def sse_event(sse: Any) -> TimelineEvent | None:

@@ -58,6 +58,7 @@ from simswarm.client.progress import WaitProgress, want_progress
 
 M = TypeVar("M", bound=BaseModel)
 SETTLE_S = 30.0  # how long the job's row may trail its terminal event
+_STALE_URL = frozenset({403, 404, 500, 502, 503, 504})  # a presigned GET's answers worth a fresh URL
 
 
 class AsyncClient:
@@ -261,12 +262,7 @@ class AsyncClient:
                     "stream_interrupted",
                 )
             self.retries += 1
-            wait = error.retry_after if error is not None and error.retry_after is not None else None
-            await asyncio.sleep(
-                wait
-                if wait is not None
-                else min(policy.backoff_max_s, policy.backoff_s * 2 ** (failures - 1))
-            )
+            await asyncio.sleep(policy.delay_s(failures, error))
 
     async def wait(
         self,
@@ -341,25 +337,31 @@ class AsyncClient:
         return out
 
     async def _download_file(self, job_id: str, f: SimFile, path: Path) -> None:
-        attempts = self.retry_policy.attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                await self._fetch_verified(f, path)
-                return
-            except (ConnectionFailed, IntegrityError) as exc:
-                last: ApiError = exc
-            except ApiError as exc:
-                if exc.status not in (403, 404, 500, 502, 503, 504):
+        """One file, retried on a broken connection, a corrupt copy or a presigned URL that failed."""
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.retry_policy.attempts),
+            wait=self.retry_policy.wait_s,
+            reraise=True,
+            retry=retry_if_exception(self._download_again),
+            before_sleep=self._count_retry,
+        ):
+            with attempt:
+                try:
+                    await self._fetch_verified(f, path)
+                except ApiError as exc:
+                    if exc.status in _STALE_URL:  # an expired or failed presigned URL: ask for a fresh one
+                        fresh = {g.name: g for g in (await self.sim_data(job_id)).files}
+                        f = fresh.get(f.name, f)
                     raise
-                last = exc  # an expired or failed presigned URL: ask for a fresh one
-                fresh = {g.name: g for g in (await self.sim_data(job_id)).files}
-                f = fresh.get(f.name, f)
-            if attempt < attempts:
-                self.retries += 1
-                await asyncio.sleep(
-                    min(self.retry_policy.backoff_max_s, self.retry_policy.backoff_s * 2 ** (attempt - 1))
-                )
-        raise last
+
+    def _download_again(self, exc: BaseException) -> bool:
+        """Worth another attempt: the bytes broke off or were corrupt, or the URL failed (and the
+        server did not ask for a longer wait than the policy allows)."""
+        if isinstance(exc, ConnectionFailed | IntegrityError):
+            return True
+        if not isinstance(exc, ApiError) or exc.status not in _STALE_URL:
+            return False
+        return exc.retry_after is None or exc.retry_after <= self.retry_policy.max_retry_after_s
 
     async def _fetch_verified(self, f: SimFile, path: Path) -> None:
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")

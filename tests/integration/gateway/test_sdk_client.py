@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from simswarm.client import (
@@ -178,6 +179,39 @@ async def test_a_file_that_does_not_match_its_sha256_is_never_left_in_place(gw, 
             await alice.download(job_id, dest)
         assert err.value.code == "integrity_error" and "tampered.json" in err.value.detail
     assert sorted(p.name for p in dest.iterdir()) == ["good.json"]
+
+
+async def test_a_presigned_url_that_expired_is_asked_for_again(gw, api, tmp_path, monkeypatch):
+    """The object store refuses an expired URL (403): the download lists the files again and uses the
+    fresh URL, once, instead of failing the file."""
+    job_id = "exp" + gw.alice[:5] + "0" * 24
+    await _publish(gw, job_id, {"posts.json": b"[1, 2, 3]"})
+    gw.app.state.ctx.presign_expires_s = 1
+    async with AsyncClient(api, gw.alice_key, retry=RetryPolicy(attempts=3, backoff_s=0.01)) as alice:
+        fetch, listings, calls = alice._fetch_verified, alice.sim_data, []
+
+        async def late_first_fetch(f, path):
+            calls.append(f.url)
+            if len(calls) == 2:  # wait until the object store refuses the listing's URL
+                async with httpx.AsyncClient() as http:
+                    for _ in range(100):
+                        if (await http.get(f.url)).status_code == 403:
+                            break
+                        await asyncio.sleep(0.1)
+            await fetch(f, path)
+
+        async def counted_listing(job):
+            calls.append("listing")
+            return await listings(job)
+
+        monkeypatch.setattr(alice, "_fetch_verified", late_first_fetch)
+        monkeypatch.setattr(alice, "sim_data", counted_listing)
+        got = await alice.download(job_id, tmp_path / "run")
+        assert [f.name for f in got] == ["posts.json"] and (
+            tmp_path / "run" / "posts.json"
+        ).read_bytes() == b"[1, 2, 3]"
+        assert calls[0] == "listing" and calls[2] == "listing" and calls[1] != calls[3]  # a fresh URL
+        assert alice.retries == 1
 
 
 async def test_unsafe_file_names_from_the_server_are_refused(gw, api, tmp_path):

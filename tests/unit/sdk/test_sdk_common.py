@@ -67,6 +67,14 @@ def test_what_is_retried():
     assert not policy.should_retry(error_for(404, "gone", "job_not_found"), idempotent=True)
 
 
+def test_how_long_a_retry_waits():
+    policy = RetryPolicy(backoff_s=0.5, backoff_max_s=8.0)
+    assert policy.delay_s(3, error_for(503, "busy", None, 4.0)) == 4.0  # the server's Retry-After
+    for failures, cap in [(1, 0.5), (2, 1.0), (4, 4.0), (9, 8.0)]:  # doubling, capped, with jitter
+        waits = [policy.delay_s(failures, ConnectionFailed(0, "reset", "unreachable")) for _ in range(50)]
+        assert all(cap / 2 <= w <= cap for w in waits) and len(set(waits)) > 1
+
+
 @pytest.mark.parametrize(
     "name", ["../x", "/etc/passwd", "a/b.json", ".hidden", "..", "", "x\x00y", "a" * 300]
 )
