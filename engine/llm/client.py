@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import msgspec
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from engine.llm.config import LLMConfig
 
@@ -36,6 +37,14 @@ def _ssl_context() -> ssl.SSLContext:
 
 class LLMCallFailed(RuntimeError):
     """A chat completion that failed for good (after retries, or a non-transient error)."""
+
+
+class _Transient(Exception):
+    """An attempt that may succeed if made again; the message says what happened."""
+
+    def __init__(self, reason: str, retry_after: str | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after  # the server's Retry-After header, when it sent one
 
 
 class Counters:
@@ -151,14 +160,20 @@ class ChatClient:
         except RuntimeError:
             pass
 
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
+    def _wait_s(self, state: RetryCallState) -> float:
+        """Before another attempt: the server's Retry-After (capped), else backoff doubling, with jitter."""
+        failed = state.outcome.exception() if state.outcome else None
+        retry_after = failed.retry_after if isinstance(failed, _Transient) else None
         if retry_after:
             try:
                 return min(float(retry_after), self.config.backoff_max_s)
             except ValueError:
                 pass
-        cap = min(self.config.backoff_max_s, self.config.backoff_s * 2**attempt)
+        cap = min(self.config.backoff_max_s, self.config.backoff_s * 2 ** (state.attempt_number - 1))
         return random.uniform(cap / 2, cap)
+
+    def _count_retry(self, _state: RetryCallState) -> None:
+        self.counters.retries += 1
 
     async def complete(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """One completion (model filled in). Raises LLMCallFailed with a short reason."""
@@ -182,38 +197,47 @@ class ChatClient:
     async def _attempts(
         self, http: httpx.AsyncClient, payload: bytes
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        reason = "no attempt"
-        retry_after: str | None = None
-        for attempt in range(self.config.max_retries + 1):
-            if attempt:
-                self.counters.retries += 1
-                await asyncio.sleep(self._delay(attempt - 1, retry_after))
-            retry_after = None
-            self.counters.requests += 1
-            self.counters.enter()
-            started = time.perf_counter()
-            try:
-                response = await http.post("/chat/completions", content=payload, headers=_JSON)
-            except httpx.TimeoutException:
-                self.counters.timeouts += 1
-                reason = f"timed out after {self.config.timeout_s:g} s"
-                continue
-            except httpx.TransportError as exc:
-                reason = f"connection failed ({type(exc).__name__})"
-                continue
-            finally:
-                self.counters.leave()
-            if response.status_code in _TRANSIENT_STATUS:
-                reason = f"HTTP {response.status_code}"
-                retry_after = response.headers.get("retry-after")
-                continue
-            if not response.is_success:
-                self.counters.errors += 1
-                raise LLMCallFailed(f"HTTP {response.status_code}: {_error_text(response)}")
-            self.counters.latency(time.perf_counter() - started)
-            return self._accept(response)
-        self.counters.errors += 1
-        raise LLMCallFailed(f"{reason} (after {self.config.max_retries + 1} attempts)")
+        """Up to 1 + `max_retries` attempts; a transient failure (timeout, connection, 408/409/425/429,
+        5xx) is tried again, anything else fails at once."""
+        attempts = self.config.max_retries + 1
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(attempts),
+                wait=self._wait_s,
+                retry=retry_if_exception_type(_Transient),
+                before_sleep=self._count_retry,
+                reraise=True,
+            ):
+                with attempt:
+                    return await self._attempt(http, payload)
+        except _Transient as exc:
+            self.counters.errors += 1
+            raise LLMCallFailed(f"{exc} (after {attempts} attempts)") from None
+        raise AssertionError("unreachable")  # AsyncRetrying re-raises the last failure
+
+    async def _attempt(
+        self, http: httpx.AsyncClient, payload: bytes
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One HTTP request: the message and usage, _Transient, or LLMCallFailed for good."""
+        self.counters.requests += 1
+        self.counters.enter()
+        started = time.perf_counter()
+        try:
+            response = await http.post("/chat/completions", content=payload, headers=_JSON)
+        except httpx.TimeoutException:
+            self.counters.timeouts += 1
+            raise _Transient(f"timed out after {self.config.timeout_s:g} s") from None
+        except httpx.TransportError as exc:
+            raise _Transient(f"connection failed ({type(exc).__name__})") from None
+        finally:
+            self.counters.leave()
+        if response.status_code in _TRANSIENT_STATUS:
+            raise _Transient(f"HTTP {response.status_code}", response.headers.get("retry-after"))
+        if not response.is_success:
+            self.counters.errors += 1
+            raise LLMCallFailed(f"HTTP {response.status_code}: {_error_text(response)}")
+        self.counters.latency(time.perf_counter() - started)
+        return self._accept(response)
 
     async def _resolve_model(self, http: httpx.AsyncClient) -> None:
         """No model configured: use the first one the server lists (vLLM serves exactly one)."""
