@@ -141,6 +141,26 @@ class JobsProjection(LogFollower):
                 quarantined_at timestamptz NOT NULL DEFAULT now())""",
         ]
 
+    async def migrate(self) -> None:
+        """Create the tables; a `jobs` table of an older shape (lacking a column the rows need) is
+        rebuilt from the event log: a read model is rebuilt after an upgrade, never migrated."""
+        await super().migrate()
+        missing = await self._missing_columns()
+        if missing:
+            log.warning(
+                "%s.jobs lacks %s (made by an older version): rebuilding it from the event log",
+                self.schema,
+                ", ".join(sorted(missing)),
+            )
+            await self.rebuild(only_if_outdated=True)
+
+    async def _missing_columns(self, conn: asyncpg.Connection | asyncpg.Pool | None = None) -> set[str]:
+        found = await (conn or self.pool).fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'jobs'",
+            self.schema,
+        )
+        return {*COLUMNS, "deleted"} - {r["column_name"] for r in found}
+
     async def step(self) -> int:
         return await self.catch_up()
 
@@ -446,30 +466,47 @@ class JobsProjection(LogFollower):
 
     # -- rebuild ---------------------------------------------------------------------------------
 
-    async def rebuild(self) -> int:
-        """Drop every row and replay the whole log in one transaction; returns the number of jobs.
+    async def rebuild(self, *, only_if_outdated: bool = False) -> int:
+        """Drop the tables, make them again in this version's shape and replay the whole log, in one
+        transaction; returns the number of jobs.
 
         `deleted` is not an event (the gateway sets it), so it is carried over. So is progress: round
         and prices are telemetry from the bus, not in the log (docs/orchestrator.md#progress); they
         are merged into each rebuilt row exactly as a live upsert merges them, so the rebuilt table
         equals the live one. A run that completed has its final round and prices in the log anyway.
+        `only_if_outdated`: nothing to do once the table has every column (replicas that started
+        together after an upgrade rebuild it once).
         """
         self._cache.clear()
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self._lock_key)
-            deleted = [
-                r["job_id"]
-                for r in await conn.fetch(f'SELECT job_id FROM "{self.schema}".jobs WHERE deleted')
-            ]
-            progress = [
-                (r["job_id"], r["round"], r["prices"])
-                for r in await conn.fetch(
-                    f'SELECT job_id, round, prices::text AS prices FROM "{self.schema}".jobs WHERE round > 0'
-                )
-            ]
-            await conn.execute(f'DELETE FROM "{self.schema}".jobs')
-            await conn.execute(f'DELETE FROM "{self.schema}".job_timers')
-            await conn.execute(f'DELETE FROM "{self.schema}".quarantine')
+            missing = await self._missing_columns(conn)
+            if only_if_outdated and not missing:
+                return int(await conn.fetchval(f'SELECT count(*) FROM "{self.schema}".jobs'))
+            deleted = (
+                []
+                if "deleted" in missing
+                else [
+                    r["job_id"]
+                    for r in await conn.fetch(f'SELECT job_id FROM "{self.schema}".jobs WHERE deleted')
+                ]
+            )
+            progress = (
+                []
+                if {"round", "prices"} & missing
+                else [
+                    (r["job_id"], r["round"], r["prices"])
+                    for r in await conn.fetch(
+                        f'SELECT job_id, round, prices::text AS prices FROM "{self.schema}".jobs WHERE round > 0'
+                    )
+                ]
+            )
+            # Dropped and made again, so the tables take this version's shape (the position table stays).
+            await conn.execute(
+                f'DROP TABLE "{self.schema}".jobs, "{self.schema}".job_timers, "{self.schema}".quarantine'
+            )
+            for statement in self.ddl():
+                await conn.execute(statement)
             position = 0
             while True:
                 batch = await asyncio.to_thread(self.app.notifications_after, position, PAGE)

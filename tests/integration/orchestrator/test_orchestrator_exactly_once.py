@@ -122,6 +122,31 @@ async def test_projection_rebuilt_from_the_log_equals_the_live_one(orch, pg_pool
     ]
 
 
+async def test_a_projection_of_an_older_shape_is_rebuilt_when_it_starts(orch, pg_pool):
+    """A read model is rebuilt, not migrated: after an upgrade that adds a column, the table left by the
+    older code lacks it and every write would fail. migrate() notices and rebuilds it from the log."""
+    ids = [new_job_id() for _ in range(2)]
+    for job_id in ids:
+        await asyncio.to_thread(orch.app.create_job, job_id, "u0", SPEC)
+    await _feed(orch.app, ids[0], happy_path(ids[0]), 200)  # completed, with a verdict
+    await orch.projection.catch_up()
+    table = f'"{orch.projections_schema}".jobs'
+    await pg_pool.execute(f"UPDATE {table} SET deleted = true WHERE job_id = $1", ids[1])
+    live = await orch.projection.all_rows()
+    await pg_pool.execute(
+        f"ALTER TABLE {table} DROP COLUMN verdict, DROP COLUMN graph_key"
+    )  # the older shape
+
+    await orch.projection.migrate()
+    assert await orch.projection.all_rows() == live  # every column back, the deletion carried over
+    await asyncio.to_thread(orch.app.cancel_job, ids[1], "u0", "stop")
+    await orch.projection.catch_up()  # and it follows the log again
+    rows = {r["job_id"]: r["status"] for r in await orch.projection.all_rows()}
+    assert rows == {ids[0]: "completed", ids[1]: "cancelling"}
+    await orch.projection.migrate()  # a table of the right shape is left alone
+    assert {r["job_id"]: r["status"] for r in await orch.projection.all_rows()} == rows
+
+
 async def test_progress_is_shown_from_the_bus_forward_only_and_for_the_current_run(orch):
     job_id = new_job_id()
     run_id = f"{job_id}-a1"
