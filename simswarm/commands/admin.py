@@ -31,7 +31,14 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 @PROJECTIONS.command(
-    "rebuild", help="drop the jobs projection and rebuild it from the event store", args=(home_option(),)
+    "rebuild",
+    help="drop the jobs projection and rebuild it from the event store",
+    description="Drop the orchestrator's read model (projections.jobs, its timers and quarantine), make "
+    "the tables again in this version's shape and replay every job's events into them, in one "
+    "transaction: the gateway's reads wait for it. Deleted jobs and the progress shown of running jobs "
+    "are carried over. The orchestrator does this itself when it starts on a table an older version "
+    "made (docs/operations.md#upgrades-and-schema-changes).",
+    args=(home_option(),),
 )
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from services.kit.settings import load_settings
