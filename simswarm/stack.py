@@ -26,8 +26,10 @@ import sysconfig
 import threading
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import ClassVar
 
 from services.kit import procs
@@ -221,6 +223,17 @@ class NatsServer(ServerProcess):
         return self
 
 
+def _import_pgserver() -> ModuleType:
+    """pgserver, without platformdirs' warning that XDG_RUNTIME_DIR is unset (it then uses /tmp, which
+    is fine): on a server or in CI the variable is usually unset, and the warning reads like a fault."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver
+        import pgserver.utils
+
+    return pgserver
+
+
 @dataclass
 class PostgresServer:
     data_dir: Path
@@ -232,8 +245,7 @@ class PostgresServer:
         return self.uri
 
     def start(self) -> PostgresServer:
-        import pgserver
-
+        pgserver = _import_pgserver()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.server = pgserver.get_server(self.data_dir, cleanup_mode=None)
@@ -244,10 +256,8 @@ class PostgresServer:
 
     def alive(self) -> bool:
         """Whether the postmaster named in the data directory runs."""
-        from pgserver.utils import PostmasterInfo
-
         with contextlib.suppress(Exception):
-            info = PostmasterInfo.read_from_pgdata(self.data_dir)
+            info = _import_pgserver().utils.PostmasterInfo.read_from_pgdata(self.data_dir)
             return info is not None and info.is_running()
         return False
 
@@ -286,9 +296,7 @@ class PostgresServer:
         # pgserver keeps a shared server alive while other handles use it; when we own the data dir
         # we want it down. pg_ctl from the wheel does that (as the pgserver user when running as root).
         with contextlib.suppress(Exception):
-            import pgserver
-
-            pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+            pg_ctl = Path(str(_import_pgserver().__file__)).parent / "pginstall" / "bin" / "pg_ctl"
             pid_file = self.data_dir / "postmaster.pid"
             if not pid_file.exists():
                 return
