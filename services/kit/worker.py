@@ -16,17 +16,55 @@ What the base guarantees for each:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from contracts.artifacts import ArtifactRef
 from contracts.events import AnyEvent, Event, deterministic_event_id, new_event
-from services.kit.artifacts import ArtifactInvalid, fetch_verified
+from services.kit.artifacts import ArtifactInvalid
 from services.kit.bus import Bus, Delivery, PublishAck
-from services.kit.objectstore import ObjectStore, ObjectStoreUnavailable
+from services.kit.objectstore import ObjectNotFound, ObjectStore, ObjectStoreUnavailable
 from services.kit.service import run_until_stopped
 from services.kit.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def ref_name(ref: ArtifactRef) -> str:
+    return ref.name or ref.key.rsplit("/", 1)[-1]
+
+
+async def fetch_verified(
+    store: ObjectStore, refs: Iterable[ArtifactRef], wanted: Iterable[str], *, concurrency: int = 4
+) -> dict[str, bytes]:
+    """file name -> bytes for each wanted file the refs list, each verified by size and SHA-256.
+
+    A listed file that is absent or does not hash to its ref raises ArtifactInvalid (permanent);
+    an unreachable store raises ObjectStoreUnavailable (worth retrying).
+    """
+    by_name = {ref_name(r): r for r in refs}
+    chosen = [by_name[n] for n in wanted if n in by_name]
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(ref: ArtifactRef) -> tuple[str, bytes]:
+        async with sem:
+            try:
+                data = await store.get_bytes(ref.key)
+            except ObjectNotFound as exc:
+                raise ArtifactInvalid(
+                    f"{ref_name(ref)} is missing from the object store (key {ref.key})"
+                ) from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != ref.sha256.lower():
+            raise ArtifactInvalid(
+                f"{ref_name(ref)} is corrupt: its SHA-256 is {digest[:16]}…, expected {ref.sha256[:16]}… "
+                f"({len(data)} bytes, expected {ref.size})"
+            )
+        return ref_name(ref), data
+
+    return dict(await asyncio.gather(*(one(r) for r in chosen)))
 
 
 class ArtifactWorker:
