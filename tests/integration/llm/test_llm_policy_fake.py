@@ -9,6 +9,7 @@ import pytest
 
 from contracts.worker import RunSpec
 from engine.llm import LLMConfig, LLMUnavailable, build_llm_components
+from engine.llm.client import ChatClient, LLMCallFailed
 from engine.llm.tools import INVALID, LLM_ERROR
 from engine.policies.base import ACTION_TYPES, FeedPost, MarketView, Observation
 from tests.fakes.openai_server import FakeBehaviour, FakeOpenAIServer
@@ -108,6 +109,26 @@ async def test_transient_errors_are_retried(fake: FakeOpenAIServer) -> None:
     await comps.aclose()
     assert all(a.type != LLM_ERROR for acts in decided for a in acts)
     assert counters["llm_retries"] > 0 and counters["llm_errors"] == 0
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+async def test_a_call_makes_one_attempt_plus_its_retries_then_says_why(
+    fake: FakeOpenAIServer, retries: int
+) -> None:
+    cfg = LLMConfig(url=fake.url, model="m", max_retries=retries, backoff_s=0.01, backoff_max_s=0.02)
+    client = ChatClient(cfg)
+    fake.configure(error_rate=1.0, error_codes=[503])
+    with pytest.raises(LLMCallFailed, match=rf"HTTP 503 \(after {retries + 1} attempts\)"):
+        await client.complete({"messages": [{"role": "user", "content": "hi"}]})
+    assert (client.counters.requests, client.counters.retries, client.counters.errors) == (
+        retries + 1,
+        retries,
+        1,
+    )
+    fake.configure(error_rate=0.0)  # a call that succeeds makes one request
+    message, _ = await client.complete({"messages": [{"role": "user", "content": "hi"}]})
+    assert message and client.counters.requests == retries + 2 and client.counters.retries == retries
+    await client.aclose()
 
 
 async def test_a_hung_endpoint_times_out_then_fails_the_run_with_a_reason(fake: FakeOpenAIServer) -> None:
