@@ -1,10 +1,11 @@
 """What the outbox relay and the jobs projection share: following the notification log.
 
 Each keeps its position under its `name` in a table of its own (`<schema>.<position_table>`, made by
-its idempotent `ddl()`: both are read models of the log, rebuilt rather than migrated), does one pass over what was recorded since (`step`),
-is woken by every save and polls as a safety net (another replica's saves wake no one here), and
-stamps `last_ok` after each successful pass for the health answer. A failing pass (the database or
-NATS away) is logged and retried a second later: the loop ends only when `stop` is set.
+its idempotent `ddl()`: both are read models of the log, rebuilt rather than migrated), does one
+pass over what was recorded since (`step`), is woken by every save and polls as a safety net
+(another replica's saves wake no one here), and stamps `last_ok` after each successful pass for the
+health answer. A failing pass (the database or NATS away) is logged and retried a second later:
+the loop ends only when `stop` is set.
 """
 
 from __future__ import annotations
