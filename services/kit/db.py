@@ -137,7 +137,7 @@ async def apply_migrations(
         for m in migrations:
             if m.version in applied:
                 continue
-            await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+            await conn.execute(f'SET LOCAL search_path TO "{schema}", public')
             for stmt in m.statements:
                 await conn.execute(stmt)
             await conn.execute(
