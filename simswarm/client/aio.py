@@ -113,20 +113,21 @@ class AsyncClient:
     def _count_retry(self, _state: Any) -> None:
         self.retries += 1
 
-    def _retrying(self, idempotent: bool) -> AsyncRetrying:
+    def _retrying(self, worth_another: Callable[[BaseException], bool]) -> AsyncRetrying:
+        """The policy's attempts and waits, retrying the failures `worth_another` accepts."""
         policy = self.retry_policy
         return AsyncRetrying(
             stop=stop_after_attempt(policy.attempts),
             wait=policy.wait_s,
             reraise=True,
-            retry=retry_if_exception(lambda e: policy.should_retry(e, idempotent)),
+            retry=retry_if_exception(worth_another),
             before_sleep=self._count_retry,
         )
 
     async def _send(
         self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any
     ) -> httpx.Response:
-        async for attempt in self._retrying(idempotent):
+        async for attempt in self._retrying(lambda e: self.retry_policy.should_retry(e, idempotent)):
             with attempt:
                 try:
                     resp = await self._http.request(method, path, **kwargs)
@@ -338,13 +339,7 @@ class AsyncClient:
 
     async def _download_file(self, job_id: str, f: SimFile, path: Path) -> None:
         """One file, retried on a broken connection, a corrupt copy or a presigned URL that failed."""
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self.retry_policy.attempts),
-            wait=self.retry_policy.wait_s,
-            reraise=True,
-            retry=retry_if_exception(self._download_again),
-            before_sleep=self._count_retry,
-        ):
+        async for attempt in self._retrying(self._download_again):
             with attempt:
                 try:
                     await self._fetch_verified(f, path)
