@@ -467,8 +467,10 @@ class JobsProjection(LogFollower):
     # -- rebuild ---------------------------------------------------------------------------------
 
     async def rebuild(self, *, only_if_outdated: bool = False) -> int:
-        """Drop the tables, make them again in this version's shape and replay the whole log, in one
-        transaction; returns the number of jobs.
+        """Replace every row from the whole log, in one transaction; returns the number of jobs.
+
+        The tables are emptied, so readers see the old rows until the commit; a `jobs` table of an
+        older shape (a column missing) is dropped and made again in this version's shape instead.
 
         `deleted` is not an event (the gateway sets it), so it is carried over. So is progress: round
         and prices are telemetry from the bus, not in the log (docs/orchestrator.md#progress); they
@@ -501,12 +503,14 @@ class JobsProjection(LogFollower):
                     )
                 ]
             )
-            # Dropped and made again, so the tables take this version's shape (the position table stays).
-            await conn.execute(
-                f'DROP TABLE "{self.schema}".jobs, "{self.schema}".job_timers, "{self.schema}".quarantine'
-            )
-            for statement in self.ddl():
-                await conn.execute(statement)
+            tables = [f'"{self.schema}".{t}' for t in ("jobs", "job_timers", "quarantine")]
+            if missing:  # an older shape: dropped and made again (readers wait for the commit)
+                await conn.execute(f"DROP TABLE {', '.join(tables)}")
+                for statement in self.ddl():
+                    await conn.execute(statement)
+            else:  # emptied: readers keep seeing the old rows until the commit
+                for table in tables:
+                    await conn.execute(f"DELETE FROM {table}")
             position = 0
             while True:
                 batch = await asyncio.to_thread(self.app.notifications_after, position, PAGE)

@@ -32,12 +32,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 @PROJECTIONS.command(
     "rebuild",
-    help="drop the jobs projection and rebuild it from the event store",
-    description="Drop the orchestrator's read model (projections.jobs, its timers and quarantine), make "
-    "the tables again in this version's shape and replay every job's events into them, in one "
-    "transaction: the gateway's reads wait for it. Deleted jobs and the progress shown of running jobs "
-    "are carried over. The orchestrator does this itself when it starts on a table an older version "
-    "made (docs/operations.md#upgrades-and-schema-changes).",
+    help="rebuild the jobs projection from the event store",
+    description="Replace the orchestrator's read model (projections.jobs, its timers and quarantine) by "
+    "replaying every job's events, in one transaction: readers see the old rows until it commits. A "
+    "table of an older version's shape is dropped and made again in this version's (the orchestrator "
+    "does that itself when it starts on one). Deleted jobs and the progress shown of running jobs are "
+    "carried over (docs/operations.md#upgrades-and-schema-changes).",
     args=(home_option(),),
 )
 def cmd_rebuild(args: argparse.Namespace) -> int:
